@@ -1,0 +1,278 @@
+//! Typed configuration from the environment.
+//!
+//! Every setting has a `PASSERELLE_*` name (plus the conventional `DATABASE_URL`). Anything
+//! malformed, and any unknown `PASSERELLE_*` name (a typo would otherwise be silently
+//! ignored), stops the start-up with a message naming the variable. Production refuses the
+//! development conveniences: an implicit SQLite file, the demo seed.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use passerelle_domain::Cents;
+use rust_decimal::Decimal;
+use secrecy::{ExposeSecret, SecretString};
+use std::str::FromStr;
+
+/// Where the service runs; production turns off every development convenience.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Test,
+    Production,
+}
+
+impl Environment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Environment::Development => "development",
+            Environment::Test => "test",
+            Environment::Production => "production",
+        }
+    }
+}
+
+/// The service's settings.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub environment: Environment,
+    pub bind: SocketAddr,
+    pub data_dir: PathBuf,
+    /// Full database URL; may hold a password, hence secret.
+    pub database_url: SecretString,
+    pub db_max_connections: u32,
+    /// Largest amount one money-moving request may carry.
+    pub max_amount: Cents,
+    /// Seed the demo funder, campaign and accounts on an empty database.
+    pub demo: bool,
+    pub log_json: bool,
+}
+
+/// A start-up configuration problem, naming the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {var}: {message}")]
+pub struct ConfigError {
+    pub var: String,
+    pub message: String,
+}
+
+const KNOWN: &[&str] = &[
+    "PASSERELLE_ENV",
+    "PASSERELLE_BIND",
+    "PASSERELLE_DATA_DIR",
+    "PASSERELLE_DB_MAX_CONNECTIONS",
+    "PASSERELLE_MAX_AMOUNT",
+    "PASSERELLE_DEMO",
+    "PASSERELLE_LOG_FORMAT",
+];
+
+fn err(var: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        var: var.to_owned(),
+        message: message.into(),
+    }
+}
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Settings, ConfigError> {
+        let vars: Vec<(String, String)> = std::env::vars().collect();
+        Self::from_vars(&vars)
+    }
+
+    /// Reads settings from `(name, value)` pairs (the environment, or a test's list).
+    pub fn from_vars(vars: &[(String, String)]) -> Result<Settings, ConfigError> {
+        let get = |name: &str| {
+            vars.iter()
+                .rev()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.trim().to_owned())
+        };
+        if let Some((k, _)) = vars
+            .iter()
+            .find(|(k, _)| k.starts_with("PASSERELLE_") && !KNOWN.contains(&k.as_str()))
+        {
+            return Err(err(
+                k,
+                format!("unknown setting (known: {})", KNOWN.join(", ")),
+            ));
+        }
+        let environment = match get("PASSERELLE_ENV").as_deref() {
+            None | Some("") | Some("development") => Environment::Development,
+            Some("test") => Environment::Test,
+            Some("production") => Environment::Production,
+            Some(other) => {
+                return Err(err(
+                    "PASSERELLE_ENV",
+                    format!("{other:?} is not development, test or production"),
+                ));
+            }
+        };
+        let production = environment == Environment::Production;
+        let bind = match get("PASSERELLE_BIND") {
+            Some(v) => SocketAddr::from_str(&v)
+                .map_err(|_| err("PASSERELLE_BIND", format!("{v:?} is not host:port")))?,
+            None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+        };
+        let data_dir = PathBuf::from(get("PASSERELLE_DATA_DIR").unwrap_or_else(|| "./data".into()));
+        let database_url = match get("DATABASE_URL").filter(|v| !v.is_empty()) {
+            Some(url)
+                if url.starts_with("sqlite:")
+                    || url.starts_with("postgres://")
+                    || url.starts_with("postgresql://") =>
+            {
+                url
+            }
+            Some(_) => {
+                return Err(err(
+                    "DATABASE_URL",
+                    "must start with sqlite:, postgres:// or postgresql://",
+                ));
+            }
+            None if production => {
+                return Err(err(
+                    "DATABASE_URL",
+                    "required in production (no implicit SQLite file)",
+                ));
+            }
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                data_dir.join("passerelle.db").display()
+            ),
+        };
+        let db_max_connections = match get("PASSERELLE_DB_MAX_CONNECTIONS") {
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| {
+                    err(
+                        "PASSERELLE_DB_MAX_CONNECTIONS",
+                        format!("{v:?} is not a number from 1 to 1000"),
+                    )
+                })?,
+            None => 10,
+        };
+        let max_amount = match get("PASSERELLE_MAX_AMOUNT") {
+            Some(v) => Decimal::from_str(&v)
+                .ok()
+                .and_then(|d| Cents::from_decimal(d).ok())
+                .filter(|c| c.0 > 0)
+                .ok_or_else(|| {
+                    err(
+                        "PASSERELLE_MAX_AMOUNT",
+                        format!("{v:?} is not a positive amount like 500.00"),
+                    )
+                })?,
+            None => Cents(50_000),
+        };
+        let demo = match get("PASSERELLE_DEMO").as_deref() {
+            None | Some("") => !production,
+            Some("1") | Some("true") if production => {
+                return Err(err(
+                    "PASSERELLE_DEMO",
+                    "the demo seed is refused in production",
+                ));
+            }
+            Some("1") | Some("true") => true,
+            Some("0") | Some("false") => false,
+            Some(other) => {
+                return Err(err(
+                    "PASSERELLE_DEMO",
+                    format!("{other:?} is not true or false"),
+                ));
+            }
+        };
+        let log_json = match get("PASSERELLE_LOG_FORMAT").as_deref() {
+            None | Some("") | Some("json") => true,
+            Some("pretty") => false,
+            Some(other) => {
+                return Err(err(
+                    "PASSERELLE_LOG_FORMAT",
+                    format!("{other:?} is not json or pretty"),
+                ));
+            }
+        };
+        Ok(Settings {
+            environment,
+            bind,
+            data_dir,
+            database_url: SecretString::from(database_url),
+            db_max_connections,
+            max_amount,
+            demo,
+            log_json,
+        })
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.environment == Environment::Production
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn database_kind(&self) -> &'static str {
+        if self.database_url.expose_secret().starts_with("sqlite:") {
+            "sqlite"
+        } else {
+            "postgres"
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_to_sqlite_under_the_data_dir() {
+        let s = Settings::from_vars(&vars(&[])).unwrap();
+        assert_eq!(s.environment, Environment::Development);
+        assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(
+            s.database_url.expose_secret(),
+            "sqlite://./data/passerelle.db?mode=rwc"
+        );
+        assert!(s.demo);
+        assert_eq!(s.max_amount, Cents(50_000));
+    }
+
+    #[test]
+    fn production_refuses_dev_defaults() {
+        let e = Settings::from_vars(&vars(&[("PASSERELLE_ENV", "production")])).unwrap_err();
+        assert_eq!(e.var, "DATABASE_URL");
+        let e = Settings::from_vars(&vars(&[
+            ("PASSERELLE_ENV", "production"),
+            ("DATABASE_URL", "postgres://db/passerelle"),
+            ("PASSERELLE_DEMO", "true"),
+        ]))
+        .unwrap_err();
+        assert_eq!(e.var, "PASSERELLE_DEMO");
+        let ok = Settings::from_vars(&vars(&[
+            ("PASSERELLE_ENV", "production"),
+            ("DATABASE_URL", "postgres://db/p"),
+        ]));
+        assert!(!ok.unwrap().demo);
+    }
+
+    #[test]
+    fn malformed_and_unknown_settings_name_the_variable() {
+        for (k, v) in [
+            ("PASSERELLE_BIND", "localhost"),
+            ("PASSERELLE_ENV", "prod"),
+            ("PASSERELLE_DB_MAX_CONNECTIONS", "0"),
+            ("PASSERELLE_MAX_AMOUNT", "12.345"),
+            ("PASSERELLE_MAX_AMOUNT", "-5"),
+            ("DATABASE_URL", "mysql://x"),
+            ("PASSERELLE_BNID", "127.0.0.1:1"),
+        ] {
+            let e = Settings::from_vars(&vars(&[(k, v)])).unwrap_err();
+            assert_eq!(e.var, k, "{k}={v}");
+        }
+    }
+}

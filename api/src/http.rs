@@ -1,0 +1,118 @@
+//! The HTTP surface: health, readiness, GraphQL (POST + JSON only) and GraphiQL.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use async_graphql::http::GraphiQLSource;
+use async_graphql_axum::GraphQLResponse;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use passerelle_migrations::{Migrator, MigratorTrait};
+use serde_json::json;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::server::AppState;
+
+/// Largest GraphQL request body; uploads will get their own route and limits.
+const MAX_BODY: usize = 256 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    let production = state.settings.is_production();
+    let mut router = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route(
+            "/graphql",
+            post(graphql).layer(DefaultBodyLimit::max(MAX_BODY)),
+        );
+    if !production {
+        router = router.route("/graphiql", get(graphiql));
+    }
+    let request_id = axum::http::HeaderName::from_static("x-request-id");
+    router
+        .with_state(state)
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(30)))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// The process is alive (no dependency checked: a database outage must not get us killed).
+async fn healthz() -> impl IntoResponse {
+    Json(json!({ "status": "ok" }))
+}
+
+/// Ready to take traffic: database reachable, migrations applied, not shutting down.
+async fn readyz(State(state): State<AppState>) -> Response {
+    let unavailable = |status: &str| {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": status })),
+        )
+            .into_response()
+    };
+    if state.shutting_down.load(Ordering::SeqCst) {
+        return unavailable("shutting_down");
+    }
+    if let Err(e) = state.db.ping().await {
+        tracing::warn!(error = %e, "readiness: database unreachable");
+        return unavailable("database_unreachable");
+    }
+    match Migrator::get_pending_migrations(&state.db).await {
+        Ok(pending) if pending.is_empty() => Json(json!({ "status": "ready" })).into_response(),
+        Ok(_) => unavailable("migrations_pending"),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness: cannot read migrations");
+            unavailable("database_unreachable")
+        }
+    }
+}
+
+/// `POST /graphql`, `application/json` only: other content types are refused (no CSRF through
+/// HTML forms, security.md G13) and so are batches (G7), which would multiply one request's cost.
+async fn graphql(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let json_body = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+        });
+    if !json_body {
+        return refuse(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "send application/json",
+        );
+    }
+    let request: async_graphql::Request = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(_) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                "the body must be one GraphQL request object",
+            );
+        }
+    };
+    GraphQLResponse::from(state.schema.execute(request).await).into_response()
+}
+
+fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    (status, Json(body)).into_response()
+}
+
+async fn graphiql() -> impl IntoResponse {
+    Html(GraphiQLSource::build().endpoint("/graphql").finish())
+}

@@ -1,0 +1,13 @@
+//! The `passerelle` service: configuration, command line, HTTP server and (later) workers.
+//!
+//! `main.rs` only parses the command line; everything else is here so the end-to-end tests
+//! start the very same server on a random port.
+
+pub mod cli;
+pub mod config;
+mod http;
+pub mod server;
+pub mod telemetry;
+
+pub use config::{Environment, Settings};
+pub use server::{RunningServer, connect_and_migrate, start};

@@ -1,0 +1,50 @@
+//! `passerelle`: see `passerelle --help`.
+
+use anyhow::Context as _;
+use clap::Parser;
+use passerelle_api::cli::{Cli, Command};
+use passerelle_api::{Settings, connect_and_migrate, start, telemetry};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Some(Command::ExportSchema { out }) = &cli.command {
+        let sdl = passerelle_graphql::export_sdl();
+        return match out {
+            Some(path) => {
+                std::fs::write(path, sdl).with_context(|| format!("writing {}", path.display()))
+            }
+            None => {
+                print!("{sdl}");
+                Ok(())
+            }
+        };
+    }
+    let settings = Settings::from_env()?;
+    telemetry::init(settings.log_json);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Migrate => {
+            connect_and_migrate(&settings).await?;
+            println!("migrations applied ({})", settings.database_kind());
+            Ok(())
+        }
+        Command::Serve | Command::ExportSchema { .. } => serve(settings).await,
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let db = connect_and_migrate(&settings).await?;
+    let production = settings.is_production();
+    let kind = settings.database_kind();
+    let server = start(settings, db, true).await?;
+    println!("Passerelle is listening on http://{} ({kind})", server.addr);
+    println!("  GraphQL:  POST http://{}/graphql", server.addr);
+    if !production {
+        println!("  GraphiQL: http://{}/graphiql", server.addr);
+    }
+    println!(
+        "  Health:   http://{0}/healthz  Ready: http://{0}/readyz",
+        server.addr
+    );
+    server.wait().await
+}

@@ -1,0 +1,153 @@
+//! Starting and stopping the HTTP server.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context as _;
+use passerelle_graphql::{AppSchema, SchemaConfig, ServerInfo, build_schema};
+use passerelle_migrations::{Migrator, MigratorTrait};
+use sea_orm::DatabaseConnection;
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::config::Settings;
+use crate::http;
+
+/// Shared by every request handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub schema: AppSchema,
+    pub settings: Arc<Settings>,
+    /// Set when a shutdown begins: `/readyz` answers 503 so load balancers drain us.
+    pub shutting_down: Arc<AtomicBool>,
+}
+
+/// Opens the database (creating the data directory for the SQLite default) and applies
+/// pending migrations.
+pub async fn connect_and_migrate(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
+    if settings.database_kind() == "sqlite" {
+        std::fs::create_dir_all(&settings.data_dir)
+            .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
+    }
+    let db = passerelle_domain::db::connect(
+        settings.database_url.expose_secret(),
+        settings.db_max_connections,
+    )
+    .await
+    .context("connecting to the database")?;
+    Migrator::up(&db, None)
+        .await
+        .context("applying migrations")?;
+    Ok(db)
+}
+
+/// A server running in the background (tests, and `serve` until a signal arrives).
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub db: DatabaseConnection,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    /// Graceful stop: in-flight requests finish, then the pool closes.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.task).await.context("server task")??;
+        self.db.close_by_ref().await?;
+        Ok(())
+    }
+
+    /// Waits until the server stops by itself (signal handled inside).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        let RunningServer { db, task, stop, .. } = self;
+        task.await.context("server task")??;
+        drop(stop);
+        db.close().await?;
+        Ok(())
+    }
+}
+
+/// Binds `settings.bind` and serves `db` until `stop` is triggered or, when
+/// `handle_signals`, SIGINT/SIGTERM arrive.
+pub async fn start(
+    settings: Settings,
+    db: DatabaseConnection,
+    handle_signals: bool,
+) -> anyhow::Result<RunningServer> {
+    let server_info = ServerInfo {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        environment: settings.environment.as_str().to_owned(),
+        database: settings.database_kind().to_owned(),
+    };
+    let schema = build_schema(
+        Some(db.clone()),
+        SchemaConfig {
+            server_info,
+            production: settings.is_production(),
+        },
+    );
+    let listener = TcpListener::bind(settings.bind)
+        .await
+        .with_context(|| format!("binding {}", settings.bind))?;
+    let addr = listener.local_addr()?;
+    let shutting_down = Arc::new(AtomicBool::new(false));
+    let state = AppState {
+        db: db.clone(),
+        schema,
+        settings: Arc::new(settings),
+        shutting_down: shutting_down.clone(),
+    };
+    let router = http::router(state);
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let shutdown = async move {
+        if handle_signals {
+            tokio::select! {
+                _ = stop_rx => {}
+                _ = termination_signal() => {}
+            }
+        } else {
+            let _ = stop_rx.await;
+        }
+        tracing::info!("shutting down: finishing in-flight requests");
+        shutting_down.store(true, Ordering::SeqCst);
+    };
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+    });
+    Ok(RunningServer {
+        addr,
+        db,
+        stop: Some(stop_tx),
+        task,
+    })
+}
+
+async fn termination_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

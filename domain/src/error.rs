@@ -1,0 +1,98 @@
+//! The one error type that leaves the domain crate.
+//!
+//! Each variant has a stable `code()` that is part of the mobile contract
+//! (`mobile-contract/error-codes.md`). Messages of user-facing variants are safe to show;
+//! `Internal` keeps its source for the logs and shows nothing of it to callers.
+
+use crate::ledger::{LedgerError, Rejection};
+
+/// Result alias used throughout the domain.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything a domain operation can refuse, with a stable code.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("authentication required")]
+    Unauthenticated,
+    #[error("not allowed")]
+    Forbidden,
+    /// Also used for objects that exist but belong to someone else (no existence oracle).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{field}: {message}")]
+    BadInput { field: String, message: String },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("insufficient funds")]
+    InsufficientFunds,
+    #[error("this idempotency key was already used with a different request")]
+    IdempotencyConflict,
+    #[error("too many attempts, retry later")]
+    RateLimited,
+    #[error("the campaign is closed")]
+    CampaignClosed,
+    #[error("the card is blocked")]
+    CardBlocked,
+    #[error("the ticket cannot be redeemed")]
+    TicketNotRedeemable,
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl Error {
+    /// The stable, machine-readable code sent to clients.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Unauthenticated => "UNAUTHENTICATED",
+            Error::Forbidden => "FORBIDDEN",
+            Error::NotFound(_) => "NOT_FOUND",
+            Error::BadInput { .. } => "BAD_USER_INPUT",
+            Error::Conflict(_) => "CONFLICT",
+            Error::InsufficientFunds => "INSUFFICIENT_FUNDS",
+            Error::IdempotencyConflict => "IDEMPOTENCY_CONFLICT",
+            Error::RateLimited => "RATE_LIMITED",
+            Error::CampaignClosed => "CAMPAIGN_CLOSED",
+            Error::CardBlocked => "CARD_BLOCKED",
+            Error::TicketNotRedeemable => "TICKET_NOT_REDEEMABLE",
+            Error::Internal(_) => "INTERNAL",
+        }
+    }
+
+    /// A `BAD_USER_INPUT` naming the offending field.
+    pub fn bad_input(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::BadInput {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Wraps an unexpected failure; its text goes to the logs only.
+    pub fn internal(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Error::Internal(Box::new(e))
+    }
+}
+
+impl From<sea_orm::DbErr> for Error {
+    fn from(e: sea_orm::DbErr) -> Self {
+        Error::internal(e)
+    }
+}
+
+impl From<LedgerError> for Error {
+    fn from(e: LedgerError) -> Self {
+        match e {
+            LedgerError::Rejected(r) => match r {
+                Rejection::InsufficientFunds { .. } => Error::InsufficientFunds,
+                Rejection::AccountNotFound { .. } => Error::NotFound("account"),
+                Rejection::HoldNotFound { .. } => Error::NotFound("hold"),
+                Rejection::HoldNotPending | Rejection::HoldExpired | Rejection::HoldNotExpired => {
+                    Error::Conflict(r.to_string())
+                }
+                Rejection::AmountExceedsHold => Error::bad_input("amount", r.to_string()),
+            },
+            LedgerError::IdempotencyConflict => Error::IdempotencyConflict,
+            LedgerError::Invalid(m) => Error::bad_input("operation", m),
+            LedgerError::Db(d) => Error::internal(d),
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! The Pass ledger: double entry, TigerBeetle-style (`shared/reference/ledger.md`).
+//!
+//! * Accounts carry four counters (credits/debits × posted/pending). Pass wallets carry
+//!   *must not overdraw*: `debits_posted + debits_pending <= credits_posted`, checked by the
+//!   conditional `UPDATE` that writes them, so no read-then-write race can overdraw one.
+//! * Transfers are immutable rows; a correction is a new transfer.
+//! * A hold (pending transfer) is resolved at most once — posted (≤ the held amount, the rest
+//!   released), voided, or expired after its timeout by the database clock.
+//! * An [`Operation`] is several legs applied in ONE transaction, all or none, with its
+//!   idempotency row and its outbox rows. A key replayed with the same request returns the
+//!   original outcome; with another request, `IdempotencyConflict`; a key whose first attempt
+//!   was refused keeps being refused the same way.
+//! * [`audit`] recomputes every account from the transfers and checks the invariants.
+
+mod accounts;
+mod audit;
+mod model;
+mod service;
+
+pub use accounts::{Account, AccountSpec, ensure_account, get_account};
+pub use audit::{AuditReport, audit};
+pub use model::{
+    AccountId, AccountKind, Counters, Delta, LedgerError, Leg, Operation, OutboxEvent, Outcome,
+    Phase, Rejection, TransferId, TransferKind, TransferRecord, Wallet,
+};
+pub use service::{execute, expire_due_holds};

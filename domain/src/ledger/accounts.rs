@@ -1,0 +1,126 @@
+//! Creating and reading ledger accounts.
+
+use sea_orm::{ConnectionTrait, DbErr, QueryResult};
+use uuid::Uuid;
+
+use super::model::{AccountId, AccountKind, Counters, Wallet};
+use crate::db::{now_us_sql, stmt};
+
+/// Identifies an account by what it stands for; creating it twice yields the same account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AccountSpec {
+    pub kind: AccountKind,
+    pub owner_id: Uuid,
+    pub wallet: Option<Wallet>,
+}
+
+impl AccountSpec {
+    pub fn pass_wallet(pass_id: Uuid, wallet: Wallet) -> Self {
+        AccountSpec {
+            kind: AccountKind::PassWallet,
+            owner_id: pass_id,
+            wallet: Some(wallet),
+        }
+    }
+
+    pub fn of(kind: AccountKind, owner_id: Uuid) -> Self {
+        AccountSpec {
+            kind,
+            owner_id,
+            wallet: None,
+        }
+    }
+
+    /// Pass wallets must never be overdrawn; budgets and partner accounts are books of the
+    /// funder and may go negative (a budget's debits are the credit it has granted).
+    pub fn must_not_overdraw(&self) -> bool {
+        self.kind == AccountKind::PassWallet
+    }
+}
+
+/// An account with its counters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    pub id: AccountId,
+    pub kind: AccountKind,
+    pub owner_id: Uuid,
+    pub wallet: Option<Wallet>,
+    pub must_not_overdraw: bool,
+    pub counters: Counters,
+}
+
+impl Account {
+    pub(crate) fn from_row(row: &QueryResult) -> Result<Account, DbErr> {
+        let kind: String = row.try_get("", "kind")?;
+        let wallet: String = row.try_get("", "wallet")?;
+        Ok(Account {
+            id: row.try_get("", "id")?,
+            kind: AccountKind::parse(&kind)
+                .ok_or_else(|| DbErr::Custom(format!("unknown account kind {kind}")))?,
+            owner_id: row.try_get("", "owner_id")?,
+            wallet: Wallet::parse(&wallet),
+            must_not_overdraw: row.try_get("", "must_not_overdraw")?,
+            counters: Counters {
+                credits_posted: row.try_get("", "credits_posted")?,
+                debits_posted: row.try_get("", "debits_posted")?,
+                credits_pending: row.try_get("", "credits_pending")?,
+                debits_pending: row.try_get("", "debits_pending")?,
+            },
+        })
+    }
+}
+
+pub(crate) const ACCOUNT_COLUMNS: &str = "id, kind, owner_id, wallet, must_not_overdraw, credits_posted, debits_posted, credits_pending, debits_pending";
+
+/// Returns the account for `spec`, creating it if needed (safe under concurrency: the unique
+/// index on (kind, owner, wallet) decides, and the loser reads the winner's row).
+pub async fn ensure_account<C: ConnectionTrait>(
+    db: &C,
+    spec: AccountSpec,
+) -> Result<AccountId, DbErr> {
+    let backend = db.get_database_backend();
+    let wallet = spec.wallet.map_or("", Wallet::as_str);
+    let sql = format!(
+        "INSERT INTO ledger_account (id, kind, owner_id, wallet, must_not_overdraw, credits_posted, debits_posted, \
+         credits_pending, debits_pending, created_at_us) VALUES ($1, $2, $3, $4, $5, 0, 0, 0, 0, {}) \
+         ON CONFLICT (kind, owner_id, wallet) DO NOTHING",
+        now_us_sql(backend)
+    );
+    let values = [
+        Uuid::now_v7().into(),
+        spec.kind.as_str().into(),
+        spec.owner_id.into(),
+        wallet.into(),
+        spec.must_not_overdraw().into(),
+    ];
+    db.execute_raw(stmt(backend, &sql, values)).await?;
+    let sql = "SELECT id FROM ledger_account WHERE kind = $1 AND owner_id = $2 AND wallet = $3";
+    let row = db
+        .query_one_raw(stmt(
+            backend,
+            sql,
+            [
+                spec.kind.as_str().into(),
+                spec.owner_id.into(),
+                wallet.into(),
+            ],
+        ))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("ledger account".into()))?;
+    row.try_get("", "id")
+}
+
+/// Reads one account and its counters.
+pub async fn get_account<C: ConnectionTrait>(
+    db: &C,
+    id: AccountId,
+) -> Result<Option<Account>, DbErr> {
+    let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM ledger_account WHERE id = $1");
+    match db
+        .query_one_raw(stmt(db.get_database_backend(), &sql, [id.into()]))
+        .await?
+    {
+        Some(row) => Account::from_row(&row).map(Some),
+        None => Ok(None),
+    }
+}

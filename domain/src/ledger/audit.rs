@@ -1,0 +1,141 @@
+//! Recomputes the ledger from its transfers and checks every invariant of
+//! `shared/reference/ledger.md` §a that the schema does not already enforce.
+//!
+//! Run after every race test and benchmark: a fast wrong ledger is a failed one.
+
+use std::collections::HashMap;
+
+use sea_orm::{ConnectionTrait, DbErr};
+use uuid::Uuid;
+
+use super::accounts::{ACCOUNT_COLUMNS, Account};
+use super::model::Counters;
+use crate::db::stmt;
+
+/// What the audit saw and every violation it found (empty = clean).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditReport {
+    pub accounts: u64,
+    pub transfers: u64,
+    pub pending_holds: u64,
+    pub violations: Vec<String>,
+}
+
+impl AuditReport {
+    pub fn is_clean(&self) -> bool {
+        self.violations.is_empty()
+    }
+}
+
+/// Sums `amount` per account over `sql`'s rows (columns `id`, `total`).
+async fn sums<C: ConnectionTrait>(db: &C, sql: &str) -> Result<HashMap<Uuid, i64>, DbErr> {
+    let rows = db
+        .query_all_raw(stmt(db.get_database_backend(), sql, []))
+        .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("", "id")?, r.try_get("", "total")?)))
+        .collect()
+}
+
+async fn count<C: ConnectionTrait>(db: &C, sql: &str) -> Result<i64, DbErr> {
+    let row = db
+        .query_one_raw(stmt(db.get_database_backend(), sql, []))
+        .await?;
+    row.map_or(Ok(0), |r| r.try_get("", "n"))
+}
+
+/// Runs the audit. Read-only; safe on a live database (numbers are a consistent snapshot only
+/// when nothing writes meanwhile, which is how tests and benchmarks call it).
+pub async fn audit<C: ConnectionTrait>(db: &C) -> Result<AuditReport, DbErr> {
+    let mut report = AuditReport::default();
+    let posted = "phase IN ('posted', 'post_pending')";
+    let credits = sums(db, &format!("SELECT credit_account_id AS id, CAST(SUM(amount) AS BIGINT) AS total FROM ledger_transfer WHERE {posted} GROUP BY credit_account_id")).await?;
+    let debits = sums(db, &format!("SELECT debit_account_id AS id, CAST(SUM(amount) AS BIGINT) AS total FROM ledger_transfer WHERE {posted} GROUP BY debit_account_id")).await?;
+    let credits_pending = sums(db, "SELECT credit_account_id AS id, CAST(SUM(amount) AS BIGINT) AS total FROM ledger_hold WHERE state = 'pending' GROUP BY credit_account_id").await?;
+    let debits_pending = sums(db, "SELECT debit_account_id AS id, CAST(SUM(amount) AS BIGINT) AS total FROM ledger_hold WHERE state = 'pending' GROUP BY debit_account_id").await?;
+
+    let rows = db
+        .query_all_raw(stmt(
+            db.get_database_backend(),
+            &format!("SELECT {ACCOUNT_COLUMNS} FROM ledger_account"),
+            [],
+        ))
+        .await?;
+    let mut total = Counters::default();
+    for row in &rows {
+        let a = Account::from_row(row)?;
+        let get = |m: &HashMap<Uuid, i64>| m.get(&a.id).copied().unwrap_or(0);
+        let recomputed = Counters {
+            credits_posted: get(&credits),
+            debits_posted: get(&debits),
+            credits_pending: get(&credits_pending),
+            debits_pending: get(&debits_pending),
+        };
+        if recomputed != a.counters {
+            report.violations.push(format!(
+                "account {}: cached {:?} != recomputed {:?}",
+                a.id, a.counters, recomputed
+            ));
+        }
+        if !a.counters.respects_limit(a.must_not_overdraw) {
+            report
+                .violations
+                .push(format!("account {} is overdrawn: {:?}", a.id, a.counters));
+        }
+        total = total.plus(&a.counters);
+    }
+    report.accounts = rows.len() as u64;
+    if total.credits_posted != total.debits_posted || total.credits_pending != total.debits_pending
+    {
+        report
+            .violations
+            .push(format!("debits and credits differ overall: {total:?}"));
+    }
+
+    let checks: [(&str, &str); 6] = [
+        (
+            "transfers outside a succeeded operation",
+            "SELECT COUNT(*) AS n FROM ledger_transfer t LEFT JOIN idempotency_key k ON k.id = t.op_id \
+             WHERE k.id IS NULL OR k.outcome <> 'succeeded'",
+        ),
+        (
+            "idempotency keys left pending",
+            "SELECT COUNT(*) AS n FROM idempotency_key WHERE outcome = 'pending'",
+        ),
+        (
+            "idempotency keys used twice",
+            "SELECT COUNT(*) AS n FROM (SELECT scope, key FROM idempotency_key GROUP BY scope, key HAVING COUNT(*) > 1) d",
+        ),
+        (
+            "holds without their pending transfer",
+            "SELECT COUNT(*) AS n FROM ledger_hold h LEFT JOIN ledger_transfer t ON t.id = h.transfer_id \
+             WHERE t.id IS NULL OR t.phase <> 'pending' OR t.amount <> h.amount",
+        ),
+        (
+            "holds whose state disagrees with their resolution",
+            "SELECT COUNT(*) AS n FROM ledger_hold h LEFT JOIN ledger_transfer r ON r.pending_id = h.transfer_id \
+             WHERE (h.state = 'pending' AND r.id IS NOT NULL) \
+             OR (h.state = 'posted' AND (r.id IS NULL OR r.phase <> 'post_pending' OR r.amount > h.amount)) \
+             OR (h.state = 'voided' AND (r.id IS NULL OR r.phase <> 'void_pending')) \
+             OR (h.state = 'expired' AND (r.id IS NULL OR r.phase <> 'expire_pending' OR h.expires_at_us > r.created_at_us))",
+        ),
+        (
+            "operations whose transfers were written twice",
+            "SELECT COUNT(*) AS n FROM (SELECT op_id, pending_id FROM ledger_transfer WHERE pending_id IS NOT NULL \
+             GROUP BY op_id, pending_id HAVING COUNT(*) > 1) d",
+        ),
+    ];
+    for (what, sql) in checks {
+        let n = count(db, sql).await?;
+        if n != 0 {
+            report.violations.push(format!("{what}: {n}"));
+        }
+    }
+    report.transfers = count(db, "SELECT COUNT(*) AS n FROM ledger_transfer").await? as u64;
+    report.pending_holds = count(
+        db,
+        "SELECT COUNT(*) AS n FROM ledger_hold WHERE state = 'pending'",
+    )
+    .await? as u64;
+    Ok(report)
+}

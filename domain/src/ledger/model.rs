@@ -1,0 +1,382 @@
+//! Pure ledger types and arithmetic: no database here, so the rules can be read and tested alone.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::money::Cents;
+
+pub type AccountId = Uuid;
+pub type TransferId = Uuid;
+
+/// Longest idempotency key accepted (the mobile contract says ≤ 255 characters).
+pub const MAX_KEY_LEN: usize = 255;
+/// Most legs in one operation: a grant has one per wallet; nothing legitimate needs dozens.
+pub const MAX_LEGS: usize = 32;
+
+/// The two Pass wallets. Credit never moves between them unless a transfer says so.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Wallet {
+    Sport,
+    Culture,
+}
+
+impl Wallet {
+    pub const ALL: [Wallet; 2] = [Wallet::Sport, Wallet::Culture];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Wallet::Sport => "sport",
+            Wallet::Culture => "culture",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Wallet> {
+        match s {
+            "sport" => Some(Wallet::Sport),
+            "culture" => Some(Wallet::Culture),
+            _ => None,
+        }
+    }
+}
+
+/// What an account stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountKind {
+    /// One per pass and wallet; never overdrawn.
+    PassWallet,
+    /// The funder's budget for one campaign; goes negative as credit is granted.
+    FunderBudget,
+    /// What the funder owes a partner for redemptions not yet settled.
+    PartnerPayable,
+    /// What has been paid out to a partner.
+    PartnerSettled,
+    /// Credit lost after the campaign's deadline (per campaign).
+    ExpiredCredit,
+}
+
+impl AccountKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountKind::PassWallet => "pass_wallet",
+            AccountKind::FunderBudget => "funder_budget",
+            AccountKind::PartnerPayable => "partner_payable",
+            AccountKind::PartnerSettled => "partner_settled",
+            AccountKind::ExpiredCredit => "expired_credit",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AccountKind> {
+        [
+            AccountKind::PassWallet,
+            AccountKind::FunderBudget,
+            AccountKind::PartnerPayable,
+            AccountKind::PartnerSettled,
+            AccountKind::ExpiredCredit,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+/// Why money moved; stored on every transfer for statements and statistics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferKind {
+    Grant,
+    TopUp,
+    Ticket,
+    Payment,
+    CardCharge,
+    Refund,
+    Expiry,
+    Settlement,
+    Correction,
+}
+
+impl TransferKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransferKind::Grant => "grant",
+            TransferKind::TopUp => "top_up",
+            TransferKind::Ticket => "ticket",
+            TransferKind::Payment => "payment",
+            TransferKind::CardCharge => "card_charge",
+            TransferKind::Refund => "refund",
+            TransferKind::Expiry => "expiry",
+            TransferKind::Settlement => "settlement",
+            TransferKind::Correction => "correction",
+        }
+    }
+}
+
+/// The role a transfer row plays in the two-phase life of money.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Posted,
+    Pending,
+    PostPending,
+    VoidPending,
+    ExpirePending,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Posted => "posted",
+            Phase::Pending => "pending",
+            Phase::PostPending => "post_pending",
+            Phase::VoidPending => "void_pending",
+            Phase::ExpirePending => "expire_pending",
+        }
+    }
+}
+
+/// One step of an operation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "leg")]
+pub enum Leg {
+    /// Move `amount` now.
+    Transfer {
+        kind: TransferKind,
+        debit: AccountId,
+        credit: AccountId,
+        amount: Cents,
+    },
+    /// Reserve `amount` on the debit account until posted, voided or expired.
+    Hold {
+        kind: TransferKind,
+        debit: AccountId,
+        credit: AccountId,
+        amount: Cents,
+        timeout_ms: i64,
+    },
+    /// Settle a hold for `amount` (default: all of it); the remainder goes back.
+    Post {
+        hold: TransferId,
+        amount: Option<Cents>,
+    },
+    /// Release a hold entirely.
+    Void { hold: TransferId },
+    /// Release a hold whose timeout has passed (by the database clock).
+    Expire { hold: TransferId },
+}
+
+/// A notification to write in the same transaction as the money movement.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OutboxEvent {
+    pub topic: String,
+    pub account_id: Option<Uuid>,
+    pub payload: serde_json::Value,
+}
+
+/// A request to the ledger: legs applied all or none, under one idempotency key.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Operation {
+    /// Who the key belongs to ("parent:<id>", "partner:<id>", "system:grant"): keys of
+    /// different callers never collide nor reveal each other's results.
+    pub scope: String,
+    pub key: String,
+    pub legs: Vec<Leg>,
+    /// Business input beyond the legs (activity, partner…): part of the fingerprint.
+    pub metadata: serde_json::Value,
+    /// Written only if the operation succeeds; not part of the fingerprint.
+    pub events: Vec<OutboxEvent>,
+}
+
+impl Operation {
+    pub fn new(scope: impl Into<String>, key: impl Into<String>, legs: Vec<Leg>) -> Self {
+        Operation {
+            scope: scope.into(),
+            key: key.into(),
+            legs,
+            metadata: serde_json::Value::Null,
+            events: vec![],
+        }
+    }
+
+    pub fn with_metadata(mut self, metadata: serde_json::Value) -> Self {
+        self.metadata = metadata;
+        self
+    }
+
+    pub fn with_events(mut self, events: Vec<OutboxEvent>) -> Self {
+        self.events = events;
+        self
+    }
+
+    /// SHA-256 of the canonical request (legs + metadata), hex. serde_json objects are
+    /// ordered maps, so the same request always gives the same fingerprint.
+    pub fn fingerprint(&self) -> String {
+        let body = serde_json::json!({ "legs": self.legs, "metadata": self.metadata });
+        let digest = Sha256::digest(body.to_string().as_bytes());
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Structural checks done before touching the database.
+    pub fn validate(&self) -> Result<(), LedgerError> {
+        let invalid = |m: &str| Err(LedgerError::Invalid(m.to_owned()));
+        if self.key.is_empty() || self.key.len() > MAX_KEY_LEN {
+            return invalid("the idempotency key must have 1 to 255 characters");
+        }
+        if self.legs.is_empty() || self.legs.len() > MAX_LEGS {
+            return invalid("an operation has 1 to 32 legs");
+        }
+        let mut holds = std::collections::HashSet::new();
+        for leg in &self.legs {
+            match leg {
+                Leg::Transfer {
+                    debit,
+                    credit,
+                    amount,
+                    ..
+                }
+                | Leg::Hold {
+                    debit,
+                    credit,
+                    amount,
+                    ..
+                } => {
+                    if amount.0 <= 0 {
+                        return invalid("amounts must be positive");
+                    }
+                    if debit == credit {
+                        return invalid("debit and credit accounts must differ");
+                    }
+                    if let Leg::Hold { timeout_ms, .. } = leg
+                        && *timeout_ms < 0
+                    {
+                        return invalid("a hold timeout cannot be negative");
+                    }
+                }
+                Leg::Post { hold, amount } => {
+                    if amount.is_some_and(|a| a.0 <= 0) {
+                        return invalid("amounts must be positive");
+                    }
+                    if !holds.insert(*hold) {
+                        return invalid("a hold appears twice in one operation");
+                    }
+                }
+                Leg::Void { hold } | Leg::Expire { hold } => {
+                    if !holds.insert(*hold) {
+                        return invalid("a hold appears twice in one operation");
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One transfer as stored and as returned to callers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferRecord {
+    pub id: TransferId,
+    pub kind: Option<TransferKind>,
+    pub phase: Phase,
+    pub debit: AccountId,
+    pub credit: AccountId,
+    pub amount: Cents,
+    pub pending_id: Option<TransferId>,
+    pub expires_at_us: Option<i64>,
+    pub created_at_us: i64,
+}
+
+/// What an operation did. Stored with the idempotency key and returned again on replay.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub op_id: Uuid,
+    pub transfers: Vec<TransferRecord>,
+    pub created_at_us: i64,
+    /// True when this is the stored result of an earlier call with the same key.
+    #[serde(skip)]
+    pub replayed: bool,
+}
+
+/// A business refusal. Recorded with the idempotency key, so a retry gets the same answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(rename_all = "snake_case", tag = "rejection")]
+pub enum Rejection {
+    #[error("insufficient funds on account {account}")]
+    InsufficientFunds { account: AccountId },
+    #[error("account {account} not found")]
+    AccountNotFound { account: AccountId },
+    #[error("hold {hold} not found")]
+    HoldNotFound { hold: TransferId },
+    #[error("the hold was already posted, voided or expired")]
+    HoldNotPending,
+    #[error("the hold has expired")]
+    HoldExpired,
+    #[error("the hold has not expired yet")]
+    HoldNotExpired,
+    #[error("cannot post more than the held amount")]
+    AmountExceedsHold,
+}
+
+impl Rejection {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Rejection::InsufficientFunds { .. } => "INSUFFICIENT_FUNDS",
+            Rejection::AccountNotFound { .. } => "ACCOUNT_NOT_FOUND",
+            Rejection::HoldNotFound { .. } => "HOLD_NOT_FOUND",
+            Rejection::HoldNotPending => "HOLD_NOT_PENDING",
+            Rejection::HoldExpired => "HOLD_EXPIRED",
+            Rejection::HoldNotExpired => "HOLD_NOT_EXPIRED",
+            Rejection::AmountExceedsHold => "AMOUNT_EXCEEDS_HOLD",
+        }
+    }
+}
+
+/// Everything `execute` can return instead of an outcome.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    #[error("idempotency key reused with a different request")]
+    IdempotencyConflict,
+    #[error("invalid operation: {0}")]
+    Invalid(String),
+    #[error("database error: {0}")]
+    Db(#[from] sea_orm::DbErr),
+}
+
+/// The four TigerBeetle counters of an account.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    pub credits_posted: i64,
+    pub debits_posted: i64,
+    pub credits_pending: i64,
+    pub debits_pending: i64,
+}
+
+/// A change to the four counters of one account, summed over an operation's legs.
+pub type Delta = Counters;
+
+impl Counters {
+    /// What the owner can still spend: posted credits minus posted and pending debits.
+    pub fn available(&self) -> i64 {
+        self.credits_posted - self.debits_posted - self.debits_pending
+    }
+
+    /// Posted balance (credits minus debits), holds not counted.
+    pub fn balance(&self) -> i64 {
+        self.credits_posted - self.debits_posted
+    }
+
+    pub fn plus(&self, d: &Delta) -> Counters {
+        Counters {
+            credits_posted: self.credits_posted + d.credits_posted,
+            debits_posted: self.debits_posted + d.debits_posted,
+            credits_pending: self.credits_pending + d.credits_pending,
+            debits_pending: self.debits_pending + d.debits_pending,
+        }
+    }
+
+    /// The *must not overdraw* rule, the one the conditional update enforces in SQL.
+    pub fn respects_limit(&self, must_not_overdraw: bool) -> bool {
+        !must_not_overdraw || self.available() >= 0
+    }
+}

@@ -1,0 +1,537 @@
+//! Runs an [`Operation`] against the database: one transaction, conditional updates,
+//! idempotency row and outbox rows together.
+//!
+//! Order of work inside the transaction (it matters for correctness and for deadlocks):
+//! 1. claim the idempotency key (`INSERT … ON CONFLICT DO NOTHING RETURNING`): a concurrent
+//!    request with the same key waits here on PostgreSQL's unique index, then reads the result;
+//!    the returned `created_at_us` is the database clock for the whole operation;
+//! 2. resolve holds with conditional updates on `ledger_hold.state` (sorted by id);
+//! 3. apply the summed delta of each account with ONE conditional update per account, in
+//!    account-id order — a fixed lock order, so two operations never wait on each other in a
+//!    cycle — refusing any wallet that would be overdrawn;
+//! 4. insert the transfer, hold and outbox rows, record the outcome on the key, commit.
+//!
+//! A refusal rolls everything back, then records the refusal on the key in a second short
+//! transaction, so the same key keeps getting the same refusal.
+
+use std::collections::BTreeMap;
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Value};
+use uuid::Uuid;
+
+use super::model::*;
+use crate::db::{begin_write, now_us_sql, stmt};
+use crate::money::Cents;
+
+/// Executes `op`, or replays the stored result of an earlier call with the same key.
+pub async fn execute(db: &DatabaseConnection, op: &Operation) -> Result<Outcome, LedgerError> {
+    op.validate()?;
+    let fingerprint = op.fingerprint();
+    let backend = db.get_database_backend();
+    let txn = begin_write(db).await?;
+    let op_id = Uuid::now_v7();
+    let claim = format!(
+        "INSERT INTO idempotency_key (id, scope, key, fingerprint, outcome, created_at_us) \
+         VALUES ($1, $2, $3, $4, 'pending', {}) ON CONFLICT (scope, key) DO NOTHING RETURNING created_at_us",
+        now_us_sql(backend)
+    );
+    let values = [
+        op_id.into(),
+        op.scope.clone().into(),
+        op.key.clone().into(),
+        fingerprint.clone().into(),
+    ];
+    let Some(row) = txn.query_one_raw(stmt(backend, &claim, values)).await? else {
+        let prior = load_key(&txn, &op.scope, &op.key).await;
+        txn.commit().await?;
+        return prior?.replay(&fingerprint);
+    };
+    let now: i64 = row.try_get("", "created_at_us")?;
+    match apply(&txn, op_id, now, op).await {
+        Ok(outcome) => {
+            write_events(&txn, now, &op.events).await?;
+            let result =
+                serde_json::to_string(&outcome).map_err(|e| DbErr::Custom(e.to_string()))?;
+            let sql = "UPDATE idempotency_key SET outcome = 'succeeded', result = $2 WHERE id = $1";
+            txn.execute_raw(stmt(backend, sql, [op_id.into(), result.into()]))
+                .await?;
+            txn.commit().await?;
+            Ok(outcome)
+        }
+        Err(LedgerError::Rejected(rejection)) => {
+            txn.rollback().await?;
+            record_rejection(db, op, &fingerprint, rejection).await
+        }
+        Err(e) => {
+            txn.rollback().await?;
+            Err(e)
+        }
+    }
+}
+
+/// Stores a refusal on the key (unless another request took the key meanwhile) and returns it.
+async fn record_rejection(
+    db: &DatabaseConnection,
+    op: &Operation,
+    fingerprint: &str,
+    rejection: Rejection,
+) -> Result<Outcome, LedgerError> {
+    let backend = db.get_database_backend();
+    let txn = begin_write(db).await?;
+    let sql = format!(
+        "INSERT INTO idempotency_key (id, scope, key, fingerprint, outcome, result, error_code, created_at_us) \
+         VALUES ($1, $2, $3, $4, 'failed', $5, $6, {}) ON CONFLICT (scope, key) DO NOTHING RETURNING id",
+        now_us_sql(backend)
+    );
+    let result = serde_json::to_string(&rejection).map_err(|e| DbErr::Custom(e.to_string()))?;
+    let values: [Value; 6] = [
+        Uuid::now_v7().into(),
+        op.scope.clone().into(),
+        op.key.clone().into(),
+        fingerprint.to_owned().into(),
+        result.into(),
+        rejection.code().into(),
+    ];
+    if txn
+        .query_one_raw(stmt(backend, &sql, values))
+        .await?
+        .is_some()
+    {
+        txn.commit().await?;
+        return Err(rejection.into());
+    }
+    let prior = load_key(&txn, &op.scope, &op.key).await;
+    txn.commit().await?;
+    prior?.replay(fingerprint)
+}
+
+/// A committed idempotency row.
+struct StoredKey {
+    fingerprint: String,
+    outcome: String,
+    result: Option<String>,
+}
+
+impl StoredKey {
+    fn replay(self, fingerprint: &str) -> Result<Outcome, LedgerError> {
+        if self.fingerprint != fingerprint {
+            return Err(LedgerError::IdempotencyConflict);
+        }
+        let body = self.result.unwrap_or_default();
+        let corrupt =
+            |e: serde_json::Error| LedgerError::Db(DbErr::Custom(format!("stored result: {e}")));
+        match self.outcome.as_str() {
+            "succeeded" => {
+                let mut outcome: Outcome = serde_json::from_str(&body).map_err(corrupt)?;
+                outcome.replayed = true;
+                Ok(outcome)
+            }
+            "failed" => Err(LedgerError::Rejected(
+                serde_json::from_str(&body).map_err(corrupt)?,
+            )),
+            other => Err(LedgerError::Db(DbErr::Custom(format!(
+                "idempotency key in state {other}"
+            )))),
+        }
+    }
+}
+
+async fn load_key<C: ConnectionTrait>(
+    db: &C,
+    scope: &str,
+    key: &str,
+) -> Result<StoredKey, LedgerError> {
+    let sql =
+        "SELECT fingerprint, outcome, result FROM idempotency_key WHERE scope = $1 AND key = $2";
+    let row = db
+        .query_one_raw(stmt(
+            db.get_database_backend(),
+            sql,
+            [scope.into(), key.into()],
+        ))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("idempotency key".into()))?;
+    Ok(StoredKey {
+        fingerprint: row.try_get("", "fingerprint")?,
+        outcome: row.try_get("", "outcome")?,
+        result: row.try_get("", "result")?,
+    })
+}
+
+/// The legs' effect, computed and written inside the open transaction.
+async fn apply<C: ConnectionTrait>(
+    db: &C,
+    op_id: Uuid,
+    now: i64,
+    op: &Operation,
+) -> Result<Outcome, LedgerError> {
+    let backend = db.get_database_backend();
+    let mut deltas: BTreeMap<AccountId, Delta> = BTreeMap::new();
+    let mut transfers = Vec::with_capacity(op.legs.len());
+    let mut new_holds = Vec::new();
+
+    // Hold resolutions first, in hold-id order (lock order: holds, then accounts).
+    let mut resolutions: Vec<(usize, &Leg)> = op
+        .legs
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| is_resolution(l))
+        .collect();
+    resolutions.sort_by_key(|(_, l)| resolution_hold(l));
+    let mut records: Vec<Option<TransferRecord>> = vec![None; op.legs.len()];
+    for (i, leg) in resolutions {
+        records[i] = Some(resolve_hold(db, op_id, now, leg, &mut deltas).await?);
+    }
+
+    for (i, leg) in op.legs.iter().enumerate() {
+        let record = match leg {
+            Leg::Transfer {
+                kind,
+                debit,
+                credit,
+                amount,
+            } => {
+                deltas.entry(*debit).or_default().debits_posted += amount.0;
+                deltas.entry(*credit).or_default().credits_posted += amount.0;
+                record(
+                    Some(*kind),
+                    Phase::Posted,
+                    *debit,
+                    *credit,
+                    *amount,
+                    None,
+                    None,
+                    now,
+                )
+            }
+            Leg::Hold {
+                kind,
+                debit,
+                credit,
+                amount,
+                timeout_ms,
+            } => {
+                deltas.entry(*debit).or_default().debits_pending += amount.0;
+                deltas.entry(*credit).or_default().credits_pending += amount.0;
+                let expires = now.saturating_add(timeout_ms.saturating_mul(1000));
+                let r = record(
+                    Some(*kind),
+                    Phase::Pending,
+                    *debit,
+                    *credit,
+                    *amount,
+                    None,
+                    Some(expires),
+                    now,
+                );
+                new_holds.push(r.clone());
+                r
+            }
+            _ => match records[i].take() {
+                Some(r) => r,
+                None => return Err(LedgerError::Invalid("unresolved hold leg".into())),
+            },
+        };
+        transfers.push(record);
+    }
+
+    for (account, delta) in &deltas {
+        apply_delta(db, *account, delta).await?;
+    }
+    insert_transfers(db, backend, op_id, &transfers).await?;
+    insert_holds(db, backend, &new_holds).await?;
+    Ok(Outcome {
+        op_id,
+        transfers,
+        created_at_us: now,
+        replayed: false,
+    })
+}
+
+fn is_resolution(leg: &Leg) -> bool {
+    matches!(
+        leg,
+        Leg::Post { .. } | Leg::Void { .. } | Leg::Expire { .. }
+    )
+}
+
+fn resolution_hold(leg: &Leg) -> TransferId {
+    match leg {
+        Leg::Post { hold, .. } | Leg::Void { hold } | Leg::Expire { hold } => *hold,
+        _ => Uuid::nil(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn record(
+    kind: Option<TransferKind>,
+    phase: Phase,
+    debit: AccountId,
+    credit: AccountId,
+    amount: Cents,
+    pending_id: Option<TransferId>,
+    expires_at_us: Option<i64>,
+    now: i64,
+) -> TransferRecord {
+    TransferRecord {
+        id: Uuid::now_v7(),
+        kind,
+        phase,
+        debit,
+        credit,
+        amount,
+        pending_id,
+        expires_at_us,
+        created_at_us: now,
+    }
+}
+
+/// Moves a hold out of `pending` with one conditional update, then books its effect.
+async fn resolve_hold<C: ConnectionTrait>(
+    db: &C,
+    op_id: Uuid,
+    now: i64,
+    leg: &Leg,
+    deltas: &mut BTreeMap<AccountId, Delta>,
+) -> Result<TransferRecord, LedgerError> {
+    let hold = resolution_hold(leg);
+    let (state, phase, time_rule) = match leg {
+        Leg::Post { .. } => ("posted", Phase::PostPending, "AND expires_at_us > $3"),
+        Leg::Void { .. } => ("voided", Phase::VoidPending, ""),
+        _ => ("expired", Phase::ExpirePending, "AND expires_at_us <= $3"),
+    };
+    let sql = format!(
+        "UPDATE ledger_hold SET state = '{state}', resolved_by = $2, resolved_at_us = $3 \
+         WHERE transfer_id = $1 AND state = 'pending' {time_rule} \
+         RETURNING debit_account_id, credit_account_id, amount"
+    );
+    let backend = db.get_database_backend();
+    let Some(row) = db
+        .query_one_raw(stmt(backend, &sql, [hold.into(), op_id.into(), now.into()]))
+        .await?
+    else {
+        return Err(diagnose_hold(db, hold, now, phase).await?.into());
+    };
+    let debit: Uuid = row.try_get("", "debit_account_id")?;
+    let credit: Uuid = row.try_get("", "credit_account_id")?;
+    let held: i64 = row.try_get("", "amount")?;
+    let moved = match leg {
+        Leg::Post {
+            amount: Some(a), ..
+        } if a.0 > held => return Err(Rejection::AmountExceedsHold.into()),
+        Leg::Post { amount, .. } => amount.map_or(held, |a| a.0),
+        _ => held,
+    };
+    let d = deltas.entry(debit).or_default();
+    d.debits_pending -= held;
+    let c = deltas.entry(credit).or_default();
+    c.credits_pending -= held;
+    if phase == Phase::PostPending {
+        deltas.entry(debit).or_default().debits_posted += moved;
+        deltas.entry(credit).or_default().credits_posted += moved;
+    }
+    Ok(record(
+        None,
+        phase,
+        debit,
+        credit,
+        Cents(moved),
+        Some(hold),
+        None,
+        now,
+    ))
+}
+
+/// Explains why a hold could not change state (only on the refusal path).
+async fn diagnose_hold<C: ConnectionTrait>(
+    db: &C,
+    hold: TransferId,
+    now: i64,
+    phase: Phase,
+) -> Result<Rejection, DbErr> {
+    let sql = "SELECT state, expires_at_us FROM ledger_hold WHERE transfer_id = $1";
+    let Some(row) = db
+        .query_one_raw(stmt(db.get_database_backend(), sql, [hold.into()]))
+        .await?
+    else {
+        return Ok(Rejection::HoldNotFound { hold });
+    };
+    let state: String = row.try_get("", "state")?;
+    let expires: i64 = row.try_get("", "expires_at_us")?;
+    Ok(match (state.as_str(), phase) {
+        ("pending", Phase::PostPending) if expires <= now => Rejection::HoldExpired,
+        ("pending", Phase::ExpirePending) if expires > now => Rejection::HoldNotExpired,
+        _ => Rejection::HoldNotPending,
+    })
+}
+
+/// One conditional update per account: the whole check-and-write is a single statement, so
+/// concurrent writers serialise on the row and each re-checks the limit on the latest value.
+async fn apply_delta<C: ConnectionTrait>(
+    db: &C,
+    account: AccountId,
+    d: &Delta,
+) -> Result<(), LedgerError> {
+    let sql = "UPDATE ledger_account SET credits_posted = credits_posted + $2, debits_posted = debits_posted + $3, \
+               credits_pending = credits_pending + $4, debits_pending = debits_pending + $5 \
+               WHERE id = $1 AND (must_not_overdraw = FALSE \
+               OR credits_posted + $2 - debits_posted - $3 - debits_pending - $5 >= 0)";
+    let values = [
+        account.into(),
+        d.credits_posted.into(),
+        d.debits_posted.into(),
+        d.credits_pending.into(),
+        d.debits_pending.into(),
+    ];
+    let backend = db.get_database_backend();
+    if db
+        .execute_raw(stmt(backend, sql, values))
+        .await?
+        .rows_affected()
+        == 1
+    {
+        return Ok(());
+    }
+    let exists = db
+        .query_one_raw(stmt(
+            backend,
+            "SELECT id FROM ledger_account WHERE id = $1",
+            [account.into()],
+        ))
+        .await?
+        .is_some();
+    Err(if exists {
+        Rejection::InsufficientFunds { account }
+    } else {
+        Rejection::AccountNotFound { account }
+    }
+    .into())
+}
+
+/// `($1, $2, …), ($n+1, …)` for a multi-row insert.
+fn placeholders(rows: usize, cols: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let cells: Vec<String> = (1..=cols).map(|c| format!("${}", r * cols + c)).collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+async fn insert_transfers<C: ConnectionTrait>(
+    db: &C,
+    backend: DbBackend,
+    op_id: Uuid,
+    transfers: &[TransferRecord],
+) -> Result<(), DbErr> {
+    let sql = format!(
+        "INSERT INTO ledger_transfer (id, op_id, kind, phase, debit_account_id, credit_account_id, amount, \
+         pending_id, expires_at_us, created_at_us) VALUES {}",
+        placeholders(transfers.len(), 10)
+    );
+    let mut values: Vec<Value> = Vec::with_capacity(transfers.len() * 10);
+    for t in transfers {
+        values.extend([
+            t.id.into(),
+            op_id.into(),
+            t.kind.map_or("resolution", TransferKind::as_str).into(),
+            t.phase.as_str().into(),
+            t.debit.into(),
+            t.credit.into(),
+            t.amount.0.into(),
+            t.pending_id.into(),
+            t.expires_at_us.into(),
+            t.created_at_us.into(),
+        ]);
+    }
+    db.execute_raw(stmt(backend, &sql, values))
+        .await
+        .map(|_| ())
+}
+
+async fn insert_holds<C: ConnectionTrait>(
+    db: &C,
+    backend: DbBackend,
+    holds: &[TransferRecord],
+) -> Result<(), DbErr> {
+    if holds.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO ledger_hold (transfer_id, debit_account_id, credit_account_id, amount, expires_at_us, state) \
+         VALUES {}",
+        placeholders(holds.len(), 6)
+    );
+    let mut values: Vec<Value> = Vec::with_capacity(holds.len() * 6);
+    for h in holds {
+        values.extend([
+            h.id.into(),
+            h.debit.into(),
+            h.credit.into(),
+            h.amount.0.into(),
+            h.expires_at_us.unwrap_or(h.created_at_us).into(),
+            "pending".into(),
+        ]);
+    }
+    db.execute_raw(stmt(backend, &sql, values))
+        .await
+        .map(|_| ())
+}
+
+async fn write_events<C: ConnectionTrait>(
+    db: &C,
+    now: i64,
+    events: &[OutboxEvent],
+) -> Result<(), DbErr> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO outbox (id, topic, account_id, payload, created_at_us, attempts, next_attempt_at_us) VALUES {}",
+        placeholders(events.len(), 7)
+    );
+    let mut values: Vec<Value> = Vec::with_capacity(events.len() * 7);
+    for e in events {
+        values.extend([
+            Uuid::now_v7().into(),
+            e.topic.clone().into(),
+            e.account_id.into(),
+            e.payload.to_string().into(),
+            now.into(),
+            0i32.into(),
+            now.into(),
+        ]);
+    }
+    db.execute_raw(stmt(db.get_database_backend(), &sql, values))
+        .await
+        .map(|_| ())
+}
+
+/// Expires up to `limit` holds whose timeout has passed, each as its own idempotent operation
+/// (key `expire:<hold>`), so a scheduler crash or two schedulers racing expire nothing twice.
+/// Returns how many holds this call expired.
+pub async fn expire_due_holds(db: &DatabaseConnection, limit: u64) -> Result<u64, LedgerError> {
+    let backend = db.get_database_backend();
+    let sql = format!(
+        "SELECT transfer_id FROM ledger_hold WHERE state = 'pending' AND expires_at_us <= {} \
+         ORDER BY expires_at_us LIMIT {limit}",
+        now_us_sql(backend)
+    );
+    let rows = db.query_all_raw(stmt(backend, &sql, [])).await?;
+    let mut expired = 0;
+    for row in rows {
+        let hold: Uuid = row.try_get("", "transfer_id")?;
+        let op = Operation::new(
+            "system:scheduler",
+            format!("expire:{hold}"),
+            vec![Leg::Expire { hold }],
+        );
+        match execute(db, &op).await {
+            Ok(o) if !o.replayed => expired += 1,
+            Ok(_) | Err(LedgerError::Rejected(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(expired)
+}

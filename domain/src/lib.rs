@@ -1,0 +1,14 @@
+//! Passerelle's application core.
+//!
+//! Pure rules (money, identifiers, ledger arithmetic, parsers, eligibility) are plain functions;
+//! the services beside them run those rules inside database transactions through sea-orm. This
+//! crate knows nothing of HTTP or GraphQL: the `graphql` crate maps [`Error::code`] to
+//! `extensions.code`, and the `api` crate wires the rest.
+
+pub mod db;
+pub mod error;
+pub mod ledger;
+pub mod money;
+
+pub use error::{Error, Result};
+pub use money::Cents;

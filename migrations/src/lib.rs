@@ -1,0 +1,25 @@
+//! Schema migrations for Passerelle.
+//!
+//! One migration per feature, written with the SeaQuery DSL so the very same code creates the
+//! schema on SQLite (the embedded default) and on PostgreSQL (production). Money columns are
+//! `BIGINT` cents: SQLite would turn a DECIMAL into a float. Ledger timestamps are `BIGINT`
+//! microseconds since the Unix epoch, taken from the database clock, so that SQL can compare
+//! them the same way on both backends (SQLite has no timestamp type).
+
+// `MigrationTrait` is an async_trait whose signatures elide `SchemaManager`'s lifetime.
+#![allow(elided_lifetimes_in_paths)]
+
+pub use sea_orm_migration::prelude::*;
+
+mod m0001_ledger;
+mod util;
+
+/// The ordered list of migrations.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m0001_ledger::Migration)]
+    }
+}
