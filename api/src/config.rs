@@ -66,10 +66,7 @@ const KNOWN: &[&str] = &[
 ];
 
 fn err(var: &str, message: impl Into<String>) -> ConfigError {
-    ConfigError {
-        var: var.to_owned(),
-        message: message.into(),
-    }
+    ConfigError { var: var.to_owned(), message: message.into() }
 }
 
 impl Settings {
@@ -81,115 +78,71 @@ impl Settings {
 
     /// Reads settings from `(name, value)` pairs (the environment, or a test's list).
     pub fn from_vars(vars: &[(String, String)]) -> Result<Settings, ConfigError> {
-        let get = |name: &str| {
-            vars.iter()
-                .rev()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.trim().to_owned())
-        };
-        if let Some((k, _)) = vars
-            .iter()
-            .find(|(k, _)| k.starts_with("PASSERELLE_") && !KNOWN.contains(&k.as_str()))
-        {
-            return Err(err(
-                k,
-                format!("unknown setting (known: {})", KNOWN.join(", ")),
-            ));
+        let get = |name: &str| vars.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.trim().to_owned());
+        if let Some((k, _)) = vars.iter().find(|(k, _)| k.starts_with("PASSERELLE_") && !KNOWN.contains(&k.as_str())) {
+            return Err(err(k, format!("unknown setting (known: {})", KNOWN.join(", "))));
         }
         let environment = match get("PASSERELLE_ENV").as_deref() {
             None | Some("") | Some("development") => Environment::Development,
             Some("test") => Environment::Test,
             Some("production") => Environment::Production,
             Some(other) => {
-                return Err(err(
-                    "PASSERELLE_ENV",
-                    format!("{other:?} is not development, test or production"),
-                ));
+                return Err(err("PASSERELLE_ENV", format!("{other:?} is not development, test or production")));
             }
         };
         let production = environment == Environment::Production;
         let bind = match get("PASSERELLE_BIND") {
-            Some(v) => SocketAddr::from_str(&v)
-                .map_err(|_| err("PASSERELLE_BIND", format!("{v:?} is not host:port")))?,
+            Some(v) => {
+                SocketAddr::from_str(&v).map_err(|_| err("PASSERELLE_BIND", format!("{v:?} is not host:port")))?
+            }
             None => SocketAddr::from(([127, 0, 0, 1], 8080)),
         };
         let data_dir = PathBuf::from(get("PASSERELLE_DATA_DIR").unwrap_or_else(|| "./data".into()));
         let database_url = match get("DATABASE_URL").filter(|v| !v.is_empty()) {
             Some(url)
-                if url.starts_with("sqlite:")
-                    || url.starts_with("postgres://")
-                    || url.starts_with("postgresql://") =>
+                if url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://") =>
             {
                 url
             }
             Some(_) => {
-                return Err(err(
-                    "DATABASE_URL",
-                    "must start with sqlite:, postgres:// or postgresql://",
-                ));
+                return Err(err("DATABASE_URL", "must start with sqlite:, postgres:// or postgresql://"));
             }
             None if production => {
-                return Err(err(
-                    "DATABASE_URL",
-                    "required in production (no implicit SQLite file)",
-                ));
+                return Err(err("DATABASE_URL", "required in production (no implicit SQLite file)"));
             }
-            None => format!(
-                "sqlite://{}?mode=rwc",
-                data_dir.join("passerelle.db").display()
-            ),
+            None => format!("sqlite://{}?mode=rwc", data_dir.join("passerelle.db").display()),
         };
-        let db_max_connections = match get("PASSERELLE_DB_MAX_CONNECTIONS") {
-            Some(v) => v
-                .parse::<u32>()
-                .ok()
-                .filter(|n| (1..=1000).contains(n))
-                .ok_or_else(|| {
-                    err(
-                        "PASSERELLE_DB_MAX_CONNECTIONS",
-                        format!("{v:?} is not a number from 1 to 1000"),
-                    )
+        let db_max_connections =
+            match get("PASSERELLE_DB_MAX_CONNECTIONS") {
+                Some(v) => v.parse::<u32>().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| {
+                    err("PASSERELLE_DB_MAX_CONNECTIONS", format!("{v:?} is not a number from 1 to 1000"))
                 })?,
-            None => 10,
-        };
+                None => 10,
+            };
         let max_amount = match get("PASSERELLE_MAX_AMOUNT") {
-            Some(v) => Decimal::from_str(&v)
-                .ok()
-                .and_then(|d| Cents::from_decimal(d).ok())
-                .filter(|c| c.0 > 0)
-                .ok_or_else(|| {
-                    err(
-                        "PASSERELLE_MAX_AMOUNT",
-                        format!("{v:?} is not a positive amount like 500.00"),
-                    )
-                })?,
+            Some(v) => {
+                Decimal::from_str(&v).ok().and_then(|d| Cents::from_decimal(d).ok()).filter(|c| c.0 > 0).ok_or_else(
+                    || err("PASSERELLE_MAX_AMOUNT", format!("{v:?} is not a positive amount like 500.00")),
+                )?
+            }
             None => Cents(50_000),
         };
         let demo = match get("PASSERELLE_DEMO").as_deref() {
             None | Some("") => !production,
             Some("1") | Some("true") if production => {
-                return Err(err(
-                    "PASSERELLE_DEMO",
-                    "the demo seed is refused in production",
-                ));
+                return Err(err("PASSERELLE_DEMO", "the demo seed is refused in production"));
             }
             Some("1") | Some("true") => true,
             Some("0") | Some("false") => false,
             Some(other) => {
-                return Err(err(
-                    "PASSERELLE_DEMO",
-                    format!("{other:?} is not true or false"),
-                ));
+                return Err(err("PASSERELLE_DEMO", format!("{other:?} is not true or false")));
             }
         };
         let log_json = match get("PASSERELLE_LOG_FORMAT").as_deref() {
             None | Some("") | Some("json") => true,
             Some("pretty") => false,
             Some(other) => {
-                return Err(err(
-                    "PASSERELLE_LOG_FORMAT",
-                    format!("{other:?} is not json or pretty"),
-                ));
+                return Err(err("PASSERELLE_LOG_FORMAT", format!("{other:?} is not json or pretty")));
             }
         };
         Ok(Settings {
@@ -210,11 +163,7 @@ impl Settings {
 
     /// `sqlite` or `postgres`.
     pub fn database_kind(&self) -> &'static str {
-        if self.database_url.expose_secret().starts_with("sqlite:") {
-            "sqlite"
-        } else {
-            "postgres"
-        }
+        if self.database_url.expose_secret().starts_with("sqlite:") { "sqlite" } else { "postgres" }
     }
 }
 
@@ -223,10 +172,7 @@ mod tests {
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -234,10 +180,7 @@ mod tests {
         let s = Settings::from_vars(&vars(&[])).unwrap();
         assert_eq!(s.environment, Environment::Development);
         assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
-        assert_eq!(
-            s.database_url.expose_secret(),
-            "sqlite://./data/passerelle.db?mode=rwc"
-        );
+        assert_eq!(s.database_url.expose_secret(), "sqlite://./data/passerelle.db?mode=rwc");
         assert!(s.demo);
         assert_eq!(s.max_amount, Cents(50_000));
     }
@@ -253,10 +196,7 @@ mod tests {
         ]))
         .unwrap_err();
         assert_eq!(e.var, "PASSERELLE_DEMO");
-        let ok = Settings::from_vars(&vars(&[
-            ("PASSERELLE_ENV", "production"),
-            ("DATABASE_URL", "postgres://db/p"),
-        ]));
+        let ok = Settings::from_vars(&vars(&[("PASSERELLE_ENV", "production"), ("DATABASE_URL", "postgres://db/p")]));
         assert!(!ok.unwrap().demo);
     }
 

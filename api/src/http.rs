@@ -27,10 +27,7 @@ pub fn router(state: AppState) -> Router {
     let mut router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route(
-            "/graphql",
-            post(graphql).layer(DefaultBodyLimit::max(MAX_BODY)),
-        );
+        .route("/graphql", post(graphql).layer(DefaultBodyLimit::max(MAX_BODY)));
     if !production {
         router = router.route("/graphiql", get(graphiql));
     }
@@ -53,13 +50,8 @@ async fn healthz() -> impl IntoResponse {
 
 /// Ready to take traffic: database reachable, migrations applied, not shutting down.
 async fn readyz(State(state): State<AppState>) -> Response {
-    let unavailable = |status: &str| {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": status })),
-        )
-            .into_response()
-    };
+    let unavailable =
+        |status: &str| (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": status }))).into_response();
     if state.shutting_down.load(Ordering::SeqCst) {
         return unavailable("shutting_down");
     }
@@ -83,26 +75,14 @@ async fn graphql(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
     let json_body = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(';')
-                .next()
-                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
-        });
+        .is_some_and(|v| v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")));
     if !json_body {
-        return refuse(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UNSUPPORTED_MEDIA_TYPE",
-            "send application/json",
-        );
+        return refuse(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE", "send application/json");
     }
     let request: async_graphql::Request = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(_) => {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                "BAD_REQUEST",
-                "the body must be one GraphQL request object",
-            );
+            return refuse(StatusCode::BAD_REQUEST, "BAD_REQUEST", "the body must be one GraphQL request object");
         }
     };
     GraphQLResponse::from(state.schema.execute(request).await).into_response()

@@ -11,9 +11,7 @@ async fn main() -> anyhow::Result<()> {
     if let Some(Command::ExportSchema { out }) = &cli.command {
         let sdl = passerelle_graphql::export_sdl();
         return match out {
-            Some(path) => {
-                std::fs::write(path, sdl).with_context(|| format!("writing {}", path.display()))
-            }
+            Some(path) => std::fs::write(path, sdl).with_context(|| format!("writing {}", path.display())),
             None => {
                 print!("{sdl}");
                 Ok(())
@@ -42,9 +40,6 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     if !production {
         println!("  GraphiQL: http://{}/graphiql", server.addr);
     }
-    println!(
-        "  Health:   http://{0}/healthz  Ready: http://{0}/readyz",
-        server.addr
-    );
+    println!("  Health:   http://{0}/healthz  Ready: http://{0}/readyz", server.addr);
     server.wait().await
 }

@@ -33,15 +33,10 @@ pub async fn connect_and_migrate(settings: &Settings) -> anyhow::Result<Database
         std::fs::create_dir_all(&settings.data_dir)
             .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
     }
-    let db = passerelle_domain::db::connect(
-        settings.database_url.expose_secret(),
-        settings.db_max_connections,
-    )
-    .await
-    .context("connecting to the database")?;
-    Migrator::up(&db, None)
+    let db = passerelle_domain::db::connect(settings.database_url.expose_secret(), settings.db_max_connections)
         .await
-        .context("applying migrations")?;
+        .context("connecting to the database")?;
+    Migrator::up(&db, None).await.context("applying migrations")?;
     Ok(db)
 }
 
@@ -76,34 +71,17 @@ impl RunningServer {
 
 /// Binds `settings.bind` and serves `db` until `stop` is triggered or, when
 /// `handle_signals`, SIGINT/SIGTERM arrive.
-pub async fn start(
-    settings: Settings,
-    db: DatabaseConnection,
-    handle_signals: bool,
-) -> anyhow::Result<RunningServer> {
+pub async fn start(settings: Settings, db: DatabaseConnection, handle_signals: bool) -> anyhow::Result<RunningServer> {
     let server_info = ServerInfo {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         environment: settings.environment.as_str().to_owned(),
         database: settings.database_kind().to_owned(),
     };
-    let schema = build_schema(
-        Some(db.clone()),
-        SchemaConfig {
-            server_info,
-            production: settings.is_production(),
-        },
-    );
-    let listener = TcpListener::bind(settings.bind)
-        .await
-        .with_context(|| format!("binding {}", settings.bind))?;
+    let schema = build_schema(Some(db.clone()), SchemaConfig { server_info, production: settings.is_production() });
+    let listener = TcpListener::bind(settings.bind).await.with_context(|| format!("binding {}", settings.bind))?;
     let addr = listener.local_addr()?;
     let shutting_down = Arc::new(AtomicBool::new(false));
-    let state = AppState {
-        db: db.clone(),
-        schema,
-        settings: Arc::new(settings),
-        shutting_down: shutting_down.clone(),
-    };
+    let state = AppState { db: db.clone(), schema, settings: Arc::new(settings), shutting_down: shutting_down.clone() };
     let router = http::router(state);
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let shutdown = async move {
@@ -118,17 +96,8 @@ pub async fn start(
         tracing::info!("shutting down: finishing in-flight requests");
         shutting_down.store(true, Ordering::SeqCst);
     };
-    let task = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await
-    });
-    Ok(RunningServer {
-        addr,
-        db,
-        stop: Some(stop_tx),
-        task,
-    })
+    let task = tokio::spawn(async move { axum::serve(listener, router).with_graceful_shutdown(shutdown).await });
+    Ok(RunningServer { addr, db, stop: Some(stop_tx), task })
 }
 
 async fn termination_signal() {

@@ -60,10 +60,7 @@ impl Error {
 
     /// A `BAD_USER_INPUT` naming the offending field.
     pub fn bad_input(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::BadInput {
-            field: field.into(),
-            message: message.into(),
-        }
+        Error::BadInput { field: field.into(), message: message.into() }
     }
 
     /// Wraps an unexpected failure; its text goes to the logs only.

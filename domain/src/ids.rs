@@ -65,7 +65,11 @@ pub enum IdError {
     IbanFormat,
     /// Wrong length for its country.
     #[error("an IBAN from {country} has {expected} characters, this one has {actual}")]
-    IbanLength { country: String, expected: usize, actual: usize },
+    IbanLength {
+        country: String,
+        expected: usize,
+        actual: usize,
+    },
     /// The ISO 13616 mod-97 check failed (typo).
     #[error("this IBAN is not valid (checksum mismatch): please check for a typo")]
     IbanChecksum,
@@ -122,7 +126,7 @@ pub(crate) fn mod23_letter(digits: &str) -> Option<char> {
 /// Luhn checksum over ASCII digits: `true` when the sum is a multiple of 10.
 /// The caller guarantees `digits` holds only ASCII digits.
 pub(crate) fn luhn_valid(digits: &[u8]) -> bool {
-    luhn_sum(digits, false) % 10 == 0
+    luhn_sum(digits, false).is_multiple_of(10)
 }
 
 /// Luhn sum. Digits are doubled from the right, starting with the rightmost digit when
@@ -181,6 +185,9 @@ mod tests {
     fn codes_are_stable() {
         assert_eq!(IdError::UaiFormat(String::new()).code(), "INVALID_UAI");
         assert_eq!(IdError::IbanChecksum.code(), "IBAN_CHECKSUM");
-        assert_eq!(IdError::CardNumberCheckDigit.code(), "CARD_NUMBER_CHECK_DIGIT");
+        assert_eq!(
+            IdError::CardNumberCheckDigit.code(),
+            "CARD_NUMBER_CHECK_DIGIT"
+        );
     }
 }

@@ -9,9 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// An amount of euro cents. Signed, because balances and deltas can be negative; amounts that
 /// move money are checked positive by [`Cents::parse_amount`].
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Cents(pub i64);
 
@@ -48,9 +46,7 @@ impl Cents {
             return Err(AmountError::TooPrecise);
         }
         let cents = normalized * Decimal::ONE_HUNDRED;
-        i64::try_from(cents)
-            .map(Cents)
-            .map_err(|_| AmountError::AboveCap(Cents(i64::MAX)))
+        i64::try_from(cents).map(Cents).map_err(|_| AmountError::AboveCap(Cents(i64::MAX)))
     }
 
     /// The amount as a decimal with exactly two decimals ("80.00").
@@ -88,10 +84,7 @@ mod tests {
         assert_eq!(Cents::parse_amount(d("80.00"), cap), Ok(Cents(8000)));
         assert_eq!(Cents::parse_amount(d("12.5"), cap), Ok(Cents(1250)));
         assert_eq!(Cents::parse_amount(d("0.01"), cap), Ok(Cents(1)));
-        assert_eq!(
-            Cents::parse_amount(d("1.001"), cap),
-            Err(AmountError::TooPrecise)
-        );
+        assert_eq!(Cents::parse_amount(d("1.001"), cap), Err(AmountError::TooPrecise));
         // Trailing zeros beyond two decimals are still an exact amount.
         assert_eq!(Cents::parse_amount(d("1.500"), cap), Ok(Cents(150)));
     }
@@ -99,22 +92,10 @@ mod tests {
     #[test]
     fn refuses_zero_negative_and_above_cap() {
         let cap = Cents(50_000);
-        assert_eq!(
-            Cents::parse_amount(d("0"), cap),
-            Err(AmountError::NotPositive)
-        );
-        assert_eq!(
-            Cents::parse_amount(d("-5.00"), cap),
-            Err(AmountError::NotPositive)
-        );
-        assert_eq!(
-            Cents::parse_amount(d("500.01"), cap),
-            Err(AmountError::AboveCap(cap))
-        );
-        assert_eq!(
-            Cents::parse_amount(d("99999999999999999999"), cap).is_err(),
-            true
-        );
+        assert_eq!(Cents::parse_amount(d("0"), cap), Err(AmountError::NotPositive));
+        assert_eq!(Cents::parse_amount(d("-5.00"), cap), Err(AmountError::NotPositive));
+        assert_eq!(Cents::parse_amount(d("500.01"), cap), Err(AmountError::AboveCap(cap)));
+        assert_eq!(Cents::parse_amount(d("99999999999999999999"), cap).is_err(), true);
     }
 
     #[test]

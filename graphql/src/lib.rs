@@ -49,17 +49,6 @@ pub fn build_schema(db: Option<DatabaseConnection>, config: SchemaConfig) -> App
 
 /// The SDL committed as `mobile-contract/schema.graphql`: sorted, so diffs show real changes.
 pub fn export_sdl() -> String {
-    let schema = build_schema(
-        None,
-        SchemaConfig {
-            server_info: ServerInfo::default(),
-            production: false,
-        },
-    );
-    schema.sdl_with_options(
-        SDLExportOptions::new()
-            .sorted_fields()
-            .sorted_arguments()
-            .sorted_enum_items(),
-    )
+    let schema = build_schema(None, SchemaConfig { server_info: ServerInfo::default(), production: false });
+    schema.sdl_with_options(SDLExportOptions::new().sorted_fields().sorted_arguments().sorted_enum_items())
 }

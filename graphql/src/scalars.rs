@@ -18,11 +18,8 @@ impl ScalarType for Money {
             Value::Number(n) => n.to_string(),
             _ => return Err(InputValueError::expected_type(value)),
         };
-        let d = Decimal::from_str(&text)
-            .map_err(|_| InputValueError::custom("not a decimal amount"))?;
-        Cents::from_decimal(d)
-            .map(Money)
-            .map_err(|e| InputValueError::custom(e.to_string()))
+        let d = Decimal::from_str(&text).map_err(|_| InputValueError::custom("not a decimal amount"))?;
+        Cents::from_decimal(d).map(Money).map_err(|e| InputValueError::custom(e.to_string()))
     }
 
     fn to_value(&self) -> Value {

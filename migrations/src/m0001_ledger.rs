@@ -15,13 +15,7 @@ impl MigrationName for Migration {
     }
 }
 
-const TABLES: &[&str] = &[
-    "ledger_account",
-    "idempotency_key",
-    "ledger_transfer",
-    "ledger_hold",
-    "outbox",
-];
+const TABLES: &[&str] = &["ledger_account", "idempotency_key", "ledger_transfer", "ledger_hold", "outbox"];
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
@@ -70,9 +64,7 @@ impl MigrationTrait for Migration {
                     string("phase"),
                     uuid("debit_account_id"),
                     uuid("credit_account_id"),
-                    big_integer("amount")
-                        .check(Expr::col("amount").gt(0))
-                        .take(),
+                    big_integer("amount").check(Expr::col("amount").gt(0)).take(),
                     uuid_null("pending_id"),
                     big_integer_null("expires_at_us"),
                     text_null("metadata"),
@@ -86,9 +78,7 @@ impl MigrationTrait for Migration {
                     pk_uuid("transfer_id"),
                     uuid("debit_account_id"),
                     uuid("credit_account_id"),
-                    big_integer("amount")
-                        .check(Expr::col("amount").gt(0))
-                        .take(),
+                    big_integer("amount").check(Expr::col("amount").gt(0)).take(),
                     big_integer("expires_at_us"),
                     // pending | posted | voided | expired: changes once, by a conditional update.
                     string("state"),
@@ -111,56 +101,16 @@ impl MigrationTrait for Migration {
             ),
         ];
         let indexes = vec![
-            index(
-                "ux_ledger_account_owner",
-                "ledger_account",
-                &["kind", "owner_id", "wallet"],
-                true,
-            ),
-            index(
-                "ux_idempotency_scope_key",
-                "idempotency_key",
-                &["scope", "key"],
-                true,
-            ),
-            index(
-                "ix_ledger_transfer_op",
-                "ledger_transfer",
-                &["op_id"],
-                false,
-            ),
-            index(
-                "ix_ledger_transfer_debit",
-                "ledger_transfer",
-                &["debit_account_id", "created_at_us"],
-                false,
-            ),
-            index(
-                "ix_ledger_transfer_credit",
-                "ledger_transfer",
-                &["credit_account_id", "created_at_us"],
-                false,
-            ),
+            index("ux_ledger_account_owner", "ledger_account", &["kind", "owner_id", "wallet"], true),
+            index("ux_idempotency_scope_key", "idempotency_key", &["scope", "key"], true),
+            index("ix_ledger_transfer_op", "ledger_transfer", &["op_id"], false),
+            index("ix_ledger_transfer_debit", "ledger_transfer", &["debit_account_id", "created_at_us"], false),
+            index("ix_ledger_transfer_credit", "ledger_transfer", &["credit_account_id", "created_at_us"], false),
             // A hold is resolved (post, void or expire) at most once: a backstop to the
             // conditional update on ledger_hold.state.
-            index(
-                "ux_ledger_transfer_pending",
-                "ledger_transfer",
-                &["pending_id"],
-                true,
-            ),
-            index(
-                "ix_ledger_hold_due",
-                "ledger_hold",
-                &["state", "expires_at_us"],
-                false,
-            ),
-            index(
-                "ix_outbox_due",
-                "outbox",
-                &["dispatched_at_us", "next_attempt_at_us"],
-                false,
-            ),
+            index("ux_ledger_transfer_pending", "ledger_transfer", &["pending_id"], true),
+            index("ix_ledger_hold_due", "ledger_hold", &["state", "expires_at_us"], false),
+            index("ix_outbox_due", "outbox", &["dispatched_at_us", "next_attempt_at_us"], false),
         ];
         create_all(manager, tables, indexes).await
     }

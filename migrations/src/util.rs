@@ -19,12 +19,7 @@ pub fn counter(name: &'static str) -> ColumnDef {
 }
 
 /// A plain (or unique) index over the given columns.
-pub fn index(
-    name: &str,
-    table: &'static str,
-    cols: &[&'static str],
-    unique: bool,
-) -> IndexCreateStatement {
+pub fn index(name: &str, table: &'static str, cols: &[&'static str], unique: bool) -> IndexCreateStatement {
     let mut i = Index::create();
     i.name(name).table(table).if_not_exists();
     for c in cols {
@@ -54,9 +49,7 @@ pub async fn create_all(
 /// Drops the tables, in reverse order.
 pub async fn drop_all(manager: &SchemaManager<'_>, tables: &[&'static str]) -> Result<(), DbErr> {
     for t in tables.iter().rev() {
-        manager
-            .drop_table(Table::drop().table(*t).if_exists().take())
-            .await?;
+        manager.drop_table(Table::drop().table(*t).if_exists().take()).await?;
     }
     Ok(())
 }

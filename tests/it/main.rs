@@ -1,1 +1,9 @@
+//! The one integration-test binary (fast to link): end-to-end tests over HTTP, ledger
+//! behaviour, property and race tests. Each runs on SQLite, or on PostgreSQL when
+//! `TEST_DATABASE_URL` is set.
 
+mod backend;
+mod http;
+mod ledger_basic;
+mod ledger_props;
+mod ledger_races;

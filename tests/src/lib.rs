@@ -1,1 +1,12 @@
-//! placeholder
+//! Test support shared by the end-to-end tests (`tests/it`) and the benchmarks (`src/bin`).
+//!
+//! Every test gets a fresh database: a SQLite file in a temporary directory by default, or —
+//! when `TEST_DATABASE_URL` points at a PostgreSQL server — a fresh database created on that
+//! server. The same tests therefore run on both backends; `.ci/run` runs them twice.
+
+pub mod app;
+pub mod db;
+pub mod ledger;
+
+pub use app::TestApp;
+pub use db::{Backend, TestDb, fresh_db, fresh_db_with_pool};

@@ -40,7 +40,10 @@ pub struct Iban(String);
 impl Iban {
     /// Parses an IBAN typed or pasted with spaces, dashes or lowercase.
     pub fn parse(raw: &str) -> Result<Iban, IdError> {
-        if raw.chars().any(|c| !(c.is_ascii_alphanumeric() || c == ' ' || c == '-')) {
+        if raw
+            .chars()
+            .any(|c| !(c.is_ascii_alphanumeric() || c == ' ' || c == '-'))
+        {
             return Err(IdError::IbanFormat);
         }
         let v = alnum_upper(raw);
@@ -82,7 +85,11 @@ impl Iban {
     /// Only the country, check digits and last 4 characters visible, for logs and receipts.
     pub fn masked(&self) -> String {
         let n = self.0.len();
-        format!("{}…{}", self.0.get(..4).unwrap_or_default(), self.0.get(n.saturating_sub(4)..).unwrap_or_default())
+        format!(
+            "{}…{}",
+            self.0.get(..4).unwrap_or_default(),
+            self.0.get(n.saturating_sub(4)..).unwrap_or_default()
+        )
     }
 }
 
@@ -202,12 +209,26 @@ mod tests {
     #[test]
     fn refusals() {
         // One digit changed.
-        assert_eq!(Iban::parse("FR7630006000011234567890188"), Err(IdError::IbanChecksum));
+        assert_eq!(
+            Iban::parse("FR7630006000011234567890188"),
+            Err(IdError::IbanChecksum)
+        );
         // Two digits swapped.
-        assert_eq!(Iban::parse("DE89370400440532031000"), Err(IdError::IbanChecksum));
-        assert_eq!(Iban::parse("FR763000600001123456789018").unwrap_err().code(), "IBAN_LENGTH");
+        assert_eq!(
+            Iban::parse("DE89370400440532031000"),
+            Err(IdError::IbanChecksum)
+        );
+        assert_eq!(
+            Iban::parse("FR763000600001123456789018")
+                .unwrap_err()
+                .code(),
+            "IBAN_LENGTH"
+        );
         assert_eq!(Iban::parse("XX12").unwrap_err().code(), "IBAN_LENGTH");
-        assert_eq!(Iban::parse("7630006000011234567890189"), Err(IdError::IbanFormat));
+        assert_eq!(
+            Iban::parse("7630006000011234567890189"),
+            Err(IdError::IbanFormat)
+        );
         assert_eq!(Iban::parse("FR76.3000.6000"), Err(IdError::IbanFormat));
         assert_eq!(Iban::parse(""), Err(IdError::IbanFormat));
     }

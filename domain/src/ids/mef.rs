@@ -129,7 +129,14 @@ mod tests {
     #[test]
     fn unknown_or_malformed_mefs_give_none() {
         // 24133610210 is "1CAP2 COIFFURE" in the AAF fixture: not collège.
-        for mef in ["24133610210", "16710001110", "1001", "", "100100121100", "1001001211-"] {
+        for mef in [
+            "24133610210",
+            "16710001110",
+            "1001",
+            "",
+            "100100121100",
+            "1001001211-",
+        ] {
             assert_eq!(grade_from_mef(mef), None, "{mef}");
         }
     }

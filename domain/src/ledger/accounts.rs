@@ -16,19 +16,11 @@ pub struct AccountSpec {
 
 impl AccountSpec {
     pub fn pass_wallet(pass_id: Uuid, wallet: Wallet) -> Self {
-        AccountSpec {
-            kind: AccountKind::PassWallet,
-            owner_id: pass_id,
-            wallet: Some(wallet),
-        }
+        AccountSpec { kind: AccountKind::PassWallet, owner_id: pass_id, wallet: Some(wallet) }
     }
 
     pub fn of(kind: AccountKind, owner_id: Uuid) -> Self {
-        AccountSpec {
-            kind,
-            owner_id,
-            wallet: None,
-        }
+        AccountSpec { kind, owner_id, wallet: None }
     }
 
     /// Pass wallets must never be overdrawn; budgets and partner accounts are books of the
@@ -55,8 +47,7 @@ impl Account {
         let wallet: String = row.try_get("", "wallet")?;
         Ok(Account {
             id: row.try_get("", "id")?,
-            kind: AccountKind::parse(&kind)
-                .ok_or_else(|| DbErr::Custom(format!("unknown account kind {kind}")))?,
+            kind: AccountKind::parse(&kind).ok_or_else(|| DbErr::Custom(format!("unknown account kind {kind}")))?,
             owner_id: row.try_get("", "owner_id")?,
             wallet: Wallet::parse(&wallet),
             must_not_overdraw: row.try_get("", "must_not_overdraw")?,
@@ -70,14 +61,12 @@ impl Account {
     }
 }
 
-pub(crate) const ACCOUNT_COLUMNS: &str = "id, kind, owner_id, wallet, must_not_overdraw, credits_posted, debits_posted, credits_pending, debits_pending";
+pub(crate) const ACCOUNT_COLUMNS: &str =
+    "id, kind, owner_id, wallet, must_not_overdraw, credits_posted, debits_posted, credits_pending, debits_pending";
 
 /// Returns the account for `spec`, creating it if needed (safe under concurrency: the unique
 /// index on (kind, owner, wallet) decides, and the loser reads the winner's row).
-pub async fn ensure_account<C: ConnectionTrait>(
-    db: &C,
-    spec: AccountSpec,
-) -> Result<AccountId, DbErr> {
+pub async fn ensure_account<C: ConnectionTrait>(db: &C, spec: AccountSpec) -> Result<AccountId, DbErr> {
     let backend = db.get_database_backend();
     let wallet = spec.wallet.map_or("", Wallet::as_str);
     let sql = format!(
@@ -96,30 +85,16 @@ pub async fn ensure_account<C: ConnectionTrait>(
     db.execute_raw(stmt(backend, &sql, values)).await?;
     let sql = "SELECT id FROM ledger_account WHERE kind = $1 AND owner_id = $2 AND wallet = $3";
     let row = db
-        .query_one_raw(stmt(
-            backend,
-            sql,
-            [
-                spec.kind.as_str().into(),
-                spec.owner_id.into(),
-                wallet.into(),
-            ],
-        ))
+        .query_one_raw(stmt(backend, sql, [spec.kind.as_str().into(), spec.owner_id.into(), wallet.into()]))
         .await?
         .ok_or_else(|| DbErr::RecordNotFound("ledger account".into()))?;
     row.try_get("", "id")
 }
 
 /// Reads one account and its counters.
-pub async fn get_account<C: ConnectionTrait>(
-    db: &C,
-    id: AccountId,
-) -> Result<Option<Account>, DbErr> {
+pub async fn get_account<C: ConnectionTrait>(db: &C, id: AccountId) -> Result<Option<Account>, DbErr> {
     let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM ledger_account WHERE id = $1");
-    match db
-        .query_one_raw(stmt(db.get_database_backend(), &sql, [id.into()]))
-        .await?
-    {
+    match db.query_one_raw(stmt(db.get_database_backend(), &sql, [id.into()])).await? {
         Some(row) => Account::from_row(&row).map(Some),
         None => Ok(None),
     }

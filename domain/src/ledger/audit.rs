@@ -29,18 +29,12 @@ impl AuditReport {
 
 /// Sums `amount` per account over `sql`'s rows (columns `id`, `total`).
 async fn sums<C: ConnectionTrait>(db: &C, sql: &str) -> Result<HashMap<Uuid, i64>, DbErr> {
-    let rows = db
-        .query_all_raw(stmt(db.get_database_backend(), sql, []))
-        .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get("", "id")?, r.try_get("", "total")?)))
-        .collect()
+    let rows = db.query_all_raw(stmt(db.get_database_backend(), sql, [])).await?;
+    rows.iter().map(|r| Ok((r.try_get("", "id")?, r.try_get("", "total")?))).collect()
 }
 
 async fn count<C: ConnectionTrait>(db: &C, sql: &str) -> Result<i64, DbErr> {
-    let row = db
-        .query_one_raw(stmt(db.get_database_backend(), sql, []))
-        .await?;
+    let row = db.query_one_raw(stmt(db.get_database_backend(), sql, [])).await?;
     row.map_or(Ok(0), |r| r.try_get("", "n"))
 }
 
@@ -55,11 +49,7 @@ pub async fn audit<C: ConnectionTrait>(db: &C) -> Result<AuditReport, DbErr> {
     let debits_pending = sums(db, "SELECT debit_account_id AS id, CAST(SUM(amount) AS BIGINT) AS total FROM ledger_hold WHERE state = 'pending' GROUP BY debit_account_id").await?;
 
     let rows = db
-        .query_all_raw(stmt(
-            db.get_database_backend(),
-            &format!("SELECT {ACCOUNT_COLUMNS} FROM ledger_account"),
-            [],
-        ))
+        .query_all_raw(stmt(db.get_database_backend(), &format!("SELECT {ACCOUNT_COLUMNS} FROM ledger_account"), []))
         .await?;
     let mut total = Counters::default();
     for row in &rows {
@@ -72,24 +62,16 @@ pub async fn audit<C: ConnectionTrait>(db: &C) -> Result<AuditReport, DbErr> {
             debits_pending: get(&debits_pending),
         };
         if recomputed != a.counters {
-            report.violations.push(format!(
-                "account {}: cached {:?} != recomputed {:?}",
-                a.id, a.counters, recomputed
-            ));
+            report.violations.push(format!("account {}: cached {:?} != recomputed {:?}", a.id, a.counters, recomputed));
         }
         if !a.counters.respects_limit(a.must_not_overdraw) {
-            report
-                .violations
-                .push(format!("account {} is overdrawn: {:?}", a.id, a.counters));
+            report.violations.push(format!("account {} is overdrawn: {:?}", a.id, a.counters));
         }
         total = total.plus(&a.counters);
     }
     report.accounts = rows.len() as u64;
-    if total.credits_posted != total.debits_posted || total.credits_pending != total.debits_pending
-    {
-        report
-            .violations
-            .push(format!("debits and credits differ overall: {total:?}"));
+    if total.credits_posted != total.debits_posted || total.credits_pending != total.debits_pending {
+        report.violations.push(format!("debits and credits differ overall: {total:?}"));
     }
 
     let checks: [(&str, &str); 6] = [
@@ -98,10 +80,7 @@ pub async fn audit<C: ConnectionTrait>(db: &C) -> Result<AuditReport, DbErr> {
             "SELECT COUNT(*) AS n FROM ledger_transfer t LEFT JOIN idempotency_key k ON k.id = t.op_id \
              WHERE k.id IS NULL OR k.outcome <> 'succeeded'",
         ),
-        (
-            "idempotency keys left pending",
-            "SELECT COUNT(*) AS n FROM idempotency_key WHERE outcome = 'pending'",
-        ),
+        ("idempotency keys left pending", "SELECT COUNT(*) AS n FROM idempotency_key WHERE outcome = 'pending'"),
         (
             "idempotency keys used twice",
             "SELECT COUNT(*) AS n FROM (SELECT scope, key FROM idempotency_key GROUP BY scope, key HAVING COUNT(*) > 1) d",
@@ -132,10 +111,6 @@ pub async fn audit<C: ConnectionTrait>(db: &C) -> Result<AuditReport, DbErr> {
         }
     }
     report.transfers = count(db, "SELECT COUNT(*) AS n FROM ledger_transfer").await? as u64;
-    report.pending_holds = count(
-        db,
-        "SELECT COUNT(*) AS n FROM ledger_hold WHERE state = 'pending'",
-    )
-    .await? as u64;
+    report.pending_holds = count(db, "SELECT COUNT(*) AS n FROM ledger_hold WHERE state = 'pending'").await? as u64;
     Ok(report)
 }

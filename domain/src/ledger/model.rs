@@ -140,25 +140,11 @@ impl Phase {
 #[serde(rename_all = "snake_case", tag = "leg")]
 pub enum Leg {
     /// Move `amount` now.
-    Transfer {
-        kind: TransferKind,
-        debit: AccountId,
-        credit: AccountId,
-        amount: Cents,
-    },
+    Transfer { kind: TransferKind, debit: AccountId, credit: AccountId, amount: Cents },
     /// Reserve `amount` on the debit account until posted, voided or expired.
-    Hold {
-        kind: TransferKind,
-        debit: AccountId,
-        credit: AccountId,
-        amount: Cents,
-        timeout_ms: i64,
-    },
+    Hold { kind: TransferKind, debit: AccountId, credit: AccountId, amount: Cents, timeout_ms: i64 },
     /// Settle a hold for `amount` (default: all of it); the remainder goes back.
-    Post {
-        hold: TransferId,
-        amount: Option<Cents>,
-    },
+    Post { hold: TransferId, amount: Option<Cents> },
     /// Release a hold entirely.
     Void { hold: TransferId },
     /// Release a hold whose timeout has passed (by the database clock).
@@ -189,13 +175,7 @@ pub struct Operation {
 
 impl Operation {
     pub fn new(scope: impl Into<String>, key: impl Into<String>, legs: Vec<Leg>) -> Self {
-        Operation {
-            scope: scope.into(),
-            key: key.into(),
-            legs,
-            metadata: serde_json::Value::Null,
-            events: vec![],
-        }
+        Operation { scope: scope.into(), key: key.into(), legs, metadata: serde_json::Value::Null, events: vec![] }
     }
 
     pub fn with_metadata(mut self, metadata: serde_json::Value) -> Self {
@@ -228,18 +208,7 @@ impl Operation {
         let mut holds = std::collections::HashSet::new();
         for leg in &self.legs {
             match leg {
-                Leg::Transfer {
-                    debit,
-                    credit,
-                    amount,
-                    ..
-                }
-                | Leg::Hold {
-                    debit,
-                    credit,
-                    amount,
-                    ..
-                } => {
+                Leg::Transfer { debit, credit, amount, .. } | Leg::Hold { debit, credit, amount, .. } => {
                     if amount.0 <= 0 {
                         return invalid("amounts must be positive");
                     }

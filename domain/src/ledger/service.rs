@@ -35,12 +35,7 @@ pub async fn execute(db: &DatabaseConnection, op: &Operation) -> Result<Outcome,
          VALUES ($1, $2, $3, $4, 'pending', {}) ON CONFLICT (scope, key) DO NOTHING RETURNING created_at_us",
         now_us_sql(backend)
     );
-    let values = [
-        op_id.into(),
-        op.scope.clone().into(),
-        op.key.clone().into(),
-        fingerprint.clone().into(),
-    ];
+    let values = [op_id.into(), op.scope.clone().into(), op.key.clone().into(), fingerprint.clone().into()];
     let Some(row) = txn.query_one_raw(stmt(backend, &claim, values)).await? else {
         let prior = load_key(&txn, &op.scope, &op.key).await;
         txn.commit().await?;
@@ -50,11 +45,9 @@ pub async fn execute(db: &DatabaseConnection, op: &Operation) -> Result<Outcome,
     match apply(&txn, op_id, now, op).await {
         Ok(outcome) => {
             write_events(&txn, now, &op.events).await?;
-            let result =
-                serde_json::to_string(&outcome).map_err(|e| DbErr::Custom(e.to_string()))?;
+            let result = serde_json::to_string(&outcome).map_err(|e| DbErr::Custom(e.to_string()))?;
             let sql = "UPDATE idempotency_key SET outcome = 'succeeded', result = $2 WHERE id = $1";
-            txn.execute_raw(stmt(backend, sql, [op_id.into(), result.into()]))
-                .await?;
+            txn.execute_raw(stmt(backend, sql, [op_id.into(), result.into()])).await?;
             txn.commit().await?;
             Ok(outcome)
         }
@@ -92,11 +85,7 @@ async fn record_rejection(
         result.into(),
         rejection.code().into(),
     ];
-    if txn
-        .query_one_raw(stmt(backend, &sql, values))
-        .await?
-        .is_some()
-    {
+    if txn.query_one_raw(stmt(backend, &sql, values)).await?.is_some() {
         txn.commit().await?;
         return Err(rejection.into());
     }
@@ -118,37 +107,23 @@ impl StoredKey {
             return Err(LedgerError::IdempotencyConflict);
         }
         let body = self.result.unwrap_or_default();
-        let corrupt =
-            |e: serde_json::Error| LedgerError::Db(DbErr::Custom(format!("stored result: {e}")));
+        let corrupt = |e: serde_json::Error| LedgerError::Db(DbErr::Custom(format!("stored result: {e}")));
         match self.outcome.as_str() {
             "succeeded" => {
                 let mut outcome: Outcome = serde_json::from_str(&body).map_err(corrupt)?;
                 outcome.replayed = true;
                 Ok(outcome)
             }
-            "failed" => Err(LedgerError::Rejected(
-                serde_json::from_str(&body).map_err(corrupt)?,
-            )),
-            other => Err(LedgerError::Db(DbErr::Custom(format!(
-                "idempotency key in state {other}"
-            )))),
+            "failed" => Err(LedgerError::Rejected(serde_json::from_str(&body).map_err(corrupt)?)),
+            other => Err(LedgerError::Db(DbErr::Custom(format!("idempotency key in state {other}")))),
         }
     }
 }
 
-async fn load_key<C: ConnectionTrait>(
-    db: &C,
-    scope: &str,
-    key: &str,
-) -> Result<StoredKey, LedgerError> {
-    let sql =
-        "SELECT fingerprint, outcome, result FROM idempotency_key WHERE scope = $1 AND key = $2";
+async fn load_key<C: ConnectionTrait>(db: &C, scope: &str, key: &str) -> Result<StoredKey, LedgerError> {
+    let sql = "SELECT fingerprint, outcome, result FROM idempotency_key WHERE scope = $1 AND key = $2";
     let row = db
-        .query_one_raw(stmt(
-            db.get_database_backend(),
-            sql,
-            [scope.into(), key.into()],
-        ))
+        .query_one_raw(stmt(db.get_database_backend(), sql, [scope.into(), key.into()]))
         .await?
         .ok_or_else(|| DbErr::RecordNotFound("idempotency key".into()))?;
     Ok(StoredKey {
@@ -159,24 +134,14 @@ async fn load_key<C: ConnectionTrait>(
 }
 
 /// The legs' effect, computed and written inside the open transaction.
-async fn apply<C: ConnectionTrait>(
-    db: &C,
-    op_id: Uuid,
-    now: i64,
-    op: &Operation,
-) -> Result<Outcome, LedgerError> {
+async fn apply<C: ConnectionTrait>(db: &C, op_id: Uuid, now: i64, op: &Operation) -> Result<Outcome, LedgerError> {
     let backend = db.get_database_backend();
     let mut deltas: BTreeMap<AccountId, Delta> = BTreeMap::new();
     let mut transfers = Vec::with_capacity(op.legs.len());
     let mut new_holds = Vec::new();
 
     // Hold resolutions first, in hold-id order (lock order: holds, then accounts).
-    let mut resolutions: Vec<(usize, &Leg)> = op
-        .legs
-        .iter()
-        .enumerate()
-        .filter(|(_, l)| is_resolution(l))
-        .collect();
+    let mut resolutions: Vec<(usize, &Leg)> = op.legs.iter().enumerate().filter(|(_, l)| is_resolution(l)).collect();
     resolutions.sort_by_key(|(_, l)| resolution_hold(l));
     let mut records: Vec<Option<TransferRecord>> = vec![None; op.legs.len()];
     for (i, leg) in resolutions {
@@ -185,45 +150,16 @@ async fn apply<C: ConnectionTrait>(
 
     for (i, leg) in op.legs.iter().enumerate() {
         let record = match leg {
-            Leg::Transfer {
-                kind,
-                debit,
-                credit,
-                amount,
-            } => {
+            Leg::Transfer { kind, debit, credit, amount } => {
                 deltas.entry(*debit).or_default().debits_posted += amount.0;
                 deltas.entry(*credit).or_default().credits_posted += amount.0;
-                record(
-                    Some(*kind),
-                    Phase::Posted,
-                    *debit,
-                    *credit,
-                    *amount,
-                    None,
-                    None,
-                    now,
-                )
+                record(Some(*kind), Phase::Posted, *debit, *credit, *amount, None, None, now)
             }
-            Leg::Hold {
-                kind,
-                debit,
-                credit,
-                amount,
-                timeout_ms,
-            } => {
+            Leg::Hold { kind, debit, credit, amount, timeout_ms } => {
                 deltas.entry(*debit).or_default().debits_pending += amount.0;
                 deltas.entry(*credit).or_default().credits_pending += amount.0;
                 let expires = now.saturating_add(timeout_ms.saturating_mul(1000));
-                let r = record(
-                    Some(*kind),
-                    Phase::Pending,
-                    *debit,
-                    *credit,
-                    *amount,
-                    None,
-                    Some(expires),
-                    now,
-                );
+                let r = record(Some(*kind), Phase::Pending, *debit, *credit, *amount, None, Some(expires), now);
                 new_holds.push(r.clone());
                 r
             }
@@ -240,19 +176,11 @@ async fn apply<C: ConnectionTrait>(
     }
     insert_transfers(db, backend, op_id, &transfers).await?;
     insert_holds(db, backend, &new_holds).await?;
-    Ok(Outcome {
-        op_id,
-        transfers,
-        created_at_us: now,
-        replayed: false,
-    })
+    Ok(Outcome { op_id, transfers, created_at_us: now, replayed: false })
 }
 
 fn is_resolution(leg: &Leg) -> bool {
-    matches!(
-        leg,
-        Leg::Post { .. } | Leg::Void { .. } | Leg::Expire { .. }
-    )
+    matches!(leg, Leg::Post { .. } | Leg::Void { .. } | Leg::Expire { .. })
 }
 
 fn resolution_hold(leg: &Leg) -> TransferId {
@@ -306,19 +234,14 @@ async fn resolve_hold<C: ConnectionTrait>(
          RETURNING debit_account_id, credit_account_id, amount"
     );
     let backend = db.get_database_backend();
-    let Some(row) = db
-        .query_one_raw(stmt(backend, &sql, [hold.into(), op_id.into(), now.into()]))
-        .await?
-    else {
+    let Some(row) = db.query_one_raw(stmt(backend, &sql, [hold.into(), op_id.into(), now.into()])).await? else {
         return Err(diagnose_hold(db, hold, now, phase).await?.into());
     };
     let debit: Uuid = row.try_get("", "debit_account_id")?;
     let credit: Uuid = row.try_get("", "credit_account_id")?;
     let held: i64 = row.try_get("", "amount")?;
     let moved = match leg {
-        Leg::Post {
-            amount: Some(a), ..
-        } if a.0 > held => return Err(Rejection::AmountExceedsHold.into()),
+        Leg::Post { amount: Some(a), .. } if a.0 > held => return Err(Rejection::AmountExceedsHold.into()),
         Leg::Post { amount, .. } => amount.map_or(held, |a| a.0),
         _ => held,
     };
@@ -330,16 +253,7 @@ async fn resolve_hold<C: ConnectionTrait>(
         deltas.entry(debit).or_default().debits_posted += moved;
         deltas.entry(credit).or_default().credits_posted += moved;
     }
-    Ok(record(
-        None,
-        phase,
-        debit,
-        credit,
-        Cents(moved),
-        Some(hold),
-        None,
-        now,
-    ))
+    Ok(record(None, phase, debit, credit, Cents(moved), Some(hold), None, now))
 }
 
 /// Explains why a hold could not change state (only on the refusal path).
@@ -350,10 +264,7 @@ async fn diagnose_hold<C: ConnectionTrait>(
     phase: Phase,
 ) -> Result<Rejection, DbErr> {
     let sql = "SELECT state, expires_at_us FROM ledger_hold WHERE transfer_id = $1";
-    let Some(row) = db
-        .query_one_raw(stmt(db.get_database_backend(), sql, [hold.into()]))
-        .await?
-    else {
+    let Some(row) = db.query_one_raw(stmt(db.get_database_backend(), sql, [hold.into()])).await? else {
         return Ok(Rejection::HoldNotFound { hold });
     };
     let state: String = row.try_get("", "state")?;
@@ -367,11 +278,7 @@ async fn diagnose_hold<C: ConnectionTrait>(
 
 /// One conditional update per account: the whole check-and-write is a single statement, so
 /// concurrent writers serialise on the row and each re-checks the limit on the latest value.
-async fn apply_delta<C: ConnectionTrait>(
-    db: &C,
-    account: AccountId,
-    d: &Delta,
-) -> Result<(), LedgerError> {
+async fn apply_delta<C: ConnectionTrait>(db: &C, account: AccountId, d: &Delta) -> Result<(), LedgerError> {
     let sql = "UPDATE ledger_account SET credits_posted = credits_posted + $2, debits_posted = debits_posted + $3, \
                credits_pending = credits_pending + $4, debits_pending = debits_pending + $5 \
                WHERE id = $1 AND (must_not_overdraw = FALSE \
@@ -384,28 +291,14 @@ async fn apply_delta<C: ConnectionTrait>(
         d.debits_pending.into(),
     ];
     let backend = db.get_database_backend();
-    if db
-        .execute_raw(stmt(backend, sql, values))
-        .await?
-        .rows_affected()
-        == 1
-    {
+    if db.execute_raw(stmt(backend, sql, values)).await?.rows_affected() == 1 {
         return Ok(());
     }
     let exists = db
-        .query_one_raw(stmt(
-            backend,
-            "SELECT id FROM ledger_account WHERE id = $1",
-            [account.into()],
-        ))
+        .query_one_raw(stmt(backend, "SELECT id FROM ledger_account WHERE id = $1", [account.into()]))
         .await?
         .is_some();
-    Err(if exists {
-        Rejection::InsufficientFunds { account }
-    } else {
-        Rejection::AccountNotFound { account }
-    }
-    .into())
+    Err(if exists { Rejection::InsufficientFunds { account } } else { Rejection::AccountNotFound { account } }.into())
 }
 
 /// `($1, $2, …), ($n+1, …)` for a multi-row insert.
@@ -445,16 +338,10 @@ async fn insert_transfers<C: ConnectionTrait>(
             t.created_at_us.into(),
         ]);
     }
-    db.execute_raw(stmt(backend, &sql, values))
-        .await
-        .map(|_| ())
+    db.execute_raw(stmt(backend, &sql, values)).await.map(|_| ())
 }
 
-async fn insert_holds<C: ConnectionTrait>(
-    db: &C,
-    backend: DbBackend,
-    holds: &[TransferRecord],
-) -> Result<(), DbErr> {
+async fn insert_holds<C: ConnectionTrait>(db: &C, backend: DbBackend, holds: &[TransferRecord]) -> Result<(), DbErr> {
     if holds.is_empty() {
         return Ok(());
     }
@@ -474,16 +361,10 @@ async fn insert_holds<C: ConnectionTrait>(
             "pending".into(),
         ]);
     }
-    db.execute_raw(stmt(backend, &sql, values))
-        .await
-        .map(|_| ())
+    db.execute_raw(stmt(backend, &sql, values)).await.map(|_| ())
 }
 
-async fn write_events<C: ConnectionTrait>(
-    db: &C,
-    now: i64,
-    events: &[OutboxEvent],
-) -> Result<(), DbErr> {
+async fn write_events<C: ConnectionTrait>(db: &C, now: i64, events: &[OutboxEvent]) -> Result<(), DbErr> {
     if events.is_empty() {
         return Ok(());
     }
@@ -503,9 +384,7 @@ async fn write_events<C: ConnectionTrait>(
             now.into(),
         ]);
     }
-    db.execute_raw(stmt(db.get_database_backend(), &sql, values))
-        .await
-        .map(|_| ())
+    db.execute_raw(stmt(db.get_database_backend(), &sql, values)).await.map(|_| ())
 }
 
 /// Expires up to `limit` holds whose timeout has passed, each as its own idempotent operation
@@ -522,11 +401,7 @@ pub async fn expire_due_holds(db: &DatabaseConnection, limit: u64) -> Result<u64
     let mut expired = 0;
     for row in rows {
         let hold: Uuid = row.try_get("", "transfer_id")?;
-        let op = Operation::new(
-            "system:scheduler",
-            format!("expire:{hold}"),
-            vec![Leg::Expire { hold }],
-        );
+        let op = Operation::new("system:scheduler", format!("expire:{hold}"), vec![Leg::Expire { hold }]);
         match execute(db, &op).await {
             Ok(o) if !o.replayed => expired += 1,
             Ok(_) | Err(LedgerError::Rejected(_)) => {}

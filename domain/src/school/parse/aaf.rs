@@ -14,7 +14,9 @@
 
 use std::io::BufRead;
 
-use super::mapping::{finish_guardian, finish_pupil, set_guardian_attr, set_pupil_attr, set_structure_attr};
+use super::mapping::{
+    finish_guardian, finish_pupil, set_guardian_attr, set_pupil_attr, set_structure_attr,
+};
 use super::records::{Category, FieldIssue, Guardian, Pupil, Record, Structure};
 use super::xml::{Cx, Handler, Pos, XmlParser};
 
@@ -56,21 +58,39 @@ pub(crate) struct AafHandler {
 }
 
 fn attr_value<'a>(attrs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    attrs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    attrs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 impl Handler for AafHandler {
-    fn start(&mut self, cx: &mut Cx<'_>, name: &str, attrs: &[(String, String)]) -> Result<(), String> {
+    fn start(
+        &mut self,
+        cx: &mut Cx<'_>,
+        name: &str,
+        attrs: &[(String, String)],
+    ) -> Result<(), String> {
         match (cx.depth, name) {
             (1, "ficAlimMENESR") => cx.stats.format = Some("AAF"),
-            (1, _) => return Err(format!("not an AAF file: the root element is <{name}>, expected <ficAlimMENESR>")),
+            (1, _) => {
+                return Err(format!(
+                    "not an AAF file: the root element is <{name}>, expected <ficAlimMENESR>"
+                ));
+            }
             (2, "addRequest" | "modifyRequest" | "deleteRequest") => {
                 let op = match name {
                     "addRequest" => Op::Add,
                     "modifyRequest" => Op::Modify,
                     _ => Op::Delete,
                 };
-                self.req = Some(Request { op, pos: cx.pos, category: None, id: None, attrs: Vec::new() });
+                self.req = Some(Request {
+                    op,
+                    pos: cx.pos,
+                    category: None,
+                    id: None,
+                    attrs: Vec::new(),
+                });
             }
             (4, "attr" | "modification") if self.req.is_some() => {
                 let operation = attr_value(attrs, "operation").unwrap_or("replace");
@@ -78,7 +98,8 @@ impl Handler for AafHandler {
                     name: attr_value(attrs, "name").unwrap_or_default().to_owned(),
                     pos: cx.pos,
                     values: Vec::new(),
-                    unsupported: (name == "modification" && operation != "replace").then(|| operation.to_owned()),
+                    unsupported: (name == "modification" && operation != "replace")
+                        .then(|| operation.to_owned()),
                 });
             }
             _ => {}
@@ -108,7 +129,10 @@ impl Handler for AafHandler {
                             r.category = a.values.into_iter().next();
                         }
                     } else if let Some(op) = a.unsupported {
-                        let msg = format!("modification of {} with operation {op:?} ignored (only replace exists)", a.name);
+                        let msg = format!(
+                            "modification of {} with operation {op:?} ignored (only replace exists)",
+                            a.name
+                        );
                         cx.warn(a.pos, r.id.as_deref(), "UNSUPPORTED_OPERATION", msg);
                     } else {
                         r.attrs.push((a.name, a.values, a.pos));
@@ -129,7 +153,12 @@ impl Handler for AafHandler {
 
 fn finish_request(cx: &mut Cx<'_>, req: Request) {
     let Some(raw_category) = req.category.as_deref() else {
-        cx.warn(req.pos, req.id.as_deref(), "MISSING_CATEGORY", "request without categoriePersonne/categorieStructure ignored");
+        cx.warn(
+            req.pos,
+            req.id.as_deref(),
+            "MISSING_CATEGORY",
+            "request without categoriePersonne/categorieStructure ignored",
+        );
         cx.stats.ignore("(no category)");
         return;
     };
@@ -139,7 +168,12 @@ fn finish_request(cx: &mut Cx<'_>, req: Request) {
     };
     let key = req.id.clone().or_else(|| jointure_attr(&req.attrs));
     let Some(key) = key else {
-        cx.warn(req.pos, None, "MISSING_ID", format!("{} request without identifier ignored", category.as_str()));
+        cx.warn(
+            req.pos,
+            None,
+            "MISSING_ID",
+            format!("{} request without identifier ignored", category.as_str()),
+        );
         cx.stats.ignore("(no id)");
         return;
     };
@@ -154,7 +188,11 @@ fn finish_request(cx: &mut Cx<'_>, req: Request) {
             // importer applies the patch to the stored record with `apply_*_patch`.
             let _ = build(cx, category, &key, &req.attrs, None);
             let patch = req.attrs.into_iter().map(|(n, v, _)| (n, v)).collect();
-            cx.record(Record::Modify { category, key, patch });
+            cx.record(Record::Modify {
+                category,
+                key,
+                patch,
+            });
         }
     }
 }
@@ -170,11 +208,20 @@ fn jointure_attr(attrs: &[(String, Vec<String>, Pos)]) -> Option<String> {
 /// Builds a record by applying every attribute to an empty one, reporting issues where each
 /// attribute started. `new_at` is the request position for a new record (whole-record checks
 /// run), `None` for a patch.
-fn build(cx: &mut Cx<'_>, category: Category, key: &str, attrs: &[(String, Vec<String>, Pos)], new_at: Option<Pos>) -> Record {
+fn build(
+    cx: &mut Cx<'_>,
+    category: Category,
+    key: &str,
+    attrs: &[(String, Vec<String>, Pos)],
+    new_at: Option<Pos>,
+) -> Record {
     let mut issues: Vec<FieldIssue> = Vec::new();
     match category {
         Category::Eleve => {
-            let mut p = Pupil { key: key.to_owned(), ..Pupil::default() };
+            let mut p = Pupil {
+                key: key.to_owned(),
+                ..Pupil::default()
+            };
             for (name, values, at) in attrs {
                 set_pupil_attr(&mut p, name, values, &mut issues);
                 cx.issues(*at, key, std::mem::take(&mut issues));
@@ -186,7 +233,10 @@ fn build(cx: &mut Cx<'_>, category: Category, key: &str, attrs: &[(String, Vec<S
             Record::Pupil(p)
         }
         Category::PersRelEleve => {
-            let mut g = Guardian { key: key.to_owned(), ..Guardian::default() };
+            let mut g = Guardian {
+                key: key.to_owned(),
+                ..Guardian::default()
+            };
             for (name, values, at) in attrs {
                 set_guardian_attr(&mut g, name, values, &mut issues);
                 cx.issues(*at, key, std::mem::take(&mut issues));
@@ -198,7 +248,10 @@ fn build(cx: &mut Cx<'_>, category: Category, key: &str, attrs: &[(String, Vec<S
             Record::Guardian(g)
         }
         Category::EtabEducNat => {
-            let mut s = Structure { key: key.to_owned(), ..Structure::default() };
+            let mut s = Structure {
+                key: key.to_owned(),
+                ..Structure::default()
+            };
             for (name, values, at) in attrs {
                 set_structure_attr(&mut s, name, values, &mut issues);
                 cx.issues(*at, key, std::mem::take(&mut issues));

@@ -21,8 +21,12 @@ use std::io::Read;
 
 use ::csv::{ByteRecord, ReaderBuilder};
 
-use super::mapping::{attr, checked_uai, finish_guardian, finish_pupil, set_guardian_attr, set_pupil_attr};
-use super::records::{FieldIssue, Guardian, Link, ParseError, ParseItem, ParseStats, ParseWarning, Pupil, Record};
+use super::mapping::{
+    attr, checked_uai, finish_guardian, finish_pupil, set_guardian_attr, set_pupil_attr,
+};
+use super::records::{
+    FieldIssue, Guardian, Link, ParseError, ParseItem, ParseStats, ParseWarning, Pupil, Record,
+};
 use super::values::parse_flag;
 
 /// Column names, and whether each is required.
@@ -73,7 +77,11 @@ const SORTIE: usize = 19;
 
 /// Streams the records of one département CSV file.
 pub fn parse_csv<R: Read>(reader: R, file_name: &str) -> CsvParser<R> {
-    let rdr = ReaderBuilder::new().delimiter(b';').has_headers(false).flexible(true).from_reader(reader);
+    let rdr = ReaderBuilder::new()
+        .delimiter(b';')
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(reader);
     CsvParser {
         rdr,
         file: file_name.to_owned(),
@@ -81,7 +89,10 @@ pub fn parse_csv<R: Read>(reader: R, file_name: &str) -> CsvParser<R> {
         width: 0,
         row: ByteRecord::new(),
         pending: VecDeque::new(),
-        stats: ParseStats { format: Some("CSV"), ..ParseStats::default() },
+        stats: ParseStats {
+            format: Some("CSV"),
+            ..ParseStats::default()
+        },
         latin9: false,
         last_pupil: None,
         done: false,
@@ -110,12 +121,30 @@ impl<R: Read> CsvParser<R> {
     }
 
     fn error(&self, line: u64, message: impl Into<String>) -> ParseError {
-        ParseError { file: self.file.clone(), line, column: 0, message: message.into() }
+        ParseError {
+            file: self.file.clone(),
+            line,
+            column: 0,
+            message: message.into(),
+        }
     }
 
-    fn warn(&mut self, line: u64, column: u64, key: Option<&str>, code: &'static str, message: impl Into<String>) {
+    fn warn(
+        &mut self,
+        line: u64,
+        column: u64,
+        key: Option<&str>,
+        code: &'static str,
+        message: impl Into<String>,
+    ) {
         self.stats.warnings += 1;
-        let w = ParseWarning { line, column, record_key: key.map(str::to_owned), code, message: message.into() };
+        let w = ParseWarning {
+            line,
+            column,
+            record_key: key.map(str::to_owned),
+            code,
+            message: message.into(),
+        };
         self.pending.push_back(ParseItem::Warning(w));
     }
 
@@ -131,7 +160,13 @@ impl<R: Read> CsvParser<R> {
                 return s.trim().to_owned();
             }
             self.latin9 = true;
-            self.warn(line, 0, None, "CSV_LATIN9", "the file is not UTF-8: reading it as ISO-8859-15 (Latin-9)");
+            self.warn(
+                line,
+                0,
+                None,
+                "CSV_LATIN9",
+                "the file is not UTF-8: reading it as ISO-8859-15 (Latin-9)",
+            );
         }
         let (text, _) = encoding_rs::ISO_8859_15.decode_without_bom_handling(bytes);
         text.trim().to_owned()
@@ -162,16 +197,36 @@ impl<R: Read> CsvParser<R> {
         };
         let mut cols = [None; 20];
         for (i, raw) in names.iter().enumerate() {
-            let name = raw.trim_start_matches('\u{feff}').split('(').next().unwrap_or_default();
-            let name = name.trim().trim_end_matches('*').trim().to_ascii_lowercase();
+            let name = raw
+                .trim_start_matches('\u{feff}')
+                .split('(')
+                .next()
+                .unwrap_or_default();
+            let name = name
+                .trim()
+                .trim_end_matches('*')
+                .trim()
+                .to_ascii_lowercase();
             if let Some(c) = COLUMNS.iter().position(|(n, _)| *n == name) {
                 cols[c].get_or_insert(i);
             }
         }
-        let missing: Vec<&str> = COLUMNS.iter().zip(cols.iter()).filter(|((_, req), found)| *req && found.is_none()).map(|((n, _), _)| *n).collect();
+        let missing: Vec<&str> = COLUMNS
+            .iter()
+            .zip(cols.iter())
+            .filter(|((_, req), found)| *req && found.is_none())
+            .map(|((n, _), _)| *n)
+            .collect();
         if !missing.is_empty() {
-            let hint = if names.len() == 1 && names[0].contains(',') { " (the separator must be ';')" } else { "" };
-            return Err(self.error(line, format!("missing required column(s): {}{hint}", missing.join(", "))));
+            let hint = if names.len() == 1 && names[0].contains(',') {
+                " (the separator must be ';')"
+            } else {
+                ""
+            };
+            return Err(self.error(
+                line,
+                format!("missing required column(s): {}{hint}", missing.join(", ")),
+            ));
         }
         self.width = names.len();
         self.cols = Some(cols);
@@ -190,23 +245,41 @@ impl<R: Read> CsvParser<R> {
             return Ok(());
         }
         if fields.len() != self.width {
-            let msg = format!("{} fields where the header has {}: row skipped", fields.len(), self.width);
+            let msg = format!(
+                "{} fields where the header has {}: row skipped",
+                fields.len(),
+                self.width
+            );
             self.warn(line, 0, None, "ROW_LENGTH", msg);
             self.stats.ignore("skipped rows");
             return Ok(());
         }
-        let get = |c: usize| cols[c].and_then(|i| fields.get(i)).map_or("", String::as_str);
+        let get = |c: usize| {
+            cols[c]
+                .and_then(|i| fields.get(i))
+                .map_or("", String::as_str)
+        };
         let one = |c: usize| vec![get(c).to_owned()];
         let key = get(ELEVE_ID).to_owned();
         if key.is_empty() {
-            self.warn(line, field_no(cols[ELEVE_ID]), None, "MISSING_ID", "no eleve_id_siecle: row skipped");
+            self.warn(
+                line,
+                field_no(cols[ELEVE_ID]),
+                None,
+                "MISSING_ID",
+                "no eleve_id_siecle: row skipped",
+            );
             self.stats.ignore("skipped rows");
             return Ok(());
         }
         // Each issue with the column it comes from; pupil issues are reported with the pupil.
         let mut pupil_issues: Vec<(usize, FieldIssue)> = Vec::new();
         let mut row_issues: Vec<(usize, FieldIssue)> = Vec::new();
-        let mut p = Pupil { key: key.clone(), siecle_id: Some(key.clone()), ..Pupil::default() };
+        let mut p = Pupil {
+            key: key.clone(),
+            siecle_id: Some(key.clone()),
+            ..Pupil::default()
+        };
         let uai = get(UAI);
         if !uai.is_empty() {
             let mut issues = Vec::new();
@@ -215,7 +288,16 @@ impl<R: Read> CsvParser<R> {
             p.structure_keys = vec![uai.clone()];
             p.uai = Some(uai);
         }
-        for (c, a) in [(INE, attr::INE), (NOM, attr::FAMILY_NAME), (PRENOM, attr::GIVEN_NAME), (NAISSANCE, attr::BIRTH_DATE), (MEF, attr::MEF), (DIVISION, attr::CLASSES), (BOURSIER, attr::BOURSIER), (SORTIE, attr::LEFT_AT)] {
+        for (c, a) in [
+            (INE, attr::INE),
+            (NOM, attr::FAMILY_NAME),
+            (PRENOM, attr::GIVEN_NAME),
+            (NAISSANCE, attr::BIRTH_DATE),
+            (MEF, attr::MEF),
+            (DIVISION, attr::CLASSES),
+            (BOURSIER, attr::BOURSIER),
+            (SORTIE, attr::LEFT_AT),
+        ] {
             let mut issues = Vec::new();
             set_pupil_attr(&mut p, a, &one(c), &mut issues);
             pupil_issues.extend(issues.into_iter().map(|i| (c, i)));
@@ -224,7 +306,10 @@ impl<R: Read> CsvParser<R> {
             "" => None,
             e @ ("1" | "2" | "3") => e.parse().ok(),
             bad => {
-                row_issues.push((ECHELON, FieldIssue::dropped("BAD_VALUE", format!("echelon {bad:?} is not 1, 2 or 3"))));
+                row_issues.push((
+                    ECHELON,
+                    FieldIssue::dropped("BAD_VALUE", format!("echelon {bad:?} is not 1, 2 or 3")),
+                ));
                 None
             }
         };
@@ -235,8 +320,17 @@ impl<R: Read> CsvParser<R> {
         let resp = get(RESP_ID).to_owned();
         let mut guardian_and_link = None;
         if !resp.is_empty() {
-            let mut g = Guardian { key: resp.clone(), pupil_keys: vec![key.clone()], ..Guardian::default() };
-            for (c, a) in [(NOM_RESP, attr::FAMILY_NAME), (PRENOM_RESP, attr::GIVEN_NAME), (MEL_RESP, attr::MAIL), (TEL_RESP, attr::MOBILE)] {
+            let mut g = Guardian {
+                key: resp.clone(),
+                pupil_keys: vec![key.clone()],
+                ..Guardian::default()
+            };
+            for (c, a) in [
+                (NOM_RESP, attr::FAMILY_NAME),
+                (PRENOM_RESP, attr::GIVEN_NAME),
+                (MEL_RESP, attr::MAIL),
+                (TEL_RESP, attr::MOBILE),
+            ] {
                 set_guardian_attr(&mut g, a, &one(c), &mut issues);
             }
             finish_guardian(&mut g, &mut issues);
@@ -244,7 +338,13 @@ impl<R: Read> CsvParser<R> {
             let legal_level = match get(RESP_NIVEAU) {
                 l @ ("0" | "1" | "2") => l.parse().unwrap_or(0),
                 bad => {
-                    row_issues.push((RESP_NIVEAU, FieldIssue::dropped("BAD_VALUE", format!("resp_niveau {bad:?} is not 1 or 2 (0 for a contact)"))));
+                    row_issues.push((
+                        RESP_NIVEAU,
+                        FieldIssue::dropped(
+                            "BAD_VALUE",
+                            format!("resp_niveau {bad:?} is not 1 or 2 (0 for a contact)"),
+                        ),
+                    ));
                     0
                 }
             };
@@ -255,23 +355,48 @@ impl<R: Read> CsvParser<R> {
                 }
                 let v = parse_flag(raw);
                 if v.is_none() {
-                    row_issues.push((c, FieldIssue::dropped("BAD_VALUE", format!("{what} {raw:?} is not 0 or 1"))));
+                    row_issues.push((
+                        c,
+                        FieldIssue::dropped("BAD_VALUE", format!("{what} {raw:?} is not 0 or 1")),
+                    ));
                 }
                 v
             };
             let receives_aid = flag(PERCOIT, "percoit_aides");
             let houses_pupil = flag(HEBERGE, "heberge_eleve");
-            let link = Link { pupil_key: key.clone(), guardian_key: resp, legal_level, relation_code: get(LIEN).to_owned(), financial: false, contact: false, receives_aid, houses_pupil };
+            let link = Link {
+                pupil_key: key.clone(),
+                guardian_key: resp,
+                legal_level,
+                relation_code: get(LIEN).to_owned(),
+                financial: false,
+                contact: false,
+                receives_aid,
+                houses_pupil,
+            };
             guardian_and_link = Some((g, link));
         }
 
-        let skip = pupil_issues.iter().chain(row_issues.iter()).any(|(_, i)| i.value_dropped);
+        let skip = pupil_issues
+            .iter()
+            .chain(row_issues.iter())
+            .any(|(_, i)| i.value_dropped);
         let new_pupil = self.last_pupil.as_deref() != Some(key.as_str());
-        for (c, i) in pupil_issues.into_iter().filter(|(_, i)| skip || new_pupil || i.value_dropped).chain(row_issues) {
+        for (c, i) in pupil_issues
+            .into_iter()
+            .filter(|(_, i)| skip || new_pupil || i.value_dropped)
+            .chain(row_issues)
+        {
             self.warn(line, field_no(cols[c]), Some(&key), i.code, i.message);
         }
         if skip {
-            self.warn(line, 0, Some(&key), "ROW_SKIPPED", "row skipped because of the problems above");
+            self.warn(
+                line,
+                0,
+                Some(&key),
+                "ROW_SKIPPED",
+                "row skipped because of the problems above",
+            );
             self.stats.ignore("skipped rows");
             return Ok(());
         }

@@ -155,12 +155,24 @@ pub enum Record {
     Link(Link),
     /// AAF `deleteRequest`: the person or structure left. Never hard-delete: benefit history
     /// must survive (ent-formats.md §6).
-    Delete { category: Category, key: String },
+    Delete {
+        category: Category,
+        key: String,
+    },
     /// AAF `modifyRequest`, or a late SIECLE section (classes, addresses) completing a record
     /// emitted earlier in the same file. Apply with `apply_*_patch`.
-    Modify { category: Category, key: String, patch: Patch },
+    Modify {
+        category: Category,
+        key: String,
+        patch: Patch,
+    },
     /// A MEF label from a SIECLE nomenclature.
-    Mef { code: String, label: String, edition_label: Option<String>, grade: Option<GradeLevel> },
+    Mef {
+        code: String,
+        label: String,
+        edition_label: Option<String>,
+        grade: Option<GradeLevel>,
+    },
 }
 
 /// A non-fatal problem: the record was kept (maybe without the bad value) or, for a CSV row,
@@ -202,6 +214,8 @@ pub struct ParseError {
 }
 
 /// One element of a parse stream.
+// Records are the common case: boxing them would cost an allocation each for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ParseItem {
     Record(Record),
@@ -232,7 +246,10 @@ impl ParseStats {
 
     /// How many items of this kind were ignored.
     pub fn ignored_count(&self, kind: &str) -> u64 {
-        self.ignored.iter().find(|(k, _)| k == kind).map_or(0, |(_, n)| *n)
+        self.ignored
+            .iter()
+            .find(|(k, _)| k == kind)
+            .map_or(0, |(_, n)| *n)
     }
 }
 
@@ -248,10 +265,18 @@ pub struct FieldIssue {
 
 impl FieldIssue {
     pub(crate) fn soft(code: &'static str, message: impl Into<String>) -> Self {
-        FieldIssue { code, message: message.into(), value_dropped: false }
+        FieldIssue {
+            code,
+            message: message.into(),
+            value_dropped: false,
+        }
     }
 
     pub(crate) fn dropped(code: &'static str, message: impl Into<String>) -> Self {
-        FieldIssue { code, message: message.into(), value_dropped: true }
+        FieldIssue {
+            code,
+            message: message.into(),
+            value_dropped: true,
+        }
     }
 }

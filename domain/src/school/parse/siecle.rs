@@ -22,7 +22,9 @@ use std::io::BufRead;
 
 use crate::ids::grade_from_mef;
 
-use super::mapping::{attr, checked_uai, finish_guardian, finish_pupil, set_guardian_attr, set_pupil_attr};
+use super::mapping::{
+    attr, checked_uai, finish_guardian, finish_pupil, set_guardian_attr, set_pupil_attr,
+};
 use super::records::{Category, FieldIssue, Guardian, Link, Pupil, Record, Structure};
 use super::values::parse_flag;
 use super::xml::{Cx, Handler, Pos, XmlParser};
@@ -66,7 +68,11 @@ impl Open {
     }
 
     fn values(&self, names: &[&str]) -> Vec<String> {
-        names.iter().filter_map(|n| self.get(n)).map(str::to_owned).collect()
+        names
+            .iter()
+            .filter_map(|n| self.get(n))
+            .map(str::to_owned)
+            .collect()
     }
 }
 
@@ -96,14 +102,23 @@ fn record_element(root: Root, parent: &str, name: &str) -> Option<&'static str> 
 }
 
 impl Handler for SiecleHandler {
-    fn start(&mut self, cx: &mut Cx<'_>, name: &str, attrs: &[(String, String)]) -> Result<(), String> {
+    fn start(
+        &mut self,
+        cx: &mut Cx<'_>,
+        name: &str,
+        attrs: &[(String, String)],
+    ) -> Result<(), String> {
         if cx.depth == 1 {
             let (root, format) = match name {
                 "BEE_ELEVES" => (Root::Eleves, "BEE_ELEVES"),
                 "BEE_RESPONSABLES" => (Root::Responsables, "BEE_RESPONSABLES"),
                 "BEE_NOMENCLATURES" => (Root::Nomenclatures, "BEE_NOMENCLATURES"),
                 "BEE_STRUCTURES" => (Root::Skipped, "BEE_STRUCTURES"),
-                _ => return Err(format!("not a SIECLE BEE file: unknown root element <{name}>")),
+                _ => {
+                    return Err(format!(
+                        "not a SIECLE BEE file: unknown root element <{name}>"
+                    ));
+                }
             };
             self.root = root;
             cx.stats.format = Some(format);
@@ -112,18 +127,18 @@ impl Handler for SiecleHandler {
             }
             return Ok(());
         }
-        if self.open.is_none() {
-            if let Some(kind) = record_element(self.root, cx.parent, name) {
-                self.open = Some(Open {
-                    name: kind,
-                    depth: cx.depth,
-                    pos: cx.pos,
-                    attrs: attrs.to_vec(),
-                    fields: Vec::new(),
-                    structures: Vec::new(),
-                    structure: (String::new(), String::new()),
-                });
-            }
+        if self.open.is_none()
+            && let Some(kind) = record_element(self.root, cx.parent, name)
+        {
+            self.open = Some(Open {
+                name: kind,
+                depth: cx.depth,
+                pos: cx.pos,
+                attrs: attrs.to_vec(),
+                fields: Vec::new(),
+                structures: Vec::new(),
+                structure: (String::new(), String::new()),
+            });
         }
         Ok(())
     }
@@ -144,10 +159,11 @@ impl Handler for SiecleHandler {
                     "TYPE_STRUCTURE" => open.structure.1 = text.to_owned(),
                     _ => {}
                 }
-            } else if cx.depth == open.depth && name == open.name {
-                if let Some(open) = self.open.take() {
-                    self.finish_record(cx, open);
-                }
+            } else if cx.depth == open.depth
+                && name == open.name
+                && let Some(open) = self.open.take()
+            {
+                self.finish_record(cx, open);
             }
             return Ok(());
         }
@@ -159,10 +175,19 @@ impl Handler for SiecleHandler {
             }
             (_, "PARAMETRES") if self.root == Root::Eleves => match &self.uai {
                 Some(uai) => {
-                    let s = Structure { key: uai.clone(), uai: Some(uai.clone()), ..Structure::default() };
+                    let s = Structure {
+                        key: uai.clone(),
+                        uai: Some(uai.clone()),
+                        ..Structure::default()
+                    };
                     cx.record(Record::Structure(s));
                 }
-                None => cx.warn(cx.pos, None, "MISSING_UAI", "no PARAMETRES/UAJ: pupils will have no school"),
+                None => cx.warn(
+                    cx.pos,
+                    None,
+                    "MISSING_UAI",
+                    "no PARAMETRES/UAJ: pupils will have no school",
+                ),
             },
             ("DONNEES", section) if !self.handles(section) => cx.stats.ignore(section),
             _ => {}
@@ -194,13 +219,23 @@ impl SiecleHandler {
             return self.finish_link(cx, &open);
         }
         let Some(key) = open.get(id_name).map(str::to_owned) else {
-            cx.warn(open.pos, None, "MISSING_ID", format!("<{}> without {id_name} ignored", open.name));
+            cx.warn(
+                open.pos,
+                None,
+                "MISSING_ID",
+                format!("<{}> without {id_name} ignored", open.name),
+            );
             return;
         };
         let mut issues: Vec<FieldIssue> = Vec::new();
         match open.name {
             "ELEVE" => {
-                let mut p = Pupil { key: key.clone(), siecle_id: Some(key.clone()), uai: self.uai.clone(), ..Pupil::default() };
+                let mut p = Pupil {
+                    key: key.clone(),
+                    siecle_id: Some(key.clone()),
+                    uai: self.uai.clone(),
+                    ..Pupil::default()
+                };
                 p.structure_keys = self.uai.iter().cloned().collect();
                 let mut ine = open.values(&["ID_NATIONAL", "INE_RNIE", "INE_BEA"]);
                 ine.truncate(1);
@@ -209,7 +244,10 @@ impl SiecleHandler {
                     (attr::FAMILY_NAME, open.values(&["NOM_DE_FAMILLE"])),
                     (attr::USAGE_NAME, open.values(&["NOM_USAGE"])),
                     (attr::GIVEN_NAME, open.values(&["PRENOM"])),
-                    (attr::OTHER_GIVEN_NAMES, open.values(&["PRENOM2", "PRENOM3"])),
+                    (
+                        attr::OTHER_GIVEN_NAMES,
+                        open.values(&["PRENOM2", "PRENOM3"]),
+                    ),
                     (attr::BIRTH_DATE, open.values(&["DATE_NAISS"])),
                     (attr::MEF, open.values(&["CODE_MEF"])),
                     (attr::LEFT_AT, open.values(&["DATE_SORTIE"])),
@@ -226,18 +264,34 @@ impl SiecleHandler {
                     match kind.as_str() {
                         "D" if !code.is_empty() => divisions.push(code.clone()),
                         "D" | "G" => {}
-                        _ => cx.warn(open.pos, Some(&key), "BAD_VALUE", format!("TYPE_STRUCTURE {kind:?} is neither D nor G")),
+                        _ => cx.warn(
+                            open.pos,
+                            Some(&key),
+                            "BAD_VALUE",
+                            format!("TYPE_STRUCTURE {kind:?} is neither D nor G"),
+                        ),
                     }
                 }
                 let patch = vec![(attr::CLASSES.to_owned(), divisions)];
-                cx.record(Record::Modify { category: Category::Eleve, key, patch });
+                cx.record(Record::Modify {
+                    category: Category::Eleve,
+                    key,
+                    patch,
+                });
             }
             "BOURSE" => {
                 let patch = vec![(attr::BOURSIER.to_owned(), vec!["O".to_owned()])];
-                cx.record(Record::Modify { category: Category::Eleve, key, patch });
+                cx.record(Record::Modify {
+                    category: Category::Eleve,
+                    key,
+                    patch,
+                });
             }
             "PERSONNE" => {
-                let mut g = Guardian { key: key.clone(), ..Guardian::default() };
+                let mut g = Guardian {
+                    key: key.clone(),
+                    ..Guardian::default()
+                };
                 for (a, tag) in [
                     (attr::TITLE, "LC_CIVILITE"),
                     (attr::FAMILY_NAME, "NOM_DE_FAMILLE"),
@@ -256,7 +310,11 @@ impl SiecleHandler {
                             set_guardian_attr(&mut g, attr::POSTAL_CODE, cp, &mut issues);
                             set_guardian_attr(&mut g, attr::CITY, city, &mut issues);
                         }
-                        None => self.waiting.entry(address.to_owned()).or_default().push(key.clone()),
+                        None => self
+                            .waiting
+                            .entry(address.to_owned())
+                            .or_default()
+                            .push(key.clone()),
                     }
                 }
                 finish_guardian(&mut g, &mut issues);
@@ -265,13 +323,21 @@ impl SiecleHandler {
             }
             "ADRESSE" => {
                 let cp = open.values(&["CODE_POSTAL"]);
-                let mut city = open.values(&["LIBELLE_POSTAL", "LL_COMMUNE_INSEE", "COMMUNE_ETRANGERE"]);
+                let mut city =
+                    open.values(&["LIBELLE_POSTAL", "LL_COMMUNE_INSEE", "COMMUNE_ETRANGERE"]);
                 city.truncate(1);
                 match self.waiting.remove(&key) {
                     Some(people) => {
-                        let patch = vec![(attr::POSTAL_CODE.to_owned(), cp), (attr::CITY.to_owned(), city)];
+                        let patch = vec![
+                            (attr::POSTAL_CODE.to_owned(), cp),
+                            (attr::CITY.to_owned(), city),
+                        ];
                         for person in people {
-                            cx.record(Record::Modify { category: Category::PersRelEleve, key: person, patch: patch.clone() });
+                            cx.record(Record::Modify {
+                                category: Category::PersRelEleve,
+                                key: person,
+                                patch: patch.clone(),
+                            });
                         }
                     }
                     None => {
@@ -283,7 +349,12 @@ impl SiecleHandler {
                 let label = open.get("LIBELLE_LONG").unwrap_or_default().to_owned();
                 let edition_label = open.get("LIBELLE_EDITION").map(str::to_owned);
                 let grade = grade_from_mef(&key);
-                cx.record(Record::Mef { code: key, label, edition_label, grade });
+                cx.record(Record::Mef {
+                    code: key,
+                    label,
+                    edition_label,
+                    grade,
+                });
             }
             _ => {}
         }
@@ -291,7 +362,12 @@ impl SiecleHandler {
 
     fn finish_link(&mut self, cx: &mut Cx<'_>, open: &Open) {
         let (Some(pupil), Some(person)) = (open.get("ELEVE_ID"), open.get("PERSONNE_ID")) else {
-            cx.warn(open.pos, None, "MISSING_ID", "<RESPONSABLE_ELEVE> without ELEVE_ID and PERSONNE_ID ignored");
+            cx.warn(
+                open.pos,
+                None,
+                "MISSING_ID",
+                "<RESPONSABLE_ELEVE> without ELEVE_ID and PERSONNE_ID ignored",
+            );
             return;
         };
         let mut warn = |code: &'static str, msg: String| cx.warn(open.pos, Some(pupil), code, msg);
@@ -303,7 +379,9 @@ impl SiecleHandler {
             }
             v
         };
-        let financial = flag("PAIE_FRAIS_SCOLAIRES").or_else(|| flag("RESP_FINANCIER")).unwrap_or(false);
+        let financial = flag("PAIE_FRAIS_SCOLAIRES")
+            .or_else(|| flag("RESP_FINANCIER"))
+            .unwrap_or(false);
         let contact = flag("PERS_CONTACT").unwrap_or(false);
         let receives_aid = flag("PERCOIT_LES_AIDES");
         let houses_pupil = flag("HEBERGE_ELEVE");
@@ -312,7 +390,12 @@ impl SiecleHandler {
             (None, Some("1")) => 1,
             (None, Some("2" | "3") | None) => 0,
             (Some(bad), _) | (None, Some(bad)) => {
-                cx.warn(open.pos, Some(pupil), "BAD_VALUE", format!("responsibility level {bad:?} unknown; not a legal guardian"));
+                cx.warn(
+                    open.pos,
+                    Some(pupil),
+                    "BAD_VALUE",
+                    format!("responsibility level {bad:?} unknown; not a legal guardian"),
+                );
                 0
             }
         };

@@ -46,7 +46,16 @@ pub(crate) struct LineTracker<R> {
 
 impl<R: BufRead> LineTracker<R> {
     fn new(inner: R) -> Self {
-        LineTracker { inner, offset: 0, line: 1, line_start: 0, mark_line: 1, mark_line_start: 0, mark_offset: 0, recent: Vec::new() }
+        LineTracker {
+            inner,
+            offset: 0,
+            line: 1,
+            line_start: 0,
+            mark_line: 1,
+            mark_line_start: 0,
+            mark_offset: 0,
+            recent: Vec::new(),
+        }
     }
 
     /// Forgets the newlines seen so far: positions before this point are no longer needed.
@@ -61,10 +70,20 @@ impl<R: BufRead> LineTracker<R> {
     fn locate(&self, at: u64) -> Pos {
         if at >= self.mark_offset {
             let k = self.recent.partition_point(|&nl| nl < at);
-            let start = if k > 0 { self.recent[k - 1] + 1 } else { self.mark_line_start };
-            Pos { line: self.mark_line + k as u64, column: at - start + 1 }
+            let start = if k > 0 {
+                self.recent[k - 1] + 1
+            } else {
+                self.mark_line_start
+            };
+            Pos {
+                line: self.mark_line + k as u64,
+                column: at - start + 1,
+            }
         } else {
-            Pos { line: self.mark_line, column: at.saturating_sub(self.mark_line_start) + 1 }
+            Pos {
+                line: self.mark_line,
+                column: at.saturating_sub(self.mark_line_start) + 1,
+            }
         }
     }
 }
@@ -125,9 +144,21 @@ impl Cx<'_> {
         self.out.push_back(ParseItem::Record(r));
     }
 
-    pub fn warn(&mut self, pos: Pos, key: Option<&str>, code: &'static str, message: impl Into<String>) {
+    pub fn warn(
+        &mut self,
+        pos: Pos,
+        key: Option<&str>,
+        code: &'static str,
+        message: impl Into<String>,
+    ) {
         self.stats.warnings += 1;
-        let w = ParseWarning { line: pos.line, column: pos.column, record_key: key.map(str::to_owned), code, message: message.into() };
+        let w = ParseWarning {
+            line: pos.line,
+            column: pos.column,
+            record_key: key.map(str::to_owned),
+            code,
+            message: message.into(),
+        };
         self.out.push_back(ParseItem::Warning(w));
     }
 
@@ -140,7 +171,12 @@ impl Cx<'_> {
 
 /// A format: reacts to elements opening and closing. An `Err` is a fatal, positioned error.
 pub(crate) trait Handler {
-    fn start(&mut self, cx: &mut Cx<'_>, name: &str, attrs: &[(String, String)]) -> Result<(), String>;
+    fn start(
+        &mut self,
+        cx: &mut Cx<'_>,
+        name: &str,
+        attrs: &[(String, String)],
+    ) -> Result<(), String>;
     /// `text` is the element's own text (meaningful for leaf elements).
     fn end(&mut self, cx: &mut Cx<'_>, name: &str, text: &str) -> Result<(), String>;
     fn finish(&mut self, _cx: &mut Cx<'_>) -> Result<(), String> {
@@ -203,7 +239,12 @@ impl<R: BufRead> XmlParser<R> {
     }
 
     fn error(&self, pos: Pos, message: impl Into<String>) -> ParseError {
-        ParseError { file: self.file.clone(), line: pos.line, column: pos.column, message: message.into() }
+        ParseError {
+            file: self.file.clone(),
+            line: pos.line,
+            column: pos.column,
+            message: message.into(),
+        }
     }
 
     fn step(&mut self) -> Result<(), ParseError> {
@@ -214,7 +255,9 @@ impl<R: BufRead> XmlParser<R> {
                 Ok([0xEF, 0xBB, 0xBF, ..]) => 3,
                 Ok([0xFE, 0xFF, ..] | [0xFF, 0xFE, ..]) => 2,
                 Ok(_) => 0,
-                Err(e) => return Err(self.error(Pos { line: 1, column: 1 }, format!("read error: {e}"))),
+                Err(e) => {
+                    return Err(self.error(Pos { line: 1, column: 1 }, format!("read error: {e}")));
+                }
             };
             let tracker = self.reader.get_mut();
             tracker.line_start = self.bom_len;
@@ -240,13 +283,22 @@ impl<R: BufRead> XmlParser<R> {
         let decoder = self.reader.decoder();
         let enc = decoder.encoding();
         if enc == encoding_rs::UTF_16LE || enc == encoding_rs::UTF_16BE {
-            return Err(self.error(pos, "UTF-16 files are not supported: export as UTF-8 or ISO-8859-15"));
+            return Err(self.error(
+                pos,
+                "UTF-16 files are not supported: export as UTF-8 or ISO-8859-15",
+            ));
         }
-        let bad_bytes = |what: &str| format!("{what} is not valid {} (is the declared encoding right?)", enc.name());
+        let bad_bytes = |what: &str| {
+            format!(
+                "{what} is not valid {} (is the declared encoding right?)",
+                enc.name()
+            )
+        };
         match event {
             Event::Decl(d) => {
                 if let Some(label) = d.encoding() {
-                    let label = label.map_err(|e| self.error(pos, format!("malformed XML declaration: {e}")))?;
+                    let label = label
+                        .map_err(|e| self.error(pos, format!("malformed XML declaration: {e}")))?;
                     if encoding_rs::Encoding::for_label(&label).is_none() {
                         let shown = String::from_utf8_lossy(&label).into_owned();
                         return Err(self.error(pos, format!("unsupported encoding {shown:?}")));
@@ -254,19 +306,32 @@ impl<R: BufRead> XmlParser<R> {
                 }
             }
             Event::Start(e) => {
-                let name = decoder.decode(e.name().as_ref()).map_err(|_| self.error(pos, bad_bytes("an element name")))?.into_owned();
+                let name = decoder
+                    .decode(e.name().as_ref())
+                    .map_err(|_| self.error(pos, bad_bytes("an element name")))?
+                    .into_owned();
                 self.attrs.clear();
                 for a in e.attributes() {
-                    let a = a.map_err(|err| self.error(pos, format!("malformed attribute: {err}")))?;
-                    let key = decoder.decode(a.key.as_ref()).map_err(|_| self.error(pos, bad_bytes("an attribute name")))?.into_owned();
-                    let value = a.decode_and_unescape_value(decoder).map_err(|err| self.error(pos, format!("bad attribute value: {err}")))?.into_owned();
+                    let a =
+                        a.map_err(|err| self.error(pos, format!("malformed attribute: {err}")))?;
+                    let key = decoder
+                        .decode(a.key.as_ref())
+                        .map_err(|_| self.error(pos, bad_bytes("an attribute name")))?
+                        .into_owned();
+                    let value = a
+                        .decode_and_unescape_value(decoder)
+                        .map_err(|err| self.error(pos, format!("bad attribute value: {err}")))?
+                        .into_owned();
                     self.attrs.push((key, value));
                 }
                 self.open(pos, &name)?;
             }
             Event::Empty(e) => {
                 // Not produced with `expand_empty_elements`, handled for completeness.
-                let name = decoder.decode(e.name().as_ref()).map_err(|_| self.error(pos, bad_bytes("an element name")))?.into_owned();
+                let name = decoder
+                    .decode(e.name().as_ref())
+                    .map_err(|_| self.error(pos, bad_bytes("an element name")))?
+                    .into_owned();
                 self.attrs.clear();
                 self.open(pos, &name)?;
                 self.close(pos)?;
@@ -274,7 +339,9 @@ impl<R: BufRead> XmlParser<R> {
             Event::End(_) => self.close(pos)?,
             Event::Text(t) => {
                 let s = t.xml10_content().map_err(|_| {
-                    let at = std::str::from_utf8(&t).err().map_or(0, |e| e.valid_up_to() as u64);
+                    let at = std::str::from_utf8(&t)
+                        .err()
+                        .map_or(0, |e| e.valid_up_to() as u64);
                     self.error(self.locate(start + at), bad_bytes("the text"))
                 })?;
                 if self.ends.is_empty() {
@@ -286,14 +353,19 @@ impl<R: BufRead> XmlParser<R> {
                 }
             }
             Event::CData(c) => {
-                let s = c.xml10_content().map_err(|_| self.error(pos, bad_bytes("a CDATA section")))?;
+                let s = c
+                    .xml10_content()
+                    .map_err(|_| self.error(pos, bad_bytes("a CDATA section")))?;
                 self.text.push_str(&s);
             }
             Event::GeneralRef(r) => {
                 if let Ok(Some(ch)) = r.resolve_char_ref() {
                     self.text.push(ch);
                 } else {
-                    let name = r.decode().map_err(|_| self.error(pos, bad_bytes("an entity name")))?.into_owned();
+                    let name = r
+                        .decode()
+                        .map_err(|_| self.error(pos, bad_bytes("an entity name")))?
+                        .into_owned();
                     match resolve_predefined_entity(&name) {
                         Some(s) => self.text.push_str(s),
                         None => {
@@ -302,7 +374,12 @@ impl<R: BufRead> XmlParser<R> {
                             self.text.push_str(&name);
                             self.text.push(';');
                             let mut cx = self.cx(pos);
-                            cx.warn(pos, None, "UNKNOWN_ENTITY", format!("entity &{name}; is not expanded (DTDs are never read)"));
+                            cx.warn(
+                                pos,
+                                None,
+                                "UNKNOWN_ENTITY",
+                                format!("entity &{name}; is not expanded (DTDs are never read)"),
+                            );
                         }
                     }
                 }
@@ -310,7 +387,8 @@ impl<R: BufRead> XmlParser<R> {
             Event::Comment(_) | Event::PI(_) | Event::DocType(_) => {}
             Event::Eof => {
                 if let Some(open) = self.top() {
-                    let msg = format!("unexpected end of file: <{open}> is not closed (truncated file?)");
+                    let msg =
+                        format!("unexpected end of file: <{open}> is not closed (truncated file?)");
                     return Err(self.error(pos, msg));
                 }
                 if !self.seen_root {
@@ -346,9 +424,19 @@ impl<R: BufRead> XmlParser<R> {
         self.ends.push(self.names.len());
         self.text.clear();
         let attrs = std::mem::take(&mut self.attrs);
-        let parent = self.names.get(parent_start..parent_end).unwrap_or_default().to_owned();
+        let parent = self
+            .names
+            .get(parent_start..parent_end)
+            .unwrap_or_default()
+            .to_owned();
         let depth = self.ends.len();
-        let mut cx = Cx { out: &mut self.pending, stats: &mut self.stats, pos, parent: &parent, depth };
+        let mut cx = Cx {
+            out: &mut self.pending,
+            stats: &mut self.stats,
+            pos,
+            parent: &parent,
+            depth,
+        };
         let result = self.handler.start(&mut cx, name, &attrs);
         self.attrs = attrs;
         result.map_err(|m| self.error(pos, m))
@@ -362,10 +450,20 @@ impl<R: BufRead> XmlParser<R> {
         self.ends.pop();
         let own_start = self.ends.last().copied().unwrap_or(0);
         let parent_start = self.ends.len().checked_sub(2).map_or(0, |i| self.ends[i]);
-        let parent = self.names.get(parent_start..own_start).unwrap_or_default().to_owned();
+        let parent = self
+            .names
+            .get(parent_start..own_start)
+            .unwrap_or_default()
+            .to_owned();
         self.names.truncate(own_start);
         let text = std::mem::take(&mut self.text);
-        let mut cx = Cx { out: &mut self.pending, stats: &mut self.stats, pos, parent: &parent, depth };
+        let mut cx = Cx {
+            out: &mut self.pending,
+            stats: &mut self.stats,
+            pos,
+            parent: &parent,
+            depth,
+        };
         let result = self.handler.end(&mut cx, &name, &text);
         self.text = text;
         self.text.clear();
@@ -373,11 +471,23 @@ impl<R: BufRead> XmlParser<R> {
     }
 
     fn cx(&mut self, pos: Pos) -> Cx<'_> {
-        Cx { out: &mut self.pending, stats: &mut self.stats, pos, parent: "", depth: self.ends.len() }
+        Cx {
+            out: &mut self.pending,
+            stats: &mut self.stats,
+            pos,
+            parent: "",
+            depth: self.ends.len(),
+        }
     }
 
     fn split(&mut self, pos: Pos) -> (&mut Box<dyn Handler>, Cx<'_>) {
-        let cx = Cx { out: &mut self.pending, stats: &mut self.stats, pos, parent: "", depth: 0 };
+        let cx = Cx {
+            out: &mut self.pending,
+            stats: &mut self.stats,
+            pos,
+            parent: "",
+            depth: 0,
+        };
         (&mut self.handler, cx)
     }
 }

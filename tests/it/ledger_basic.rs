@@ -1,0 +1,212 @@
+//! Ledger behaviour through the real database: posting, holds, expiry by the database
+//! clock, idempotency, atomicity of several legs, outbox, audit.
+
+use passerelle_domain::Cents;
+use passerelle_domain::ledger::*;
+use passerelle_tests::fresh_db;
+use passerelle_tests::ledger::{books, funded_wallet, payment};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+use uuid::Uuid;
+
+async fn available(db: &DatabaseConnection, account: AccountId) -> i64 {
+    get_account(db, account).await.unwrap().unwrap().counters.available()
+}
+
+async fn assert_clean(db: &DatabaseConnection) {
+    let report = audit(db).await.unwrap();
+    assert!(report.is_clean(), "audit: {:?}", report.violations);
+}
+
+fn hold(wallet: AccountId, partner: AccountId, cents: i64, timeout_ms: i64, key: &str) -> Operation {
+    Operation::new(
+        "parent:test",
+        key,
+        vec![Leg::Hold {
+            kind: TransferKind::Ticket,
+            debit: wallet,
+            credit: partner,
+            amount: Cents(cents),
+            timeout_ms,
+        }],
+    )
+}
+
+fn single(key: &str, leg: Leg) -> Operation {
+    Operation::new("partner:test", key, vec![leg])
+}
+
+#[tokio::test]
+async fn a_payment_moves_money_and_an_overdraft_is_refused() {
+    let t = fresh_db().await;
+    let b = books(&t.db).await;
+    let wallet = funded_wallet(&t.db, b, 8000).await;
+    let out = execute(&t.db, &payment(b, wallet, 3000, "p1")).await.unwrap();
+    assert!(!out.replayed);
+    assert_eq!(out.transfers.len(), 1);
+    assert_eq!(available(&t.db, wallet).await, 5000);
+    let refused = execute(&t.db, &payment(b, wallet, 5001, "p2")).await;
+    assert!(
+        matches!(refused, Err(LedgerError::Rejected(Rejection::InsufficientFunds { account })) if account == wallet)
+    );
+    assert_eq!(available(&t.db, wallet).await, 5000, "a refusal changes nothing");
+    let partner = get_account(&t.db, b.partner).await.unwrap().unwrap();
+    assert_eq!(partner.counters.credits_posted, 3000);
+    assert_clean(&t.db).await;
+}
+
+#[tokio::test]
+async fn holds_count_against_the_balance_and_post_partially() {
+    let t = fresh_db().await;
+    let b = books(&t.db).await;
+    let wallet = funded_wallet(&t.db, b, 10_000).await;
+    let h = execute(&t.db, &hold(wallet, b.partner, 6000, 3_600_000, "h1")).await.unwrap();
+    let hold_id = h.transfers[0].id;
+    assert_eq!(available(&t.db, wallet).await, 4000);
+    // A second hold larger than what is left is refused: pending debits count.
+    assert!(execute(&t.db, &hold(wallet, b.partner, 4001, 3_600_000, "h2")).await.is_err());
+    let posted =
+        execute(&t.db, &single("post1", Leg::Post { hold: hold_id, amount: Some(Cents(2500)) })).await.unwrap();
+    assert_eq!(posted.transfers[0].amount, Cents(2500));
+    assert_eq!(available(&t.db, wallet).await, 7500, "the remainder of the hold is released");
+    let again = execute(&t.db, &single("post2", Leg::Void { hold: hold_id })).await;
+    assert!(matches!(again, Err(LedgerError::Rejected(Rejection::HoldNotPending))));
+    assert_clean(&t.db).await;
+}
+
+#[tokio::test]
+async fn posting_more_than_held_is_refused_and_void_releases_all() {
+    let t = fresh_db().await;
+    let b = books(&t.db).await;
+    let wallet = funded_wallet(&t.db, b, 5000).await;
+    let hold_id = execute(&t.db, &hold(wallet, b.partner, 3000, 3_600_000, "h")).await.unwrap().transfers[0].id;
+    let over = execute(&t.db, &single("over", Leg::Post { hold: hold_id, amount: Some(Cents(3001)) })).await;
+    assert!(matches!(over, Err(LedgerError::Rejected(Rejection::AmountExceedsHold))));
+    execute(&t.db, &single("void", Leg::Void { hold: hold_id })).await.unwrap();
+    assert_eq!(available(&t.db, wallet).await, 5000);
+    assert_clean(&t.db).await;
+}
+
+#[tokio::test]
+async fn expiry_follows_the_database_clock() {
+    let t = fresh_db().await;
+    let b = books(&t.db).await;
+    let wallet = funded_wallet(&t.db, b, 5000).await;
+    let live = execute(&t.db, &hold(wallet, b.partner, 1000, 3_600_000, "live")).await.unwrap().transfers[0].id;
+    let dead = execute(&t.db, &hold(wallet, b.partner, 2000, 0, "dead")).await.unwrap().transfers[0].id;
+    let early = execute(&t.db, &single("expire-live", Leg::Expire { hold: live })).await;
+    assert!(matches!(early, Err(LedgerError::Rejected(Rejection::HoldNotExpired))));
+    let late = execute(&t.db, &single("post-dead", Leg::Post { hold: dead, amount: None })).await;
+    assert!(matches!(late, Err(LedgerError::Rejected(Rejection::HoldExpired))));
+    assert_eq!(expire_due_holds(&t.db, 100).await.unwrap(), 1, "the scheduler expires the due hold");
+    assert_eq!(expire_due_holds(&t.db, 100).await.unwrap(), 0, "and only once");
+    assert_eq!(available(&t.db, wallet).await, 4000);
+    assert_clean(&t.db).await;
+}
+
+#[tokio::test]
+async fn a_replayed_key_returns_the_original_and_a_changed_request_conflicts() {
+    let t = fresh_db().await;
+    let b = books(&t.db).await;
+    let wallet = funded_wallet(&t.db, b, 5000).await;
+    let first = execute(&t.db, &payment(b, wallet, 1000, "k")).await.unwrap();
+    let replay = execute(&t.db, &payment(b, wallet, 1000, "k")).await.unwrap();
+    assert!(replay.replayed);
+    assert_eq!(replay.transfers, first.transfers);
+    assert_eq!(replay.op_id, first.op_id);
+    assert_eq!(available(&t.db, wallet).await, 4000, "the replay moved nothing");
+    let conflict = execute(&t.db, &payment(b, wallet, 1001, "k")).await;
+    assert!(matches!(conflict, Err(LedgerError::IdempotencyConflict)));
+    // Keys are scoped: another caller may use the same key.
+    let mut other = payment(b, wallet, 1000, "k");
+    other.scope = "parent:someone-else".into();
+    assert!(!execute(&t.db, &other).await.unwrap().replayed);
+    assert_clean(&t.db).await;
+}
+
+#[tokio::test]
+async fn a_key_refused_for_funds_keeps_being_refused() {
+    let t = fresh_db().await;
+    let b = books(&t.db).await;
+    let wallet = funded_wallet(&t.db, b, 1000).await;
+    assert!(execute(&t.db, &payment(b, wallet, 1500, "k")).await.is_err());
+    // Money arrives; the same key still fails the same way (TigerBeetle's id_already_failed).
+    let top_up = Operation::new(
+        "system:test",
+        "top-up",
+        vec![Leg::Transfer { kind: TransferKind::TopUp, debit: b.budget, credit: wallet, amount: Cents(5000) }],
+    );
+    execute(&t.db, &top_up).await.unwrap();
+    let retry = execute(&t.db, &payment(b, wallet, 1500, "k")).await;
+    assert!(matches!(retry, Err(LedgerError::Rejected(Rejection::InsufficientFunds { .. }))));
+    assert_eq!(available(&t.db, wallet).await, 6000);
+    assert_clean(&t.db).await;
+}
+
+#[tokio::test]
+async fn legs_apply_all_or_none_and_events_only_on_success() {
+    let t = fresh_db().await;
+    let b = books(&t.db).await;
+    let rich = funded_wallet(&t.db, b, 5000).await;
+    let poor = funded_wallet(&t.db, b, 100).await;
+    let event =
+        OutboxEvent { topic: "balance_changed".into(), account_id: None, payload: serde_json::json!({"pass": "x"}) };
+    let legs = |second: i64| {
+        vec![
+            Leg::Transfer { kind: TransferKind::Payment, debit: rich, credit: b.partner, amount: Cents(1000) },
+            Leg::Transfer { kind: TransferKind::Payment, debit: poor, credit: b.partner, amount: Cents(second) },
+        ]
+    };
+    let failing = Operation::new("parent:test", "pair-1", legs(101)).with_events(vec![event.clone()]);
+    assert!(execute(&t.db, &failing).await.is_err());
+    assert_eq!(available(&t.db, rich).await, 5000, "the first leg was rolled back");
+    assert_eq!(outbox_rows(&t.db).await, 0);
+    let ok = Operation::new("parent:test", "pair-2", legs(100)).with_events(vec![event]);
+    execute(&t.db, &ok).await.unwrap();
+    assert_eq!((available(&t.db, rich).await, available(&t.db, poor).await), (4000, 0));
+    assert_eq!(outbox_rows(&t.db).await, 1);
+    assert_clean(&t.db).await;
+}
+
+async fn outbox_rows(db: &DatabaseConnection) -> i64 {
+    let sql = "SELECT COUNT(*) AS n FROM outbox";
+    let row = db.query_one_raw(passerelle_domain::db::stmt(db.get_database_backend(), sql, [])).await.unwrap().unwrap();
+    row.try_get("", "n").unwrap()
+}
+
+#[tokio::test]
+async fn malformed_operations_are_refused_before_touching_the_database() {
+    let t = fresh_db().await;
+    let b = books(&t.db).await;
+    let w = funded_wallet(&t.db, b, 100).await;
+    let bad = [
+        payment(b, w, 0, "zero"),
+        payment(b, w, -5, "negative"),
+        payment(b, w, 1, ""),
+        payment(b, w, 1, "x".repeat(256)),
+        Operation::new(
+            "p",
+            "self",
+            vec![Leg::Transfer { kind: TransferKind::Payment, debit: w, credit: w, amount: Cents(1) }],
+        ),
+        Operation::new("p", "none", vec![]),
+    ];
+    for op in bad {
+        assert!(matches!(execute(&t.db, &op).await, Err(LedgerError::Invalid(_))), "{op:?}");
+    }
+    let missing = payment(b, Uuid::new_v4(), 1, "missing");
+    assert!(matches!(execute(&t.db, &missing).await, Err(LedgerError::Rejected(Rejection::AccountNotFound { .. }))));
+    assert_clean(&t.db).await;
+}
+
+#[tokio::test]
+async fn the_audit_catches_a_tampered_balance() {
+    let t = fresh_db().await;
+    let b = books(&t.db).await;
+    let w = funded_wallet(&t.db, b, 100).await;
+    assert_clean(&t.db).await;
+    let sql = "UPDATE ledger_account SET credits_posted = credits_posted + 1 WHERE id = $1";
+    t.db.execute_raw(passerelle_domain::db::stmt(t.db.get_database_backend(), sql, [w.into()])).await.unwrap();
+    let report = audit(&t.db).await.unwrap();
+    assert!(report.violations.iter().any(|v| v.contains("cached")), "{:?}", report.violations);
+    assert!(report.violations.iter().any(|v| v.contains("differ overall")), "{:?}", report.violations);
+}

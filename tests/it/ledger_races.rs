@@ -1,0 +1,179 @@
+//! Concurrency on the real database (SQLite file in WAL mode, or PostgreSQL): many tasks
+//! fight over one wallet, one key, one hold. Each test ends with the audit.
+
+use std::sync::Arc;
+
+use futures_util::future::join_all;
+use passerelle_domain::Cents;
+use passerelle_domain::ledger::*;
+use passerelle_tests::fresh_db;
+use passerelle_tests::ledger::{books, funded_wallet, payment};
+use sea_orm::DatabaseConnection;
+
+async fn assert_clean(db: &DatabaseConnection) {
+    let report = audit(db).await.unwrap();
+    assert!(report.is_clean(), "audit: {:?}", report.violations);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixty_four_debits_of_more_than_a_third_exactly_floor_succeed() {
+    let t = fresh_db().await;
+    let b = books(&t.db).await;
+    let balance = 10_000;
+    let amount = 3_400; // more than a third: ⌊10000 / 3400⌋ = 2 may pass
+    let wallet = funded_wallet(&t.db, b, balance).await;
+    let db = Arc::new(t.db.clone());
+    let tasks = (0..64).map(|i| {
+        let db = db.clone();
+        tokio::spawn(async move { execute(&db, &payment(b, wallet, amount, format!("race-{i}"))).await })
+    });
+    let results: Vec<_> = join_all(tasks).await.into_iter().map(|r| r.unwrap()).collect();
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    let refused =
+        results.iter().filter(|r| matches!(r, Err(LedgerError::Rejected(Rejection::InsufficientFunds { .. })))).count();
+    assert_eq!(ok as i64, balance / amount);
+    assert_eq!(refused, 64 - ok, "every other task is refused for funds: {results:?}");
+    let left = get_account(&t.db, wallet).await.unwrap().unwrap().counters.available();
+    assert_eq!(left, balance - amount * (balance / amount));
+    assert_clean(&t.db).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn thirty_two_replays_of_one_key_make_one_transfer_with_identical_results() {
+    let t = fresh_db().await;
+    let b = books(&t.db).await;
+    let wallet = funded_wallet(&t.db, b, 5_000).await;
+    let db = Arc::new(t.db.clone());
+    let tasks = (0..32).map(|_| {
+        let db = db.clone();
+        tokio::spawn(async move { execute(&db, &payment(b, wallet, 1_500, "one-key")).await })
+    });
+    let outcomes: Vec<Outcome> = join_all(tasks).await.into_iter().map(|r| r.unwrap().unwrap()).collect();
+    assert_eq!(outcomes.iter().filter(|o| !o.replayed).count(), 1, "exactly one execution");
+    let first = &outcomes[0];
+    assert!(outcomes.iter().all(|o| o.op_id == first.op_id && o.transfers == first.transfers));
+    assert_eq!(get_account(&t.db, wallet).await.unwrap().unwrap().counters.available(), 3_500);
+    let report = audit(&t.db).await.unwrap();
+    assert_eq!(report.transfers, 2, "the grant and one payment");
+    assert!(report.is_clean(), "{:?}", report.violations);
+}
+
+/// Post and expire race on a hold whose timeout falls during the race: whichever runs first
+/// by the database clock wins; exactly one resolution ever succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn post_racing_expire_on_one_hold_has_exactly_one_winner() {
+    let t = fresh_db().await;
+    let b = books(&t.db).await;
+    for round in 0..10 {
+        let wallet = funded_wallet(&t.db, b, 5_000).await;
+        let hold = Operation::new(
+            "parent:test",
+            format!("hold-{round}"),
+            vec![Leg::Hold {
+                kind: TransferKind::Ticket,
+                debit: wallet,
+                credit: b.partner,
+                amount: Cents(2_000),
+                timeout_ms: 15,
+            }],
+        );
+        let hold_id = execute(&t.db, &hold).await.unwrap().transfers[0].id;
+        let db = Arc::new(t.db.clone());
+        let tasks = (0..8).map(|i| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                // Each task retries until the hold is no longer pending; none sleeps.
+                for attempt in 0.. {
+                    let leg = if i % 2 == 0 {
+                        Leg::Post { hold: hold_id, amount: None }
+                    } else {
+                        Leg::Expire { hold: hold_id }
+                    };
+                    let op = Operation::new("race", format!("{hold_id}-{i}-{attempt}"), vec![leg]);
+                    match execute(&db, &op).await {
+                        Ok(o) => return Some(o.transfers[0].phase),
+                        Err(LedgerError::Rejected(Rejection::HoldNotPending)) => return None,
+                        Err(LedgerError::Rejected(Rejection::HoldExpired | Rejection::HoldNotExpired)) => {
+                            tokio::task::yield_now().await
+                        }
+                        Err(e) => panic!("unexpected: {e}"),
+                    }
+                }
+                None
+            })
+        });
+        let winners: Vec<Phase> = join_all(tasks).await.into_iter().filter_map(|r| r.unwrap()).collect();
+        assert_eq!(winners.len(), 1, "round {round}: {winners:?}");
+        let c = get_account(&t.db, wallet).await.unwrap().unwrap().counters;
+        let expected = if winners[0] == Phase::PostPending { 3_000 } else { 5_000 };
+        assert_eq!((c.available(), c.debits_pending), (expected, 0));
+    }
+    assert_clean(&t.db).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_posts_and_voids_resolve_a_hold_once() {
+    let t = fresh_db().await;
+    let b = books(&t.db).await;
+    let wallet = funded_wallet(&t.db, b, 5_000).await;
+    let hold = Operation::new(
+        "parent:test",
+        "hold",
+        vec![Leg::Hold {
+            kind: TransferKind::Ticket,
+            debit: wallet,
+            credit: b.partner,
+            amount: Cents(4_000),
+            timeout_ms: 3_600_000,
+        }],
+    );
+    let hold_id = execute(&t.db, &hold).await.unwrap().transfers[0].id;
+    let db = Arc::new(t.db.clone());
+    let tasks = (0..32).map(|i| {
+        let db = db.clone();
+        tokio::spawn(async move {
+            let leg = if i % 2 == 0 {
+                Leg::Post { hold: hold_id, amount: Some(Cents(1_000)) }
+            } else {
+                Leg::Void { hold: hold_id }
+            };
+            execute(&db, &Operation::new("race", format!("r{i}"), vec![leg])).await
+        })
+    });
+    let results: Vec<_> = join_all(tasks).await.into_iter().map(|r| r.unwrap()).collect();
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+    assert!(
+        results
+            .iter()
+            .filter(|r| r.is_err())
+            .all(|r| matches!(r, Err(LedgerError::Rejected(Rejection::HoldNotPending))))
+    );
+    assert_clean(&t.db).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn opposite_transfers_between_two_wallets_do_not_deadlock() {
+    let t = fresh_db().await;
+    let b = books(&t.db).await;
+    let a = funded_wallet(&t.db, b, 100_000).await;
+    let c = funded_wallet(&t.db, b, 100_000).await;
+    let db = Arc::new(t.db.clone());
+    let tasks = (0..40).map(|i| {
+        let db = db.clone();
+        let (from, to) = if i % 2 == 0 { (a, c) } else { (c, a) };
+        tokio::spawn(async move {
+            let legs = vec![
+                Leg::Transfer { kind: TransferKind::Correction, debit: from, credit: to, amount: Cents(100) },
+                Leg::Transfer { kind: TransferKind::Payment, debit: to, credit: b.partner, amount: Cents(10) },
+            ];
+            execute(&db, &Operation::new("race", format!("x{i}"), legs)).await
+        })
+    });
+    for r in join_all(tasks).await {
+        r.unwrap().unwrap();
+    }
+    let sum = get_account(&t.db, a).await.unwrap().unwrap().counters.available()
+        + get_account(&t.db, c).await.unwrap().unwrap().counters.available();
+    assert_eq!(sum, 200_000 - 40 * 10);
+    assert_clean(&t.db).await;
+}
