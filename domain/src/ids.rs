@@ -65,11 +65,7 @@ pub enum IdError {
     IbanFormat,
     /// Wrong length for its country.
     #[error("an IBAN from {country} has {expected} characters, this one has {actual}")]
-    IbanLength {
-        country: String,
-        expected: usize,
-        actual: usize,
-    },
+    IbanLength { country: String, expected: usize, actual: usize },
     /// The ISO 13616 mod-97 check failed (typo).
     #[error("this IBAN is not valid (checksum mismatch): please check for a typo")]
     IbanChecksum,
@@ -153,10 +149,7 @@ pub(crate) fn luhn_sum(digits: &[u8], double_last: bool) -> u32 {
 /// Keeps ASCII letters and digits, uppercased: the common normalisation of identifiers typed by
 /// people or exported with separators (`"fr76 3000-6000"`, `" %! 070803070aj _+ "`).
 pub(crate) fn alnum_upper(raw: &str) -> String {
-    raw.chars()
-        .filter(char::is_ascii_alphanumeric)
-        .map(|c| c.to_ascii_uppercase())
-        .collect()
+    raw.chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_uppercase()).collect()
 }
 
 #[cfg(test)]
@@ -185,9 +178,6 @@ mod tests {
     fn codes_are_stable() {
         assert_eq!(IdError::UaiFormat(String::new()).code(), "INVALID_UAI");
         assert_eq!(IdError::IbanChecksum.code(), "IBAN_CHECKSUM");
-        assert_eq!(
-            IdError::CardNumberCheckDigit.code(),
-            "CARD_NUMBER_CHECK_DIGIT"
-        );
+        assert_eq!(IdError::CardNumberCheckDigit.code(), "CARD_NUMBER_CHECK_DIGIT");
     }
 }

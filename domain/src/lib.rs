@@ -7,8 +7,10 @@
 
 pub mod db;
 pub mod error;
+pub mod ids;
 pub mod ledger;
 pub mod money;
+pub mod school;
 
 pub use error::{Error, Result};
 pub use money::Cents;

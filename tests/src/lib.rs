@@ -4,6 +4,7 @@
 //! when `TEST_DATABASE_URL` points at a PostgreSQL server — a fresh database created on that
 //! server. The same tests therefore run on both backends; `.ci/run` runs them twice.
 
+pub mod aaf_gen;
 pub mod app;
 pub mod db;
 pub mod ledger;

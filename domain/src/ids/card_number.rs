@@ -117,32 +117,17 @@ mod tests {
 
     #[test]
     fn refuses_bad_input() {
-        assert_eq!(
-            CardNumber::parse("4539148803436468"),
-            Err(IdError::CardNumberCheckDigit)
-        );
-        assert_eq!(
-            CardNumber::parse("453914880343646"),
-            Err(IdError::CardNumberFormat)
-        );
-        assert_eq!(
-            CardNumber::parse("4539x48803436467"),
-            Err(IdError::CardNumberFormat)
-        );
+        assert_eq!(CardNumber::parse("4539148803436468"), Err(IdError::CardNumberCheckDigit));
+        assert_eq!(CardNumber::parse("453914880343646"), Err(IdError::CardNumberFormat));
+        assert_eq!(CardNumber::parse("4539x48803436467"), Err(IdError::CardNumberFormat));
         assert_eq!(CardNumber::parse(""), Err(IdError::CardNumberFormat));
         assert_eq!(CardNumber::from_body("12"), Err(IdError::CardNumberFormat));
     }
 
     #[test]
     fn from_body_appends_the_check_digit() {
-        assert_eq!(
-            CardNumber::from_body("453914880343646").unwrap().as_str(),
-            "4539148803436467"
-        );
-        assert_eq!(
-            CardNumber::from_body("000000000000000").unwrap().as_str(),
-            "0000000000000000"
-        );
+        assert_eq!(CardNumber::from_body("453914880343646").unwrap().as_str(), "4539148803436467");
+        assert_eq!(CardNumber::from_body("000000000000000").unwrap().as_str(), "0000000000000000");
     }
 
     proptest! {

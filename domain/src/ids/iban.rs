@@ -40,17 +40,13 @@ pub struct Iban(String);
 impl Iban {
     /// Parses an IBAN typed or pasted with spaces, dashes or lowercase.
     pub fn parse(raw: &str) -> Result<Iban, IdError> {
-        if raw
-            .chars()
-            .any(|c| !(c.is_ascii_alphanumeric() || c == ' ' || c == '-'))
-        {
+        if raw.chars().any(|c| !(c.is_ascii_alphanumeric() || c == ' ' || c == '-')) {
             return Err(IdError::IbanFormat);
         }
         let v = alnum_upper(raw);
         let b = v.as_bytes();
-        let well_formed = b.len() >= 4
-            && b[..2].iter().all(u8::is_ascii_uppercase)
-            && b[2..4].iter().all(u8::is_ascii_digit);
+        let well_formed =
+            b.len() >= 4 && b[..2].iter().all(u8::is_ascii_uppercase) && b[2..4].iter().all(u8::is_ascii_digit);
         if !well_formed {
             return Err(IdError::IbanFormat);
         }
@@ -60,11 +56,7 @@ impl Iban {
             None => (15, 34),
         };
         if v.len() < min || v.len() > max {
-            return Err(IdError::IbanLength {
-                country: country.to_owned(),
-                expected: min,
-                actual: v.len(),
-            });
+            return Err(IdError::IbanLength { country: country.to_owned(), expected: min, actual: v.len() });
         }
         if mod97(&v) != 1 {
             return Err(IdError::IbanChecksum);
@@ -85,11 +77,7 @@ impl Iban {
     /// Only the country, check digits and last 4 characters visible, for logs and receipts.
     pub fn masked(&self) -> String {
         let n = self.0.len();
-        format!(
-            "{}…{}",
-            self.0.get(..4).unwrap_or_default(),
-            self.0.get(n.saturating_sub(4)..).unwrap_or_default()
-        )
+        format!("{}…{}", self.0.get(..4).unwrap_or_default(), self.0.get(n.saturating_sub(4)..).unwrap_or_default())
     }
 }
 
@@ -187,11 +175,9 @@ mod tests {
 
     #[test]
     fn real_test_ibans_are_valid() {
-        for (raw, country) in [
-            ("FR7630006000011234567890189", "FR"),
-            ("DE89370400440532013000", "DE"),
-            ("GB82WEST12345698765432", "GB"),
-        ] {
+        for (raw, country) in
+            [("FR7630006000011234567890189", "FR"), ("DE89370400440532013000", "DE"), ("GB82WEST12345698765432", "GB")]
+        {
             let iban = Iban::parse(raw).unwrap();
             assert_eq!((iban.as_str(), iban.country()), (raw, country));
         }
@@ -209,26 +195,12 @@ mod tests {
     #[test]
     fn refusals() {
         // One digit changed.
-        assert_eq!(
-            Iban::parse("FR7630006000011234567890188"),
-            Err(IdError::IbanChecksum)
-        );
+        assert_eq!(Iban::parse("FR7630006000011234567890188"), Err(IdError::IbanChecksum));
         // Two digits swapped.
-        assert_eq!(
-            Iban::parse("DE89370400440532031000"),
-            Err(IdError::IbanChecksum)
-        );
-        assert_eq!(
-            Iban::parse("FR763000600001123456789018")
-                .unwrap_err()
-                .code(),
-            "IBAN_LENGTH"
-        );
+        assert_eq!(Iban::parse("DE89370400440532031000"), Err(IdError::IbanChecksum));
+        assert_eq!(Iban::parse("FR763000600001123456789018").unwrap_err().code(), "IBAN_LENGTH");
         assert_eq!(Iban::parse("XX12").unwrap_err().code(), "IBAN_LENGTH");
-        assert_eq!(
-            Iban::parse("7630006000011234567890189"),
-            Err(IdError::IbanFormat)
-        );
+        assert_eq!(Iban::parse("7630006000011234567890189"), Err(IdError::IbanFormat));
         assert_eq!(Iban::parse("FR76.3000.6000"), Err(IdError::IbanFormat));
         assert_eq!(Iban::parse(""), Err(IdError::IbanFormat));
     }

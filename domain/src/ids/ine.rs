@@ -99,10 +99,7 @@ fn detect(v: &str) -> IneFormat {
 fn bea_letter_problem(v: &str) -> Option<IdError> {
     let expected = mod23_letter(v.get(..10)?)?;
     let actual = char::from(*v.as_bytes().get(10)?);
-    (actual != expected).then(|| IdError::IneCheckLetter {
-        value: v.to_owned(),
-        expected,
-    })
+    (actual != expected).then(|| IdError::IneCheckLetter { value: v.to_owned(), expected })
 }
 
 impl fmt::Display for Ine {
@@ -115,9 +112,7 @@ impl TryFrom<String> for Ine {
     type Error = IdError;
     /// Lenient on purpose: stored INEs may be test values of unknown layout.
     fn try_from(s: String) -> Result<Self, Self::Error> {
-        Ine::parse_lenient(&s)
-            .map(|(ine, _)| ine)
-            .ok_or_else(|| IdError::IneFormat(String::new()))
+        Ine::parse_lenient(&s).map(|(ine, _)| ine).ok_or_else(|| IdError::IneFormat(String::new()))
     }
 }
 
@@ -158,10 +153,7 @@ mod tests {
         // ent-formats.md §3.2: values seen in test exports.
         assert_eq!(lenient("100000000AA").1, None); // fits RNIE by chance
         let (i, w) = lenient("00000000123");
-        assert_eq!(
-            (i.as_str(), i.format(), w),
-            ("00000000123", IneFormat::Unknown, Some("INE_FORMAT"))
-        );
+        assert_eq!((i.as_str(), i.format(), w), ("00000000123", IneFormat::Unknown, Some("INE_FORMAT")));
         let (i, w) = lenient("0000000001X");
         assert_eq!((i.format(), w), (IneFormat::Bea, Some("INE_CHECK_LETTER")));
         assert!(Ine::parse_lenient(" - ").is_none());

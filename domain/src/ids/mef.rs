@@ -28,13 +28,8 @@ pub enum GradeLevel {
 
 impl GradeLevel {
     /// Every level, in school order.
-    pub const ALL: [GradeLevel; 5] = [
-        GradeLevel::Sixieme,
-        GradeLevel::Cinquieme,
-        GradeLevel::Quatrieme,
-        GradeLevel::Troisieme,
-        GradeLevel::Other,
-    ];
+    pub const ALL: [GradeLevel; 5] =
+        [GradeLevel::Sixieme, GradeLevel::Cinquieme, GradeLevel::Quatrieme, GradeLevel::Troisieme, GradeLevel::Other];
 
     /// Stable code stored in the database and sent to clients.
     pub fn as_str(self) -> &'static str {
@@ -129,14 +124,7 @@ mod tests {
     #[test]
     fn unknown_or_malformed_mefs_give_none() {
         // 24133610210 is "1CAP2 COIFFURE" in the AAF fixture: not collège.
-        for mef in [
-            "24133610210",
-            "16710001110",
-            "1001",
-            "",
-            "100100121100",
-            "1001001211-",
-        ] {
+        for mef in ["24133610210", "16710001110", "1001", "", "100100121100", "1001001211-"] {
             assert_eq!(grade_from_mef(mef), None, "{mef}");
         }
     }

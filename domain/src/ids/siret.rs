@@ -54,8 +54,7 @@ impl Siret {
     pub fn parse(raw: &str) -> Result<Siret, IdError> {
         let s = digits(raw, 14).ok_or_else(|| IdError::SiretFormat(raw.trim().to_owned()))?;
         let digit_sum = || s.bytes().map(|b| u32::from(b - b'0')).sum::<u32>();
-        let valid = luhn_valid(s.as_bytes())
-            || (s.starts_with(LA_POSTE_SIREN) && digit_sum().is_multiple_of(5));
+        let valid = luhn_valid(s.as_bytes()) || (s.starts_with(LA_POSTE_SIREN) && digit_sum().is_multiple_of(5));
         // The SIREN part must be a valid SIREN too, so that `siren()` upholds its invariant.
         let valid = valid && luhn_valid(&s.as_bytes()[..9]);
         if !valid {
@@ -133,36 +132,18 @@ mod tests {
         // The head office is an ordinary Luhn number (digit sum 26).
         assert!(Siret::parse("35600000000048").is_ok());
         // Neither rule: refused.
-        assert_eq!(
-            Siret::parse("35600000049838").unwrap_err().code(),
-            "SIRET_CHECKSUM"
-        );
+        assert_eq!(Siret::parse("35600000049838").unwrap_err().code(), "SIRET_CHECKSUM");
         // The digit-sum rule is La Poste's only.
         assert!(Siret::parse("73282932000075").is_err());
     }
 
     #[test]
     fn refusals() {
-        assert_eq!(
-            Siret::parse("12002701600358").unwrap_err().code(),
-            "SIRET_CHECKSUM"
-        );
-        assert_eq!(
-            Siret::parse("1200270160035").unwrap_err().code(),
-            "INVALID_SIRET"
-        );
-        assert_eq!(
-            Siret::parse("1200270160035A").unwrap_err().code(),
-            "INVALID_SIRET"
-        );
-        assert_eq!(
-            Siren::parse("120027017").unwrap_err().code(),
-            "SIREN_CHECKSUM"
-        );
-        assert_eq!(
-            Siren::parse("12002701").unwrap_err().code(),
-            "INVALID_SIREN"
-        );
+        assert_eq!(Siret::parse("12002701600358").unwrap_err().code(), "SIRET_CHECKSUM");
+        assert_eq!(Siret::parse("1200270160035").unwrap_err().code(), "INVALID_SIRET");
+        assert_eq!(Siret::parse("1200270160035A").unwrap_err().code(), "INVALID_SIRET");
+        assert_eq!(Siren::parse("120027017").unwrap_err().code(), "SIREN_CHECKSUM");
+        assert_eq!(Siren::parse("12002701").unwrap_err().code(), "INVALID_SIREN");
         assert!(Siren::parse("356 000 000").is_ok());
     }
 }

@@ -68,18 +68,13 @@ fn normalise(raw: &str) -> String {
 
 fn check(value: &str) -> Result<(), IdError> {
     let bytes = value.as_bytes();
-    let well_formed = bytes.len() == 8
-        && bytes[..7].iter().all(u8::is_ascii_digit)
-        && bytes[7].is_ascii_uppercase();
+    let well_formed = bytes.len() == 8 && bytes[..7].iter().all(u8::is_ascii_digit) && bytes[7].is_ascii_uppercase();
     if !well_formed {
         return Err(IdError::UaiFormat(value.to_owned()));
     }
     let expected = mod23_letter(&value[..7]).ok_or_else(|| IdError::UaiFormat(value.to_owned()))?;
     if char::from(bytes[7]) != expected {
-        return Err(IdError::UaiCheckLetter {
-            value: value.to_owned(),
-            expected,
-        });
+        return Err(IdError::UaiCheckLetter { value: value.to_owned(), expected });
     }
     Ok(())
 }
@@ -140,10 +135,7 @@ mod tests {
     fn normalises_case_and_spaces() {
         let uai = Uai::parse(" 0921778h ").unwrap();
         assert_eq!(uai.to_string(), "0921778H");
-        assert_eq!(
-            uai.head_mailbox("ac-versailles.fr"),
-            "ce.0921778h@ac-versailles.fr"
-        );
+        assert_eq!(uai.head_mailbox("ac-versailles.fr"), "ce.0921778h@ac-versailles.fr");
     }
 
     #[test]
@@ -151,27 +143,14 @@ mod tests {
         // entcore's AAF fixture "Z.REMP" structures.
         for (raw, expected) in [("1004001V", 'F'), ("1004002D", 'G')] {
             let err = Uai::parse(raw).unwrap_err();
-            assert_eq!(
-                err,
-                IdError::UaiCheckLetter {
-                    value: raw.into(),
-                    expected
-                }
-            );
+            assert_eq!(err, IdError::UaiCheckLetter { value: raw.into(), expected });
             assert_eq!(err.code(), "UAI_CHECK_LETTER");
         }
     }
 
     #[test]
     fn malformed_values() {
-        for raw in [
-            "",
-            "092177H",
-            "0921778HH",
-            "2A01234X",
-            "09217781",
-            "0921778É",
-        ] {
+        for raw in ["", "092177H", "0921778HH", "2A01234X", "09217781", "0921778É"] {
             let err = Uai::parse(raw).unwrap_err();
             assert_eq!(err.code(), "INVALID_UAI", "{raw}");
         }

@@ -18,7 +18,9 @@
 
 pub mod aaf;
 pub mod csv;
+mod csv_row;
 pub mod mapping;
+mod position;
 pub mod records;
 pub mod siecle;
 mod values;
@@ -30,8 +32,8 @@ pub use aaf::parse_aaf;
 pub use csv::{CsvParser, parse_csv};
 pub use mapping::{apply_guardian_patch, apply_pupil_patch, apply_structure_patch};
 pub use records::{
-    Category, FieldIssue, Guardian, Link, ParseError, ParseItem, ParseStats, ParseWarning, Patch,
-    Pupil, Record, Structure,
+    Category, FieldIssue, Guardian, Link, ParseError, ParseItem, ParseStats, ParseWarning, Patch, Pupil, Record,
+    Structure,
 };
 pub use siecle::parse_siecle;
 pub use xml::XmlParser;
@@ -50,21 +52,14 @@ struct AutoHandler {
 }
 
 impl Handler for AutoHandler {
-    fn start(
-        &mut self,
-        cx: &mut Cx<'_>,
-        name: &str,
-        attrs: &[(String, String)],
-    ) -> Result<(), String> {
+    fn start(&mut self, cx: &mut Cx<'_>, name: &str, attrs: &[(String, String)]) -> Result<(), String> {
         if self.inner.is_none() {
             self.inner = Some(if name == "ficAlimMENESR" {
                 Box::new(aaf::AafHandler::default())
             } else if name.starts_with("BEE_") {
                 Box::new(siecle::SiecleHandler::default())
             } else {
-                return Err(format!(
-                    "unknown school file: root element <{name}> is neither AAF nor SIECLE"
-                ));
+                return Err(format!("unknown school file: root element <{name}> is neither AAF nor SIECLE"));
             });
         }
         match &mut self.inner {

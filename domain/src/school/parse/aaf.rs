@@ -14,11 +14,10 @@
 
 use std::io::BufRead;
 
-use super::mapping::{
-    finish_guardian, finish_pupil, set_guardian_attr, set_pupil_attr, set_structure_attr,
-};
+use super::mapping::{finish_guardian, finish_pupil, set_guardian_attr, set_pupil_attr, set_structure_attr};
+use super::position::Pos;
 use super::records::{Category, FieldIssue, Guardian, Pupil, Record, Structure};
-use super::xml::{Cx, Handler, Pos, XmlParser};
+use super::xml::{Cx, Handler, XmlParser};
 
 /// Streams the records of one AAF file. See [`XmlParser`] for the iteration contract.
 pub fn parse_aaf<R: BufRead>(reader: R, file_name: &str) -> XmlParser<R> {
@@ -58,25 +57,15 @@ pub(crate) struct AafHandler {
 }
 
 fn attr_value<'a>(attrs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    attrs
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
+    attrs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
 impl Handler for AafHandler {
-    fn start(
-        &mut self,
-        cx: &mut Cx<'_>,
-        name: &str,
-        attrs: &[(String, String)],
-    ) -> Result<(), String> {
+    fn start(&mut self, cx: &mut Cx<'_>, name: &str, attrs: &[(String, String)]) -> Result<(), String> {
         match (cx.depth, name) {
             (1, "ficAlimMENESR") => cx.stats.format = Some("AAF"),
             (1, _) => {
-                return Err(format!(
-                    "not an AAF file: the root element is <{name}>, expected <ficAlimMENESR>"
-                ));
+                return Err(format!("not an AAF file: the root element is <{name}>, expected <ficAlimMENESR>"));
             }
             (2, "addRequest" | "modifyRequest" | "deleteRequest") => {
                 let op = match name {
@@ -84,13 +73,7 @@ impl Handler for AafHandler {
                     "modifyRequest" => Op::Modify,
                     _ => Op::Delete,
                 };
-                self.req = Some(Request {
-                    op,
-                    pos: cx.pos,
-                    category: None,
-                    id: None,
-                    attrs: Vec::new(),
-                });
+                self.req = Some(Request { op, pos: cx.pos, category: None, id: None, attrs: Vec::new() });
             }
             (4, "attr" | "modification") if self.req.is_some() => {
                 let operation = attr_value(attrs, "operation").unwrap_or("replace");
@@ -98,8 +81,7 @@ impl Handler for AafHandler {
                     name: attr_value(attrs, "name").unwrap_or_default().to_owned(),
                     pos: cx.pos,
                     values: Vec::new(),
-                    unsupported: (name == "modification" && operation != "replace")
-                        .then(|| operation.to_owned()),
+                    unsupported: (name == "modification" && operation != "replace").then(|| operation.to_owned()),
                 });
             }
             _ => {}
@@ -129,10 +111,8 @@ impl Handler for AafHandler {
                             r.category = a.values.into_iter().next();
                         }
                     } else if let Some(op) = a.unsupported {
-                        let msg = format!(
-                            "modification of {} with operation {op:?} ignored (only replace exists)",
-                            a.name
-                        );
+                        let msg =
+                            format!("modification of {} with operation {op:?} ignored (only replace exists)", a.name);
                         cx.warn(a.pos, r.id.as_deref(), "UNSUPPORTED_OPERATION", msg);
                     } else {
                         r.attrs.push((a.name, a.values, a.pos));
@@ -168,12 +148,7 @@ fn finish_request(cx: &mut Cx<'_>, req: Request) {
     };
     let key = req.id.clone().or_else(|| jointure_attr(&req.attrs));
     let Some(key) = key else {
-        cx.warn(
-            req.pos,
-            None,
-            "MISSING_ID",
-            format!("{} request without identifier ignored", category.as_str()),
-        );
+        cx.warn(req.pos, None, "MISSING_ID", format!("{} request without identifier ignored", category.as_str()));
         cx.stats.ignore("(no id)");
         return;
     };
@@ -188,11 +163,7 @@ fn finish_request(cx: &mut Cx<'_>, req: Request) {
             // importer applies the patch to the stored record with `apply_*_patch`.
             let _ = build(cx, category, &key, &req.attrs, None);
             let patch = req.attrs.into_iter().map(|(n, v, _)| (n, v)).collect();
-            cx.record(Record::Modify {
-                category,
-                key,
-                patch,
-            });
+            cx.record(Record::Modify { category, key, patch });
         }
     }
 }
@@ -218,10 +189,7 @@ fn build(
     let mut issues: Vec<FieldIssue> = Vec::new();
     match category {
         Category::Eleve => {
-            let mut p = Pupil {
-                key: key.to_owned(),
-                ..Pupil::default()
-            };
+            let mut p = Pupil { key: key.to_owned(), ..Pupil::default() };
             for (name, values, at) in attrs {
                 set_pupil_attr(&mut p, name, values, &mut issues);
                 cx.issues(*at, key, std::mem::take(&mut issues));
@@ -233,10 +201,7 @@ fn build(
             Record::Pupil(p)
         }
         Category::PersRelEleve => {
-            let mut g = Guardian {
-                key: key.to_owned(),
-                ..Guardian::default()
-            };
+            let mut g = Guardian { key: key.to_owned(), ..Guardian::default() };
             for (name, values, at) in attrs {
                 set_guardian_attr(&mut g, name, values, &mut issues);
                 cx.issues(*at, key, std::mem::take(&mut issues));
@@ -248,10 +213,7 @@ fn build(
             Record::Guardian(g)
         }
         Category::EtabEducNat => {
-            let mut s = Structure {
-                key: key.to_owned(),
-                ..Structure::default()
-            };
+            let mut s = Structure { key: key.to_owned(), ..Structure::default() };
             for (name, values, at) in attrs {
                 set_structure_attr(&mut s, name, values, &mut issues);
                 cx.issues(*at, key, std::mem::take(&mut issues));

@@ -62,10 +62,7 @@ pub fn apply_guardian_patch(g: &mut Guardian, patch: &[(String, Vec<String>)]) -
 }
 
 /// Applies a patch to a stored structure.
-pub fn apply_structure_patch(
-    s: &mut Structure,
-    patch: &[(String, Vec<String>)],
-) -> Vec<FieldIssue> {
+pub fn apply_structure_patch(s: &mut Structure, patch: &[(String, Vec<String>)]) -> Vec<FieldIssue> {
     let mut issues = Vec::new();
     for (name, values) in patch {
         set_structure_attr(s, name, values, &mut issues);
@@ -93,22 +90,15 @@ fn all_distinct(values: &[String]) -> Vec<String> {
 }
 
 /// Sets one pupil field from one attribute. Unknown attributes are ignored.
-pub(crate) fn set_pupil_attr(
-    p: &mut Pupil,
-    name: &str,
-    values: &[String],
-    issues: &mut Vec<FieldIssue>,
-) {
+pub(crate) fn set_pupil_attr(p: &mut Pupil, name: &str, values: &[String], issues: &mut Vec<FieldIssue>) {
     match name {
         attr::INE => {
-            p.ine = first(values)
-                .and_then(|raw| Ine::parse_lenient(&raw))
-                .map(|(ine, warning)| {
-                    if let Some(w) = warning {
-                        issues.push(FieldIssue::soft(w.code(), w.to_string()));
-                    }
-                    ine.as_str().to_owned()
-                });
+            p.ine = first(values).and_then(|raw| Ine::parse_lenient(&raw)).map(|(ine, warning)| {
+                if let Some(w) = warning {
+                    issues.push(FieldIssue::soft(w.code(), w.to_string()));
+                }
+                ine.as_str().to_owned()
+            });
         }
         attr::SIECLE_ID => p.siecle_id = first(values),
         attr::FAMILY_NAME => p.family_name = first(values).unwrap_or_default(),
@@ -118,19 +108,14 @@ pub(crate) fn set_pupil_attr(
         attr::BIRTH_DATE => p.birth_date = date_value(values, "birth date", issues),
         attr::LEFT_AT => {
             // `struct$dd/mm/yyyy` or a bare date: the date is the last `$` field.
-            let dates: Vec<String> = clean(values)
-                .map(|v| v.rsplit('$').next().unwrap_or(v).to_owned())
-                .collect();
+            let dates: Vec<String> = clean(values).map(|v| v.rsplit('$').next().unwrap_or(v).to_owned()).collect();
             p.left_at = date_value(&dates, "leaving date", issues);
         }
         attr::BOURSIER => {
             p.boursier = first(values).and_then(|v| {
                 let flag = parse_flag(&v);
                 if flag.is_none() {
-                    issues.push(FieldIssue::dropped(
-                        "BAD_VALUE",
-                        format!("boursier {v:?} is not O or N"),
-                    ));
+                    issues.push(FieldIssue::dropped("BAD_VALUE", format!("boursier {v:?} is not O or N")));
                 }
                 flag
             });
@@ -139,22 +124,15 @@ pub(crate) fn set_pupil_attr(
             p.mef = first(values);
             p.grade = p.mef.as_deref().and_then(grade_from_mef);
             if let (Some(mef), None) = (&p.mef, p.grade) {
-                let msg =
-                    format!("MEF {mef} is not a known collège level (6e-3e); grade left empty");
+                let msg = format!("MEF {mef} is not a known collège level (6e-3e); grade left empty");
                 issues.push(FieldIssue::soft("UNKNOWN_MEF", msg));
             }
         }
         attr::STRUCTURES => p.structure_keys = all_distinct(values),
         attr::CLASSES => {
             // `structJointure$classCode`; the code may contain spaces (`52007$T CAP`).
-            let codes: Vec<String> = clean(values)
-                .map(|v| {
-                    v.split_once('$')
-                        .map_or(v, |(_, code)| code)
-                        .trim()
-                        .to_owned()
-                })
-                .collect();
+            let codes: Vec<String> =
+                clean(values).map(|v| v.split_once('$').map_or(v, |(_, code)| code).trim().to_owned()).collect();
             p.classes = all_distinct(&codes);
         }
         attr::LINKS => {
@@ -162,10 +140,7 @@ pub(crate) fn set_pupil_attr(
             for raw in clean(values) {
                 match parse_link(&p.key, raw) {
                     Ok(link) if p.links.iter().any(|l| l.guardian_key == link.guardian_key) => {
-                        let msg = format!(
-                            "person {} is linked twice; the first link is kept",
-                            link.guardian_key
-                        );
+                        let msg = format!("person {} is linked twice; the first link is kept", link.guardian_key);
                         issues.push(FieldIssue::soft("DUPLICATE_LINK", msg));
                     }
                     Ok(link) => p.links.push(link),
@@ -177,18 +152,11 @@ pub(crate) fn set_pupil_attr(
     }
 }
 
-fn date_value(
-    values: &[String],
-    what: &str,
-    issues: &mut Vec<FieldIssue>,
-) -> Option<chrono::NaiveDate> {
+fn date_value(values: &[String], what: &str, issues: &mut Vec<FieldIssue>) -> Option<chrono::NaiveDate> {
     let raw = first(values)?;
     let date = parse_date(&raw);
     if date.is_none() {
-        issues.push(FieldIssue::dropped(
-            "BAD_DATE",
-            format!("{what} {raw:?} is not a dd/mm/yyyy date"),
-        ));
+        issues.push(FieldIssue::dropped("BAD_DATE", format!("{what} {raw:?} is not a dd/mm/yyyy date")));
     }
     date
 }
@@ -200,9 +168,7 @@ pub(crate) fn parse_link(pupil_key: &str, raw: &str) -> Result<Link, FieldIssue>
     let bad = |why: &str| FieldIssue::dropped("BAD_LINK", format!("link {raw:?} ignored: {why}"));
     let f: Vec<&str> = raw.split('$').map(str::trim).collect();
     if f.len() < 4 {
-        return Err(bad(
-            "expected jointure$lien$financier$legal$contact$paiement",
-        ));
+        return Err(bad("expected jointure$lien$financier$legal$contact$paiement"));
     }
     if f[0].is_empty() {
         return Err(bad("no person id"));
@@ -234,20 +200,12 @@ pub(crate) fn finish_pupil(p: &mut Pupil, issues: &mut Vec<FieldIssue>) {
         p.family_name = u.clone();
     }
     if p.family_name.is_empty() || p.given_name.is_empty() {
-        issues.push(FieldIssue::soft(
-            "MISSING_NAME",
-            "the pupil has no family name or no given name",
-        ));
+        issues.push(FieldIssue::soft("MISSING_NAME", "the pupil has no family name or no given name"));
     }
 }
 
 /// Sets one guardian field from one attribute.
-pub(crate) fn set_guardian_attr(
-    g: &mut Guardian,
-    name: &str,
-    values: &[String],
-    _issues: &mut Vec<FieldIssue>,
-) {
+pub(crate) fn set_guardian_attr(g: &mut Guardian, name: &str, values: &[String], _issues: &mut Vec<FieldIssue>) {
     match name {
         attr::TITLE => g.title = first(values),
         attr::FAMILY_NAME => g.family_name = first(values).unwrap_or_default(),
@@ -278,23 +236,13 @@ pub(crate) fn finish_guardian(g: &mut Guardian, issues: &mut Vec<FieldIssue>) {
 
 /// Sets one structure field from one attribute. The UAI is checked softly: AAF files carry
 /// pseudo-structures (`1004001V`) whose check letter is wrong.
-pub(crate) fn set_structure_attr(
-    s: &mut Structure,
-    name: &str,
-    values: &[String],
-    issues: &mut Vec<FieldIssue>,
-) {
+pub(crate) fn set_structure_attr(s: &mut Structure, name: &str, values: &[String], issues: &mut Vec<FieldIssue>) {
     match name {
         attr::UAI => s.uai = first(values).map(|raw| checked_uai(&raw, issues)),
         attr::STRUCTURE_NAME => {
             // `NOM$STRUCTURE$COURANT`: entcore swaps `$` for `-`; we keep words apart.
             let name = first(values).unwrap_or_default();
-            s.name = name
-                .split('$')
-                .map(str::trim)
-                .filter(|p| !p.is_empty())
-                .collect::<Vec<_>>()
-                .join(" - ");
+            s.name = name.split('$').map(str::trim).filter(|p| !p.is_empty()).collect::<Vec<_>>().join(" - ");
         }
         attr::STRUCTURE_KIND => s.kind = first(values),
         attr::STRUCTURE_POSTAL_CODE => s.postal_code = first(values),
@@ -324,14 +272,7 @@ mod tests {
     #[test]
     fn links_old_and_new_codes() {
         let l = parse_link("p", "2867254$1$0$2$0$0").unwrap();
-        assert_eq!(
-            (
-                l.guardian_key.as_str(),
-                l.relation_code.as_str(),
-                l.legal_level
-            ),
-            ("2867254", "1", 2)
-        );
+        assert_eq!((l.guardian_key.as_str(), l.relation_code.as_str(), l.legal_level), ("2867254", "1", 2));
         assert!(!l.financial && !l.contact);
         let l = parse_link("p", "2000000$10$1$1$1$1").unwrap();
         assert!(l.financial && l.contact && l.legal_level == 1);
@@ -344,12 +285,7 @@ mod tests {
 
     #[test]
     fn patch_replaces_and_clears() {
-        let mut p = Pupil {
-            key: "1".into(),
-            classes: v(&["601"]),
-            boursier: Some(false),
-            ..Pupil::default()
-        };
+        let mut p = Pupil { key: "1".into(), classes: v(&["601"]), boursier: Some(false), ..Pupil::default() };
         let issues = apply_pupil_patch(
             &mut p,
             &[
@@ -364,10 +300,7 @@ mod tests {
         assert_eq!(p.boursier, Some(true));
         assert_eq!(p.grade, Some(crate::ids::GradeLevel::Quatrieme));
         assert_eq!(p.ine, None);
-        assert_eq!(
-            issues.iter().map(|i| i.code).collect::<Vec<_>>(),
-            ["BAD_DATE"]
-        );
+        assert_eq!(issues.iter().map(|i| i.code).collect::<Vec<_>>(), ["BAD_DATE"]);
         assert!(issues[0].value_dropped);
     }
 
@@ -376,10 +309,7 @@ mod tests {
         let mut s = Structure::default();
         let issues = apply_structure_patch(
             &mut s,
-            &[
-                (attr::STRUCTURE_NAME.into(), v(&["NOM$STRUCTURE$$COURANT"])),
-                (attr::UAI.into(), v(&["1004002d"])),
-            ],
+            &[(attr::STRUCTURE_NAME.into(), v(&["NOM$STRUCTURE$$COURANT"])), (attr::UAI.into(), v(&["1004002d"]))],
         );
         assert_eq!(s.name, "NOM - STRUCTURE - COURANT");
         assert_eq!(s.uai.as_deref(), Some("1004002D"));

@@ -246,10 +246,7 @@ impl ParseStats {
 
     /// How many items of this kind were ignored.
     pub fn ignored_count(&self, kind: &str) -> u64 {
-        self.ignored
-            .iter()
-            .find(|(k, _)| k == kind)
-            .map_or(0, |(_, n)| *n)
+        self.ignored.iter().find(|(k, _)| k == kind).map_or(0, |(_, n)| *n)
     }
 }
 
@@ -265,18 +262,10 @@ pub struct FieldIssue {
 
 impl FieldIssue {
     pub(crate) fn soft(code: &'static str, message: impl Into<String>) -> Self {
-        FieldIssue {
-            code,
-            message: message.into(),
-            value_dropped: false,
-        }
+        FieldIssue { code, message: message.into(), value_dropped: false }
     }
 
     pub(crate) fn dropped(code: &'static str, message: impl Into<String>) -> Self {
-        FieldIssue {
-            code,
-            message: message.into(),
-            value_dropped: true,
-        }
+        FieldIssue { code, message: message.into(), value_dropped: true }
     }
 }

@@ -9,25 +9,25 @@
 //! pupil is emitted when its `ELEVE` closes and the later sections are emitted as
 //! [`Record::Modify`] patches (AAF attribute names, applied with `apply_pupil_patch`).
 //! Likewise a guardian's postal code and city come from the `ADRESSES` section as a patch; that
-//! needs a map from `ADRESSE_ID` to person ids, the only per-file state (ids only, one school).
+//! needs a map from `ADRESSE_ID` to person ids (or to postal code and city when the addresses
+//! come first), the only per-file state: small, a SIECLE file covers one school.
 //!
 //! Vocabulary differences handled: `PERSONNE_ID`/`ELEVE_ID` as an attribute or a child element;
 //! the legal level from `NIVEAU_RESPONSABILITE` (1 = legal guardian, any other value = not) or
 //! the older `RESP_LEGAL` (0/1/2); booleans as `0/1`, `true/false` or `O/N`. The per-pupil
-//! bourse form (`BOURSE ELEVE_ID` + `CODE_BOURSE`) is unverified [U]; pupils listed there are
-//! marked boursiers, others are left unknown.
+//! bourse form (`BOURSE ELEVE_ID` + `CODE_BOURSE`) is unverified (marked `[U]` in ent-formats.md);
+//! pupils listed there are marked boursiers, others are left unknown.
 
 use std::collections::HashMap;
 use std::io::BufRead;
 
 use crate::ids::grade_from_mef;
 
-use super::mapping::{
-    attr, checked_uai, finish_guardian, finish_pupil, set_guardian_attr, set_pupil_attr,
-};
+use super::mapping::{attr, checked_uai, finish_guardian, finish_pupil, set_guardian_attr, set_pupil_attr};
+use super::position::Pos;
 use super::records::{Category, FieldIssue, Guardian, Link, Pupil, Record, Structure};
 use super::values::parse_flag;
-use super::xml::{Cx, Handler, Pos, XmlParser};
+use super::xml::{Cx, Handler, XmlParser};
 
 /// Streams the records of one SIECLE BEE file. See [`XmlParser`] for the iteration contract.
 pub fn parse_siecle<R: BufRead>(reader: R, file_name: &str) -> XmlParser<R> {
@@ -68,11 +68,7 @@ impl Open {
     }
 
     fn values(&self, names: &[&str]) -> Vec<String> {
-        names
-            .iter()
-            .filter_map(|n| self.get(n))
-            .map(str::to_owned)
-            .collect()
+        names.iter().filter_map(|n| self.get(n)).map(str::to_owned).collect()
     }
 }
 
@@ -102,12 +98,7 @@ fn record_element(root: Root, parent: &str, name: &str) -> Option<&'static str> 
 }
 
 impl Handler for SiecleHandler {
-    fn start(
-        &mut self,
-        cx: &mut Cx<'_>,
-        name: &str,
-        attrs: &[(String, String)],
-    ) -> Result<(), String> {
+    fn start(&mut self, cx: &mut Cx<'_>, name: &str, attrs: &[(String, String)]) -> Result<(), String> {
         if cx.depth == 1 {
             let (root, format) = match name {
                 "BEE_ELEVES" => (Root::Eleves, "BEE_ELEVES"),
@@ -115,9 +106,7 @@ impl Handler for SiecleHandler {
                 "BEE_NOMENCLATURES" => (Root::Nomenclatures, "BEE_NOMENCLATURES"),
                 "BEE_STRUCTURES" => (Root::Skipped, "BEE_STRUCTURES"),
                 _ => {
-                    return Err(format!(
-                        "not a SIECLE BEE file: unknown root element <{name}>"
-                    ));
+                    return Err(format!("not a SIECLE BEE file: unknown root element <{name}>"));
                 }
             };
             self.root = root;
@@ -175,19 +164,10 @@ impl Handler for SiecleHandler {
             }
             (_, "PARAMETRES") if self.root == Root::Eleves => match &self.uai {
                 Some(uai) => {
-                    let s = Structure {
-                        key: uai.clone(),
-                        uai: Some(uai.clone()),
-                        ..Structure::default()
-                    };
+                    let s = Structure { key: uai.clone(), uai: Some(uai.clone()), ..Structure::default() };
                     cx.record(Record::Structure(s));
                 }
-                None => cx.warn(
-                    cx.pos,
-                    None,
-                    "MISSING_UAI",
-                    "no PARAMETRES/UAJ: pupils will have no school",
-                ),
+                None => cx.warn(cx.pos, None, "MISSING_UAI", "no PARAMETRES/UAJ: pupils will have no school"),
             },
             ("DONNEES", section) if !self.handles(section) => cx.stats.ignore(section),
             _ => {}
@@ -219,23 +199,14 @@ impl SiecleHandler {
             return self.finish_link(cx, &open);
         }
         let Some(key) = open.get(id_name).map(str::to_owned) else {
-            cx.warn(
-                open.pos,
-                None,
-                "MISSING_ID",
-                format!("<{}> without {id_name} ignored", open.name),
-            );
+            cx.warn(open.pos, None, "MISSING_ID", format!("<{}> without {id_name} ignored", open.name));
             return;
         };
         let mut issues: Vec<FieldIssue> = Vec::new();
         match open.name {
             "ELEVE" => {
-                let mut p = Pupil {
-                    key: key.clone(),
-                    siecle_id: Some(key.clone()),
-                    uai: self.uai.clone(),
-                    ..Pupil::default()
-                };
+                let mut p =
+                    Pupil { key: key.clone(), siecle_id: Some(key.clone()), uai: self.uai.clone(), ..Pupil::default() };
                 p.structure_keys = self.uai.iter().cloned().collect();
                 let mut ine = open.values(&["ID_NATIONAL", "INE_RNIE", "INE_BEA"]);
                 ine.truncate(1);
@@ -244,10 +215,7 @@ impl SiecleHandler {
                     (attr::FAMILY_NAME, open.values(&["NOM_DE_FAMILLE"])),
                     (attr::USAGE_NAME, open.values(&["NOM_USAGE"])),
                     (attr::GIVEN_NAME, open.values(&["PRENOM"])),
-                    (
-                        attr::OTHER_GIVEN_NAMES,
-                        open.values(&["PRENOM2", "PRENOM3"]),
-                    ),
+                    (attr::OTHER_GIVEN_NAMES, open.values(&["PRENOM2", "PRENOM3"])),
                     (attr::BIRTH_DATE, open.values(&["DATE_NAISS"])),
                     (attr::MEF, open.values(&["CODE_MEF"])),
                     (attr::LEFT_AT, open.values(&["DATE_SORTIE"])),
@@ -273,25 +241,14 @@ impl SiecleHandler {
                     }
                 }
                 let patch = vec![(attr::CLASSES.to_owned(), divisions)];
-                cx.record(Record::Modify {
-                    category: Category::Eleve,
-                    key,
-                    patch,
-                });
+                cx.record(Record::Modify { category: Category::Eleve, key, patch });
             }
             "BOURSE" => {
                 let patch = vec![(attr::BOURSIER.to_owned(), vec!["O".to_owned()])];
-                cx.record(Record::Modify {
-                    category: Category::Eleve,
-                    key,
-                    patch,
-                });
+                cx.record(Record::Modify { category: Category::Eleve, key, patch });
             }
             "PERSONNE" => {
-                let mut g = Guardian {
-                    key: key.clone(),
-                    ..Guardian::default()
-                };
+                let mut g = Guardian { key: key.clone(), ..Guardian::default() };
                 for (a, tag) in [
                     (attr::TITLE, "LC_CIVILITE"),
                     (attr::FAMILY_NAME, "NOM_DE_FAMILLE"),
@@ -310,11 +267,7 @@ impl SiecleHandler {
                             set_guardian_attr(&mut g, attr::POSTAL_CODE, cp, &mut issues);
                             set_guardian_attr(&mut g, attr::CITY, city, &mut issues);
                         }
-                        None => self
-                            .waiting
-                            .entry(address.to_owned())
-                            .or_default()
-                            .push(key.clone()),
+                        None => self.waiting.entry(address.to_owned()).or_default().push(key.clone()),
                     }
                 }
                 finish_guardian(&mut g, &mut issues);
@@ -323,15 +276,11 @@ impl SiecleHandler {
             }
             "ADRESSE" => {
                 let cp = open.values(&["CODE_POSTAL"]);
-                let mut city =
-                    open.values(&["LIBELLE_POSTAL", "LL_COMMUNE_INSEE", "COMMUNE_ETRANGERE"]);
+                let mut city = open.values(&["LIBELLE_POSTAL", "LL_COMMUNE_INSEE", "COMMUNE_ETRANGERE"]);
                 city.truncate(1);
                 match self.waiting.remove(&key) {
                     Some(people) => {
-                        let patch = vec![
-                            (attr::POSTAL_CODE.to_owned(), cp),
-                            (attr::CITY.to_owned(), city),
-                        ];
+                        let patch = vec![(attr::POSTAL_CODE.to_owned(), cp), (attr::CITY.to_owned(), city)];
                         for person in people {
                             cx.record(Record::Modify {
                                 category: Category::PersRelEleve,
@@ -349,12 +298,7 @@ impl SiecleHandler {
                 let label = open.get("LIBELLE_LONG").unwrap_or_default().to_owned();
                 let edition_label = open.get("LIBELLE_EDITION").map(str::to_owned);
                 let grade = grade_from_mef(&key);
-                cx.record(Record::Mef {
-                    code: key,
-                    label,
-                    edition_label,
-                    grade,
-                });
+                cx.record(Record::Mef { code: key, label, edition_label, grade });
             }
             _ => {}
         }
@@ -362,12 +306,7 @@ impl SiecleHandler {
 
     fn finish_link(&mut self, cx: &mut Cx<'_>, open: &Open) {
         let (Some(pupil), Some(person)) = (open.get("ELEVE_ID"), open.get("PERSONNE_ID")) else {
-            cx.warn(
-                open.pos,
-                None,
-                "MISSING_ID",
-                "<RESPONSABLE_ELEVE> without ELEVE_ID and PERSONNE_ID ignored",
-            );
+            cx.warn(open.pos, None, "MISSING_ID", "<RESPONSABLE_ELEVE> without ELEVE_ID and PERSONNE_ID ignored");
             return;
         };
         let mut warn = |code: &'static str, msg: String| cx.warn(open.pos, Some(pupil), code, msg);
@@ -379,9 +318,7 @@ impl SiecleHandler {
             }
             v
         };
-        let financial = flag("PAIE_FRAIS_SCOLAIRES")
-            .or_else(|| flag("RESP_FINANCIER"))
-            .unwrap_or(false);
+        let financial = flag("PAIE_FRAIS_SCOLAIRES").or_else(|| flag("RESP_FINANCIER")).unwrap_or(false);
         let contact = flag("PERS_CONTACT").unwrap_or(false);
         let receives_aid = flag("PERCOIT_LES_AIDES");
         let houses_pupil = flag("HEBERGE_ELEVE");

@@ -16,9 +16,7 @@ pub(crate) fn parse_date(raw: &str) -> Option<NaiveDate> {
         (d, m, y)
     };
     let num = |x: &str, max_len: usize| -> Option<u32> {
-        (!x.is_empty() && x.len() <= max_len && x.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| x.parse().ok())
-            .flatten()
+        (!x.is_empty() && x.len() <= max_len && x.bytes().all(|b| b.is_ascii_digit())).then(|| x.parse().ok()).flatten()
     };
     if y.len() != 4 {
         return None;
@@ -47,15 +45,7 @@ mod tests {
         assert_eq!(parse_date(" 4/7/2012 "), d(2012, 7, 4));
         assert_eq!(parse_date("2012-07-04"), d(2012, 7, 4));
         assert_eq!(parse_date("31/12/9999"), d(9999, 12, 31));
-        for bad in [
-            "",
-            "31/02/2012",
-            "14/09/95",
-            "14-09-1995",
-            "aa/bb/cccc",
-            "1/1/+201",
-            "14/09/1995/1",
-        ] {
+        for bad in ["", "31/02/2012", "14/09/95", "14-09-1995", "aa/bb/cccc", "1/1/+201", "14/09/1995/1"] {
             assert_eq!(parse_date(bad), None, "{bad}");
         }
     }

@@ -10,121 +10,18 @@
 //!   UTF-16 (which the byte-level parser cannot read), are refused up front.
 //! - **No DTD:** the `DOCTYPE` is skipped, never fetched nor expanded; only the five predefined
 //!   entities and character references are resolved.
-//! - **Positions:** quick-xml reports byte offsets; [`LineTracker`] counts lines as bytes are
-//!   consumed, keeping only the newlines of the event being read, so errors and warnings get
-//!   1-based line and (byte) column numbers at constant memory.
+//! - **Positions:** errors and warnings get 1-based line and (byte) column numbers from
+//!   `position::LineTracker`, at constant memory.
 
 use std::collections::VecDeque;
-use std::io::{self, BufRead, Read};
+use std::io::BufRead;
 
 use quick_xml::Reader;
 use quick_xml::escape::resolve_predefined_entity;
 use quick_xml::events::Event;
 
+use super::position::{LineTracker, Pos};
 use super::records::{FieldIssue, ParseError, ParseItem, ParseStats, ParseWarning, Record};
-
-/// A 1-based position in the file (column in bytes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) struct Pos {
-    pub line: u64,
-    pub column: u64,
-}
-
-/// A `BufRead` wrapper that counts lines over consumed bytes. It remembers the offsets of the
-/// newlines consumed since the last [`LineTracker::mark`] only, which is enough to place any
-/// offset inside the event being read.
-pub(crate) struct LineTracker<R> {
-    inner: R,
-    offset: u64,
-    line: u64,
-    line_start: u64,
-    mark_line: u64,
-    mark_line_start: u64,
-    mark_offset: u64,
-    recent: Vec<u64>,
-}
-
-impl<R: BufRead> LineTracker<R> {
-    fn new(inner: R) -> Self {
-        LineTracker {
-            inner,
-            offset: 0,
-            line: 1,
-            line_start: 0,
-            mark_line: 1,
-            mark_line_start: 0,
-            mark_offset: 0,
-            recent: Vec::new(),
-        }
-    }
-
-    /// Forgets the newlines seen so far: positions before this point are no longer needed.
-    fn mark(&mut self) {
-        self.recent.clear();
-        self.mark_offset = self.offset;
-        self.mark_line = self.line;
-        self.mark_line_start = self.line_start;
-    }
-
-    /// Line and column of a byte offset at or after the mark (best effort before it).
-    fn locate(&self, at: u64) -> Pos {
-        if at >= self.mark_offset {
-            let k = self.recent.partition_point(|&nl| nl < at);
-            let start = if k > 0 {
-                self.recent[k - 1] + 1
-            } else {
-                self.mark_line_start
-            };
-            Pos {
-                line: self.mark_line + k as u64,
-                column: at - start + 1,
-            }
-        } else {
-            Pos {
-                line: self.mark_line,
-                column: at.saturating_sub(self.mark_line_start) + 1,
-            }
-        }
-    }
-}
-
-impl<R: BufRead> BufRead for LineTracker<R> {
-    fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        self.inner.fill_buf()
-    }
-
-    fn consume(&mut self, amt: usize) {
-        if amt > 0 {
-            // The bytes being consumed are the head of the current buffer: `fill_buf` on a
-            // non-empty buffer returns it again without reading.
-            if let Ok(buf) = self.inner.fill_buf() {
-                for (i, b) in buf.iter().take(amt).enumerate() {
-                    if *b == b'\n' {
-                        let at = self.offset + i as u64;
-                        self.recent.push(at);
-                        self.line += 1;
-                        self.line_start = at + 1;
-                    }
-                }
-            }
-        }
-        self.offset += amt as u64;
-        self.inner.consume(amt);
-    }
-}
-
-impl<R: BufRead> Read for LineTracker<R> {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let n = {
-            let avail = self.fill_buf()?;
-            let n = avail.len().min(out.len());
-            out[..n].copy_from_slice(&avail[..n]);
-            n
-        };
-        self.consume(n);
-        Ok(n)
-    }
-}
 
 /// What a format handler gets for each event.
 pub(crate) struct Cx<'a> {
@@ -144,13 +41,7 @@ impl Cx<'_> {
         self.out.push_back(ParseItem::Record(r));
     }
 
-    pub fn warn(
-        &mut self,
-        pos: Pos,
-        key: Option<&str>,
-        code: &'static str,
-        message: impl Into<String>,
-    ) {
+    pub fn warn(&mut self, pos: Pos, key: Option<&str>, code: &'static str, message: impl Into<String>) {
         self.stats.warnings += 1;
         let w = ParseWarning {
             line: pos.line,
@@ -171,12 +62,7 @@ impl Cx<'_> {
 
 /// A format: reacts to elements opening and closing. An `Err` is a fatal, positioned error.
 pub(crate) trait Handler {
-    fn start(
-        &mut self,
-        cx: &mut Cx<'_>,
-        name: &str,
-        attrs: &[(String, String)],
-    ) -> Result<(), String>;
+    fn start(&mut self, cx: &mut Cx<'_>, name: &str, attrs: &[(String, String)]) -> Result<(), String>;
     /// `text` is the element's own text (meaningful for leaf elements).
     fn end(&mut self, cx: &mut Cx<'_>, name: &str, text: &str) -> Result<(), String>;
     fn finish(&mut self, _cx: &mut Cx<'_>) -> Result<(), String> {
@@ -239,12 +125,7 @@ impl<R: BufRead> XmlParser<R> {
     }
 
     fn error(&self, pos: Pos, message: impl Into<String>) -> ParseError {
-        ParseError {
-            file: self.file.clone(),
-            line: pos.line,
-            column: pos.column,
-            message: message.into(),
-        }
+        ParseError { file: self.file.clone(), line: pos.line, column: pos.column, message: message.into() }
     }
 
     fn step(&mut self) -> Result<(), ParseError> {
@@ -283,22 +164,13 @@ impl<R: BufRead> XmlParser<R> {
         let decoder = self.reader.decoder();
         let enc = decoder.encoding();
         if enc == encoding_rs::UTF_16LE || enc == encoding_rs::UTF_16BE {
-            return Err(self.error(
-                pos,
-                "UTF-16 files are not supported: export as UTF-8 or ISO-8859-15",
-            ));
+            return Err(self.error(pos, "UTF-16 files are not supported: export as UTF-8 or ISO-8859-15"));
         }
-        let bad_bytes = |what: &str| {
-            format!(
-                "{what} is not valid {} (is the declared encoding right?)",
-                enc.name()
-            )
-        };
+        let bad_bytes = |what: &str| format!("{what} is not valid {} (is the declared encoding right?)", enc.name());
         match event {
             Event::Decl(d) => {
                 if let Some(label) = d.encoding() {
-                    let label = label
-                        .map_err(|e| self.error(pos, format!("malformed XML declaration: {e}")))?;
+                    let label = label.map_err(|e| self.error(pos, format!("malformed XML declaration: {e}")))?;
                     if encoding_rs::Encoding::for_label(&label).is_none() {
                         let shown = String::from_utf8_lossy(&label).into_owned();
                         return Err(self.error(pos, format!("unsupported encoding {shown:?}")));
@@ -306,14 +178,11 @@ impl<R: BufRead> XmlParser<R> {
                 }
             }
             Event::Start(e) => {
-                let name = decoder
-                    .decode(e.name().as_ref())
-                    .map_err(|_| self.error(pos, bad_bytes("an element name")))?
-                    .into_owned();
+                let qname = e.name();
+                let name = decoder.decode(qname.as_ref()).map_err(|_| self.error(pos, bad_bytes("an element name")))?;
                 self.attrs.clear();
                 for a in e.attributes() {
-                    let a =
-                        a.map_err(|err| self.error(pos, format!("malformed attribute: {err}")))?;
+                    let a = a.map_err(|err| self.error(pos, format!("malformed attribute: {err}")))?;
                     let key = decoder
                         .decode(a.key.as_ref())
                         .map_err(|_| self.error(pos, bad_bytes("an attribute name")))?
@@ -339,9 +208,7 @@ impl<R: BufRead> XmlParser<R> {
             Event::End(_) => self.close(pos)?,
             Event::Text(t) => {
                 let s = t.xml10_content().map_err(|_| {
-                    let at = std::str::from_utf8(&t)
-                        .err()
-                        .map_or(0, |e| e.valid_up_to() as u64);
+                    let at = std::str::from_utf8(&t).err().map_or(0, |e| e.valid_up_to() as u64);
                     self.error(self.locate(start + at), bad_bytes("the text"))
                 })?;
                 if self.ends.is_empty() {
@@ -353,19 +220,14 @@ impl<R: BufRead> XmlParser<R> {
                 }
             }
             Event::CData(c) => {
-                let s = c
-                    .xml10_content()
-                    .map_err(|_| self.error(pos, bad_bytes("a CDATA section")))?;
+                let s = c.xml10_content().map_err(|_| self.error(pos, bad_bytes("a CDATA section")))?;
                 self.text.push_str(&s);
             }
             Event::GeneralRef(r) => {
                 if let Ok(Some(ch)) = r.resolve_char_ref() {
                     self.text.push(ch);
                 } else {
-                    let name = r
-                        .decode()
-                        .map_err(|_| self.error(pos, bad_bytes("an entity name")))?
-                        .into_owned();
+                    let name = r.decode().map_err(|_| self.error(pos, bad_bytes("an entity name")))?.into_owned();
                     match resolve_predefined_entity(&name) {
                         Some(s) => self.text.push_str(s),
                         None => {
@@ -387,8 +249,7 @@ impl<R: BufRead> XmlParser<R> {
             Event::Comment(_) | Event::PI(_) | Event::DocType(_) => {}
             Event::Eof => {
                 if let Some(open) = self.top() {
-                    let msg =
-                        format!("unexpected end of file: <{open}> is not closed (truncated file?)");
+                    let msg = format!("unexpected end of file: <{open}> is not closed (truncated file?)");
                     return Err(self.error(pos, msg));
                 }
                 if !self.seen_root {
@@ -406,9 +267,8 @@ impl<R: BufRead> XmlParser<R> {
     }
 
     fn top(&self) -> Option<&str> {
-        let end = *self.ends.last()?;
-        let start = self.ends.len().checked_sub(2).map_or(0, |i| self.ends[i]);
-        self.names.get(start..end)
+        let depth = self.ends.len();
+        (depth > 0).then(|| self.names.get(name_range(&self.ends, depth)).unwrap_or_default())
     }
 
     fn open(&mut self, pos: Pos, name: &str) -> Result<(), ParseError> {
@@ -418,78 +278,54 @@ impl<R: BufRead> XmlParser<R> {
             }
             self.seen_root = true;
         }
-        let parent_end = self.ends.last().copied().unwrap_or(0);
-        let parent_start = self.ends.len().checked_sub(2).map_or(0, |i| self.ends[i]);
+        let parent = name_range(&self.ends, self.ends.len());
         self.names.push_str(name);
         self.ends.push(self.names.len());
         self.text.clear();
-        let attrs = std::mem::take(&mut self.attrs);
-        let parent = self
-            .names
-            .get(parent_start..parent_end)
-            .unwrap_or_default()
-            .to_owned();
         let depth = self.ends.len();
-        let mut cx = Cx {
-            out: &mut self.pending,
-            stats: &mut self.stats,
-            pos,
-            parent: &parent,
-            depth,
-        };
-        let result = self.handler.start(&mut cx, name, &attrs);
-        self.attrs = attrs;
+        // Disjoint borrows: the handler reads names and attributes and writes the queue.
+        let XmlParser { names, attrs, handler, pending, stats, .. } = self;
+        let mut cx = Cx { out: pending, stats, pos, parent: names.get(parent).unwrap_or_default(), depth };
+        let result = handler.start(&mut cx, name, attrs);
         result.map_err(|m| self.error(pos, m))
     }
 
     fn close(&mut self, pos: Pos) -> Result<(), ParseError> {
-        let Some(name) = self.top().map(str::to_owned) else {
-            return Err(self.error(pos, "closing tag without an open element"));
-        };
         let depth = self.ends.len();
+        if depth == 0 {
+            return Err(self.error(pos, "closing tag without an open element"));
+        }
+        let own = name_range(&self.ends, depth);
+        let parent = name_range(&self.ends, depth - 1);
+        let XmlParser { names, text, handler, pending, stats, .. } = self;
+        let name = names.get(own.clone()).unwrap_or_default();
+        let mut cx = Cx { out: pending, stats, pos, parent: names.get(parent).unwrap_or_default(), depth };
+        let result = handler.end(&mut cx, name, text);
+        self.names.truncate(own.start);
         self.ends.pop();
-        let own_start = self.ends.last().copied().unwrap_or(0);
-        let parent_start = self.ends.len().checked_sub(2).map_or(0, |i| self.ends[i]);
-        let parent = self
-            .names
-            .get(parent_start..own_start)
-            .unwrap_or_default()
-            .to_owned();
-        self.names.truncate(own_start);
-        let text = std::mem::take(&mut self.text);
-        let mut cx = Cx {
-            out: &mut self.pending,
-            stats: &mut self.stats,
-            pos,
-            parent: &parent,
-            depth,
-        };
-        let result = self.handler.end(&mut cx, &name, &text);
-        self.text = text;
         self.text.clear();
         result.map_err(|m| self.error(pos, m))
     }
 
     fn cx(&mut self, pos: Pos) -> Cx<'_> {
-        Cx {
-            out: &mut self.pending,
-            stats: &mut self.stats,
-            pos,
-            parent: "",
-            depth: self.ends.len(),
-        }
+        Cx { out: &mut self.pending, stats: &mut self.stats, pos, parent: "", depth: self.ends.len() }
     }
 
     fn split(&mut self, pos: Pos) -> (&mut Box<dyn Handler>, Cx<'_>) {
-        let cx = Cx {
-            out: &mut self.pending,
-            stats: &mut self.stats,
-            pos,
-            parent: "",
-            depth: 0,
-        };
+        let cx = Cx { out: &mut self.pending, stats: &mut self.stats, pos, parent: "", depth: 0 };
         (&mut self.handler, cx)
     }
+}
+
+/// Where the name of the element at `depth` (1 = root) lies in the concatenated names;
+/// an empty range for depth 0.
+fn name_range(ends: &[usize], depth: usize) -> std::ops::Range<usize> {
+    if depth == 0 {
+        return 0..0;
+    }
+    let end = ends.get(depth - 1).copied().unwrap_or(0);
+    let start = depth.checked_sub(2).and_then(|i| ends.get(i)).copied().unwrap_or(0);
+    start..end
 }
 
 impl<R: BufRead> Iterator for XmlParser<R> {

@@ -20,66 +20,30 @@ Zoé;N'GUYEN;1001;0921778H;03/04/2013;10010012110;6A;O;2;502;2;20;MARTIN;Jérôm
     assert!(warnings.is_empty(), "{warnings:?}");
     let p = pupils(&records);
     assert_eq!(p.len(), 2); // the two rows of pupil 1001 are grouped
-    assert_eq!(
-        (
-            p[0].key.as_str(),
-            p[0].given_name.as_str(),
-            p[0].family_name.as_str()
-        ),
-        ("1001", "Zoé", "N'GUYEN")
-    );
+    assert_eq!((p[0].key.as_str(), p[0].given_name.as_str(), p[0].family_name.as_str()), ("1001", "Zoé", "N'GUYEN"));
     assert_eq!(
         (p[0].uai.as_deref(), p[0].grade, p[0].classes.as_slice()),
-        (
-            Some("0921778H"),
-            Some(GradeLevel::Sixieme),
-            &["6A".to_owned()][..]
-        )
+        (Some("0921778H"), Some(GradeLevel::Sixieme), &["6A".to_owned()][..])
     );
     assert_eq!((p[0].boursier, p[0].echelon), (Some(true), Some(2)));
     assert_eq!(p[0].ine, None); // no ine column: optional
-    assert_eq!(
-        (p[1].given_name.as_str(), p[1].family_name.as_str()),
-        ("Élie", "ÇA")
-    );
-    assert_eq!(
-        p[1].birth_date,
-        chrono::NaiveDate::from_ymd_opt(2012, 12, 31)
-    );
-    assert_eq!(
-        (p[1].boursier, p[1].echelon, p[1].classes[0].as_str()),
-        (Some(false), None, "5 B")
-    );
+    assert_eq!((p[1].given_name.as_str(), p[1].family_name.as_str()), ("Élie", "ÇA"));
+    assert_eq!(p[1].birth_date, chrono::NaiveDate::from_ymd_opt(2012, 12, 31));
+    assert_eq!((p[1].boursier, p[1].echelon, p[1].classes[0].as_str()), (Some(false), None, "5 B"));
 
     let g = guardians(&records);
     assert_eq!(g.len(), 2);
     assert_eq!(
-        (
-            g[0].given_name.as_str(),
-            g[0].email.as_deref(),
-            g[0].mobile.as_deref()
-        ),
+        (g[0].given_name.as_str(), g[0].email.as_deref(), g[0].mobile.as_deref()),
         ("Thị Hương", Some("m@example.org"), Some("0612345678"))
     );
     assert_eq!(g[1].pupil_keys, ["1001"]);
     let l = links(&records);
     assert_eq!(
-        (
-            l[0].legal_level,
-            l[0].relation_code.as_str(),
-            l[0].receives_aid,
-            l[0].houses_pupil
-        ),
+        (l[0].legal_level, l[0].relation_code.as_str(), l[0].receives_aid, l[0].houses_pupil),
         (1, "10", Some(true), Some(true))
     );
-    assert_eq!(
-        (
-            l[1].legal_level,
-            l[1].guardian_key.as_str(),
-            l[1].receives_aid
-        ),
-        (2, "502", Some(false))
-    );
+    assert_eq!((l[1].legal_level, l[1].guardian_key.as_str(), l[1].receives_aid), (2, "502", Some(false)));
     assert_eq!(parser.stats().records, 6);
     // Order: pupil, then its guardian and link.
     assert!(
@@ -100,35 +64,20 @@ fn latin9_bytes_are_decoded() {
     assert_eq!(codes(&warnings), ["CSV_LATIN9"]);
     let p = pupils(&records)[0];
     assert_eq!(
-        (
-            p.family_name.as_str(),
-            p.given_name.as_str(),
-            p.ine.as_deref()
-        ),
+        (p.family_name.as_str(), p.given_name.as_str(), p.ine.as_deref()),
         ("LEFÈVRE", "Hélène", Some("070832327JA"))
     );
     assert_eq!(p.grade, Some(GradeLevel::Quatrieme));
     let g = guardians(&records)[0];
-    assert_eq!(
-        (g.family_name.as_str(), g.given_name.as_str()),
-        ("CŒUR", "Gaëlle")
-    );
+    assert_eq!((g.family_name.as_str(), g.given_name.as_str()), ("CŒUR", "Gaëlle"));
 }
 
 #[test]
 fn missing_required_columns_reject_the_file() {
-    let e = super::super::collect(parse_csv(
-        "uai;nom_eleve\n0921778H;X\n".as_bytes(),
-        "short.csv",
-    ))
-    .unwrap_err();
+    let e = super::super::collect(parse_csv("uai;nom_eleve\n0921778H;X\n".as_bytes(), "short.csv")).unwrap_err();
     assert_eq!((e.file.as_str(), e.line), ("short.csv", 1));
-    assert!(
-        e.message.contains("eleve_id_siecle") && e.message.contains("resp_niveau"),
-        "{e}"
-    );
-    let e = super::super::collect(parse_csv(HEADER.replace(';', ",").as_bytes(), "comma.csv"))
-        .unwrap_err();
+    assert!(e.message.contains("eleve_id_siecle") && e.message.contains("resp_niveau"), "{e}");
+    let e = super::super::collect(parse_csv(HEADER.replace(';', ",").as_bytes(), "comma.csv")).unwrap_err();
     assert!(e.message.contains("separator"), "{e}");
     let e = super::super::collect(parse_csv(&b""[..], "empty.csv")).unwrap_err();
     assert!(e.message.contains("empty"), "{e}");
@@ -144,15 +93,12 @@ fn bad_rows_are_skipped_with_warnings() {
         "0921778H;;4;D",                                                     // short row
         ";;;;;;;;;;;;;;;;;;;",                                               // blank: ignored
         "1004001V;;5;E;Ian;01/02/2013;24133610210;6A;peut-etre;;15;1;10;E;Tom;;;;;", // soft + bad boursier
-        "0921778H;;1;A;Bob;01/02/2013;10010012110;6A;N;;16;2;20;A;Max;;;;;",         // good
+        "0921778H;;1;A;Bob;01/02/2013;10010012110;6A;N;;16;2;20;A;Max;;;;;", // good
     ];
     let text = format!("{HEADER}\n{}\n", rows.join("\n"));
     let mut parser = parse_csv(text.as_bytes(), "bad.csv");
     let (records, warnings) = run(parser.by_ref());
-    let got: Vec<(u64, u64, &str)> = warnings
-        .iter()
-        .map(|w| (w.line, w.column, w.code))
-        .collect();
+    let got: Vec<(u64, u64, &str)> = warnings.iter().map(|w| (w.line, w.column, w.code)).collect();
     assert_eq!(
         got,
         [
@@ -191,10 +137,7 @@ fn soft_warnings_once_per_pupil_and_non_contiguous_rows() {
     let (records, warnings) = csv(&text);
     // UAI warning reported with each emission of pupil 1 (rows 2 and 5), not on row 3.
     assert_eq!(
-        warnings
-            .iter()
-            .map(|w| (w.line, w.code))
-            .collect::<Vec<_>>(),
+        warnings.iter().map(|w| (w.line, w.code)).collect::<Vec<_>>(),
         [(2, "UAI_CHECK_LETTER"), (5, "UAI_CHECK_LETTER")]
     );
     let keys: Vec<&str> = pupils(&records).iter().map(|p| p.key.as_str()).collect();

@@ -15,18 +15,15 @@ fn aaf_err(xml: &[u8]) -> ParseError {
 fn mismatched_end_tag_has_line_and_column() {
     let xml = "<ficAlimMENESR>\n<addRequest>\n  <identifier><id>1</id></identifer>\n</addRequest>\n</ficAlimMENESR>\n";
     let e = aaf_err(xml.as_bytes());
-    assert_eq!(
-        (e.file.as_str(), e.line, e.column),
-        ("broken.xml", 3, 25),
-        "{e}"
-    );
+    assert_eq!((e.file.as_str(), e.line, e.column), ("broken.xml", 3, 25), "{e}");
     assert!(e.message.contains("identifier"), "{e}");
     assert!(e.to_string().starts_with("broken.xml:3:25: "));
 }
 
 #[test]
 fn crlf_and_bom_do_not_shift_positions() {
-    let xml = "\u{feff}<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<ficAlimMENESR>\r\n\r\n  <a></b>\r\n</ficAlimMENESR>";
+    let xml =
+        "\u{feff}<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<ficAlimMENESR>\r\n\r\n  <a></b>\r\n</ficAlimMENESR>";
     let e = aaf_err(xml.as_bytes());
     assert_eq!((e.line, e.column), (4, 6), "{e}");
     let e = aaf_err("\u{feff}<a>".as_bytes()); // the BOM is not a column
@@ -39,9 +36,7 @@ fn crlf_and_bom_do_not_shift_positions() {
 fn truncated_files_are_rejected() {
     // The real pupil fixture cut in the middle of a request.
     let mut bytes = Vec::new();
-    fixture("EXCERPT_FULL_ENTTSSERVICES_Complet_20130117_Eleve_0001.xml")
-        .read_to_end(&mut bytes)
-        .unwrap();
+    fixture("EXCERPT_FULL_ENTTSSERVICES_Complet_20130117_Eleve_0001.xml").read_to_end(&mut bytes).unwrap();
     let cut = &bytes[..bytes.len() / 2];
     let lines = cut.iter().filter(|b| **b == b'\n').count() as u64 + 1;
     let mut parser = parse_aaf(cut, "cut.xml");
@@ -82,18 +77,12 @@ fn empty_and_non_xml_files() {
     assert!(aaf_err(b"hello").message.contains("outside the root"));
     let e = aaf_err(b"<ficAlimMENESR/>\n<ficAlimMENESR/>");
     assert_eq!((e.line, e.column), (2, 1));
-    let e = err_of(parse_aaf(
-        fixture("dossiersco_nomenclature_simple.xml"),
-        "n.xml",
-    ));
+    let e = err_of(parse_aaf(fixture("dossiersco_nomenclature_simple.xml"), "n.xml"));
     assert!(e.message.contains("BEE_NOMENCLATURES"), "{e}");
     let e = err_of(parse_siecle(fixture(ELEVE_AAF), "e.xml"));
     assert!(e.message.contains("ficAlimMENESR"), "{e}");
     // The ENT CAS answer is not a school file.
-    let e = err_of(parse_school_xml(
-        fixture("dossiersco_retour_ent_plusieurs_enfants.xml"),
-        "cas.xml",
-    ));
+    let e = err_of(parse_school_xml(fixture("dossiersco_retour_ent_plusieurs_enfants.xml"), "cas.xml"));
     assert!(e.message.contains("cas:serviceResponse"), "{e}");
 }
 
@@ -135,9 +124,6 @@ fn tiny_buffers_give_the_same_records_and_positions() {
     }
     // An error position found through a 1-byte buffer.
     let xml = b"<ficAlimMENESR>\n<addRequest>\n  <identifier><id>1</id></identifer>\n";
-    let e = err_of(parse_aaf(
-        BufReader::with_capacity(1, Trickle(xml, 1)),
-        "t.xml",
-    ));
+    let e = err_of(parse_aaf(BufReader::with_capacity(1, Trickle(xml, 1)), "t.xml"));
     assert_eq!((e.line, e.column), (3, 25), "{e}");
 }

@@ -1,0 +1,3 @@
+//! School data from the ENT feed: parsing (pure) and, beside it, the import service.
+
+pub mod parse;
