@@ -81,3 +81,14 @@ pub type Tx = DatabaseTransaction;
 pub fn is_unique_violation(e: &DbErr) -> bool {
     matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))
 }
+
+/// True for failures that a fresh attempt of the same transaction can cure: PostgreSQL
+/// deadlocks (40P01) and serialization failures (40001), SQLite's busy/locked states.
+pub fn is_retryable(e: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    let (DbErr::Query(RuntimeErr::SqlxError(inner)) | DbErr::Exec(RuntimeErr::SqlxError(inner))) = e else {
+        return false;
+    };
+    let sea_orm::sqlx::Error::Database(db) = std::ops::Deref::deref(inner) else { return false };
+    matches!(db.code().as_deref(), Some("40P01" | "40001" | "5" | "6" | "517"))
+}

@@ -20,7 +20,7 @@ mod service;
 pub use accounts::{Account, AccountSpec, ensure_account, get_account};
 pub use audit::{AuditReport, audit};
 pub use model::{
-    AccountId, AccountKind, Counters, Delta, LedgerError, Leg, Operation, OutboxEvent, Outcome, Phase, Rejection,
-    TransferId, TransferKind, TransferRecord, Wallet,
+    AccountId, AccountKind, AccountRef, Counters, Delta, LedgerError, Leg, Operation, OutboxEvent, Outcome, Phase,
+    Rejection, TransferId, TransferKind, TransferRecord, Wallet,
 };
 pub use service::{execute, expire_due_holds};

@@ -47,7 +47,8 @@ impl MigrationTrait for Migration {
                     string("scope"),
                     string_len("key", 255),
                     string_len("fingerprint", 64),
-                    // pending (never visible outside its own transaction), succeeded, failed.
+                    // succeeded (inserted by the operation's own transaction, so visible only if it
+                    // committed) or failed (a refusal, recorded afterwards).
                     string("outcome"),
                     text_null("result"),
                     string_null("error_code"),
@@ -59,6 +60,8 @@ impl MigrationTrait for Migration {
                 vec![
                     pk_uuid("id"),
                     uuid("op_id"),
+                    // Position in the operation, so a replay returns the transfers in order.
+                    integer("leg"),
                     string("kind"),
                     // posted | pending | post_pending | void_pending | expire_pending
                     string("phase"),
@@ -77,7 +80,9 @@ impl MigrationTrait for Migration {
                     // The id of the pending transfer that created the hold.
                     pk_uuid("transfer_id"),
                     uuid("debit_account_id"),
+                    boolean("debit_limited"),
                     uuid("credit_account_id"),
+                    boolean("credit_limited"),
                     big_integer("amount").check(Expr::col("amount").gt(0)).take(),
                     big_integer("expires_at_us"),
                     // pending | posted | voided | expired: changes once, by a conditional update.
@@ -103,7 +108,7 @@ impl MigrationTrait for Migration {
         let indexes = vec![
             index("ux_ledger_account_owner", "ledger_account", &["kind", "owner_id", "wallet"], true),
             index("ux_idempotency_scope_key", "idempotency_key", &["scope", "key"], true),
-            index("ix_ledger_transfer_op", "ledger_transfer", &["op_id"], false),
+            index("ix_ledger_transfer_op", "ledger_transfer", &["op_id", "leg"], false),
             index("ix_ledger_transfer_debit", "ledger_transfer", &["debit_account_id", "created_at_us"], false),
             index("ix_ledger_transfer_credit", "ledger_transfer", &["credit_account_id", "created_at_us"], false),
             // A hold is resolved (post, void or expire) at most once: a backstop to the

@@ -8,8 +8,8 @@ use passerelle_tests::ledger::{books, funded_wallet, payment};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use uuid::Uuid;
 
-async fn available(db: &DatabaseConnection, account: AccountId) -> i64 {
-    get_account(db, account).await.unwrap().unwrap().counters.available()
+async fn available(db: &DatabaseConnection, account: AccountRef) -> i64 {
+    get_account(db, account.id).await.unwrap().unwrap().counters.available()
 }
 
 async fn assert_clean(db: &DatabaseConnection) {
@@ -17,7 +17,7 @@ async fn assert_clean(db: &DatabaseConnection) {
     assert!(report.is_clean(), "audit: {:?}", report.violations);
 }
 
-fn hold(wallet: AccountId, partner: AccountId, cents: i64, timeout_ms: i64, key: &str) -> Operation {
+fn hold(wallet: AccountRef, partner: AccountRef, cents: i64, timeout_ms: i64, key: &str) -> Operation {
     Operation::new(
         "parent:test",
         key,
@@ -46,10 +46,10 @@ async fn a_payment_moves_money_and_an_overdraft_is_refused() {
     assert_eq!(available(&t.db, wallet).await, 5000);
     let refused = execute(&t.db, &payment(b, wallet, 5001, "p2")).await;
     assert!(
-        matches!(refused, Err(LedgerError::Rejected(Rejection::InsufficientFunds { account })) if account == wallet)
+        matches!(refused, Err(LedgerError::Rejected(Rejection::InsufficientFunds { account })) if account == wallet.id)
     );
     assert_eq!(available(&t.db, wallet).await, 5000, "a refusal changes nothing");
-    let partner = get_account(&t.db, b.partner).await.unwrap().unwrap();
+    let partner = get_account(&t.db, b.partner.id).await.unwrap().unwrap();
     assert_eq!(partner.counters.credits_posted, 3000);
     assert_clean(&t.db).await;
 }
@@ -193,7 +193,7 @@ async fn malformed_operations_are_refused_before_touching_the_database() {
     for op in bad {
         assert!(matches!(execute(&t.db, &op).await, Err(LedgerError::Invalid(_))), "{op:?}");
     }
-    let missing = payment(b, Uuid::new_v4(), 1, "missing");
+    let missing = payment(b, AccountRef { id: Uuid::new_v4(), limited: true }, 1, "missing");
     assert!(matches!(execute(&t.db, &missing).await, Err(LedgerError::Rejected(Rejection::AccountNotFound { .. }))));
     assert_clean(&t.db).await;
 }
@@ -205,7 +205,7 @@ async fn the_audit_catches_a_tampered_balance() {
     let w = funded_wallet(&t.db, b, 100).await;
     assert_clean(&t.db).await;
     let sql = "UPDATE ledger_account SET credits_posted = credits_posted + 1 WHERE id = $1";
-    t.db.execute_raw(passerelle_domain::db::stmt(t.db.get_database_backend(), sql, [w.into()])).await.unwrap();
+    t.db.execute_raw(passerelle_domain::db::stmt(t.db.get_database_backend(), sql, [w.id.into()])).await.unwrap();
     let report = audit(&t.db).await.unwrap();
     assert!(report.violations.iter().any(|v| v.contains("cached")), "{:?}", report.violations);
     assert!(report.violations.iter().any(|v| v.contains("differ overall")), "{:?}", report.violations);

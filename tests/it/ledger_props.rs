@@ -84,20 +84,20 @@ impl Model {
         for leg in legs {
             let r = match leg {
                 Leg::Transfer { debit, credit, amount, .. } => {
-                    if debit == credit {
+                    if debit.id == credit.id {
                         return (Err("invalid".into()), vec![]);
                     }
-                    next.c(*debit).debits_posted += amount.0;
-                    next.c(*credit).credits_posted += amount.0;
+                    next.c(debit.id).debits_posted += amount.0;
+                    next.c(credit.id).credits_posted += amount.0;
                     Ok(())
                 }
                 Leg::Hold { debit, credit, amount, .. } => {
-                    next.c(*debit).debits_pending += amount.0;
-                    next.c(*credit).credits_pending += amount.0;
+                    next.c(debit.id).debits_pending += amount.0;
+                    next.c(credit.id).credits_pending += amount.0;
                     next.holds.push(ModelHold {
                         id: Uuid::nil(),
-                        debit: *debit,
-                        credit: *credit,
+                        debit: debit.id,
+                        credit: credit.id,
                         amount: amount.0,
                         expired: hold_expired,
                         state: HoldState::Pending,
@@ -169,9 +169,9 @@ fn code(r: &Result<Outcome, LedgerError>) -> Result<(), String> {
 }
 
 struct Case {
-    wallets: Vec<AccountId>,
-    budget: AccountId,
-    partner: AccountId,
+    wallets: Vec<AccountRef>,
+    budget: AccountRef,
+    partner: AccountRef,
     model: Model,
     history: Vec<(Operation, Result<Outcome, String>)>,
 }
@@ -182,7 +182,7 @@ async fn run_case(db: &DatabaseConnection, cmds: Vec<Cmd>) -> Result<(), TestCas
     let mut model = Model::default();
     for _ in 0..WALLETS {
         let id = ensure_account(db, AccountSpec::pass_wallet(Uuid::new_v4(), Wallet::Culture)).await.unwrap();
-        model.flagged.insert(id, true);
+        model.flagged.insert(id.id, true);
         wallets.push(id);
     }
     let budget = ensure_account(db, AccountSpec::of(AccountKind::FunderBudget, Uuid::new_v4())).await.unwrap();
@@ -281,7 +281,8 @@ async fn run_case(db: &DatabaseConnection, cmds: Vec<Cmd>) -> Result<(), TestCas
 /// Every account equals the model, and the audit is clean.
 async fn check(db: &DatabaseConnection, case: &Case) -> Result<(), TestCaseError> {
     let all = case.wallets.iter().chain([&case.budget, &case.partner]);
-    for id in all {
+    for account in all {
+        let id = &account.id;
         let actual = get_account(db, *id).await.unwrap().unwrap().counters;
         let expected = case.model.counters.get(id).copied().unwrap_or_default();
         prop_assert_eq!(actual, expected, "account {}", id);

@@ -33,7 +33,7 @@ async fn sixty_four_debits_of_more_than_a_third_exactly_floor_succeed() {
         results.iter().filter(|r| matches!(r, Err(LedgerError::Rejected(Rejection::InsufficientFunds { .. })))).count();
     assert_eq!(ok as i64, balance / amount);
     assert_eq!(refused, 64 - ok, "every other task is refused for funds: {results:?}");
-    let left = get_account(&t.db, wallet).await.unwrap().unwrap().counters.available();
+    let left = get_account(&t.db, wallet.id).await.unwrap().unwrap().counters.available();
     assert_eq!(left, balance - amount * (balance / amount));
     assert_clean(&t.db).await;
 }
@@ -52,7 +52,7 @@ async fn thirty_two_replays_of_one_key_make_one_transfer_with_identical_results(
     assert_eq!(outcomes.iter().filter(|o| !o.replayed).count(), 1, "exactly one execution");
     let first = &outcomes[0];
     assert!(outcomes.iter().all(|o| o.op_id == first.op_id && o.transfers == first.transfers));
-    assert_eq!(get_account(&t.db, wallet).await.unwrap().unwrap().counters.available(), 3_500);
+    assert_eq!(get_account(&t.db, wallet.id).await.unwrap().unwrap().counters.available(), 3_500);
     let report = audit(&t.db).await.unwrap();
     assert_eq!(report.transfers, 2, "the grant and one payment");
     assert!(report.is_clean(), "{:?}", report.violations);
@@ -104,7 +104,7 @@ async fn post_racing_expire_on_one_hold_has_exactly_one_winner() {
         });
         let winners: Vec<Phase> = join_all(tasks).await.into_iter().filter_map(|r| r.unwrap()).collect();
         assert_eq!(winners.len(), 1, "round {round}: {winners:?}");
-        let c = get_account(&t.db, wallet).await.unwrap().unwrap().counters;
+        let c = get_account(&t.db, wallet.id).await.unwrap().unwrap().counters;
         let expected = if winners[0] == Phase::PostPending { 3_000 } else { 5_000 };
         assert_eq!((c.available(), c.debits_pending), (expected, 0));
     }
@@ -172,8 +172,8 @@ async fn opposite_transfers_between_two_wallets_do_not_deadlock() {
     for r in join_all(tasks).await {
         r.unwrap().unwrap();
     }
-    let sum = get_account(&t.db, a).await.unwrap().unwrap().counters.available()
-        + get_account(&t.db, c).await.unwrap().unwrap().counters.available();
+    let sum = get_account(&t.db, a.id).await.unwrap().unwrap().counters.available()
+        + get_account(&t.db, c.id).await.unwrap().unwrap().counters.available();
     assert_eq!(sum, 200_000 - 40 * 10);
     assert_clean(&t.db).await;
 }

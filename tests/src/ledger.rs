@@ -2,7 +2,7 @@
 
 use passerelle_domain::Cents;
 use passerelle_domain::ledger::{
-    AccountId, AccountKind, AccountSpec, Leg, Operation, TransferKind, Wallet, ensure_account, execute,
+    AccountKind, AccountRef, AccountSpec, Leg, Operation, TransferKind, Wallet, ensure_account, execute,
 };
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
@@ -10,8 +10,8 @@ use uuid::Uuid;
 /// A campaign budget and a partner: the two books every wallet test needs.
 #[derive(Clone, Copy, Debug)]
 pub struct Books {
-    pub budget: AccountId,
-    pub partner: AccountId,
+    pub budget: AccountRef,
+    pub partner: AccountRef,
 }
 
 pub async fn books(db: &DatabaseConnection) -> Books {
@@ -22,11 +22,11 @@ pub async fn books(db: &DatabaseConnection) -> Books {
 }
 
 /// A fresh pass wallet holding `cents`, granted from the budget through the ledger.
-pub async fn funded_wallet(db: &DatabaseConnection, books: Books, cents: i64) -> AccountId {
+pub async fn funded_wallet(db: &DatabaseConnection, books: Books, cents: i64) -> AccountRef {
     let wallet = ensure_account(db, AccountSpec::pass_wallet(Uuid::new_v4(), Wallet::Sport)).await.expect("wallet");
     let grant = Operation::new(
         "system:test",
-        format!("grant:{wallet}"),
+        format!("grant:{}", wallet.id),
         vec![Leg::Transfer { kind: TransferKind::Grant, debit: books.budget, credit: wallet, amount: Cents(cents) }],
     );
     execute(db, &grant).await.expect("grant");
@@ -34,7 +34,7 @@ pub async fn funded_wallet(db: &DatabaseConnection, books: Books, cents: i64) ->
 }
 
 /// A payment of `cents` from `wallet` to the partner under `key`.
-pub fn payment(books: Books, wallet: AccountId, cents: i64, key: impl Into<String>) -> Operation {
+pub fn payment(books: Books, wallet: AccountRef, cents: i64, key: impl Into<String>) -> Operation {
     Operation::new(
         "parent:test",
         key,

@@ -3,7 +3,7 @@
 use sea_orm::{ConnectionTrait, DbErr, QueryResult};
 use uuid::Uuid;
 
-use super::model::{AccountId, AccountKind, Counters, Wallet};
+use super::model::{AccountId, AccountKind, AccountRef, Counters, Wallet};
 use crate::db::{now_us_sql, stmt};
 
 /// Identifies an account by what it stands for; creating it twice yields the same account.
@@ -42,6 +42,11 @@ pub struct Account {
 }
 
 impl Account {
+    /// How legs refer to this account.
+    pub fn reference(&self) -> AccountRef {
+        AccountRef { id: self.id, limited: self.must_not_overdraw }
+    }
+
     pub(crate) fn from_row(row: &QueryResult) -> Result<Account, DbErr> {
         let kind: String = row.try_get("", "kind")?;
         let wallet: String = row.try_get("", "wallet")?;
@@ -66,7 +71,7 @@ pub(crate) const ACCOUNT_COLUMNS: &str =
 
 /// Returns the account for `spec`, creating it if needed (safe under concurrency: the unique
 /// index on (kind, owner, wallet) decides, and the loser reads the winner's row).
-pub async fn ensure_account<C: ConnectionTrait>(db: &C, spec: AccountSpec) -> Result<AccountId, DbErr> {
+pub async fn ensure_account<C: ConnectionTrait>(db: &C, spec: AccountSpec) -> Result<AccountRef, DbErr> {
     let backend = db.get_database_backend();
     let wallet = spec.wallet.map_or("", Wallet::as_str);
     let sql = format!(
@@ -83,12 +88,12 @@ pub async fn ensure_account<C: ConnectionTrait>(db: &C, spec: AccountSpec) -> Re
         spec.must_not_overdraw().into(),
     ];
     db.execute_raw(stmt(backend, &sql, values)).await?;
-    let sql = "SELECT id FROM ledger_account WHERE kind = $1 AND owner_id = $2 AND wallet = $3";
+    let sql = "SELECT id, must_not_overdraw FROM ledger_account WHERE kind = $1 AND owner_id = $2 AND wallet = $3";
     let row = db
         .query_one_raw(stmt(backend, sql, [spec.kind.as_str().into(), spec.owner_id.into(), wallet.into()]))
         .await?
         .ok_or_else(|| DbErr::RecordNotFound("ledger account".into()))?;
-    row.try_get("", "id")
+    Ok(AccountRef { id: row.try_get("", "id")?, limited: row.try_get("", "must_not_overdraw")? })
 }
 
 /// Reads one account and its counters.

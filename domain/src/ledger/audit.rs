@@ -74,13 +74,27 @@ pub async fn audit<C: ConnectionTrait>(db: &C) -> Result<AuditReport, DbErr> {
         report.violations.push(format!("debits and credits differ overall: {total:?}"));
     }
 
-    let checks: [(&str, &str); 6] = [
+    let checks: [(&str, &str); 8] = [
         (
             "transfers outside a succeeded operation",
             "SELECT COUNT(*) AS n FROM ledger_transfer t LEFT JOIN idempotency_key k ON k.id = t.op_id \
              WHERE k.id IS NULL OR k.outcome <> 'succeeded'",
         ),
-        ("idempotency keys left pending", "SELECT COUNT(*) AS n FROM idempotency_key WHERE outcome = 'pending'"),
+        (
+            "idempotency keys in an unknown state",
+            "SELECT COUNT(*) AS n FROM idempotency_key WHERE outcome NOT IN ('succeeded', 'failed')",
+        ),
+        (
+            "succeeded operations without transfers",
+            "SELECT COUNT(*) AS n FROM idempotency_key k WHERE k.outcome = 'succeeded' \
+             AND NOT EXISTS (SELECT 1 FROM ledger_transfer t WHERE t.op_id = k.id)",
+        ),
+        (
+            "holds whose limit flags disagree with their accounts",
+            "SELECT COUNT(*) AS n FROM ledger_hold h JOIN ledger_account d ON d.id = h.debit_account_id \
+             JOIN ledger_account c ON c.id = h.credit_account_id \
+             WHERE h.debit_limited <> d.must_not_overdraw OR h.credit_limited <> c.must_not_overdraw",
+        ),
         (
             "idempotency keys used twice",
             "SELECT COUNT(*) AS n FROM (SELECT scope, key FROM idempotency_key GROUP BY scope, key HAVING COUNT(*) > 1) d",

@@ -110,6 +110,22 @@ impl TransferKind {
             TransferKind::Correction => "correction",
         }
     }
+
+    pub const ALL: [TransferKind; 9] = [
+        TransferKind::Grant,
+        TransferKind::TopUp,
+        TransferKind::Ticket,
+        TransferKind::Payment,
+        TransferKind::CardCharge,
+        TransferKind::Refund,
+        TransferKind::Expiry,
+        TransferKind::Settlement,
+        TransferKind::Correction,
+    ];
+
+    pub fn parse(s: &str) -> Option<TransferKind> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
 }
 
 /// The role a transfer row plays in the two-phase life of money.
@@ -133,6 +149,24 @@ impl Phase {
             Phase::ExpirePending => "expire_pending",
         }
     }
+
+    pub fn parse(s: &str) -> Option<Phase> {
+        [Phase::Posted, Phase::Pending, Phase::PostPending, Phase::VoidPending, Phase::ExpirePending]
+            .into_iter()
+            .find(|p| p.as_str() == s)
+    }
+}
+
+/// An account as a leg names it: its id and whether it carries the *must not overdraw* limit.
+///
+/// The limit decides the lock order inside a transaction (limited wallets first, unlimited
+/// books last, so the hot book rows — a partner's payable, a campaign budget — stay locked
+/// only for their final update and the commit). The database verifies the claim: a leg that
+/// calls a limited account unlimited matches no row and is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct AccountRef {
+    pub id: AccountId,
+    pub limited: bool,
 }
 
 /// One step of an operation.
@@ -140,9 +174,9 @@ impl Phase {
 #[serde(rename_all = "snake_case", tag = "leg")]
 pub enum Leg {
     /// Move `amount` now.
-    Transfer { kind: TransferKind, debit: AccountId, credit: AccountId, amount: Cents },
+    Transfer { kind: TransferKind, debit: AccountRef, credit: AccountRef, amount: Cents },
     /// Reserve `amount` on the debit account until posted, voided or expired.
-    Hold { kind: TransferKind, debit: AccountId, credit: AccountId, amount: Cents, timeout_ms: i64 },
+    Hold { kind: TransferKind, debit: AccountRef, credit: AccountRef, amount: Cents, timeout_ms: i64 },
     /// Settle a hold for `amount` (default: all of it); the remainder goes back.
     Post { hold: TransferId, amount: Option<Cents> },
     /// Release a hold entirely.
@@ -212,7 +246,7 @@ impl Operation {
                     if amount.0 <= 0 {
                         return invalid("amounts must be positive");
                     }
-                    if debit == credit {
+                    if debit.id == credit.id {
                         return invalid("debit and credit accounts must differ");
                     }
                     if let Leg::Hold { timeout_ms, .. } = leg

@@ -1,59 +1,78 @@
 //! Runs an [`Operation`] against the database: one transaction, conditional updates,
 //! idempotency row and outbox rows together.
 //!
-//! Order of work inside the transaction (it matters for correctness and for deadlocks):
-//! 1. claim the idempotency key (`INSERT … ON CONFLICT DO NOTHING RETURNING`): a concurrent
-//!    request with the same key waits here on PostgreSQL's unique index, then reads the result;
-//!    the returned `created_at_us` is the database clock for the whole operation;
-//! 2. resolve holds with conditional updates on `ledger_hold.state` (sorted by id);
-//! 3. apply the summed delta of each account with ONE conditional update per account, in
-//!    account-id order — a fixed lock order, so two operations never wait on each other in a
-//!    cycle — refusing any wallet that would be overdrawn;
-//! 4. insert the transfer, hold and outbox rows, record the outcome on the key, commit.
+//! Order of work inside the transaction — it matters for correctness, for deadlocks and for
+//! how long hot rows stay locked:
+//! 1. claim the idempotency key (`INSERT … ON CONFLICT DO NOTHING RETURNING`). The row says
+//!    `succeeded` at once: it only becomes visible if the transaction commits, and a refusal
+//!    rolls it back with everything else. A concurrent request with the same key waits on the
+//!    unique index, then finds the key taken and replays. The returned time is the database
+//!    clock for the whole operation;
+//! 2. resolve holds with conditional updates on `ledger_hold.state` (in hold-id order);
+//! 3. apply the summed delta of each *limited* account (pass wallets) with one conditional
+//!    update each, in id order, refusing any that would be overdrawn;
+//! 4. insert the transfer, hold and outbox rows;
+//! 5. apply the deltas of *unlimited* accounts (budgets, partner books) last, in id order:
+//!    these rows are shared by many operations, so they are locked only for the final update
+//!    and the commit.
 //!
-//! A refusal rolls everything back, then records the refusal on the key in a second short
-//! transaction, so the same key keeps getting the same refusal.
+//! Every transaction takes locks in one global order (holds, limited accounts, unlimited
+//! accounts; each by id), so two operations never wait on each other in a cycle. Deadlock or
+//! serialization failures reported by the database anyway are retried (the operation is
+//! atomic, so a retry is safe). A refusal rolls everything back, then records the refusal on
+//! the key in a second short transaction, so the same key keeps getting the same refusal.
 
 use std::collections::BTreeMap;
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Value};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, QueryResult, Value};
 use uuid::Uuid;
 
 use super::model::*;
-use crate::db::{begin_write, now_us_sql, stmt};
+use crate::db::{begin_write, is_retryable, now_us_sql, stmt};
 use crate::money::Cents;
+
+const ATTEMPTS: usize = 5;
 
 /// Executes `op`, or replays the stored result of an earlier call with the same key.
 pub async fn execute(db: &DatabaseConnection, op: &Operation) -> Result<Outcome, LedgerError> {
     op.validate()?;
     let fingerprint = op.fingerprint();
+    let mut attempt = 1;
+    loop {
+        match try_execute(db, op, &fingerprint).await {
+            Err(LedgerError::Db(e)) if attempt < ATTEMPTS && is_retryable(&e) => {
+                tracing::debug!(error = %e, attempt, "ledger operation retried");
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn try_execute(db: &DatabaseConnection, op: &Operation, fingerprint: &str) -> Result<Outcome, LedgerError> {
     let backend = db.get_database_backend();
     let txn = begin_write(db).await?;
     let op_id = Uuid::now_v7();
     let claim = format!(
         "INSERT INTO idempotency_key (id, scope, key, fingerprint, outcome, created_at_us) \
-         VALUES ($1, $2, $3, $4, 'pending', {}) ON CONFLICT (scope, key) DO NOTHING RETURNING created_at_us",
+         VALUES ($1, $2, $3, $4, 'succeeded', {}) ON CONFLICT (scope, key) DO NOTHING RETURNING created_at_us",
         now_us_sql(backend)
     );
-    let values = [op_id.into(), op.scope.clone().into(), op.key.clone().into(), fingerprint.clone().into()];
+    let values = [op_id.into(), op.scope.clone().into(), op.key.clone().into(), fingerprint.to_owned().into()];
     let Some(row) = txn.query_one_raw(stmt(backend, &claim, values)).await? else {
         let prior = load_key(&txn, &op.scope, &op.key).await;
         txn.commit().await?;
-        return prior?.replay(&fingerprint);
+        return prior?.replay(db, fingerprint).await;
     };
     let now: i64 = row.try_get("", "created_at_us")?;
     match apply(&txn, op_id, now, op).await {
         Ok(outcome) => {
-            write_events(&txn, now, &op.events).await?;
-            let result = serde_json::to_string(&outcome).map_err(|e| DbErr::Custom(e.to_string()))?;
-            let sql = "UPDATE idempotency_key SET outcome = 'succeeded', result = $2 WHERE id = $1";
-            txn.execute_raw(stmt(backend, sql, [op_id.into(), result.into()])).await?;
             txn.commit().await?;
             Ok(outcome)
         }
         Err(LedgerError::Rejected(rejection)) => {
             txn.rollback().await?;
-            record_rejection(db, op, &fingerprint, rejection).await
+            record_rejection(db, op, fingerprint, rejection).await
         }
         Err(e) => {
             txn.rollback().await?;
@@ -91,102 +110,141 @@ async fn record_rejection(
     }
     let prior = load_key(&txn, &op.scope, &op.key).await;
     txn.commit().await?;
-    prior?.replay(fingerprint)
+    prior?.replay(db, fingerprint).await
 }
 
 /// A committed idempotency row.
 struct StoredKey {
+    id: Uuid,
     fingerprint: String,
     outcome: String,
     result: Option<String>,
+    created_at_us: i64,
 }
 
 impl StoredKey {
-    fn replay(self, fingerprint: &str) -> Result<Outcome, LedgerError> {
+    /// The original answer: the same transfers for a success, the same refusal for a failure.
+    async fn replay<C: ConnectionTrait>(self, db: &C, fingerprint: &str) -> Result<Outcome, LedgerError> {
         if self.fingerprint != fingerprint {
             return Err(LedgerError::IdempotencyConflict);
         }
-        let body = self.result.unwrap_or_default();
-        let corrupt = |e: serde_json::Error| LedgerError::Db(DbErr::Custom(format!("stored result: {e}")));
         match self.outcome.as_str() {
             "succeeded" => {
-                let mut outcome: Outcome = serde_json::from_str(&body).map_err(corrupt)?;
-                outcome.replayed = true;
-                Ok(outcome)
+                let sql = format!("SELECT {TRANSFER_COLUMNS} FROM ledger_transfer WHERE op_id = $1 ORDER BY leg");
+                let rows = db.query_all_raw(stmt(db.get_database_backend(), &sql, [self.id.into()])).await?;
+                let transfers = rows.iter().map(transfer_from_row).collect::<Result<Vec<_>, DbErr>>()?;
+                Ok(Outcome { op_id: self.id, transfers, created_at_us: self.created_at_us, replayed: true })
             }
-            "failed" => Err(LedgerError::Rejected(serde_json::from_str(&body).map_err(corrupt)?)),
-            other => Err(LedgerError::Db(DbErr::Custom(format!("idempotency key in state {other}")))),
+            _ => {
+                let body = self.result.unwrap_or_default();
+                let rejection = serde_json::from_str(&body)
+                    .map_err(|e| LedgerError::Db(DbErr::Custom(format!("stored refusal: {e}"))))?;
+                Err(LedgerError::Rejected(rejection))
+            }
         }
     }
 }
 
 async fn load_key<C: ConnectionTrait>(db: &C, scope: &str, key: &str) -> Result<StoredKey, LedgerError> {
-    let sql = "SELECT fingerprint, outcome, result FROM idempotency_key WHERE scope = $1 AND key = $2";
+    let sql =
+        "SELECT id, fingerprint, outcome, result, created_at_us FROM idempotency_key WHERE scope = $1 AND key = $2";
     let row = db
         .query_one_raw(stmt(db.get_database_backend(), sql, [scope.into(), key.into()]))
         .await?
         .ok_or_else(|| DbErr::RecordNotFound("idempotency key".into()))?;
     Ok(StoredKey {
+        id: row.try_get("", "id")?,
         fingerprint: row.try_get("", "fingerprint")?,
         outcome: row.try_get("", "outcome")?,
         result: row.try_get("", "result")?,
+        created_at_us: row.try_get("", "created_at_us")?,
     })
+}
+
+pub(crate) const TRANSFER_COLUMNS: &str =
+    "id, kind, phase, debit_account_id, credit_account_id, amount, pending_id, expires_at_us, created_at_us";
+
+pub(crate) fn transfer_from_row(row: &QueryResult) -> Result<TransferRecord, DbErr> {
+    let phase: String = row.try_get("", "phase")?;
+    let kind: String = row.try_get("", "kind")?;
+    Ok(TransferRecord {
+        id: row.try_get("", "id")?,
+        kind: TransferKind::parse(&kind),
+        phase: Phase::parse(&phase).ok_or_else(|| DbErr::Custom(format!("unknown phase {phase}")))?,
+        debit: row.try_get("", "debit_account_id")?,
+        credit: row.try_get("", "credit_account_id")?,
+        amount: Cents(row.try_get("", "amount")?),
+        pending_id: row.try_get("", "pending_id")?,
+        expires_at_us: row.try_get("", "expires_at_us")?,
+        created_at_us: row.try_get("", "created_at_us")?,
+    })
+}
+
+/// Per-account deltas, split by lock class.
+#[derive(Default)]
+struct Deltas {
+    limited: BTreeMap<AccountId, Delta>,
+    unlimited: BTreeMap<AccountId, Delta>,
+}
+
+impl Deltas {
+    fn of(&mut self, account: AccountRef) -> &mut Delta {
+        let map = if account.limited { &mut self.limited } else { &mut self.unlimited };
+        map.entry(account.id).or_default()
+    }
 }
 
 /// The legs' effect, computed and written inside the open transaction.
 async fn apply<C: ConnectionTrait>(db: &C, op_id: Uuid, now: i64, op: &Operation) -> Result<Outcome, LedgerError> {
     let backend = db.get_database_backend();
-    let mut deltas: BTreeMap<AccountId, Delta> = BTreeMap::new();
+    let mut deltas = Deltas::default();
     let mut transfers = Vec::with_capacity(op.legs.len());
     let mut new_holds = Vec::new();
 
-    // Hold resolutions first, in hold-id order (lock order: holds, then accounts).
-    let mut resolutions: Vec<(usize, &Leg)> = op.legs.iter().enumerate().filter(|(_, l)| is_resolution(l)).collect();
-    resolutions.sort_by_key(|(_, l)| resolution_hold(l));
-    let mut records: Vec<Option<TransferRecord>> = vec![None; op.legs.len()];
-    for (i, leg) in resolutions {
-        records[i] = Some(resolve_hold(db, op_id, now, leg, &mut deltas).await?);
+    let mut resolutions: Vec<(usize, TransferId)> =
+        op.legs.iter().enumerate().filter_map(|(i, l)| resolution_hold(l).map(|h| (i, h))).collect();
+    resolutions.sort_by_key(|(_, h)| *h);
+    let mut resolved: Vec<Option<TransferRecord>> = vec![None; op.legs.len()];
+    for (i, _) in resolutions {
+        resolved[i] = Some(resolve_hold(db, op_id, now, &op.legs[i], &mut deltas).await?);
     }
 
     for (i, leg) in op.legs.iter().enumerate() {
         let record = match leg {
             Leg::Transfer { kind, debit, credit, amount } => {
-                deltas.entry(*debit).or_default().debits_posted += amount.0;
-                deltas.entry(*credit).or_default().credits_posted += amount.0;
-                record(Some(*kind), Phase::Posted, *debit, *credit, *amount, None, None, now)
+                deltas.of(*debit).debits_posted += amount.0;
+                deltas.of(*credit).credits_posted += amount.0;
+                record(Some(*kind), Phase::Posted, debit.id, credit.id, *amount, None, None, now)
             }
             Leg::Hold { kind, debit, credit, amount, timeout_ms } => {
-                deltas.entry(*debit).or_default().debits_pending += amount.0;
-                deltas.entry(*credit).or_default().credits_pending += amount.0;
+                deltas.of(*debit).debits_pending += amount.0;
+                deltas.of(*credit).credits_pending += amount.0;
                 let expires = now.saturating_add(timeout_ms.saturating_mul(1000));
-                let r = record(Some(*kind), Phase::Pending, *debit, *credit, *amount, None, Some(expires), now);
+                let r = record(Some(*kind), Phase::Pending, debit.id, credit.id, *amount, None, Some(expires), now);
                 new_holds.push(r.clone());
                 r
             }
-            _ => match records[i].take() {
-                Some(r) => r,
-                None => return Err(LedgerError::Invalid("unresolved hold leg".into())),
-            },
+            _ => resolved[i].take().ok_or_else(|| LedgerError::Invalid("unresolved hold leg".into()))?,
         };
         transfers.push(record);
     }
 
-    for (account, delta) in &deltas {
-        apply_delta(db, *account, delta).await?;
+    for (account, delta) in &deltas.limited {
+        apply_delta(db, *account, delta, true).await?;
     }
     insert_transfers(db, backend, op_id, &transfers).await?;
     insert_holds(db, backend, &new_holds).await?;
+    write_events(db, now, &op.events).await?;
+    for (account, delta) in &deltas.unlimited {
+        apply_delta(db, *account, delta, false).await?;
+    }
     Ok(Outcome { op_id, transfers, created_at_us: now, replayed: false })
 }
 
-fn is_resolution(leg: &Leg) -> bool {
-    matches!(leg, Leg::Post { .. } | Leg::Void { .. } | Leg::Expire { .. })
-}
-
-fn resolution_hold(leg: &Leg) -> TransferId {
+fn resolution_hold(leg: &Leg) -> Option<TransferId> {
     match leg {
-        Leg::Post { hold, .. } | Leg::Void { hold } | Leg::Expire { hold } => *hold,
-        _ => Uuid::nil(),
+        Leg::Post { hold, .. } | Leg::Void { hold } | Leg::Expire { hold } => Some(*hold),
+        _ => None,
     }
 }
 
@@ -220,9 +278,9 @@ async fn resolve_hold<C: ConnectionTrait>(
     op_id: Uuid,
     now: i64,
     leg: &Leg,
-    deltas: &mut BTreeMap<AccountId, Delta>,
+    deltas: &mut Deltas,
 ) -> Result<TransferRecord, LedgerError> {
-    let hold = resolution_hold(leg);
+    let hold = resolution_hold(leg).ok_or_else(|| LedgerError::Invalid("not a hold leg".into()))?;
     let (state, phase, time_rule) = match leg {
         Leg::Post { .. } => ("posted", Phase::PostPending, "AND expires_at_us > $3"),
         Leg::Void { .. } => ("voided", Phase::VoidPending, ""),
@@ -231,29 +289,27 @@ async fn resolve_hold<C: ConnectionTrait>(
     let sql = format!(
         "UPDATE ledger_hold SET state = '{state}', resolved_by = $2, resolved_at_us = $3 \
          WHERE transfer_id = $1 AND state = 'pending' {time_rule} \
-         RETURNING debit_account_id, credit_account_id, amount"
+         RETURNING debit_account_id, debit_limited, credit_account_id, credit_limited, amount"
     );
     let backend = db.get_database_backend();
     let Some(row) = db.query_one_raw(stmt(backend, &sql, [hold.into(), op_id.into(), now.into()])).await? else {
         return Err(diagnose_hold(db, hold, now, phase).await?.into());
     };
-    let debit: Uuid = row.try_get("", "debit_account_id")?;
-    let credit: Uuid = row.try_get("", "credit_account_id")?;
+    let debit = AccountRef { id: row.try_get("", "debit_account_id")?, limited: row.try_get("", "debit_limited")? };
+    let credit = AccountRef { id: row.try_get("", "credit_account_id")?, limited: row.try_get("", "credit_limited")? };
     let held: i64 = row.try_get("", "amount")?;
     let moved = match leg {
         Leg::Post { amount: Some(a), .. } if a.0 > held => return Err(Rejection::AmountExceedsHold.into()),
         Leg::Post { amount, .. } => amount.map_or(held, |a| a.0),
         _ => held,
     };
-    let d = deltas.entry(debit).or_default();
-    d.debits_pending -= held;
-    let c = deltas.entry(credit).or_default();
-    c.credits_pending -= held;
+    deltas.of(debit).debits_pending -= held;
+    deltas.of(credit).credits_pending -= held;
     if phase == Phase::PostPending {
-        deltas.entry(debit).or_default().debits_posted += moved;
-        deltas.entry(credit).or_default().credits_posted += moved;
+        deltas.of(debit).debits_posted += moved;
+        deltas.of(credit).credits_posted += moved;
     }
-    Ok(record(None, phase, debit, credit, Cents(moved), Some(hold), None, now))
+    Ok(record(None, phase, debit.id, credit.id, Cents(moved), Some(hold), None, now))
 }
 
 /// Explains why a hold could not change state (only on the refusal path).
@@ -278,11 +334,21 @@ async fn diagnose_hold<C: ConnectionTrait>(
 
 /// One conditional update per account: the whole check-and-write is a single statement, so
 /// concurrent writers serialise on the row and each re-checks the limit on the latest value.
-async fn apply_delta<C: ConnectionTrait>(db: &C, account: AccountId, d: &Delta) -> Result<(), LedgerError> {
-    let sql = "UPDATE ledger_account SET credits_posted = credits_posted + $2, debits_posted = debits_posted + $3, \
-               credits_pending = credits_pending + $4, debits_pending = debits_pending + $5 \
-               WHERE id = $1 AND (must_not_overdraw = FALSE \
-               OR credits_posted + $2 - debits_posted - $3 - debits_pending - $5 >= 0)";
+async fn apply_delta<C: ConnectionTrait>(
+    db: &C,
+    account: AccountId,
+    d: &Delta,
+    limited: bool,
+) -> Result<(), LedgerError> {
+    let rule = if limited {
+        "(must_not_overdraw = FALSE OR credits_posted + $2 - debits_posted - $3 - debits_pending - $5 >= 0)"
+    } else {
+        "must_not_overdraw = FALSE"
+    };
+    let sql = format!(
+        "UPDATE ledger_account SET credits_posted = credits_posted + $2, debits_posted = debits_posted + $3, \
+         credits_pending = credits_pending + $4, debits_pending = debits_pending + $5 WHERE id = $1 AND {rule}"
+    );
     let values = [
         account.into(),
         d.credits_posted.into(),
@@ -291,14 +357,20 @@ async fn apply_delta<C: ConnectionTrait>(db: &C, account: AccountId, d: &Delta) 
         d.debits_pending.into(),
     ];
     let backend = db.get_database_backend();
-    if db.execute_raw(stmt(backend, sql, values)).await?.rows_affected() == 1 {
+    if db.execute_raw(stmt(backend, &sql, values)).await?.rows_affected() == 1 {
         return Ok(());
     }
     let exists = db
         .query_one_raw(stmt(backend, "SELECT id FROM ledger_account WHERE id = $1", [account.into()]))
         .await?
         .is_some();
-    Err(if exists { Rejection::InsufficientFunds { account } } else { Rejection::AccountNotFound { account } }.into())
+    // An unlimited reference to a limited account matches no row: refused like an unknown account.
+    Err(if exists && limited {
+        Rejection::InsufficientFunds { account }
+    } else {
+        Rejection::AccountNotFound { account }
+    }
+    .into())
 }
 
 /// `($1, $2, …), ($n+1, …)` for a multi-row insert.
@@ -319,15 +391,16 @@ async fn insert_transfers<C: ConnectionTrait>(
     transfers: &[TransferRecord],
 ) -> Result<(), DbErr> {
     let sql = format!(
-        "INSERT INTO ledger_transfer (id, op_id, kind, phase, debit_account_id, credit_account_id, amount, \
+        "INSERT INTO ledger_transfer (id, op_id, leg, kind, phase, debit_account_id, credit_account_id, amount, \
          pending_id, expires_at_us, created_at_us) VALUES {}",
-        placeholders(transfers.len(), 10)
+        placeholders(transfers.len(), 11)
     );
-    let mut values: Vec<Value> = Vec::with_capacity(transfers.len() * 10);
-    for t in transfers {
+    let mut values: Vec<Value> = Vec::with_capacity(transfers.len() * 11);
+    for (leg, t) in transfers.iter().enumerate() {
         values.extend([
             t.id.into(),
             op_id.into(),
+            (leg as i32).into(),
             t.kind.map_or("resolution", TransferKind::as_str).into(),
             t.phase.as_str().into(),
             t.debit.into(),
@@ -341,27 +414,27 @@ async fn insert_transfers<C: ConnectionTrait>(
     db.execute_raw(stmt(backend, &sql, values)).await.map(|_| ())
 }
 
+/// Holds remember whether each side is limited, so resolving one keeps the lock order.
 async fn insert_holds<C: ConnectionTrait>(db: &C, backend: DbBackend, holds: &[TransferRecord]) -> Result<(), DbErr> {
     if holds.is_empty() {
         return Ok(());
     }
     let sql = format!(
-        "INSERT INTO ledger_hold (transfer_id, debit_account_id, credit_account_id, amount, expires_at_us, state) \
-         VALUES {}",
-        placeholders(holds.len(), 6)
+        "INSERT INTO ledger_hold (transfer_id, debit_account_id, debit_limited, credit_account_id, credit_limited, \
+         amount, expires_at_us, state) SELECT $1, $2, d.must_not_overdraw, $3, c.must_not_overdraw, $4, $5, 'pending' \
+         FROM ledger_account d, ledger_account c WHERE d.id = $2 AND c.id = $3"
     );
-    let mut values: Vec<Value> = Vec::with_capacity(holds.len() * 6);
     for h in holds {
-        values.extend([
+        let values: [Value; 5] = [
             h.id.into(),
             h.debit.into(),
             h.credit.into(),
             h.amount.0.into(),
             h.expires_at_us.unwrap_or(h.created_at_us).into(),
-            "pending".into(),
-        ]);
+        ];
+        db.execute_raw(stmt(backend, &sql, values)).await?;
     }
-    db.execute_raw(stmt(backend, &sql, values)).await.map(|_| ())
+    Ok(())
 }
 
 async fn write_events<C: ConnectionTrait>(db: &C, now: i64, events: &[OutboxEvent]) -> Result<(), DbErr> {

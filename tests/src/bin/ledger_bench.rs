@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use passerelle_domain::ledger::{LedgerError, audit, execute};
-use passerelle_tests::ledger::{books, funded_wallet, payment};
+use passerelle_tests::ledger::{Books, books, funded_wallet, payment};
 use passerelle_tests::{Backend, fresh_db_with_pool};
 use serde_json::json;
 
@@ -62,7 +62,15 @@ async fn main() -> anyhow::Result<()> {
             for _ in 0..n {
                 wallets.push(funded_wallet(&db, b, 1_000_000_000).await);
             }
+            // Distinct wallets pay one of 200 partners (ledger.md W1); the hot case, one partner.
+            let mut partners = vec![b.partner];
+            if case == "distinct_wallets" {
+                for _ in 1..200 {
+                    partners.push(books(&db).await.partner);
+                }
+            }
             let wallets = Arc::new(wallets);
+            let partners = Arc::new(partners);
             let start = Instant::now();
             let measure_from = start + Duration::from_secs(warmup);
             let end = measure_from + Duration::from_secs(seconds);
@@ -70,6 +78,7 @@ async fn main() -> anyhow::Result<()> {
                 .map(|t| {
                     let db = db.clone();
                     let wallets = wallets.clone();
+                    let partners = partners.clone();
                     tokio::spawn(async move {
                         let mut rng = Rng(t as u64 + 1);
                         let mut latencies = Vec::new();
@@ -82,7 +91,8 @@ async fn main() -> anyhow::Result<()> {
                             }
                             let wallet = wallets[(rng.next() % wallets.len() as u64) as usize];
                             let amount = 500 + (rng.next() % 2501) as i64;
-                            let op = payment(b, wallet, amount, format!("bench-{t}-{i}"));
+                            let partner = partners[(rng.next() % partners.len() as u64) as usize];
+                            let op = payment(Books { partner, ..b }, wallet, amount, format!("bench-{t}-{i}"));
                             i += 1;
                             let r = execute(&db, &op).await;
                             let done = Instant::now();

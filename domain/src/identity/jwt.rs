@@ -1,0 +1,317 @@
+//! Access tokens (A8): compact JWS signed with Ed25519 (`EdDSA`), written by hand.
+//!
+//! Writing the few lines of JWS ourselves keeps the algorithm allow-list explicit: the header must
+//! be `{"alg":"EdDSA","typ":"JWT","kid":"…"}` with nothing else in it, and any other header
+//! (`alg: none`, HS256 — the "sign with the public key" confusion —, RS256, a missing `alg`,
+//! `jku`/`jwk`/`crit`…) is refused *before* any signature work (A8, API2:2023). Then come the
+//! Ed25519 signature (`verify_strict`: no malleable signatures, no weak keys), `exp` and `nbf`
+//! with at most 30 s of clock leeway, exact `iss` and `aud`, and a 4 KiB size cap.
+//!
+//! Tokens are short-lived ([`DEFAULT_ACCESS_TTL_SECS`], A8 [P] 10–15 min) and carry identity
+//! only: roles and links are re-read from the database on each request (Z4).
+//!
+//! Key rotation: [`AccessTokenKeys`] signs with one key and verifies with a list of public keys
+//! identified by `kid`, the RFC 7638 thumbprint of the key; keep the previous public key in the
+//! list until every token it signed has expired.
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ed25519_dalek::pkcs8::der::zeroize::Zeroizing;
+use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding};
+use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+/// The only accepted `alg`.
+pub const ALG: &str = "EdDSA";
+/// The only accepted `typ`.
+pub const TYP: &str = "JWT";
+/// Tokens longer than this are refused unread (ours are ~400 bytes).
+pub const MAX_TOKEN_BYTES: usize = 4096;
+/// Clock leeway for `exp`, `nbf` and `iat`, in seconds.
+pub const CLOCK_LEEWAY_SECS: i64 = 30;
+/// Suggested access-token lifetime (A8 [P]: 10–15 minutes).
+pub const DEFAULT_ACCESS_TTL_SECS: i64 = 15 * 60;
+
+/// Who the token was issued to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenKind {
+    Parent,
+    PartnerMember,
+    PartnerClient,
+    Staff,
+}
+
+impl TokenKind {
+    /// The claim value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Parent => "parent",
+            TokenKind::PartnerMember => "partner_member",
+            TokenKind::PartnerClient => "partner_client",
+            TokenKind::Staff => "staff",
+        }
+    }
+}
+
+/// The claims of an access token. Times are Unix seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    pub aud: String,
+    /// Account id.
+    pub sub: Uuid,
+    /// Session (device) id, so revoking a session can be checked per request (A10).
+    pub sid: Uuid,
+    pub kind: TokenKind,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+    /// Unique token id (for audit logs and deny-lists).
+    pub jti: Uuid,
+}
+
+impl Claims {
+    /// Claims valid from `now_unix` for `ttl_secs`, with a fresh random `jti`.
+    pub fn new(
+        iss: impl Into<String>,
+        aud: impl Into<String>,
+        sub: Uuid,
+        sid: Uuid,
+        kind: TokenKind,
+        now_unix: i64,
+        ttl_secs: i64,
+    ) -> Self {
+        Self {
+            iss: iss.into(),
+            aud: aud.into(),
+            sub,
+            sid,
+            kind,
+            iat: now_unix,
+            nbf: now_unix,
+            exp: now_unix.saturating_add(ttl_secs),
+            jti: Uuid::new_v4(),
+        }
+    }
+
+    /// The JSON payload, built without any fallible serialiser.
+    fn to_json(&self) -> String {
+        let mut map = Map::new();
+        map.insert("iss".into(), Value::String(self.iss.clone()));
+        map.insert("aud".into(), Value::String(self.aud.clone()));
+        map.insert("sub".into(), Value::String(self.sub.to_string()));
+        map.insert("sid".into(), Value::String(self.sid.to_string()));
+        map.insert("kind".into(), Value::String(self.kind.as_str().into()));
+        map.insert("iat".into(), Value::from(self.iat));
+        map.insert("nbf".into(), Value::from(self.nbf));
+        map.insert("exp".into(), Value::from(self.exp));
+        map.insert("jti".into(), Value::String(self.jti.to_string()));
+        Value::Object(map).to_string()
+    }
+}
+
+/// Why a token (or a key) was refused. Log the code; tell clients only "unauthenticated"
+/// (or "expired", so the app knows to refresh) — the detail helps attackers more than users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum JwtError {
+    #[error("token too large")]
+    TooLarge,
+    #[error("malformed token")]
+    Malformed,
+    #[error("unsupported token algorithm")]
+    UnsupportedAlgorithm,
+    #[error("unknown signing key")]
+    UnknownKey,
+    #[error("bad token signature")]
+    BadSignature,
+    #[error("token expired")]
+    Expired,
+    #[error("token not yet valid")]
+    NotYetValid,
+    #[error("token issued by another issuer")]
+    WrongIssuer,
+    #[error("token meant for another audience")]
+    WrongAudience,
+    #[error("invalid signing key material")]
+    InvalidKey,
+}
+
+impl JwtError {
+    /// The stable, machine-readable code (for logs and metrics).
+    pub fn code(&self) -> &'static str {
+        match self {
+            JwtError::TooLarge => "JWT_TOO_LARGE",
+            JwtError::Malformed => "JWT_MALFORMED",
+            JwtError::UnsupportedAlgorithm => "JWT_UNSUPPORTED_ALGORITHM",
+            JwtError::UnknownKey => "JWT_UNKNOWN_KEY",
+            JwtError::BadSignature => "JWT_BAD_SIGNATURE",
+            JwtError::Expired => "JWT_EXPIRED",
+            JwtError::NotYetValid => "JWT_NOT_YET_VALID",
+            JwtError::WrongIssuer => "JWT_WRONG_ISSUER",
+            JwtError::WrongAudience => "JWT_WRONG_AUDIENCE",
+            JwtError::InvalidKey => "JWT_INVALID_KEY",
+        }
+    }
+}
+
+/// The JOSE header as received. Unknown or duplicate members make parsing fail.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Header {
+    alg: Option<String>,
+    typ: Option<String>,
+    kid: Option<String>,
+}
+
+/// The RFC 7638 JWK thumbprint of an Ed25519 public key (RFC 8037 §2), used as its `kid`.
+pub fn key_id(key: &VerifyingKey) -> String {
+    let x = URL_SAFE_NO_PAD.encode(key.as_bytes());
+    let jwk = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
+    URL_SAFE_NO_PAD.encode(Sha256::digest(jwk.as_bytes()))
+}
+
+/// The signing key and the public keys accepted for verification.
+pub struct AccessTokenKeys {
+    signing: SigningKey,
+    kid: String,
+    verifying: Vec<(String, VerifyingKey)>,
+}
+
+impl fmt::Debug for AccessTokenKeys {
+    /// Never prints key material.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kids: Vec<&str> = self.verifying.iter().map(|(kid, _)| kid.as_str()).collect();
+        f.debug_struct("AccessTokenKeys").field("kid", &self.kid).field("verifying", &kids).finish_non_exhaustive()
+    }
+}
+
+impl AccessTokenKeys {
+    /// Sign with `signing`; verify with its public key only.
+    pub fn from_signing_key(signing: SigningKey) -> Self {
+        let public = signing.verifying_key();
+        let kid = key_id(&public);
+        Self { signing, verifying: vec![(kid.clone(), public)], kid }
+    }
+
+    /// A new random key (32 bytes from `rand::rng()`, a CSPRNG). For development and tests; in
+    /// production load the key with [`AccessTokenKeys::from_pkcs8_pem`].
+    pub fn generate() -> Self {
+        let seed: [u8; 32] = rand::random();
+        Self::from_signing_key(SigningKey::from_bytes(&seed))
+    }
+
+    /// Load an Ed25519 private key from PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`), as written by
+    /// [`AccessTokenKeys::to_pkcs8_pem`] or `openssl genpkey -algorithm ed25519`.
+    pub fn from_pkcs8_pem(pem: &str) -> Result<Self, JwtError> {
+        SigningKey::from_pkcs8_pem(pem).map(Self::from_signing_key).map_err(|_| JwtError::InvalidKey)
+    }
+
+    /// The private key as PKCS#8 PEM (e.g. to write a dev key file); zeroed when dropped.
+    pub fn to_pkcs8_pem(&self) -> Result<Zeroizing<String>, JwtError> {
+        self.signing.to_pkcs8_pem(LineEnding::LF).map_err(|_| JwtError::InvalidKey)
+    }
+
+    /// The current public key as SPKI PEM (`-----BEGIN PUBLIC KEY-----`).
+    pub fn public_key_pem(&self) -> Result<String, JwtError> {
+        self.signing.verifying_key().to_public_key_pem(LineEnding::LF).map_err(|_| JwtError::InvalidKey)
+    }
+
+    /// Also accept tokens signed by `key` (a previous key during rotation). Returns its `kid`.
+    pub fn add_verifying_key(&mut self, key: VerifyingKey) -> String {
+        let kid = key_id(&key);
+        if !self.verifying.iter().any(|(known, _)| *known == kid) {
+            self.verifying.push((kid.clone(), key));
+        }
+        kid
+    }
+
+    /// [`AccessTokenKeys::add_verifying_key`] from an SPKI PEM public key.
+    pub fn add_verifying_key_pem(&mut self, pem: &str) -> Result<String, JwtError> {
+        let key = VerifyingKey::from_public_key_pem(pem).map_err(|_| JwtError::InvalidKey)?;
+        Ok(self.add_verifying_key(key))
+    }
+
+    /// The `kid` of the signing key.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The public half of the signing key.
+    pub fn verifying_key(&self) -> VerifyingKey {
+        self.signing.verifying_key()
+    }
+
+    /// Sign `claims` into a compact JWS.
+    pub fn issue(&self, claims: &Claims) -> String {
+        let header = format!(r#"{{"alg":"{ALG}","typ":"{TYP}","kid":{}}}"#, Value::String(self.kid.clone()));
+        let signing_input =
+            format!("{}.{}", URL_SAFE_NO_PAD.encode(header), URL_SAFE_NO_PAD.encode(claims.to_json()));
+        let signature = self.signing.sign(signing_input.as_bytes());
+        format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()))
+    }
+
+    /// Check a token and return its claims. Never panics, whatever `token` holds.
+    ///
+    /// Order: size, shape (exactly three segments), header allow-list and `kid`, signature, then
+    /// the claims (`iss`, `aud`, `exp`, `nbf`, `iat`).
+    pub fn verify(
+        &self,
+        token: &str,
+        now_unix: i64,
+        expected_iss: &str,
+        expected_aud: &str,
+    ) -> Result<Claims, JwtError> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(JwtError::TooLarge);
+        }
+        let mut segments = token.split('.');
+        let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
+            (segments.next(), segments.next(), segments.next(), segments.next())
+        else {
+            return Err(JwtError::Malformed);
+        };
+
+        let header: Header = serde_json::from_slice(&decode(header_b64)?).map_err(|_| JwtError::Malformed)?;
+        if header.alg.as_deref() != Some(ALG) {
+            return Err(JwtError::UnsupportedAlgorithm);
+        }
+        if header.typ.as_deref() != Some(TYP) {
+            return Err(JwtError::Malformed);
+        }
+        let kid = header.kid.ok_or(JwtError::Malformed)?;
+        let key = self.verifying.iter().find(|(known, _)| *known == kid).map(|(_, key)| key);
+        let key = key.ok_or(JwtError::UnknownKey)?;
+
+        let signature = Signature::from_slice(&decode(signature_b64)?).map_err(|_| JwtError::Malformed)?;
+        let signing_input = token.get(..header_b64.len() + 1 + payload_b64.len()).ok_or(JwtError::Malformed)?;
+        key.verify_strict(signing_input.as_bytes(), &signature).map_err(|_| JwtError::BadSignature)?;
+
+        let claims: Claims = serde_json::from_slice(&decode(payload_b64)?).map_err(|_| JwtError::Malformed)?;
+        if claims.iss != expected_iss {
+            return Err(JwtError::WrongIssuer);
+        }
+        if claims.aud != expected_aud {
+            return Err(JwtError::WrongAudience);
+        }
+        if now_unix >= claims.exp.saturating_add(CLOCK_LEEWAY_SECS) {
+            return Err(JwtError::Expired);
+        }
+        let now_with_leeway = now_unix.saturating_add(CLOCK_LEEWAY_SECS);
+        if now_with_leeway < claims.nbf || now_with_leeway < claims.iat {
+            return Err(JwtError::NotYetValid);
+        }
+        Ok(claims)
+    }
+}
+
+/// Strict base64url without padding (non-canonical trailing bits are refused by the engine).
+fn decode(segment: &str) -> Result<Vec<u8>, JwtError> {
+    URL_SAFE_NO_PAD.decode(segment).map_err(|_| JwtError::Malformed)
+}
+
