@@ -7,6 +7,7 @@
 
 pub mod db;
 pub mod error;
+pub mod identity;
 pub mod ids;
 pub mod ledger;
 pub mod money;

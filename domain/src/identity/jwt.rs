@@ -7,7 +7,7 @@
 //! Ed25519 signature (`verify_strict`: no malleable signatures, no weak keys), `exp` and `nbf`
 //! with at most 30 s of clock leeway, exact `iss` and `aud`, and a 4 KiB size cap.
 //!
-//! Tokens are short-lived ([`DEFAULT_ACCESS_TTL_SECS`], A8 [P] 10–15 min) and carry identity
+//! Tokens are short-lived ([`DEFAULT_ACCESS_TTL_SECS`], A8 proposes 10–15 min) and carry identity
 //! only: roles and links are re-read from the database on each request (Z4).
 //!
 //! Key rotation: [`AccessTokenKeys`] signs with one key and verifies with a list of public keys
@@ -18,8 +18,9 @@ use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ed25519_dalek::pkcs8::der::zeroize::Zeroizing;
-use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding};
+use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
+use ed25519_dalek::pkcs8::spki::der::zeroize::Zeroizing;
+use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -34,7 +35,7 @@ pub const TYP: &str = "JWT";
 pub const MAX_TOKEN_BYTES: usize = 4096;
 /// Clock leeway for `exp`, `nbf` and `iat`, in seconds.
 pub const CLOCK_LEEWAY_SECS: i64 = 30;
-/// Suggested access-token lifetime (A8 [P]: 10–15 minutes).
+/// Suggested access-token lifetime (A8 proposes 10–15 minutes).
 pub const DEFAULT_ACCESS_TTL_SECS: i64 = 15 * 60;
 
 /// Who the token was issued to.
@@ -250,8 +251,7 @@ impl AccessTokenKeys {
     /// Sign `claims` into a compact JWS.
     pub fn issue(&self, claims: &Claims) -> String {
         let header = format!(r#"{{"alg":"{ALG}","typ":"{TYP}","kid":{}}}"#, Value::String(self.kid.clone()));
-        let signing_input =
-            format!("{}.{}", URL_SAFE_NO_PAD.encode(header), URL_SAFE_NO_PAD.encode(claims.to_json()));
+        let signing_input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header), URL_SAFE_NO_PAD.encode(claims.to_json()));
         let signature = self.signing.sign(signing_input.as_bytes());
         format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()))
     }
@@ -315,3 +315,239 @@ fn decode(segment: &str) -> Result<Vec<u8>, JwtError> {
     URL_SAFE_NO_PAD.decode(segment).map_err(|_| JwtError::Malformed)
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hmac::{Hmac, Mac};
+    use proptest::prelude::*;
+
+    const ISS: &str = "https://passerelle.test";
+    const AUD: &str = "passerelle-app";
+    const NOW: i64 = 1_750_000_000;
+
+    fn claims() -> Claims {
+        Claims::new(ISS, AUD, Uuid::new_v4(), Uuid::new_v4(), TokenKind::Parent, NOW, DEFAULT_ACCESS_TTL_SECS)
+    }
+
+    fn b64(bytes: impl AsRef<[u8]>) -> String {
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// A token with any header and payload, carrying a genuine Ed25519 signature by `keys`.
+    fn ed25519_token(keys: &AccessTokenKeys, header: &str, payload: &str) -> String {
+        let input = format!("{}.{}", b64(header), b64(payload));
+        format!("{input}.{}", b64(keys.signing.sign(input.as_bytes()).to_bytes()))
+    }
+
+    fn our_header(keys: &AccessTokenKeys) -> String {
+        format!(r#"{{"alg":"EdDSA","typ":"JWT","kid":"{}"}}"#, keys.kid())
+    }
+
+    #[test]
+    fn round_trip_and_exact_header() {
+        let keys = AccessTokenKeys::generate();
+        let c = claims();
+        let token = keys.issue(&c);
+        assert_eq!(keys.verify(&token, NOW, ISS, AUD), Ok(c.clone()));
+        let header = decode(token.split('.').next().unwrap()).unwrap();
+        assert_eq!(String::from_utf8(header).unwrap(), our_header(&keys));
+        assert!(token.len() < 600, "{}", token.len());
+        // The hand-built payload agrees with the derived serialisation.
+        assert_eq!(serde_json::from_str::<Value>(&c.to_json()).unwrap(), serde_json::to_value(&c).unwrap());
+        for kind in [TokenKind::Parent, TokenKind::PartnerMember, TokenKind::PartnerClient, TokenKind::Staff] {
+            assert_eq!(serde_json::to_value(kind).unwrap(), Value::String(kind.as_str().into()));
+            let c = Claims { kind, ..claims() };
+            assert_eq!(keys.verify(&keys.issue(&c), NOW, ISS, AUD), Ok(c));
+        }
+    }
+
+    #[test]
+    fn alg_none_and_other_algorithms_are_refused() {
+        let keys = AccessTokenKeys::generate();
+        let payload = claims().to_json();
+        let none = format!(r#"{{"alg":"none","typ":"JWT","kid":"{}"}}"#, keys.kid());
+        let unsigned = format!("{}.{}.", b64(&none), b64(&payload));
+        assert_eq!(keys.verify(&unsigned, NOW, ISS, AUD), Err(JwtError::UnsupportedAlgorithm));
+        let kid = keys.kid();
+        for header in [
+            none.clone(),
+            format!(r#"{{"alg":"None","typ":"JWT","kid":"{kid}"}}"#),
+            format!(r#"{{"alg":"RS256","typ":"JWT","kid":"{kid}"}}"#),
+            format!(r#"{{"alg":"ES256","typ":"JWT","kid":"{kid}"}}"#),
+            format!(r#"{{"alg":"Ed25519","typ":"JWT","kid":"{kid}"}}"#),
+            format!(r#"{{"alg":"eddsa","typ":"JWT","kid":"{kid}"}}"#),
+            format!(r#"{{"alg":null,"typ":"JWT","kid":"{kid}"}}"#),
+            format!(r#"{{"typ":"JWT","kid":"{kid}"}}"#),
+        ] {
+            // Even a genuine Ed25519 signature does not rescue a wrong header.
+            let token = ed25519_token(&keys, &header, &payload);
+            assert_eq!(keys.verify(&token, NOW, ISS, AUD), Err(JwtError::UnsupportedAlgorithm), "{header}");
+        }
+        assert_eq!(JwtError::UnsupportedAlgorithm.code(), "JWT_UNSUPPORTED_ALGORITHM");
+    }
+
+    #[test]
+    fn hs256_signed_with_the_public_key_is_refused() {
+        let keys = AccessTokenKeys::generate();
+        let header = format!(r#"{{"alg":"HS256","typ":"JWT","kid":"{}"}}"#, keys.kid());
+        let input = format!("{}.{}", b64(&header), b64(claims().to_json()));
+        let pem = keys.public_key_pem().unwrap();
+        for secret in [keys.verifying_key().as_bytes().as_slice(), pem.as_bytes()] {
+            let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).unwrap();
+            mac.update(input.as_bytes());
+            let token = format!("{input}.{}", b64(mac.finalize().into_bytes()));
+            assert_eq!(keys.verify(&token, NOW, ISS, AUD), Err(JwtError::UnsupportedAlgorithm));
+        }
+    }
+
+    #[test]
+    fn other_header_shapes_are_refused() {
+        let keys = AccessTokenKeys::generate();
+        let payload = claims().to_json();
+        let kid = keys.kid();
+        for (header, expected) in [
+            (format!(r#"{{"alg":"EdDSA","typ":"JWT","kid":"{kid}","jku":"https://evil"}}"#), JwtError::Malformed),
+            (format!(r#"{{"alg":"EdDSA","typ":"JWT","kid":"{kid}","crit":["b64"]}}"#), JwtError::Malformed),
+            (format!(r#"{{"alg":"EdDSA","alg":"EdDSA","typ":"JWT","kid":"{kid}"}}"#), JwtError::Malformed),
+            (format!(r#"{{"alg":"EdDSA","typ":"at+jwt","kid":"{kid}"}}"#), JwtError::Malformed),
+            (format!(r#"{{"alg":"EdDSA","kid":"{kid}"}}"#), JwtError::Malformed),
+            (r#"{"alg":"EdDSA","typ":"JWT"}"#.to_owned(), JwtError::Malformed),
+            (r#"{"alg":"EdDSA","typ":"JWT","kid":"someone-else"}"#.to_owned(), JwtError::UnknownKey),
+            (r#"["EdDSA"]"#.to_owned(), JwtError::Malformed),
+            ("not json".to_owned(), JwtError::Malformed),
+        ] {
+            let token = ed25519_token(&keys, &header, &payload);
+            assert_eq!(keys.verify(&token, NOW, ISS, AUD), Err(expected), "{header}");
+        }
+    }
+
+    #[test]
+    fn signature_by_another_key_is_refused() {
+        let keys = AccessTokenKeys::generate();
+        let attacker = AccessTokenKeys::generate();
+        let forged = ed25519_token(&attacker, &our_header(&keys), &claims().to_json());
+        assert_eq!(keys.verify(&forged, NOW, ISS, AUD), Err(JwtError::BadSignature));
+        assert_eq!(keys.verify(&attacker.issue(&claims()), NOW, ISS, AUD), Err(JwtError::UnknownKey));
+    }
+
+    #[test]
+    fn tampered_token_is_refused() {
+        let keys = AccessTokenKeys::generate();
+        let original = claims();
+        let token = keys.issue(&original);
+        let parts: Vec<&str> = token.split('.').collect();
+        let staff = Claims { kind: TokenKind::Staff, sub: Uuid::new_v4(), ..original };
+        let tampered = format!("{}.{}.{}", parts[0], b64(staff.to_json()), parts[2]);
+        assert_eq!(keys.verify(&tampered, NOW, ISS, AUD), Err(JwtError::BadSignature));
+        let mut signature = decode(parts[2]).unwrap();
+        signature[10] ^= 1;
+        let tampered = format!("{}.{}.{}", parts[0], parts[1], b64(signature));
+        assert_eq!(keys.verify(&tampered, NOW, ISS, AUD), Err(JwtError::BadSignature));
+    }
+
+    #[test]
+    fn time_window_allows_thirty_seconds_of_leeway() {
+        let keys = AccessTokenKeys::generate();
+        let c = claims();
+        let token = keys.issue(&c);
+        assert!(keys.verify(&token, c.exp + 29, ISS, AUD).is_ok());
+        assert_eq!(keys.verify(&token, c.exp + 30, ISS, AUD), Err(JwtError::Expired));
+        assert_eq!(keys.verify(&token, i64::MAX, ISS, AUD), Err(JwtError::Expired));
+        assert!(keys.verify(&token, NOW - 30, ISS, AUD).is_ok());
+        assert_eq!(keys.verify(&token, NOW - 31, ISS, AUD), Err(JwtError::NotYetValid));
+        let future = Claims { nbf: NOW + 120, ..claims() };
+        assert_eq!(keys.verify(&keys.issue(&future), NOW, ISS, AUD), Err(JwtError::NotYetValid));
+        let issued_later = Claims { iat: NOW + 120, ..claims() };
+        assert_eq!(keys.verify(&keys.issue(&issued_later), NOW, ISS, AUD), Err(JwtError::NotYetValid));
+    }
+
+    #[test]
+    fn issuer_and_audience_must_match_exactly() {
+        let keys = AccessTokenKeys::generate();
+        let token = keys.issue(&claims());
+        assert_eq!(keys.verify(&token, NOW, "https://other.test", AUD), Err(JwtError::WrongIssuer));
+        assert_eq!(keys.verify(&token, NOW, ISS, "passerelle-staff"), Err(JwtError::WrongAudience));
+        assert_eq!(keys.verify(&token, NOW, ISS, "passerelle-app "), Err(JwtError::WrongAudience));
+        assert_eq!(JwtError::WrongAudience.code(), "JWT_WRONG_AUDIENCE");
+    }
+
+    #[test]
+    fn malformed_tokens_are_refused() {
+        let keys = AccessTokenKeys::generate();
+        let token = keys.issue(&claims());
+        let (head, last) = token.split_at(token.len() - 1);
+        // The signature's last character carries 4 unused bits: flipping one is non-canonical.
+        let non_canonical = format!("{head}{}", if last == "A" { "B" } else { "A" });
+        for bad in [
+            String::new(),
+            ".".into(),
+            "..".into(),
+            "a.b".into(),
+            "!!!.@@@.###".into(),
+            format!("{token}."),
+            format!("{token}.e30"),
+            format!("{token} "),
+            format!("{token}="),
+            format!(" {token}"),
+            token.replacen('.', "..", 1),
+            non_canonical,
+        ] {
+            let result = keys.verify(&bad, NOW, ISS, AUD);
+            assert!(matches!(result, Err(JwtError::Malformed | JwtError::BadSignature)), "{bad:?}: {result:?}");
+        }
+        let huge = format!("{token}{}", "A".repeat(MAX_TOKEN_BYTES));
+        assert_eq!(keys.verify(&huge, NOW, ISS, AUD), Err(JwtError::TooLarge));
+    }
+
+    #[test]
+    fn pem_round_trip_and_rotation() {
+        let old = AccessTokenKeys::generate();
+        let pem = old.to_pkcs8_pem().unwrap();
+        assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"));
+        let reloaded = AccessTokenKeys::from_pkcs8_pem(&pem).unwrap();
+        assert_eq!(reloaded.kid(), old.kid());
+        let old_token = old.issue(&claims());
+        assert!(reloaded.verify(&old_token, NOW, ISS, AUD).is_ok());
+        assert_eq!(AccessTokenKeys::from_pkcs8_pem("garbage").unwrap_err(), JwtError::InvalidKey);
+        let mut new = AccessTokenKeys::generate();
+        assert_eq!(new.verify(&old_token, NOW, ISS, AUD), Err(JwtError::UnknownKey));
+        assert_eq!(new.add_verifying_key_pem(&old.public_key_pem().unwrap()).unwrap(), old.kid());
+        assert!(new.verify(&old_token, NOW, ISS, AUD).is_ok());
+        assert_eq!(old.verify(&new.issue(&claims()), NOW, ISS, AUD), Err(JwtError::UnknownKey));
+        assert_eq!(new.add_verifying_key_pem(&pem).unwrap_err(), JwtError::InvalidKey);
+        let debug = format!("{new:?}");
+        assert!(debug.contains(old.kid()) && !debug.contains(&pem[30..60]), "{debug}");
+    }
+
+    /// RFC 8037 Appendix A: the Ed25519 key, its thumbprint and the example JWS.
+    #[test]
+    fn rfc8037_vectors() {
+        let seed: [u8; 32] = decode("nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A").unwrap().try_into().unwrap();
+        let keys = AccessTokenKeys::from_signing_key(SigningKey::from_bytes(&seed));
+        assert_eq!(b64(keys.verifying_key().as_bytes()), "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo");
+        assert_eq!(keys.kid(), "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
+        let rfc_jws = "eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc.hgyY0il_MGCjP0JzlnLWG1PPOt7-\
+                       09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg";
+        assert_eq!(ed25519_token(&keys, r#"{"alg":"EdDSA"}"#, "Example of Ed25519 signing"), rfc_jws);
+        // A valid RFC signature, but without our `typ` and `kid`: refused all the same.
+        assert_eq!(keys.verify(rfc_jws, NOW, ISS, AUD), Err(JwtError::Malformed));
+    }
+
+    proptest! {
+        #[test]
+        fn random_strings_never_panic(s in any::<String>(), t in "[A-Za-z0-9_=.-]{0,400}") {
+            let keys = AccessTokenKeys::generate();
+            prop_assert!(keys.verify(&s, NOW, ISS, AUD).is_err());
+            prop_assert!(keys.verify(&t, NOW, ISS, AUD).is_err());
+        }
+
+        #[test]
+        fn any_issuer_and_audience_round_trip(iss in any::<String>(), aud in "\\PC{0,40}", ttl in 1i64..100_000) {
+            let keys = AccessTokenKeys::generate();
+            let c = Claims::new(iss.clone(), aud.clone(), Uuid::new_v4(), Uuid::new_v4(), TokenKind::Staff, NOW, ttl);
+            let token = keys.issue(&c);
+            prop_assume!(token.len() <= MAX_TOKEN_BYTES);
+            prop_assert_eq!(keys.verify(&token, NOW, &iss, &aud), Ok(c));
+        }
+    }
+}
