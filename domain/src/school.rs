@@ -1,3 +1,4 @@
 //! School data from the ENT feed: parsing (pure) and, beside it, the import service.
 
+pub mod import;
 pub mod parse;

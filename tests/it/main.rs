@@ -7,3 +7,4 @@ mod http;
 mod ledger_basic;
 mod ledger_props;
 mod ledger_races;
+mod school_import;

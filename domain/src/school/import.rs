@@ -1,0 +1,1 @@
+//! Importing parsed school data into the database (see import/ modules).
