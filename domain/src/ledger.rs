@@ -14,10 +14,12 @@
 
 mod accounts;
 mod audit;
+mod batch;
 mod model;
 mod service;
 
-pub use accounts::{Account, AccountSpec, ensure_account, get_account};
+pub use accounts::{Account, AccountSpec, ensure_account, ensure_accounts, get_account};
+pub use batch::{BatchOutcome, execute_batch};
 pub use audit::{AuditReport, audit};
 pub use model::{
     AccountId, AccountKind, AccountRef, Counters, Delta, LedgerError, Leg, Operation, OutboxEvent, Outcome, Phase,

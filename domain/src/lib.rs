@@ -5,8 +5,11 @@
 //! crate knows nothing of HTTP or GraphQL: the `graphql` crate maps [`Error::code`] to
 //! `extensions.code`, and the `api` crate wires the rest.
 
+pub mod campaign;
 pub mod db;
+pub mod eligibility;
 pub mod error;
+pub mod grant;
 pub mod identity;
 pub mod ids;
 pub mod ledger;

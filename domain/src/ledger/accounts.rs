@@ -104,3 +104,54 @@ pub async fn get_account<C: ConnectionTrait>(db: &C, id: AccountId) -> Result<Op
         None => Ok(None),
     }
 }
+
+/// [`ensure_account`] for many accounts at once (bulk jobs): one multi-row insert, one select
+/// per chunk of 300. Returns the references in the order of `specs`.
+pub async fn ensure_accounts<C: ConnectionTrait>(db: &C, specs: &[AccountSpec]) -> Result<Vec<AccountRef>, DbErr> {
+    let backend = db.get_database_backend();
+    let mut out = Vec::with_capacity(specs.len());
+    for chunk in specs.chunks(300) {
+        let now = now_us_sql(backend);
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let b = i * 5;
+                format!("(${}, ${}, ${}, ${}, ${}, 0, 0, 0, 0, {now})", b + 1, b + 2, b + 3, b + 4, b + 5)
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO ledger_account (id, kind, owner_id, wallet, must_not_overdraw, credits_posted, debits_posted, \
+             credits_pending, debits_pending, created_at_us) VALUES {} ON CONFLICT (kind, owner_id, wallet) DO NOTHING",
+            rows.join(", ")
+        );
+        let mut values: Vec<sea_orm::Value> = Vec::with_capacity(chunk.len() * 5);
+        for spec in chunk {
+            values.extend([
+                Uuid::now_v7().into(),
+                spec.kind.as_str().into(),
+                spec.owner_id.into(),
+                spec.wallet.map_or("", Wallet::as_str).into(),
+                spec.must_not_overdraw().into(),
+            ]);
+        }
+        db.execute_raw(stmt(backend, &sql, values)).await?;
+        let owners: Vec<sea_orm::Value> = chunk.iter().map(|s| s.owner_id.into()).collect();
+        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT id, kind, owner_id, wallet, must_not_overdraw FROM ledger_account WHERE owner_id IN ({})",
+            marks.join(", ")
+        );
+        let mut found = std::collections::HashMap::new();
+        for row in db.query_all_raw(stmt(backend, &sql, owners)).await? {
+            let kind: String = row.try_get("", "kind")?;
+            let owner: Uuid = row.try_get("", "owner_id")?;
+            let wallet: String = row.try_get("", "wallet")?;
+            let r = AccountRef { id: row.try_get("", "id")?, limited: row.try_get("", "must_not_overdraw")? };
+            found.insert((kind, owner, wallet), r);
+        }
+        for spec in chunk {
+            let key = (spec.kind.as_str().to_owned(), spec.owner_id, spec.wallet.map_or("", Wallet::as_str).to_owned());
+            out.push(*found.get(&key).ok_or_else(|| DbErr::RecordNotFound("ledger account".into()))?);
+        }
+    }
+    Ok(out)
+}

@@ -334,7 +334,7 @@ async fn diagnose_hold<C: ConnectionTrait>(
 
 /// One conditional update per account: the whole check-and-write is a single statement, so
 /// concurrent writers serialise on the row and each re-checks the limit on the latest value.
-async fn apply_delta<C: ConnectionTrait>(
+pub(super) async fn apply_delta<C: ConnectionTrait>(
     db: &C,
     account: AccountId,
     d: &Delta,
@@ -374,7 +374,7 @@ async fn apply_delta<C: ConnectionTrait>(
 }
 
 /// `($1, $2, …), ($n+1, …)` for a multi-row insert.
-fn placeholders(rows: usize, cols: usize) -> String {
+pub(super) fn placeholders(rows: usize, cols: usize) -> String {
     (0..rows)
         .map(|r| {
             let cells: Vec<String> = (1..=cols).map(|c| format!("${}", r * cols + c)).collect();
@@ -386,21 +386,31 @@ fn placeholders(rows: usize, cols: usize) -> String {
 
 async fn insert_transfers<C: ConnectionTrait>(
     db: &C,
-    backend: DbBackend,
+    _backend: DbBackend,
     op_id: Uuid,
     transfers: &[TransferRecord],
+) -> Result<(), DbErr> {
+    let rows: Vec<(Uuid, usize, TransferRecord)> =
+        transfers.iter().enumerate().map(|(leg, t)| (op_id, leg, t.clone())).collect();
+    insert_transfer_rows(db, &rows).await
+}
+
+/// Multi-row insert of `(operation id, leg number, transfer)` rows.
+pub(super) async fn insert_transfer_rows<C: ConnectionTrait>(
+    db: &C,
+    rows: &[(Uuid, usize, TransferRecord)],
 ) -> Result<(), DbErr> {
     let sql = format!(
         "INSERT INTO ledger_transfer (id, op_id, leg, kind, phase, debit_account_id, credit_account_id, amount, \
          pending_id, expires_at_us, created_at_us) VALUES {}",
-        placeholders(transfers.len(), 11)
+        placeholders(rows.len(), 11)
     );
-    let mut values: Vec<Value> = Vec::with_capacity(transfers.len() * 11);
-    for (leg, t) in transfers.iter().enumerate() {
+    let mut values: Vec<Value> = Vec::with_capacity(rows.len() * 11);
+    for (op_id, leg, t) in rows {
         values.extend([
             t.id.into(),
-            op_id.into(),
-            (leg as i32).into(),
+            (*op_id).into(),
+            (*leg as i32).into(),
             t.kind.map_or("resolution", TransferKind::as_str).into(),
             t.phase.as_str().into(),
             t.debit.into(),
@@ -411,7 +421,7 @@ async fn insert_transfers<C: ConnectionTrait>(
             t.created_at_us.into(),
         ]);
     }
-    db.execute_raw(stmt(backend, &sql, values)).await.map(|_| ())
+    db.execute_raw(stmt(db.get_database_backend(), &sql, values)).await.map(|_| ())
 }
 
 /// Holds remember whether each side is limited, so resolving one keeps the lock order.

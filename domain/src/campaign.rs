@@ -1,0 +1,11 @@
+//! Campaigns: one school year of one funder, with a versioned policy.
+//!
+//! Rules change every year (amounts, grades, dates): nothing of it is hard-coded. Each change
+//! of policy is a new version, kept with its author, so a decision can be explained later with
+//! the rules that applied when it was made.
+
+mod policy;
+mod service;
+
+pub use policy::{Policy, PolicyError, TerritoryRule, WalletAmounts};
+pub use service::{Campaign, get_campaign, find_campaign, list_campaigns, upsert_campaign};

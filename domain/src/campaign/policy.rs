@@ -1,0 +1,154 @@
+//! The campaign policy: amounts per wallet, who is eligible, and the dates. Pure.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::ids::GradeLevel;
+use crate::ledger::Wallet;
+use crate::money::Cents;
+
+/// How much each wallet receives, for everyone and for boursiers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalletAmounts {
+    pub wallet: Wallet,
+    pub base: Cents,
+    /// Total for a boursier (not a bonus on top): 100 € instead of 80 €.
+    pub boursier: Cents,
+}
+
+/// Which territory decides eligibility.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TerritoryRule {
+    /// The school is in the département (UAI prefix).
+    School,
+    /// A legal guardian lives in the département (postal code).
+    Residence,
+    /// Either of the two.
+    SchoolOrResidence,
+}
+
+/// One campaign's rules.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policy {
+    pub wallets: Vec<WalletAmounts>,
+    pub eligible_grades: Vec<GradeLevel>,
+    /// Oldest age (in whole years on `opens_on`) still eligible; `None`: no limit.
+    pub max_age: Option<u8>,
+    pub territory: TerritoryRule,
+    /// The département number, "92"; UAIs start with "092", postal codes with "92".
+    pub departement: String,
+    pub opens_on: NaiveDate,
+    /// Tickets can no longer be issued after this day (30 June).
+    pub generation_deadline: NaiveDate,
+    /// Partners can no longer validate tickets after this day (30 June N+1).
+    pub validation_deadline: NaiveDate,
+}
+
+/// Why a policy was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct PolicyError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+fn refuse(field: &'static str, message: impl Into<String>) -> Result<(), PolicyError> {
+    Err(PolicyError { field, message: message.into() })
+}
+
+impl Policy {
+    /// Checks the policy is coherent before it is stored.
+    pub fn validate(&self) -> Result<(), PolicyError> {
+        if self.wallets.is_empty() {
+            return refuse("wallets", "at least one wallet");
+        }
+        for (i, w) in self.wallets.iter().enumerate() {
+            if self.wallets[..i].iter().any(|o| o.wallet == w.wallet) {
+                return refuse("wallets", format!("{} appears twice", w.wallet.as_str()));
+            }
+            if w.base.0 < 0 || w.boursier.0 < w.base.0 {
+                return refuse("wallets", "amounts must be ≥ 0 and the boursier amount ≥ the base amount");
+            }
+            if w.boursier.0 > 100_000 {
+                return refuse("wallets", "more than 1,000 € per wallet is not a Pass amount");
+            }
+        }
+        if self.eligible_grades.is_empty() {
+            return refuse("eligibleGrades", "at least one grade");
+        }
+        if !(self.departement.len() == 2 || self.departement.len() == 3) || !self.departement.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return refuse("departement", "a département number such as 92, 2A or 971");
+        }
+        if self.opens_on >= self.generation_deadline {
+            return refuse("generationDeadline", "must be after the opening date");
+        }
+        if self.generation_deadline > self.validation_deadline {
+            return refuse("validationDeadline", "must not be before the ticket-generation deadline");
+        }
+        Ok(())
+    }
+
+    /// The UAI prefix of the département: "92" → "092", "971" → "971".
+    pub fn uai_prefix(&self) -> String {
+        format!("{:0>3}", self.departement)
+    }
+
+    /// Amount for `wallet`, boursier or not.
+    pub fn amount(&self, wallet: Wallet, boursier: bool) -> Cents {
+        self.wallets
+            .iter()
+            .find(|w| w.wallet == wallet)
+            .map_or(Cents::ZERO, |w| if boursier { w.boursier } else { w.base })
+    }
+
+    /// The Pass+ 2026-27 model: 80 € (100 € for boursiers) split over sport and culture,
+    /// 6e to 3e, school in the département, 30 June 2027 / 30 June 2028.
+    pub fn pass_plus(departement: &str, school_year: i32) -> Policy {
+        let date = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default();
+        Policy {
+            wallets: vec![
+                WalletAmounts { wallet: Wallet::Sport, base: Cents(4000), boursier: Cents(5000) },
+                WalletAmounts { wallet: Wallet::Culture, base: Cents(4000), boursier: Cents(5000) },
+            ],
+            eligible_grades: vec![GradeLevel::Sixieme, GradeLevel::Cinquieme, GradeLevel::Quatrieme, GradeLevel::Troisieme],
+            max_age: None,
+            territory: TerritoryRule::School,
+            departement: departement.to_owned(),
+            opens_on: date(school_year, 9, 1),
+            generation_deadline: date(school_year + 1, 6, 30),
+            validation_deadline: date(school_year + 2, 6, 30),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pass_plus_model_is_valid_and_pays_80_or_100() {
+        let p = Policy::pass_plus("92", 2026);
+        assert_eq!(p.validate(), Ok(()));
+        let total = |b| Wallet::ALL.iter().map(|w| p.amount(*w, b).0).sum::<i64>();
+        assert_eq!((total(false), total(true)), (8000, 10000));
+        assert_eq!(p.uai_prefix(), "092");
+        assert_eq!(p.generation_deadline.to_string(), "2027-06-30");
+    }
+
+    #[test]
+    fn incoherent_policies_are_refused() {
+        let mut p = Policy::pass_plus("92", 2026);
+        p.wallets[1].boursier = Cents(100);
+        assert_eq!(p.validate().unwrap_err().field, "wallets");
+        let mut p = Policy::pass_plus("92", 2026);
+        p.generation_deadline = p.opens_on;
+        assert_eq!(p.validate().unwrap_err().field, "generationDeadline");
+        let mut p = Policy::pass_plus("92", 2026);
+        p.wallets.push(p.wallets[0].clone());
+        assert!(p.validate().is_err());
+        let mut p = Policy::pass_plus("92", 2026);
+        p.eligible_grades.clear();
+        assert!(p.validate().is_err());
+    }
+}

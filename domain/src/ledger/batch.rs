@@ -1,0 +1,167 @@
+//! Many operations in one transaction, for bulk jobs (the yearly grant, settlements).
+//!
+//! Per-operation transactions cost a commit (an fsync) each: 75,000 pupils would take minutes.
+//! Here a batch claims all its keys with one multi-row insert, sums the deltas of the newly
+//! claimed operations per account, applies them with one conditional update per account (in the
+//! same global lock order as [`super::execute`]) and writes all transfers, then commits once.
+//! Keys already used are skipped (reported as replays, their fingerprints checked). Only posted
+//! transfers are allowed: holds belong to interactive flows. A refusal (an overdraft, an unknown
+//! account) rolls back the whole batch: bulk jobs then fall back to [`super::execute`] per
+//! operation so the one culprit is recorded and the rest go through.
+
+use std::collections::{BTreeMap, HashMap};
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, Value};
+use uuid::Uuid;
+
+use super::model::*;
+use super::service::{apply_delta, insert_transfer_rows};
+use crate::db::{begin_write, is_retryable, now_us_sql, stmt};
+
+/// What a batch did: how many operations ran now, how many were already done.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    pub executed: u64,
+    pub replayed: u64,
+    /// Sum of the amounts moved by the operations executed now.
+    pub moved_cents: i64,
+}
+
+/// Runs `ops` (posted transfers only) in one transaction; see the module docs.
+pub async fn execute_batch(db: &DatabaseConnection, ops: &[Operation]) -> Result<BatchOutcome, LedgerError> {
+    for op in ops {
+        op.validate()?;
+        if op.legs.iter().any(|l| !matches!(l, Leg::Transfer { .. })) {
+            return Err(LedgerError::Invalid("a batch takes posted transfers only".into()));
+        }
+    }
+    if ops.is_empty() {
+        return Ok(BatchOutcome::default());
+    }
+    let mut attempt = 1;
+    loop {
+        match try_batch(db, ops).await {
+            Err(LedgerError::Db(e)) if attempt < 5 && is_retryable(&e) => attempt += 1,
+            other => return other,
+        }
+    }
+}
+
+async fn try_batch(db: &DatabaseConnection, ops: &[Operation]) -> Result<BatchOutcome, LedgerError> {
+    let backend = db.get_database_backend();
+    let txn = begin_write(db).await?;
+    let ids: Vec<Uuid> = ops.iter().map(|_| Uuid::now_v7()).collect();
+    let fingerprints: Vec<String> = ops.iter().map(Operation::fingerprint).collect();
+    let now_sql = now_us_sql(backend);
+    let rows: Vec<String> = (0..ops.len())
+        .map(|i| {
+            let b = i * 4;
+            format!("(${}, ${}, ${}, ${}, 'succeeded', {now_sql})", b + 1, b + 2, b + 3, b + 4)
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO idempotency_key (id, scope, key, fingerprint, outcome, created_at_us) VALUES {} \
+         ON CONFLICT (scope, key) DO NOTHING RETURNING id, created_at_us",
+        rows.join(", ")
+    );
+    let mut values: Vec<Value> = Vec::with_capacity(ops.len() * 4);
+    for (i, op) in ops.iter().enumerate() {
+        values.extend([ids[i].into(), op.scope.clone().into(), op.key.clone().into(), fingerprints[i].clone().into()]);
+    }
+    let claimed_rows = txn.query_all_raw(stmt(backend, &sql, values)).await?;
+    let mut claimed: HashMap<Uuid, i64> = HashMap::with_capacity(claimed_rows.len());
+    for r in &claimed_rows {
+        claimed.insert(r.try_get("", "id")?, r.try_get("", "created_at_us")?);
+    }
+
+    let mut outcome = BatchOutcome::default();
+    let mut limited: BTreeMap<AccountId, Delta> = BTreeMap::new();
+    let mut unlimited: BTreeMap<AccountId, Delta> = BTreeMap::new();
+    let mut transfers: Vec<(Uuid, usize, TransferRecord)> = Vec::new();
+    let mut replays: Vec<usize> = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        let Some(now) = claimed.get(&ids[i]).copied() else {
+            replays.push(i);
+            continue;
+        };
+        outcome.executed += 1;
+        for (leg_no, leg) in op.legs.iter().enumerate() {
+            if let Leg::Transfer { kind, debit, credit, amount } = leg {
+                for (account, is_debit) in [(debit, true), (credit, false)] {
+                    let map = if account.limited { &mut limited } else { &mut unlimited };
+                    let d = map.entry(account.id).or_default();
+                    if is_debit { d.debits_posted += amount.0 } else { d.credits_posted += amount.0 }
+                }
+                outcome.moved_cents += amount.0;
+                let record = TransferRecord {
+                    id: Uuid::now_v7(),
+                    kind: Some(*kind),
+                    phase: Phase::Posted,
+                    debit: debit.id,
+                    credit: credit.id,
+                    amount: *amount,
+                    pending_id: None,
+                    expires_at_us: None,
+                    created_at_us: now,
+                };
+                transfers.push((ids[i], leg_no, record));
+            }
+        }
+    }
+    // Replays must carry the same request as the original.
+    if !replays.is_empty() {
+        let conflicts = check_replays(&txn, ops, &fingerprints, &replays).await?;
+        if conflicts {
+            txn.rollback().await?;
+            return Err(LedgerError::IdempotencyConflict);
+        }
+        outcome.replayed = replays.len() as u64;
+    }
+    let result = async {
+        for (account, delta) in &limited {
+            apply_delta(&txn, *account, delta, true).await?;
+        }
+        for chunk in transfers.chunks(500) {
+            insert_transfer_rows(&txn, chunk).await?;
+        }
+        for (account, delta) in &unlimited {
+            apply_delta(&txn, *account, delta, false).await?;
+        }
+        Ok::<_, LedgerError>(())
+    }
+    .await;
+    match result {
+        Ok(()) => {
+            txn.commit().await?;
+            Ok(outcome)
+        }
+        Err(e) => {
+            txn.rollback().await?;
+            Err(e)
+        }
+    }
+}
+
+async fn check_replays<C: ConnectionTrait>(
+    db: &C,
+    ops: &[Operation],
+    fingerprints: &[String],
+    replays: &[usize],
+) -> Result<bool, LedgerError> {
+    for chunk in replays.chunks(400) {
+        let keys: Vec<Value> = chunk.iter().flat_map(|&i| [ops[i].scope.clone().into(), ops[i].key.clone().into()]).collect();
+        let cond: Vec<String> = (0..chunk.len()).map(|j| format!("(scope = ${} AND key = ${})", 2 * j + 1, 2 * j + 2)).collect();
+        let sql = format!("SELECT scope, key, fingerprint FROM idempotency_key WHERE {}", cond.join(" OR "));
+        let rows = db.query_all_raw(stmt(db.get_database_backend(), &sql, keys)).await?;
+        let mut stored: HashMap<(String, String), String> = HashMap::new();
+        for r in rows {
+            stored.insert((r.try_get("", "scope")?, r.try_get("", "key")?), r.try_get("", "fingerprint")?);
+        }
+        for &i in chunk {
+            if stored.get(&(ops[i].scope.clone(), ops[i].key.clone())) != Some(&fingerprints[i]) {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
