@@ -8,4 +8,4 @@ mod policy;
 mod service;
 
 pub use policy::{Policy, PolicyError, TerritoryRule, WalletAmounts};
-pub use service::{Campaign, get_campaign, find_campaign, list_campaigns, upsert_campaign};
+pub use service::{Campaign, find_campaign, get_campaign, list_campaigns, upsert_campaign};

@@ -18,7 +18,7 @@ use crate::db::{begin_write, is_unique_violation, now_us_sql, stmt};
 use crate::error::{Error, Result};
 use crate::ids::CardNumber;
 use crate::ledger::{
-    AccountKind, AccountRef, AccountSpec, Leg, LedgerError, Operation, TransferKind, Wallet, ensure_account,
+    AccountKind, AccountRef, AccountSpec, LedgerError, Leg, Operation, TransferKind, Wallet, ensure_account,
     ensure_accounts, execute, execute_batch,
 };
 use crate::money::Cents;
@@ -52,7 +52,11 @@ pub async fn run_grant(
     let prefix = card_prefix(db, campaign.funder_id).await?;
     let budget = ensure_account(db, AccountSpec::of(AccountKind::FunderBudget, campaign_id)).await?;
     let total: i64 = db
-        .query_one_raw(stmt(backend, "SELECT COUNT(*) AS n FROM eligibility WHERE campaign_id = $1 AND eligible = TRUE", [campaign_id.into()]))
+        .query_one_raw(stmt(
+            backend,
+            "SELECT COUNT(*) AS n FROM eligibility WHERE campaign_id = $1 AND eligible = TRUE",
+            [campaign_id.into()],
+        ))
         .await?
         .map_or(Ok(0), |r| r.try_get("", "n"))?;
     let mut summary = GrantSummary::default();
@@ -67,13 +71,18 @@ pub async fn run_grant(
         after = last.try_get("", "pupil_id")?;
         let mut page = Vec::with_capacity(rows.len());
         for r in &rows {
-            page.push((r.try_get::<Uuid>("", "pupil_id")?, r.try_get::<Option<bool>>("", "boursier")?.unwrap_or(false)));
+            page.push((
+                r.try_get::<Uuid>("", "pupil_id")?,
+                r.try_get::<Option<bool>>("", "boursier")?.unwrap_or(false),
+            ));
         }
         summary.passes_created += ensure_passes(db, campaign_id, &prefix, &page).await?;
         let passes = pass_ids(db, campaign_id, &page).await?;
         let specs: Vec<AccountSpec> = passes
             .iter()
-            .flat_map(|(_, pass)| campaign.policy.wallets.iter().map(move |w| AccountSpec::pass_wallet(*pass, w.wallet)))
+            .flat_map(|(_, pass)| {
+                campaign.policy.wallets.iter().map(move |w| AccountSpec::pass_wallet(*pass, w.wallet))
+            })
             .collect();
         let wallets = ensure_accounts(db, &specs).await?;
         let ops = credit_operations(&campaign, budget, &page, &passes, &wallets);
@@ -96,7 +105,8 @@ async fn card_prefix(db: &DatabaseConnection, funder_id: Uuid) -> Result<String>
 
 fn new_card_number(prefix: &str) -> Result<String> {
     let mut rng = rand::rng();
-    let body: String = prefix.chars().chain((prefix.len()..15).map(|_| char::from(b'0' + rng.random_range(0..10u8)))).collect();
+    let body: String =
+        prefix.chars().chain((prefix.len()..15).map(|_| char::from(b'0' + rng.random_range(0..10u8)))).collect();
     CardNumber::from_body(&body).map(|c| c.as_str().to_owned()).map_err(Error::internal)
 }
 
@@ -118,7 +128,12 @@ async fn ensure_passes(db: &DatabaseConnection, campaign_id: Uuid, prefix: &str,
         );
         let mut values: Vec<Value> = Vec::with_capacity(page.len() * 4);
         for (pupil, _) in page {
-            values.extend([Uuid::now_v7().into(), (*pupil).into(), campaign_id.into(), new_card_number(prefix)?.into()]);
+            values.extend([
+                Uuid::now_v7().into(),
+                (*pupil).into(),
+                campaign_id.into(),
+                new_card_number(prefix)?.into(),
+            ]);
         }
         let txn = begin_write(db).await?;
         match txn.execute_raw(stmt(backend, &sql, values)).await {
@@ -139,7 +154,8 @@ async fn pass_ids<C: ConnectionTrait>(db: &C, campaign_id: Uuid, page: &[(Uuid, 
     let mut values: Vec<Value> = vec![campaign_id.into()];
     values.extend(page.iter().map(|(p, _)| (*p).into()));
     let rows = db.query_all_raw(stmt(db.get_database_backend(), &sql, values)).await?;
-    let mut out: Vec<(Uuid, Uuid)> = rows.iter().map(|r| Ok((r.try_get("", "pupil_id")?, r.try_get("", "id")?))).collect::<Result<_, DbErr>>()?;
+    let mut out: Vec<(Uuid, Uuid)> =
+        rows.iter().map(|r| Ok((r.try_get("", "pupil_id")?, r.try_get("", "id")?))).collect::<Result<_, DbErr>>()?;
     out.sort();
     Ok(out)
 }
@@ -164,7 +180,12 @@ fn credit_operations(
                 .enumerate()
                 .filter_map(|(j, w)| {
                     let a = amount(w.wallet);
-                    (a.0 > 0).then(|| Leg::Transfer { kind: TransferKind::Grant, debit: budget, credit: wallets[i * per_pass + j], amount: a })
+                    (a.0 > 0).then(|| Leg::Transfer {
+                        kind: TransferKind::Grant,
+                        debit: budget,
+                        credit: wallets[i * per_pass + j],
+                        amount: a,
+                    })
                 })
                 .collect()
         };

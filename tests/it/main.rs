@@ -3,6 +3,7 @@
 //! `TEST_DATABASE_URL` is set.
 
 mod backend;
+mod grant;
 mod http;
 mod ledger_basic;
 mod ledger_props;

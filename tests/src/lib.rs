@@ -8,6 +8,7 @@ pub mod aaf_gen;
 pub mod app;
 pub mod db;
 pub mod ledger;
+pub mod school;
 
 pub use app::TestApp;
 pub use db::{Backend, TestDb, fresh_db, fresh_db_with_pool};

@@ -77,7 +77,9 @@ impl Policy {
         if self.eligible_grades.is_empty() {
             return refuse("eligibleGrades", "at least one grade");
         }
-        if !(self.departement.len() == 2 || self.departement.len() == 3) || !self.departement.chars().all(|c| c.is_ascii_alphanumeric()) {
+        if !(self.departement.len() == 2 || self.departement.len() == 3)
+            || !self.departement.chars().all(|c| c.is_ascii_alphanumeric())
+        {
             return refuse("departement", "a département number such as 92, 2A or 971");
         }
         if self.opens_on >= self.generation_deadline {
@@ -111,7 +113,12 @@ impl Policy {
                 WalletAmounts { wallet: Wallet::Sport, base: Cents(4000), boursier: Cents(5000) },
                 WalletAmounts { wallet: Wallet::Culture, base: Cents(4000), boursier: Cents(5000) },
             ],
-            eligible_grades: vec![GradeLevel::Sixieme, GradeLevel::Cinquieme, GradeLevel::Quatrieme, GradeLevel::Troisieme],
+            eligible_grades: vec![
+                GradeLevel::Sixieme,
+                GradeLevel::Cinquieme,
+                GradeLevel::Quatrieme,
+                GradeLevel::Troisieme,
+            ],
             max_age: None,
             territory: TerritoryRule::School,
             departement: departement.to_owned(),

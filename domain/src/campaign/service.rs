@@ -94,7 +94,9 @@ pub async fn upsert_campaign(
         Some(c) if &c.policy == policy && c.name == name => (c.id, None),
         Some(c) => {
             let version = if &c.policy == policy { c.policy_version } else { c.policy_version + 1 };
-            let sql = format!("UPDATE campaign SET name = $2, policy = $3, policy_version = $4, updated_at_us = {now} WHERE id = $1");
+            let sql = format!(
+                "UPDATE campaign SET name = $2, policy = $3, policy_version = $4, updated_at_us = {now} WHERE id = $1"
+            );
             let values = [c.id.into(), name.into(), policy_json.clone().into(), version.into()];
             txn.execute_raw(stmt(backend, &sql, values)).await?;
             (c.id, (version != c.policy_version).then_some(version))

@@ -170,7 +170,8 @@ mod tests {
         let no_guardian = PupilFacts { guardian_postal_codes: vec![], ..facts() };
         assert_eq!(evaluate(&no_guardian, &p).reasons, vec!["RESIDENCE_UNKNOWN"]);
         p.territory = TerritoryRule::SchoolOrResidence;
-        let outside = PupilFacts { school_uai: Some("0752387M".into()), guardian_postal_codes: vec!["75011".into()], ..facts() };
+        let outside =
+            PupilFacts { school_uai: Some("0752387M".into()), guardian_postal_codes: vec!["75011".into()], ..facts() };
         assert_eq!(evaluate(&outside, &p).reasons, vec!["OUTSIDE_DEPARTEMENT"]);
     }
 

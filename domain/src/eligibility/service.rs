@@ -102,7 +102,10 @@ async fn store_page(
     values.extend(pupils.iter().map(|(id, _, _)| (*id).into()));
     let mut existing: HashMap<Uuid, (String, String, Option<bool>)> = HashMap::new();
     for r in txn.query_all_raw(stmt(backend, &sql, values)).await? {
-        existing.insert(r.try_get("", "pupil_id")?, (r.try_get("", "computed")?, r.try_get("", "reasons")?, r.try_get("", "override_eligible")?));
+        existing.insert(
+            r.try_get("", "pupil_id")?,
+            (r.try_get("", "computed")?, r.try_get("", "reasons")?, r.try_get("", "override_eligible")?),
+        );
     }
     let now = now_us_sql(backend);
     let mut inserts: Vec<Value> = vec![];
@@ -193,7 +196,11 @@ pub async fn set_eligibility(
     let backend = db.get_database_backend();
     let txn = begin_write(db).await?;
     let pupil = txn
-        .query_one_raw(stmt(backend, "SELECT id FROM pupil WHERE id = $1 AND funder_id = $2", [pupil_id.into(), campaign.funder_id.into()]))
+        .query_one_raw(stmt(
+            backend,
+            "SELECT id FROM pupil WHERE id = $1 AND funder_id = $2",
+            [pupil_id.into(), campaign.funder_id.into()],
+        ))
         .await?;
     if pupil.is_none() {
         return Err(Error::NotFound("pupil"));
@@ -209,7 +216,8 @@ pub async fn set_eligibility(
             "INSERT INTO eligibility (id, pupil_id, campaign_id, computed, reasons, override_eligible, override_reason, \
              override_author, override_at_us, eligible, computed_at_us) VALUES ($1, $2, $3, 'review', '[]', $4, $5, $6, {now}, $4, {now})"
         );
-        let v: [Value; 6] = [Uuid::now_v7().into(), pupil_id.into(), campaign_id.into(), eligible.into(), reason.into(), author.into()];
+        let v: [Value; 6] =
+            [Uuid::now_v7().into(), pupil_id.into(), campaign_id.into(), eligible.into(), reason.into(), author.into()];
         txn.execute_raw(stmt(backend, &sql, v)).await?;
     }
     let row = get_eligibility(&txn, pupil_id, campaign_id).await?.ok_or(Error::NotFound("eligibility"))?;
@@ -217,10 +225,15 @@ pub async fn set_eligibility(
     Ok(row)
 }
 
-pub async fn get_eligibility<C: ConnectionTrait>(db: &C, pupil_id: Uuid, campaign_id: Uuid) -> Result<Option<EligibilityRow>> {
+pub async fn get_eligibility<C: ConnectionTrait>(
+    db: &C,
+    pupil_id: Uuid,
+    campaign_id: Uuid,
+) -> Result<Option<EligibilityRow>> {
     let sql = "SELECT pupil_id, campaign_id, computed, reasons, eligible, override_eligible, override_reason, override_author \
                FROM eligibility WHERE pupil_id = $1 AND campaign_id = $2";
-    let Some(r) = db.query_one_raw(stmt(db.get_database_backend(), sql, [pupil_id.into(), campaign_id.into()])).await? else {
+    let Some(r) = db.query_one_raw(stmt(db.get_database_backend(), sql, [pupil_id.into(), campaign_id.into()])).await?
+    else {
         return Ok(None);
     };
     let computed: String = r.try_get("", "computed")?;

@@ -149,8 +149,10 @@ async fn check_replays<C: ConnectionTrait>(
     replays: &[usize],
 ) -> Result<bool, LedgerError> {
     for chunk in replays.chunks(400) {
-        let keys: Vec<Value> = chunk.iter().flat_map(|&i| [ops[i].scope.clone().into(), ops[i].key.clone().into()]).collect();
-        let cond: Vec<String> = (0..chunk.len()).map(|j| format!("(scope = ${} AND key = ${})", 2 * j + 1, 2 * j + 2)).collect();
+        let keys: Vec<Value> =
+            chunk.iter().flat_map(|&i| [ops[i].scope.clone().into(), ops[i].key.clone().into()]).collect();
+        let cond: Vec<String> =
+            (0..chunk.len()).map(|j| format!("(scope = ${} AND key = ${})", 2 * j + 1, 2 * j + 2)).collect();
         let sql = format!("SELECT scope, key, fingerprint FROM idempotency_key WHERE {}", cond.join(" OR "));
         let rows = db.query_all_raw(stmt(db.get_database_backend(), &sql, keys)).await?;
         let mut stored: HashMap<(String, String), String> = HashMap::new();

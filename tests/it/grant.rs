@@ -1,0 +1,149 @@
+//! Campaigns, eligibility and the yearly grant through the real database.
+
+use passerelle_domain::campaign::{Policy, upsert_campaign};
+use passerelle_domain::eligibility::{Computed, get_eligibility, recompute, set_eligibility};
+use passerelle_domain::grant::run_grant;
+use passerelle_domain::ledger::{AccountSpec, Wallet, audit, ensure_account, get_account};
+use passerelle_tests::fresh_db;
+use passerelle_tests::school::{PupilSeed, funder, insert_pupils};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+use uuid::Uuid;
+
+async fn wallet_balances(db: &DatabaseConnection, campaign: Uuid, pupil: Uuid) -> Option<(i64, i64)> {
+    let sql = "SELECT id FROM pass WHERE campaign_id = $1 AND pupil_id = $2";
+    let row = db
+        .query_one_raw(passerelle_domain::db::stmt(db.get_database_backend(), sql, [campaign.into(), pupil.into()]))
+        .await
+        .unwrap()?;
+    let pass: Uuid = row.try_get("", "id").unwrap();
+    let mut out = vec![];
+    for w in Wallet::ALL {
+        let acc = ensure_account(db, AccountSpec::pass_wallet(pass, w)).await.unwrap();
+        out.push(get_account(db, acc.id).await.unwrap().unwrap().counters.available());
+    }
+    Some((out[0], out[1]))
+}
+
+async fn assert_clean(db: &DatabaseConnection) {
+    let report = audit(db).await.unwrap();
+    assert!(report.is_clean(), "audit: {:?}", report.violations);
+}
+
+#[tokio::test]
+async fn a_changed_policy_is_a_new_version_and_an_identical_one_is_not() {
+    let t = fresh_db().await;
+    let f = funder(&t.db, "92").await;
+    let p = Policy::pass_plus("92", 2026);
+    let c1 = upsert_campaign(&t.db, f, 2026, "Pass+ 2026-27", &p, "staff:a").await.unwrap();
+    let c2 = upsert_campaign(&t.db, f, 2026, "Pass+ 2026-27", &p, "staff:a").await.unwrap();
+    assert_eq!((c1.id, c1.policy_version, c2.policy_version), (c2.id, 1, 1));
+    let mut p2 = p.clone();
+    p2.wallets[0].base.0 = 4500;
+    p2.wallets[0].boursier.0 = 5500;
+    let c3 = upsert_campaign(&t.db, f, 2026, "Pass+ 2026-27", &p2, "staff:b").await.unwrap();
+    assert_eq!((c3.policy_version, c3.policy.wallets[0].base.0), (2, 4500));
+    let mut bad = p.clone();
+    bad.eligible_grades.clear();
+    let e = upsert_campaign(&t.db, f, 2026, "x", &bad, "staff:a").await.unwrap_err();
+    assert_eq!(e.code(), "BAD_USER_INPUT");
+    assert_eq!(upsert_campaign(&t.db, Uuid::new_v4(), 2026, "x", &p, "a").await.unwrap_err().code(), "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn grant_twice_credits_once_and_a_late_boursier_is_topped_up_once() {
+    let t = fresh_db().await;
+    let f = funder(&t.db, "92").await;
+    let c = upsert_campaign(&t.db, f, 2026, "Pass+", &Policy::pass_plus("92", 2026), "staff").await.unwrap();
+    let ids = insert_pupils(
+        &t.db,
+        f,
+        &[
+            PupilSeed { key: "aaf:1", grade: "6E", uai: "0921778H", boursier: false },
+            PupilSeed { key: "aaf:2", grade: "4E", uai: "0921778H", boursier: true },
+            PupilSeed { key: "aaf:3", grade: "5E", uai: "0752387M", boursier: false },
+            PupilSeed { key: "aaf:4", grade: "OTHER", uai: "0921778H", boursier: false },
+        ],
+    )
+    .await;
+    let r = recompute(&t.db, c.id).await.unwrap();
+    assert_eq!((r.eligible, r.ineligible, r.review), (2, 2, 0));
+    let first = run_grant(&t.db, c.id, &|_, _| {}).await.unwrap();
+    assert_eq!((first.passes, first.passes_created, first.credits, first.credited_cents), (2, 2, 3, 18_000));
+    assert_eq!(wallet_balances(&t.db, c.id, ids[0]).await, Some((4000, 4000)));
+    assert_eq!(wallet_balances(&t.db, c.id, ids[1]).await, Some((5000, 5000)));
+    assert_eq!(wallet_balances(&t.db, c.id, ids[2]).await, None, "a Paris school gets no pass");
+
+    let second = run_grant(&t.db, c.id, &|_, _| {}).await.unwrap();
+    assert_eq!((second.passes_created, second.credits, second.already_done, second.credited_cents), (0, 0, 3, 0));
+
+    // The first pupil turns out to be boursier: one top-up, once.
+    let sql = "UPDATE pupil SET boursier = TRUE WHERE id = $1";
+    t.db.execute_raw(passerelle_domain::db::stmt(t.db.get_database_backend(), sql, [ids[0].into()])).await.unwrap();
+    let third = run_grant(&t.db, c.id, &|_, _| {}).await.unwrap();
+    assert_eq!((third.credits, third.credited_cents), (1, 2000));
+    let fourth = run_grant(&t.db, c.id, &|_, _| {}).await.unwrap();
+    assert_eq!(fourth.credits, 0);
+    assert_eq!(wallet_balances(&t.db, c.id, ids[0]).await, Some((5000, 5000)));
+    assert_clean(&t.db).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_that_dies_half_way_and_runs_again_credits_everyone_once() {
+    let t = fresh_db().await;
+    let f = funder(&t.db, "92").await;
+    let c = upsert_campaign(&t.db, f, 2026, "Pass+", &Policy::pass_plus("92", 2026), "staff").await.unwrap();
+    let keys: Vec<String> = (0..1200).map(|i| format!("aaf:{i}")).collect();
+    let seeds: Vec<PupilSeed<'_>> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| PupilSeed { key: k, grade: "3E", uai: "0921778H", boursier: i % 10 == 0 })
+        .collect();
+    insert_pupils(&t.db, f, &seeds).await;
+    recompute(&t.db, c.id).await.unwrap();
+    // The process "dies" after the first page of 500 pupils has been committed.
+    let db = t.db.clone();
+    let campaign = c.id;
+    let crashed = tokio::spawn(async move {
+        run_grant(&db, campaign, &|done, _| {
+            if done >= 500 {
+                panic!("simulated crash after {done} pupils");
+            }
+        })
+        .await
+    })
+    .await;
+    assert!(crashed.is_err(), "the first run died");
+    let rerun = run_grant(&t.db, c.id, &|_, _| {}).await.unwrap();
+    assert_eq!(rerun.passes, 1200);
+    assert_eq!(rerun.passes_created, 700, "the first page's passes were kept");
+    assert_eq!(rerun.already_done, 500 + 50, "500 base grants and 50 top-ups of the first page");
+    let budget = ensure_account(&t.db, AccountSpec::of(passerelle_domain::ledger::AccountKind::FunderBudget, c.id))
+        .await
+        .unwrap();
+    let spent = get_account(&t.db, budget.id).await.unwrap().unwrap().counters.debits_posted;
+    assert_eq!(spent, 1200 * 8000 + 120 * 2000, "every pupil credited exactly once");
+    assert_clean(&t.db).await;
+}
+
+#[tokio::test]
+async fn a_staff_override_survives_recomputation() {
+    let t = fresh_db().await;
+    let f = funder(&t.db, "92").await;
+    let c = upsert_campaign(&t.db, f, 2026, "Pass+", &Policy::pass_plus("92", 2026), "staff").await.unwrap();
+    let ids = insert_pupils(&t.db, f, &[PupilSeed { key: "k", grade: "5E", uai: "0752387M", boursier: false }]).await;
+    recompute(&t.db, c.id).await.unwrap();
+    assert!(!get_eligibility(&t.db, ids[0], c.id).await.unwrap().unwrap().eligible);
+    assert_eq!(set_eligibility(&t.db, ids[0], c.id, true, "  ", "staff:x").await.unwrap_err().code(), "BAD_USER_INPUT");
+    let row = set_eligibility(&t.db, ids[0], c.id, true, "lives in Clamart, school in Paris", "staff:x").await.unwrap();
+    assert!(row.eligible);
+    let again = recompute(&t.db, c.id).await.unwrap();
+    assert_eq!(again.overridden, 1);
+    let row = get_eligibility(&t.db, ids[0], c.id).await.unwrap().unwrap();
+    assert_eq!(
+        (row.eligible, row.computed, row.override_author.as_deref()),
+        (true, Computed::Ineligible, Some("staff:x"))
+    );
+    let g = run_grant(&t.db, c.id, &|_, _| {}).await.unwrap();
+    assert_eq!(g.passes, 1);
+    assert_eq!(set_eligibility(&t.db, Uuid::new_v4(), c.id, true, "r", "s").await.unwrap_err().code(), "NOT_FOUND");
+}
