@@ -1,4 +1,4 @@
-//! The command line: `passerelle [serve|migrate|export-schema]`.
+//! The command line: `passerelle [serve|migrate|import|grant|export-schema]`.
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -17,6 +17,33 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Import roster files (AAF XML, SIECLE BEE XML or the département CSV) for a funder.
+    Import {
+        /// The funder's code, e.g. 92.
+        #[arg(long)]
+        funder: String,
+        /// aaf, siecle or csv.
+        #[arg(long)]
+        format: String,
+        /// The files are a partial update: pupils absent from them are not marked as left.
+        #[arg(long)]
+        partial: bool,
+        /// Print the final counts as one JSON line.
+        #[arg(long)]
+        json: bool,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Create passes and credit every eligible pupil of a campaign (exactly once).
+    Grant {
+        #[arg(long)]
+        funder: String,
+        /// The starting year of the school year: 2026 for 2026-27.
+        #[arg(long)]
+        school_year: i32,
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the GraphQL schema (SDL), or write it to a file.
     ExportSchema {
         #[arg(long)]

@@ -45,6 +45,13 @@ pub struct Settings {
     /// Seed the demo funder, campaign and accounts on an empty database.
     pub demo: bool,
     pub log_json: bool,
+    /// Ed25519 private key (PKCS#8 PEM) signing access tokens; required in production, generated
+    /// under the data directory otherwise.
+    pub jwt_key_file: Option<PathBuf>,
+    /// The service's public base URL: the access tokens' issuer and audience.
+    pub public_url: String,
+    /// Back-office operations without a staff account: only in the `test` environment.
+    pub dev_back_office: bool,
 }
 
 /// A start-up configuration problem, naming the variable.
@@ -63,6 +70,9 @@ const KNOWN: &[&str] = &[
     "PASSERELLE_MAX_AMOUNT",
     "PASSERELLE_DEMO",
     "PASSERELLE_LOG_FORMAT",
+    "PASSERELLE_JWT_KEY_FILE",
+    "PASSERELLE_PUBLIC_URL",
+    "PASSERELLE_DEV_BACK_OFFICE",
 ];
 
 fn err(var: &str, message: impl Into<String>) -> ConfigError {
@@ -145,7 +155,20 @@ impl Settings {
                 return Err(err("PASSERELLE_LOG_FORMAT", format!("{other:?} is not json or pretty")));
             }
         };
+        let jwt_key_file = get("PASSERELLE_JWT_KEY_FILE").filter(|v| !v.is_empty()).map(PathBuf::from);
+        if production && jwt_key_file.is_none() {
+            return Err(err("PASSERELLE_JWT_KEY_FILE", "required in production (no generated signing key)"));
+        }
+        let public_url = get("PASSERELLE_PUBLIC_URL").unwrap_or_else(|| format!("http://{bind}"));
+        let dev_back_office = match get("PASSERELLE_DEV_BACK_OFFICE").as_deref() {
+            None | Some("") | Some("0") | Some("false") => false,
+            Some("1") | Some("true") if environment == Environment::Test => true,
+            Some(_) => return Err(err("PASSERELLE_DEV_BACK_OFFICE", "only `true` in the test environment")),
+        };
         Ok(Settings {
+            jwt_key_file,
+            public_url,
+            dev_back_office,
             environment,
             bind,
             data_dir,
@@ -189,15 +212,25 @@ mod tests {
     fn production_refuses_dev_defaults() {
         let e = Settings::from_vars(&vars(&[("PASSERELLE_ENV", "production")])).unwrap_err();
         assert_eq!(e.var, "DATABASE_URL");
+        let e = Settings::from_vars(&vars(&[("PASSERELLE_ENV", "production"), ("DATABASE_URL", "postgres://db/p")]))
+            .unwrap_err();
+        assert_eq!(e.var, "PASSERELLE_JWT_KEY_FILE");
         let e = Settings::from_vars(&vars(&[
             ("PASSERELLE_ENV", "production"),
             ("DATABASE_URL", "postgres://db/passerelle"),
+            ("PASSERELLE_JWT_KEY_FILE", "/k.pem"),
             ("PASSERELLE_DEMO", "true"),
         ]))
         .unwrap_err();
         assert_eq!(e.var, "PASSERELLE_DEMO");
-        let ok = Settings::from_vars(&vars(&[("PASSERELLE_ENV", "production"), ("DATABASE_URL", "postgres://db/p")]));
+        let ok = Settings::from_vars(&vars(&[
+            ("PASSERELLE_ENV", "production"),
+            ("DATABASE_URL", "postgres://db/p"),
+            ("PASSERELLE_JWT_KEY_FILE", "/etc/passerelle/jwt.pem"),
+        ]));
         assert!(!ok.unwrap().demo);
+        let e = Settings::from_vars(&vars(&[("PASSERELLE_DEV_BACK_OFFICE", "true")])).unwrap_err();
+        assert_eq!(e.var, "PASSERELLE_DEV_BACK_OFFICE", "development mode does not open the back office");
     }
 
     #[test]

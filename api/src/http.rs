@@ -6,11 +6,14 @@ use std::time::Duration;
 use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::GraphQLResponse;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use passerelle_graphql::{Caller, ClientIp};
 use passerelle_migrations::{Migrator, MigratorTrait};
 use serde_json::json;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -27,7 +30,8 @@ pub fn router(state: AppState) -> Router {
     let mut router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/graphql", post(graphql).layer(DefaultBodyLimit::max(MAX_BODY)));
+        .route("/graphql", post(graphql).layer(DefaultBodyLimit::max(MAX_BODY)))
+        .route("/uploads", post(crate::uploads::upload).layer(DefaultBodyLimit::disable()));
     if !production {
         router = router.route("/graphiql", get(graphiql));
     }
@@ -71,7 +75,12 @@ async fn readyz(State(state): State<AppState>) -> Response {
 
 /// `POST /graphql`, `application/json` only: other content types are refused (no CSRF through
 /// HTML forms, security.md G13) and so are batches (G7), which would multiply one request's cost.
-async fn graphql(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn graphql(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let json_body = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -85,7 +94,29 @@ async fn graphql(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
             return refuse(StatusCode::BAD_REQUEST, "BAD_REQUEST", "the body must be one GraphQL request object");
         }
     };
-    GraphQLResponse::from(state.schema.execute(request).await).into_response()
+    // A bearer token that does not check out is an error (the app refreshes), not anonymity.
+    let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(|v| v.trim().to_owned());
+    let caller = match bearer.as_deref().map(|v| v.strip_prefix("Bearer ").unwrap_or("")) {
+        None => None,
+        Some(token) => match passerelle_domain::auth::authenticate(&state.db, &state.auth, token.trim()).await {
+            Ok(p) => Some(p),
+            Err(e) => {
+                let body = json!({ "errors": [{ "message": e.to_string(), "extensions": { "code": e.code() } }] });
+                return Json(body).into_response();
+            }
+        },
+    };
+    let request = request.data(Caller(caller)).data(ClientIp(peer.ip().to_string()));
+    let mut response = state.schema.execute(request).await;
+    // Resolver errors carry their code already (ApiError); what has none comes from parsing,
+    // validation, limits or input coercion (an amount with three decimals): the client's input.
+    for e in &mut response.errors {
+        let ext = e.extensions.get_or_insert_with(Default::default);
+        if ext.get("code").is_none() {
+            ext.set("code", "BAD_USER_INPUT");
+        }
+    }
+    GraphQLResponse::from(response).into_response()
 }
 
 fn refuse(status: StatusCode, code: &str, message: &str) -> Response {

@@ -5,9 +5,13 @@
 
 pub mod cli;
 pub mod config;
+pub mod demo;
 mod http;
+pub mod jobs;
+pub mod keys;
 pub mod server;
 pub mod telemetry;
+mod uploads;
 
 pub use config::{Environment, Settings};
 pub use server::{RunningServer, connect_and_migrate, start};

@@ -3,7 +3,7 @@
 use anyhow::Context as _;
 use clap::Parser;
 use passerelle_api::cli::{Cli, Command};
-use passerelle_api::{Settings, connect_and_migrate, start, telemetry};
+use passerelle_api::{Settings, connect_and_migrate, jobs, start, telemetry};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -26,12 +26,17 @@ async fn main() -> anyhow::Result<()> {
             println!("migrations applied ({})", settings.database_kind());
             Ok(())
         }
+        Command::Import { funder, format, partial, json, files } => {
+            jobs::import(&settings, &funder, &format, &files, partial, json).await
+        }
+        Command::Grant { funder, school_year, json } => jobs::grant(&settings, &funder, school_year, json).await,
         Command::Serve | Command::ExportSchema { .. } => serve(settings).await,
     }
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let db = connect_and_migrate(&settings).await?;
+    let demo = if settings.demo { passerelle_api::demo::seed(&db, &settings).await? } else { None };
     let production = settings.is_production();
     let kind = settings.database_kind();
     let server = start(settings, db, true).await?;
@@ -41,5 +46,11 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         println!("  GraphiQL: http://{}/graphiql", server.addr);
     }
     println!("  Health:   http://{0}/healthz  Ready: http://{0}/readyz", server.addr);
+    if let Some(d) = demo {
+        println!(
+            "Demo data seeded: funder 92 (Hauts-de-Seine), campaign Pass+ 2026-2027, {} pupils, {} passes",
+            d.pupils, d.passes
+        );
+    }
     server.wait().await
 }

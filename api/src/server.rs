@@ -21,6 +21,7 @@ use crate::http;
 pub struct AppState {
     pub db: DatabaseConnection,
     pub schema: AppSchema,
+    pub auth: Arc<passerelle_domain::auth::AuthConfig>,
     pub settings: Arc<Settings>,
     /// Set when a shutdown begins: `/readyz` answers 503 so load balancers drain us.
     pub shutting_down: Arc<AtomicBool>,
@@ -77,11 +78,23 @@ pub async fn start(settings: Settings, db: DatabaseConnection, handle_signals: b
         environment: settings.environment.as_str().to_owned(),
         database: settings.database_kind().to_owned(),
     };
-    let schema = build_schema(Some(db.clone()), SchemaConfig { server_info, production: settings.is_production() });
+    let uploads = passerelle_graphql::Uploads { dir: settings.data_dir.join("uploads") };
+    let auth = crate::keys::auth_config(&settings)?;
+    let mailer: Arc<dyn passerelle_domain::mail::Mailer> = Arc::new(passerelle_domain::mail::LogMailer);
+    let config = SchemaConfig {
+        server_info,
+        production: settings.is_production(),
+        uploads: Some(uploads),
+        auth: Some(auth.clone()),
+        mailer: Some(mailer),
+        dev_back_office: settings.dev_back_office,
+    };
+    let schema = build_schema(Some(db.clone()), config);
     let listener = TcpListener::bind(settings.bind).await.with_context(|| format!("binding {}", settings.bind))?;
     let addr = listener.local_addr()?;
     let shutting_down = Arc::new(AtomicBool::new(false));
-    let state = AppState { db: db.clone(), schema, settings: Arc::new(settings), shutting_down: shutting_down.clone() };
+    let state =
+        AppState { db: db.clone(), schema, auth, settings: Arc::new(settings), shutting_down: shutting_down.clone() };
     let router = http::router(state);
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let shutdown = async move {
@@ -96,7 +109,8 @@ pub async fn start(settings: Settings, db: DatabaseConnection, handle_signals: b
         tracing::info!("shutting down: finishing in-flight requests");
         shutting_down.store(true, Ordering::SeqCst);
     };
-    let task = tokio::spawn(async move { axum::serve(listener, router).with_graceful_shutdown(shutdown).await });
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    let task = tokio::spawn(async move { axum::serve(listener, service).with_graceful_shutdown(shutdown).await });
     Ok(RunningServer { addr, db, stop: Some(stop_tx), task })
 }
 

@@ -5,14 +5,17 @@
 //! crate knows nothing of HTTP or GraphQL: the `graphql` crate maps [`Error::code`] to
 //! `extensions.code`, and the `api` crate wires the rest.
 
+pub mod auth;
 pub mod campaign;
 pub mod db;
 pub mod eligibility;
 pub mod error;
+pub mod funder;
 pub mod grant;
 pub mod identity;
 pub mod ids;
 pub mod ledger;
+pub mod mail;
 pub mod money;
 pub mod school;
 

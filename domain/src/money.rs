@@ -95,7 +95,7 @@ mod tests {
         assert_eq!(Cents::parse_amount(d("0"), cap), Err(AmountError::NotPositive));
         assert_eq!(Cents::parse_amount(d("-5.00"), cap), Err(AmountError::NotPositive));
         assert_eq!(Cents::parse_amount(d("500.01"), cap), Err(AmountError::AboveCap(cap)));
-        assert_eq!(Cents::parse_amount(d("99999999999999999999"), cap).is_err(), true);
+        assert!(Cents::parse_amount(d("99999999999999999999"), cap).is_err());
     }
 
     #[test]

@@ -2,3 +2,4 @@
 
 pub mod import;
 pub mod parse;
+pub mod query;

@@ -5,39 +5,104 @@
 //! Limits (depth, complexity, directives, recursion) are set here so every transport that
 //! executes the schema gets them.
 
+pub mod access;
+mod account;
+mod backoffice;
 pub mod error;
+mod pagination;
 mod scalars;
 mod server_info;
 
-use async_graphql::{EmptyMutation, EmptySubscription, MergedObject, SDLExportOptions, Schema};
+use async_graphql::{EmptySubscription, Enum, ID, MergedObject, SDLExportOptions, Schema};
+use passerelle_domain::Error;
+use passerelle_domain::ledger::Wallet;
 use sea_orm::DatabaseConnection;
+use uuid::Uuid;
 
+pub use access::{Access, Caller, ClientIp};
+pub use backoffice::Uploads;
 pub use error::ApiError;
 pub use scalars::Money;
 pub use server_info::ServerInfo;
 
 /// Root query: one object per feature, merged.
 #[derive(MergedObject, Default)]
-pub struct Query(server_info::ServerInfoQuery);
+pub struct Query(
+    server_info::ServerInfoQuery,
+    account::AccountQuery,
+    backoffice::CampaignQuery,
+    backoffice::RosterQuery,
+);
 
-pub type AppSchema = Schema<Query, EmptyMutation, EmptySubscription>;
+/// Root mutation: one object per feature, merged.
+#[derive(MergedObject, Default)]
+pub struct Mutation(account::AccountMutation, backoffice::CampaignMutation, backoffice::RosterMutation);
+
+pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// The Pass wallets (also a partner's categories).
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(name = "Wallet")]
+pub enum GqlWallet {
+    Sport,
+    Culture,
+}
+
+impl From<GqlWallet> for Wallet {
+    fn from(w: GqlWallet) -> Self {
+        match w {
+            GqlWallet::Sport => Wallet::Sport,
+            GqlWallet::Culture => Wallet::Culture,
+        }
+    }
+}
+
+impl From<Wallet> for GqlWallet {
+    fn from(w: Wallet) -> Self {
+        match w {
+            Wallet::Sport => GqlWallet::Sport,
+            Wallet::Culture => GqlWallet::Culture,
+        }
+    }
+}
+
+/// Parses an `ID` argument; a malformed one is `BAD_USER_INPUT` naming the field.
+pub(crate) fn parse_id(id: &ID, field: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(id.as_str()).map_err(|_| ApiError::from(Error::bad_input(field, "not an id")))
+}
 
 /// What the schema needs from the running service.
 #[derive(Clone)]
 pub struct SchemaConfig {
     pub server_info: ServerInfo,
-    /// Production hides introspection and "did you mean" suggestions (security.md G9/G10).
+    /// Production hides introspection and "did you mean" suggestions (security.md G9/G10) and
+    /// refuses the development-only back office.
     pub production: bool,
+    pub uploads: Option<Uploads>,
+    pub auth: Option<std::sync::Arc<passerelle_domain::auth::AuthConfig>>,
+    pub mailer: Option<std::sync::Arc<dyn passerelle_domain::mail::Mailer>>,
+    /// Tests of the back office without staff accounts (never in production).
+    pub dev_back_office: bool,
 }
 
 /// Builds the schema with its limits and shared data.
 pub fn build_schema(db: Option<DatabaseConnection>, config: SchemaConfig) -> AppSchema {
-    let mut builder = Schema::build(Query::default(), EmptyMutation, EmptySubscription)
+    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .limit_depth(12)
         .limit_complexity(500)
         .limit_directives(8)
         .limit_recursive_depth(32)
+        .data(Access { dev_back_office: config.dev_back_office && !config.production })
         .data(config.server_info.clone());
+    if let Some(uploads) = config.uploads.clone() {
+        builder = builder.data(uploads);
+    }
+    if let Some(auth) = config.auth.clone() {
+        builder = builder.data(auth);
+    }
+    if let Some(mailer) = config.mailer.clone() {
+        builder = builder.data(mailer);
+    }
     if let Some(db) = db {
         builder = builder.data(db);
     }
@@ -49,6 +114,14 @@ pub fn build_schema(db: Option<DatabaseConnection>, config: SchemaConfig) -> App
 
 /// The SDL committed as `mobile-contract/schema.graphql`: sorted, so diffs show real changes.
 pub fn export_sdl() -> String {
-    let schema = build_schema(None, SchemaConfig { server_info: ServerInfo::default(), production: false });
-    schema.sdl_with_options(SDLExportOptions::new().sorted_fields().sorted_arguments().sorted_enum_items())
+    let config = SchemaConfig {
+        server_info: ServerInfo::default(),
+        production: false,
+        uploads: None,
+        auth: None,
+        mailer: None,
+        dev_back_office: false,
+    };
+    build_schema(None, config)
+        .sdl_with_options(SDLExportOptions::new().sorted_fields().sorted_arguments().sorted_enum_items())
 }

@@ -13,6 +13,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m0001_ledger;
 mod m0002_school;
+mod m0003_identity;
 mod util;
 
 /// The ordered list of migrations.
@@ -21,6 +22,6 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_ledger::Migration), Box::new(m0002_school::Migration)]
+        vec![Box::new(m0001_ledger::Migration), Box::new(m0002_school::Migration), Box::new(m0003_identity::Migration)]
     }
 }

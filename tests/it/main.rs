@@ -3,6 +3,8 @@
 //! `TEST_DATABASE_URL` is set.
 
 mod backend;
+mod backoffice;
+mod contract;
 mod grant;
 mod http;
 mod ledger_basic;

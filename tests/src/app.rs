@@ -10,6 +10,8 @@ use crate::db::{TestDb, fresh_db};
 
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The service's data directory (uploads, keys), removed on drop.
+    pub data_dir: std::path::PathBuf,
     pub db: DatabaseConnection,
     pub client: reqwest::Client,
     server: Option<RunningServer>,
@@ -25,22 +27,38 @@ impl TestApp {
     /// Same, with extra settings (`("PASSERELLE_ENV", "production")`, …).
     pub async fn spawn_with(extra: &[(&str, &str)]) -> TestApp {
         let test_db = fresh_db().await;
+        let data_dir = std::env::temp_dir().join(format!("passerelle-app-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&data_dir).expect("data dir");
         let mut vars: Vec<(String, String)> = vec![
             ("PASSERELLE_ENV".into(), "test".into()),
             ("PASSERELLE_BIND".into(), "127.0.0.1:0".into()),
             ("PASSERELLE_DEMO".into(), "false".into()),
+            ("PASSERELLE_DATA_DIR".into(), data_dir.display().to_string()),
             ("DATABASE_URL".into(), test_db.url.clone()),
         ];
+        if extra.iter().any(|(k, v)| *k == "PASSERELLE_ENV" && *v == "production") {
+            // Production refuses generated keys: give it a key file, as an operator would.
+            let keys = passerelle_domain::identity::AccessTokenKeys::generate();
+            let path = data_dir.join("prod-key.pem");
+            std::fs::write(&path, keys.to_pkcs8_pem().expect("pem").as_bytes()).expect("key file");
+            vars.push(("PASSERELLE_JWT_KEY_FILE".into(), path.display().to_string()));
+        }
         vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let settings = Settings::from_vars(&vars).expect("test settings");
         let server = start(settings, test_db.db.clone(), false).await.expect("start server");
         TestApp {
             addr: server.addr,
+            data_dir,
             db: test_db.db.clone(),
             client: reqwest::Client::new(),
             server: Some(server),
             test_db,
         }
+    }
+
+    /// A server whose back office answers without a staff account (test environment only).
+    pub async fn spawn_back_office() -> TestApp {
+        Self::spawn_with(&[("PASSERELLE_DEV_BACK_OFFICE", "true")]).await
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -60,10 +78,30 @@ impl TestApp {
             .expect("graphql answers JSON")
     }
 
+    /// Sends one GraphQL operation with a bearer token.
+    pub async fn graphql_as(&self, token: &str, query: &str, variables: Value) -> Value {
+        self.client
+            .post(self.url("/graphql"))
+            .bearer_auth(token)
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .expect("send graphql")
+            .json()
+            .await
+            .expect("graphql answers JSON")
+    }
+
     /// Graceful stop.
     pub async fn stop(mut self) {
         if let Some(s) = self.server.take() {
             s.stop().await.expect("graceful stop");
         }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.data_dir);
     }
 }

@@ -429,11 +429,9 @@ async fn insert_holds<C: ConnectionTrait>(db: &C, backend: DbBackend, holds: &[T
     if holds.is_empty() {
         return Ok(());
     }
-    let sql = format!(
-        "INSERT INTO ledger_hold (transfer_id, debit_account_id, debit_limited, credit_account_id, credit_limited, \
-         amount, expires_at_us, state) SELECT $1, $2, d.must_not_overdraw, $3, c.must_not_overdraw, $4, $5, 'pending' \
-         FROM ledger_account d, ledger_account c WHERE d.id = $2 AND c.id = $3"
-    );
+    let sql = "INSERT INTO ledger_hold (transfer_id, debit_account_id, debit_limited, credit_account_id, credit_limited, \
+               amount, expires_at_us, state) SELECT $1, $2, d.must_not_overdraw, $3, c.must_not_overdraw, $4, $5, 'pending' \
+               FROM ledger_account d, ledger_account c WHERE d.id = $2 AND c.id = $3";
     for h in holds {
         let values: [Value; 5] = [
             h.id.into(),
@@ -442,7 +440,7 @@ async fn insert_holds<C: ConnectionTrait>(db: &C, backend: DbBackend, holds: &[T
             h.amount.0.into(),
             h.expires_at_us.unwrap_or(h.created_at_us).into(),
         ];
-        db.execute_raw(stmt(backend, &sql, values)).await?;
+        db.execute_raw(stmt(backend, sql, values)).await?;
     }
     Ok(())
 }

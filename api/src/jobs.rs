@@ -1,0 +1,111 @@
+//! Long jobs on the command line: progress on stderr, counts at the end (one JSON line on
+//! stdout with `--json`, for scripts).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use passerelle_domain::campaign::find_campaign;
+use passerelle_domain::eligibility::recompute;
+use passerelle_domain::funder::{Funder, find_funder_by_code};
+use passerelle_domain::grant::run_grant;
+use passerelle_domain::school::import::{ImportFile, ImportOptions, Progress, RosterFormat, import_roster};
+use sea_orm::DatabaseConnection;
+
+use crate::config::Settings;
+use crate::server::connect_and_migrate;
+
+fn bar(len: u64, what: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    let style = ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} ({per_sec}, {eta})")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    pb.set_style(style);
+    pb.set_message(what.to_owned());
+    pb.enable_steady_tick(Duration::from_millis(200));
+    pb
+}
+
+async fn funder(db: &DatabaseConnection, code: &str) -> anyhow::Result<Funder> {
+    find_funder_by_code(db, code).await?.with_context(|| format!("no funder with code {code:?}"))
+}
+
+/// `passerelle grant`: recompute eligibility, then credit every eligible pupil once.
+pub async fn grant(settings: &Settings, funder_code: &str, school_year: i32, json: bool) -> anyhow::Result<()> {
+    let db = connect_and_migrate(settings).await?;
+    let funder = funder(&db, funder_code).await?;
+    let Some(campaign) = find_campaign(&db, funder.id, school_year).await? else {
+        bail!("funder {funder_code} has no campaign for {school_year}-{}", school_year + 1);
+    };
+    let eligibility = recompute(&db, campaign.id).await?;
+    let pb = bar(eligibility.eligible, "granting");
+    let progress = |done: u64, total: u64| {
+        pb.set_length(total);
+        pb.set_position(done);
+    };
+    let summary = run_grant(&db, campaign.id, &progress).await?;
+    pb.finish_and_clear();
+    if json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        println!(
+            "{}: {} passes ({} new), {} credits, {:.2} € credited, {} already done, {} refused; eligibility: {} eligible, {} ineligible, {} to review",
+            campaign.name,
+            summary.passes,
+            summary.passes_created,
+            summary.credits,
+            summary.credited_cents as f64 / 100.0,
+            summary.already_done,
+            summary.refused,
+            eligibility.eligible,
+            eligibility.ineligible,
+            eligibility.review,
+        );
+    }
+    db.close().await?;
+    Ok(())
+}
+
+/// `passerelle import`: load roster files, then recompute the eligibility of the funder's campaigns.
+pub async fn import(
+    settings: &Settings,
+    funder_code: &str,
+    format: &str,
+    files: &[PathBuf],
+    partial: bool,
+    json: bool,
+) -> anyhow::Result<()> {
+    let format: RosterFormat = format.parse()?;
+    if files.is_empty() {
+        bail!("name at least one file");
+    }
+    let db = connect_and_migrate(settings).await?;
+    let funder = funder(&db, funder_code).await?;
+    let files: Vec<ImportFile> = files
+        .iter()
+        .map(|p| ImportFile {
+            name: p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned()),
+            path: p.clone(),
+        })
+        .collect();
+    let total: u64 = files.iter().filter_map(|f| std::fs::metadata(&f.path).ok()).map(|m| m.len()).sum();
+    let pb = bar(total, "importing");
+    let progress = |p: &Progress| {
+        pb.set_message(p.file.clone());
+        pb.set_position(p.bytes_read);
+    };
+    let options = ImportOptions { full_snapshot: !partial, author: "cli".to_owned() };
+    let summary = import_roster(&db, funder.id, format, &files, &options, &progress).await?;
+    pb.finish_and_clear();
+    for campaign in passerelle_domain::campaign::list_campaigns(&db, funder.id).await? {
+        recompute(&db, campaign.id).await?;
+    }
+    if json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    }
+    db.close().await?;
+    Ok(())
+}

@@ -1,0 +1,20 @@
+//! Accounts, sign-in and device sessions over the pure primitives of [`crate::identity`].
+//!
+//! * sign-in answers the same (`UNAUTHENTICATED`, same message, an Argon2 verification either
+//!   way) for an unknown e-mail, a wrong password, a wrong TOTP code and a disabled account
+//!   (security.md A4);
+//! * failures are throttled per account and per IP with growing delays (A3);
+//! * a session per device holds a chain of single-use refresh tokens; presenting a used one
+//!   revokes the whole session (A9); absolute expiry 90 days (12 hours for staff);
+//! * every request re-reads the session, the account and the roles from the database, so a
+//!   revocation takes effect at once (A10, Z4).
+
+mod accounts;
+mod sessions;
+mod throttle;
+
+pub use accounts::{Account, AccountKind, StaffRole, create_account, find_account_by_email, sign_up, verify_email};
+pub use sessions::{
+    AuthConfig, Device, Principal, Session, Tokens, authenticate, list_sessions, log_in, log_out, refresh,
+};
+pub use throttle::{Throttle, throttle_check, throttle_fail, throttle_reset};

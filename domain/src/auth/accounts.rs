@@ -1,0 +1,235 @@
+//! Accounts: sign-up with e-mail verification, staff with roles and TOTP.
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, QueryResult};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::db::{begin_write, now_us_sql, stmt};
+use crate::error::{Error, Result};
+use crate::identity::{PasswordPolicy, TokenHash, TotpSecret, check_password, hash_password, new_email_token};
+
+/// What kind of person signs in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountKind {
+    Parent,
+    PartnerMember,
+    Staff,
+}
+
+impl AccountKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountKind::Parent => "parent",
+            AccountKind::PartnerMember => "partner_member",
+            AccountKind::Staff => "staff",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AccountKind> {
+        [AccountKind::Parent, AccountKind::PartnerMember, AccountKind::Staff].into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// ANSSI: 12 characters for users, 16 for administrators (A2).
+    pub fn password_policy(self) -> PasswordPolicy {
+        if self == AccountKind::Staff { PasswordPolicy::Staff } else { PasswordPolicy::Standard }
+    }
+}
+
+/// A staff role, scoped to one funder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StaffRole {
+    Admin,
+    EligibilityOfficer,
+    FinanceOfficer,
+    Auditor,
+}
+
+impl StaffRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StaffRole::Admin => "admin",
+            StaffRole::EligibilityOfficer => "eligibility_officer",
+            StaffRole::FinanceOfficer => "finance_officer",
+            StaffRole::Auditor => "auditor",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<StaffRole> {
+        [StaffRole::Admin, StaffRole::EligibilityOfficer, StaffRole::FinanceOfficer, StaffRole::Auditor]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Account {
+    pub id: Uuid,
+    pub kind: AccountKind,
+    pub email: String,
+    pub email_verified: bool,
+    pub display_name: String,
+    pub active: bool,
+}
+
+pub(super) const COLUMNS: &str = "id, kind, email, email_verified_at_us, display_name, status";
+
+pub(super) fn from_row(r: &QueryResult) -> Result<Account> {
+    let kind: String = r.try_get("", "kind")?;
+    let status: String = r.try_get("", "status")?;
+    Ok(Account {
+        id: r.try_get("", "id")?,
+        kind: AccountKind::parse(&kind).ok_or_else(|| Error::internal(std::io::Error::other("account kind")))?,
+        email: r.try_get("", "email")?,
+        email_verified: r.try_get::<Option<i64>>("", "email_verified_at_us")?.is_some(),
+        display_name: r.try_get("", "display_name")?,
+        active: status == "active",
+    })
+}
+
+/// Trims and lower-cases; refuses what cannot be an address.
+pub fn normalize_email(email: &str) -> Result<String> {
+    let e = email.trim().to_lowercase();
+    let valid = e.len() <= 254
+        && e.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+        })
+        && !e.chars().any(|c| c.is_whitespace() || c.is_control());
+    if valid { Ok(e) } else { Err(Error::bad_input("email", "not an e-mail address")) }
+}
+
+pub async fn find_account_by_email<C: ConnectionTrait>(
+    db: &C,
+    email: &str,
+) -> Result<Option<(Account, Option<String>)>> {
+    let sql = format!("SELECT {COLUMNS}, password_hash FROM account WHERE email = $1");
+    let Some(r) = db.query_one_raw(stmt(db.get_database_backend(), &sql, [email.into()])).await? else {
+        return Ok(None);
+    };
+    Ok(Some((from_row(&r)?, r.try_get("", "password_hash")?)))
+}
+
+/// Creates an account (demo seed, CLI, staff administration). Returns it with, for staff, the
+/// new TOTP secret to enrol in an authenticator app.
+pub async fn create_account(
+    db: &DatabaseConnection,
+    kind: AccountKind,
+    email: &str,
+    password: &str,
+    display_name: &str,
+    verified: bool,
+    roles: &[(Uuid, StaffRole)],
+) -> Result<(Account, Option<TotpSecret>)> {
+    let email = normalize_email(email)?;
+    check_password(kind.password_policy(), password, &[&email, display_name])
+        .map_err(|e| Error::bad_input("password", e.to_string()))?;
+    let owned = password.to_owned();
+    let hash = tokio_blocking(move || hash_password(&owned)).await?;
+    let totp = (kind == AccountKind::Staff).then(TotpSecret::generate);
+    let backend = db.get_database_backend();
+    let txn = begin_write(db).await?;
+    let now = now_us_sql(backend);
+    let id = Uuid::now_v7();
+    let verified_sql = if verified { now } else { "NULL" };
+    let sql = format!(
+        "INSERT INTO account (id, kind, email, email_verified_at_us, password_hash, display_name, status, totp_secret, created_at_us) \
+         VALUES ($1, $2, $3, {verified_sql}, $4, $5, 'active', $6, {now}) ON CONFLICT (email) DO NOTHING"
+    );
+    let values = [
+        id.into(),
+        kind.as_str().into(),
+        email.clone().into(),
+        hash.into(),
+        display_name.trim().into(),
+        totp.as_ref().map(TotpSecret::to_base32).into(),
+    ];
+    if txn.execute_raw(stmt(backend, &sql, values)).await?.rows_affected() == 0 {
+        return Err(Error::Conflict("an account already uses this e-mail".into()));
+    }
+    for (funder, role) in roles {
+        let sql = format!(
+            "INSERT INTO staff_role (id, account_id, funder_id, role, created_at_us) VALUES ($1, $2, $3, $4, {now})"
+        );
+        txn.execute_raw(stmt(
+            backend,
+            &sql,
+            [Uuid::now_v7().into(), id.into(), (*funder).into(), role.as_str().into()],
+        ))
+        .await?;
+    }
+    let account = find_account_by_email(&txn, &email).await?.ok_or(Error::NotFound("account"))?.0;
+    txn.commit().await?;
+    Ok((account, totp))
+}
+
+/// Parent (or partner member) self sign-up. Returns the e-mail verification token to send, or
+/// `None` when the address is taken — the caller answers the same either way (no oracle).
+pub async fn sign_up(
+    db: &DatabaseConnection,
+    kind: AccountKind,
+    email: &str,
+    password: &str,
+    name: &str,
+) -> Result<Option<(Account, String)>> {
+    if kind == AccountKind::Staff {
+        return Err(Error::Forbidden);
+    }
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(Error::bad_input("displayName", "1 to 100 characters"));
+    }
+    let account = match create_account(db, kind, email, password, name, false, &[]).await {
+        Ok((a, _)) => a,
+        Err(Error::Conflict(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let (token, hash) = new_email_token();
+    store_email_token(db, account.id, "verify", &hash, 48 * 3600).await?;
+    Ok(Some((account, token)))
+}
+
+async fn store_email_token(
+    db: &DatabaseConnection,
+    account: Uuid,
+    purpose: &str,
+    hash: &TokenHash,
+    ttl_secs: i64,
+) -> Result<()> {
+    let backend = db.get_database_backend();
+    let sql = format!(
+        "INSERT INTO email_token (id, account_id, purpose, token_hash, expires_at_us) VALUES ($1, $2, $3, $4, {} + $5)",
+        now_us_sql(backend)
+    );
+    let values =
+        [Uuid::now_v7().into(), account.into(), purpose.into(), hash.to_hex().into(), (ttl_secs * 1_000_000).into()];
+    db.execute_raw(stmt(backend, &sql, values)).await?;
+    Ok(())
+}
+
+/// Consumes a verification token (single use, 48 hours). False when unknown, used or expired.
+pub async fn verify_email(db: &DatabaseConnection, token: &str) -> Result<bool> {
+    let backend = db.get_database_backend();
+    let now = now_us_sql(backend);
+    let txn = begin_write(db).await?;
+    let sql = format!(
+        "UPDATE email_token SET used_at_us = {now} WHERE token_hash = $1 AND purpose = 'verify' AND used_at_us IS NULL \
+         AND expires_at_us > {now} RETURNING account_id"
+    );
+    let Some(row) = txn.query_one_raw(stmt(backend, &sql, [TokenHash::of(token).to_hex().into()])).await? else {
+        return Ok(false);
+    };
+    let account: Uuid = row.try_get("", "account_id")?;
+    let sql = format!("UPDATE account SET email_verified_at_us = {now} WHERE id = $1 AND email_verified_at_us IS NULL");
+    txn.execute_raw(stmt(backend, &sql, [account.into()])).await?;
+    txn.commit().await?;
+    Ok(true)
+}
+
+/// Argon2 takes ~20-50 ms of CPU: off the async workers.
+pub(super) async fn tokio_blocking<T: Send + 'static>(
+    f: impl FnOnce() -> std::result::Result<T, crate::identity::PasswordError> + Send + 'static,
+) -> Result<T> {
+    let joined = tokio::task::spawn_blocking(f).await.map_err(Error::internal)?;
+    joined.map_err(|e| Error::bad_input("password", e.to_string()))
+}

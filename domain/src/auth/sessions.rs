@@ -1,0 +1,344 @@
+//! Sign-in, refresh-token rotation with reuse detection, sign-out, and per-request checks.
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, Value};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::accounts::{self, Account, AccountKind, StaffRole, find_account_by_email, normalize_email, tokio_blocking};
+use super::throttle::{Throttle, throttle_check, throttle_fail, throttle_reset};
+use crate::db::{begin_write, now_us, now_us_sql, stmt};
+use crate::error::{Error, Result};
+use crate::identity::{
+    AccessTokenKeys, Claims, TokenHash, TokenKind, TotpSecret, dummy_verify, new_refresh_token, verify_password,
+};
+
+/// Token settings shared by every request.
+pub struct AuthConfig {
+    pub keys: AccessTokenKeys,
+    pub issuer: String,
+    pub audience: String,
+    /// 15 minutes.
+    pub access_ttl_secs: i64,
+}
+
+/// The device a session lives on.
+#[derive(Clone, Debug)]
+pub struct Device {
+    pub device_id: String,
+    pub platform: String,
+    pub name: String,
+}
+
+/// What a successful sign-in or refresh returns.
+#[derive(Clone, Debug)]
+pub struct Tokens {
+    pub access_token: String,
+    pub access_expires_at_unix: i64,
+    pub refresh_token: String,
+    pub session_id: Uuid,
+    pub account: Account,
+}
+
+/// The caller of a request, read from the database on every request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    pub account: Account,
+    pub session_id: Uuid,
+    pub staff_roles: Vec<(Uuid, StaffRole)>,
+}
+
+impl Principal {
+    /// True when the caller holds one of `roles` for `funder`.
+    pub fn has_role(&self, funder: Uuid, roles: &[StaffRole]) -> bool {
+        self.staff_roles.iter().any(|(f, r)| *f == funder && roles.contains(r))
+    }
+}
+
+fn unauthenticated() -> Error {
+    Error::Unauthenticated
+}
+
+fn token_kind(kind: AccountKind) -> TokenKind {
+    match kind {
+        AccountKind::Parent => TokenKind::Parent,
+        AccountKind::PartnerMember => TokenKind::PartnerMember,
+        AccountKind::Staff => TokenKind::Staff,
+    }
+}
+
+/// Session lifetime: 90 days for parents and partners, 12 hours for staff (A9).
+fn session_ttl_secs(kind: AccountKind) -> i64 {
+    if kind == AccountKind::Staff { 12 * 3600 } else { 90 * 24 * 3600 }
+}
+
+fn check_device(d: &Device) -> Result<()> {
+    let ok = |s: &str, max: usize| !s.trim().is_empty() && s.chars().count() <= max && !s.chars().any(char::is_control);
+    if !ok(&d.device_id, 128) || !ok(&d.name, 100) || !["IOS", "ANDROID", "WEB"].contains(&d.platform.as_str()) {
+        return Err(Error::bad_input(
+            "device",
+            "deviceId (≤ 128), platform (IOS, ANDROID, WEB) and name (≤ 100) are required",
+        ));
+    }
+    Ok(())
+}
+
+/// Signs in with e-mail and password (+ TOTP for staff). Unknown e-mail, wrong password, wrong
+/// code and disabled account all give `UNAUTHENTICATED` after the same Argon2 work.
+pub async fn log_in(
+    db: &DatabaseConnection,
+    auth: &AuthConfig,
+    email: &str,
+    password: &str,
+    totp_code: Option<&str>,
+    device: &Device,
+    ip: &str,
+) -> Result<Tokens> {
+    check_device(device)?;
+    let email = normalize_email(email).unwrap_or_default();
+    let (acct_key, ip_key) = (format!("login:acct:{email}"), format!("login:ip:{ip}"));
+    if throttle_check(db, &acct_key).await? || throttle_check(db, &ip_key).await? {
+        return Err(Error::RateLimited);
+    }
+    let found = if email.is_empty() { None } else { find_account_by_email(db, &email).await? };
+    let supplied = password.to_owned();
+    let verified = match &found {
+        Some((account, Some(phc))) => {
+            let phc = phc.clone();
+            let ok = tokio_blocking(move || Ok(verify_password(&supplied, &phc))).await?;
+            ok && account.active && totp_ok(db, account, totp_code).await?
+        }
+        _ => {
+            tokio_blocking(move || {
+                dummy_verify(&supplied);
+                Ok(())
+            })
+            .await?;
+            false
+        }
+    };
+    let Some((account, _)) = found.filter(|_| verified) else {
+        throttle_fail(db, &acct_key, Throttle::LOGIN_ACCOUNT).await?;
+        throttle_fail(db, &ip_key, Throttle::LOGIN_IP).await?;
+        return Err(unauthenticated());
+    };
+    throttle_reset(db, &acct_key).await?;
+    open_session(db, auth, account, device).await
+}
+
+/// Staff must give a current TOTP code, each code usable once (A5, A6).
+async fn totp_ok(db: &DatabaseConnection, account: &Account, code: Option<&str>) -> Result<bool> {
+    if account.kind != AccountKind::Staff {
+        return Ok(true);
+    }
+    let Some(code) = code else { return Ok(false) };
+    let backend = db.get_database_backend();
+    let row = db
+        .query_one_raw(stmt(
+            backend,
+            "SELECT totp_secret, totp_last_step FROM account WHERE id = $1",
+            [account.id.into()],
+        ))
+        .await?;
+    let Some(row) = row else { return Ok(false) };
+    let secret: Option<String> = row.try_get("", "totp_secret")?;
+    let last: Option<i64> = row.try_get("", "totp_last_step")?;
+    let Some(secret) = secret.and_then(|s| TotpSecret::from_base32(&s).ok()) else { return Ok(false) };
+    let now = (now_us(db).await? / 1_000_000).max(0) as u64;
+    let Some(step) = secret.verify(code, now, last.map(|l| l.max(0) as u64)) else { return Ok(false) };
+    // Record the step only if nobody used it meanwhile (two sign-ins racing with one code).
+    let sql =
+        "UPDATE account SET totp_last_step = $2 WHERE id = $1 AND (totp_last_step IS NULL OR totp_last_step < $2)";
+    Ok(db.execute_raw(stmt(backend, sql, [account.id.into(), (step as i64).into()])).await?.rows_affected() == 1)
+}
+
+async fn open_session(db: &DatabaseConnection, auth: &AuthConfig, account: Account, device: &Device) -> Result<Tokens> {
+    let backend = db.get_database_backend();
+    let txn = begin_write(db).await?;
+    let now = now_us_sql(backend);
+    let session_id = Uuid::now_v7();
+    let sql = format!(
+        "INSERT INTO device_session (id, account_id, device_id, platform, device_name, created_at_us, last_used_at_us, expires_at_us) \
+         VALUES ($1, $2, $3, $4, $5, {now}, {now}, {now} + $6)"
+    );
+    let values: [Value; 6] = [
+        session_id.into(),
+        account.id.into(),
+        device.device_id.trim().into(),
+        device.platform.clone().into(),
+        device.name.trim().into(),
+        (session_ttl_secs(account.kind) * 1_000_000).into(),
+    ];
+    txn.execute_raw(stmt(backend, &sql, values)).await?;
+    let refresh = insert_refresh(&txn, session_id).await?;
+    txn.commit().await?;
+    issue(db, auth, account, session_id, refresh).await
+}
+
+async fn insert_refresh<C: ConnectionTrait>(db: &C, session_id: Uuid) -> Result<String> {
+    let (token, hash) = new_refresh_token();
+    let sql = format!(
+        "INSERT INTO refresh_token (id, session_id, token_hash, created_at_us) VALUES ($1, $2, $3, {})",
+        now_us_sql(db.get_database_backend())
+    );
+    db.execute_raw(stmt(
+        db.get_database_backend(),
+        &sql,
+        [Uuid::now_v7().into(), session_id.into(), hash.to_hex().into()],
+    ))
+    .await?;
+    Ok(token)
+}
+
+async fn issue(
+    db: &DatabaseConnection,
+    auth: &AuthConfig,
+    account: Account,
+    session_id: Uuid,
+    refresh_token: String,
+) -> Result<Tokens> {
+    let now = now_us(db).await? / 1_000_000;
+    let claims = Claims::new(
+        &auth.issuer,
+        &auth.audience,
+        account.id,
+        session_id,
+        token_kind(account.kind),
+        now,
+        auth.access_ttl_secs,
+    );
+    Ok(Tokens {
+        access_token: auth.keys.issue(&claims),
+        access_expires_at_unix: claims.exp,
+        refresh_token,
+        session_id,
+        account,
+    })
+}
+
+/// Rotates a refresh token. A token already used means it was stolen or replayed: the whole
+/// session is revoked, the thief's copy and the owner's alike (A9).
+pub async fn refresh(db: &DatabaseConnection, auth: &AuthConfig, refresh_token: &str) -> Result<Tokens> {
+    let backend = db.get_database_backend();
+    let hash = TokenHash::of(refresh_token).to_hex();
+    let txn = begin_write(db).await?;
+    let now = now_us_sql(backend);
+    let sql = format!(
+        "SELECT r.id, r.used_at_us, s.id AS session_id, s.account_id, \
+         (s.revoked_at_us IS NULL AND s.expires_at_us > {now}) AS live FROM refresh_token r \
+         JOIN device_session s ON s.id = r.session_id WHERE r.token_hash = $1"
+    );
+    let Some(row) = txn.query_one_raw(stmt(backend, &sql, [hash.into()])).await? else {
+        return Err(unauthenticated());
+    };
+    let token_id: Uuid = row.try_get("", "id")?;
+    let session_id: Uuid = row.try_get("", "session_id")?;
+    let account_id: Uuid = row.try_get("", "account_id")?;
+    let live: bool = row.try_get("", "live")?;
+    if !live {
+        return Err(unauthenticated());
+    }
+    let sql = format!("UPDATE refresh_token SET used_at_us = {now} WHERE id = $1 AND used_at_us IS NULL");
+    if txn.execute_raw(stmt(backend, &sql, [token_id.into()])).await?.rows_affected() == 0 {
+        revoke(&txn, session_id, "refresh token reused").await?;
+        txn.commit().await?;
+        tracing::warn!(%session_id, "refresh token reuse: session revoked");
+        return Err(unauthenticated());
+    }
+    let sql = format!("UPDATE device_session SET last_used_at_us = {now} WHERE id = $1");
+    txn.execute_raw(stmt(backend, &sql, [session_id.into()])).await?;
+    let account = load_account(&txn, account_id).await?.filter(|a| a.active).ok_or_else(unauthenticated)?;
+    let token = insert_refresh(&txn, session_id).await?;
+    txn.commit().await?;
+    issue(db, auth, account, session_id, token).await
+}
+
+async fn revoke<C: ConnectionTrait>(db: &C, session_id: Uuid, reason: &str) -> Result<()> {
+    let sql = format!(
+        "UPDATE device_session SET revoked_at_us = {}, revoked_reason = $2 WHERE id = $1 AND revoked_at_us IS NULL",
+        now_us_sql(db.get_database_backend())
+    );
+    db.execute_raw(stmt(db.get_database_backend(), &sql, [session_id.into(), reason.into()])).await?;
+    Ok(())
+}
+
+/// Ends a session (sign-out, or "revoke this device" from the sessions list).
+pub async fn log_out(db: &DatabaseConnection, account_id: Uuid, session_id: Uuid) -> Result<bool> {
+    let sql = format!(
+        "UPDATE device_session SET revoked_at_us = {}, revoked_reason = 'signed out' \
+         WHERE id = $1 AND account_id = $2 AND revoked_at_us IS NULL",
+        now_us_sql(db.get_database_backend())
+    );
+    let r = db.execute_raw(stmt(db.get_database_backend(), &sql, [session_id.into(), account_id.into()])).await?;
+    Ok(r.rows_affected() == 1)
+}
+
+async fn load_account<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<Option<Account>> {
+    let sql = format!("SELECT {} FROM account WHERE id = $1", accounts::COLUMNS);
+    let row = db.query_one_raw(stmt(db.get_database_backend(), &sql, [id.into()])).await?;
+    row.map(|r| accounts::from_row(&r)).transpose()
+}
+
+/// Checks a bearer token and reads the caller's session, account and roles from the database.
+pub async fn authenticate(db: &DatabaseConnection, auth: &AuthConfig, bearer: &str) -> Result<Principal> {
+    let now = now_us(db).await?;
+    let claims = auth.keys.verify(bearer, now / 1_000_000, &auth.issuer, &auth.audience).map_err(|e| {
+        tracing::debug!(code = e.code(), "access token refused");
+        unauthenticated()
+    })?;
+    let backend = db.get_database_backend();
+    let sql = "SELECT id FROM device_session WHERE id = $1 AND account_id = $2 AND revoked_at_us IS NULL AND expires_at_us > $3";
+    if db.query_one_raw(stmt(backend, sql, [claims.sid.into(), claims.sub.into(), now.into()])).await?.is_none() {
+        return Err(unauthenticated());
+    }
+    let account = load_account(db, claims.sub).await?.filter(|a| a.active).ok_or_else(unauthenticated)?;
+    let mut staff_roles = vec![];
+    if account.kind == AccountKind::Staff {
+        let rows = db
+            .query_all_raw(stmt(
+                backend,
+                "SELECT funder_id, role FROM staff_role WHERE account_id = $1",
+                [account.id.into()],
+            ))
+            .await?;
+        for r in rows {
+            let role: String = r.try_get("", "role")?;
+            if let Some(role) = StaffRole::parse(&role) {
+                staff_roles.push((r.try_get("", "funder_id")?, role));
+            }
+        }
+    }
+    Ok(Principal { account, session_id: claims.sid, staff_roles })
+}
+
+/// A device session as its owner sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Session {
+    pub id: Uuid,
+    pub device_id: String,
+    pub platform: String,
+    pub name: String,
+    pub created_at_us: i64,
+    pub last_used_at_us: i64,
+}
+
+/// The live sessions of an account, newest first.
+pub async fn list_sessions(db: &DatabaseConnection, account_id: Uuid) -> Result<Vec<Session>> {
+    let sql = format!(
+        "SELECT id, device_id, platform, device_name, created_at_us, last_used_at_us FROM device_session \
+         WHERE account_id = $1 AND revoked_at_us IS NULL AND expires_at_us > {} ORDER BY created_at_us DESC",
+        now_us_sql(db.get_database_backend())
+    );
+    let rows = db.query_all_raw(stmt(db.get_database_backend(), &sql, [account_id.into()])).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Session {
+                id: r.try_get("", "id")?,
+                device_id: r.try_get("", "device_id")?,
+                platform: r.try_get("", "platform")?,
+                name: r.try_get("", "device_name")?,
+                created_at_us: r.try_get("", "created_at_us")?,
+                last_used_at_us: r.try_get("", "last_used_at_us")?,
+            })
+        })
+        .collect()
+}

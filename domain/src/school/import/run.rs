@@ -1,0 +1,318 @@
+//! The importer of one running import: takes parse items one by one, stages them, flushes
+//! batches to the database, and closes the import (UAIs, snapshot leavers, one-sided links).
+
+use std::collections::HashSet;
+
+use sea_orm::{ConnectionTrait, DbErr, Value};
+
+use super::issues::{Issue, IssueSink};
+use super::links::{LinkFields, PupilSide, report_one_sided, write_pupil_side};
+use super::pupils::Tally;
+use super::rows::{SchoolRow, person_key, prefix};
+use super::sql::{BATCH, exec, params};
+use super::stage::{Ctx, LeftAt, LinkMode, Op, Stage, StagedGuardian, StagedPupil};
+use super::types::{Counts, ImportSummary, LinkCounts, RosterFormat};
+use super::{guardians, pupils, schools};
+use crate::school::parse::{Category, Link, ParseItem, Record, apply_structure_patch};
+
+/// Records a SIECLE file may keep pending (see `stage`): far above the largest collège, low
+/// enough to bound memory should a file be something else.
+const SIECLE_HOLD: usize = 50_000;
+
+pub(super) struct Importer<'t, C: ConnectionTrait> {
+    db: &'t C,
+    ctx: Ctx,
+    /// Flush a stage when this many records are pending.
+    hold: usize,
+    file: String,
+    pupils: Stage<StagedPupil>,
+    guardians: Stage<StagedGuardian>,
+    schools: Stage<SchoolRow>,
+    /// SIECLE/CSV links, one per (pupil, guardian), last one wins.
+    links: Stage<Link>,
+    sink: IssueSink,
+    pupil_counts: Counts,
+    guardian_counts: Counts,
+    school_counts: Counts,
+    link_counts: LinkCounts,
+    schools_counted: HashSet<String>,
+    /// UAIs of the SIECLE/CSV pupils read: the scope of a full snapshot of those formats.
+    uais: HashSet<String>,
+    /// Pupil records read: a "full snapshot" without any pupil marks nobody as left.
+    pupils_read: u64,
+}
+
+impl<'t, C: ConnectionTrait> Importer<'t, C> {
+    pub fn new(db: &'t C, ctx: Ctx) -> Self {
+        let hold = if ctx.format == RosterFormat::Siecle { SIECLE_HOLD } else { BATCH };
+        Importer {
+            db,
+            hold,
+            file: String::new(),
+            pupils: Stage::default(),
+            guardians: Stage::default(),
+            schools: Stage::default(),
+            links: Stage::default(),
+            sink: IssueSink::new(ctx.import_id),
+            pupil_counts: Counts::default(),
+            guardian_counts: Counts::default(),
+            school_counts: Counts::default(),
+            link_counts: LinkCounts::default(),
+            schools_counted: HashSet::new(),
+            uais: HashSet::new(),
+            pupils_read: 0,
+            ctx,
+        }
+    }
+
+    pub fn start_file(&mut self, name: &str) {
+        self.file = name.to_owned();
+    }
+
+    pub async fn handle(&mut self, item: ParseItem) -> Result<(), DbErr> {
+        match item {
+            ParseItem::Warning(w) => {
+                self.sink.push(Issue::from_warning(&self.file, w));
+                self.sink.flush_if_full(self.db).await
+            }
+            ParseItem::Record(r) => self.record(r).await,
+        }
+    }
+
+    async fn record(&mut self, r: Record) -> Result<(), DbErr> {
+        let format = self.ctx.format;
+        match r {
+            Record::Structure(s) => {
+                if self.schools.has_op(&s.key) {
+                    self.flush_schools().await?;
+                }
+                let row = SchoolRow::from_record(format, &s);
+                self.schools.add(s.key, row, |old, new| *old = new);
+            }
+            Record::Pupil(p) => {
+                self.pupils_read += 1;
+                if let Some(uai) = p.uai.as_ref().filter(|_| format != RosterFormat::Aaf)
+                    && self.uais.insert(uai.clone())
+                    && format == RosterFormat::Csv
+                {
+                    // The CSV names schools only by UAI: make sure each has a row.
+                    self.schools.add(uai.clone(), SchoolRow::from_uai(uai), |_, _| {});
+                }
+                if self.pupils.has_op(&p.key) {
+                    self.flush_pupils().await?;
+                }
+                let links = match (format, self.ctx.full_snapshot) {
+                    (RosterFormat::Aaf, true) => LinkMode::Replace,
+                    (RosterFormat::Aaf, false) => LinkMode::Merge,
+                    _ => LinkMode::Ignore,
+                };
+                let staged = StagedPupil { pupil: p, left: LeftAt::FromRecord, deleted: false, links };
+                self.pupils.add(staged.pupil.key.clone(), staged, |old, new| *old = new);
+            }
+            Record::Guardian(g) => {
+                if self.guardians.has_op(&g.key) {
+                    self.flush_guardians().await?;
+                }
+                let links = if self.ctx.full_snapshot { LinkMode::Replace } else { LinkMode::Merge };
+                let staged = StagedGuardian { guardian: g, keep_left: None, deleted: false, links };
+                self.guardians.add(staged.guardian.key.clone(), staged, |old, new| *old = new);
+            }
+            Record::Link(l) => {
+                let key = format!("{}\u{1f}{}", l.pupil_key, l.guardian_key);
+                self.links.add(key, l, |old, new| *old = new);
+            }
+            Record::Delete { category, key } => self.op(category, key, Op::Delete).await?,
+            Record::Modify { category, key, patch } => self.op(category, key, Op::Modify(patch)).await?,
+            // MEF labels (SIECLE nomenclature): counted in the file outcome; no table keeps
+            // them yet, the grade level comes from the MEF prefix.
+            Record::Mef { .. } => {}
+        }
+        self.flush_full().await
+    }
+
+    async fn op(&mut self, category: Category, key: String, op: Op) -> Result<(), DbErr> {
+        match category {
+            Category::Eleve => match (self.pupils.pending_mut(&key), op) {
+                (Some(s), Op::Modify(patch)) => s.patch(&patch),
+                (Some(s), Op::Delete) => s.deleted = true,
+                (None, op) => self.pupils.queue(key, op),
+            },
+            Category::PersRelEleve => match (self.guardians.pending_mut(&key), op) {
+                (Some(s), Op::Modify(patch)) => s.patch(&patch),
+                (Some(s), Op::Delete) => s.deleted = true,
+                (None, op) => self.guardians.queue(key, op),
+            },
+            Category::EtabEducNat => match (self.schools.pending_mut(&key), op) {
+                (_, Op::Delete) => {
+                    let msg = format!("deletion of structure {key} ignored: schools are kept (pupils point at them)");
+                    self.sink.push(Issue::about(&self.file, Some(&key), "DELETE_IGNORED", msg));
+                }
+                (Some(row), Op::Modify(patch)) => {
+                    let mut s = row.to_record();
+                    let _ = apply_structure_patch(&mut s, &patch);
+                    *row = SchoolRow::from_record(self.ctx.format, &s);
+                }
+                (None, op) => self.schools.queue(key, op),
+            },
+        }
+        Ok(())
+    }
+
+    /// Flushes the stages that reached their size.
+    async fn flush_full(&mut self) -> Result<(), DbErr> {
+        if self.schools.pending_len() >= self.hold || self.schools.ops_len() >= BATCH {
+            self.flush_schools().await?;
+        }
+        if self.pupils.pending_len() >= self.hold || self.pupils.ops_len() >= BATCH {
+            self.flush_pupils().await?;
+        }
+        if self.guardians.pending_len() >= self.hold || self.guardians.ops_len() >= BATCH {
+            self.flush_guardians().await?;
+        }
+        if self.links.pending_len() >= BATCH {
+            self.flush_links().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush_schools(&mut self) -> Result<(), DbErr> {
+        let (pending, ops) = self.schools.take();
+        for chunk in chunks(pending) {
+            schools::write(self.db, &self.ctx, chunk, &mut self.school_counts, &mut self.schools_counted).await?;
+        }
+        for chunk in chunks(ops) {
+            let rows = schools::load_ops(self.db, &self.ctx, chunk, &mut self.sink, &self.file).await?;
+            schools::write(self.db, &self.ctx, rows, &mut self.school_counts, &mut self.schools_counted).await?;
+        }
+        Ok(())
+    }
+
+    async fn flush_pupils(&mut self) -> Result<(), DbErr> {
+        let (pending, ops) = self.pupils.take();
+        let mut t = Tally {
+            counts: &mut self.pupil_counts,
+            links: &mut self.link_counts,
+            sink: &mut self.sink,
+            file: &self.file,
+        };
+        for chunk in chunks(pending) {
+            pupils::write(self.db, &self.ctx, chunk, &mut t).await?;
+        }
+        for chunk in chunks(ops) {
+            let staged = pupils::load_ops(self.db, &self.ctx, chunk, &mut t).await?;
+            pupils::write(self.db, &self.ctx, staged, &mut t).await?;
+        }
+        Ok(())
+    }
+
+    async fn flush_guardians(&mut self) -> Result<(), DbErr> {
+        let (pending, ops) = self.guardians.take();
+        let mut t = Tally {
+            counts: &mut self.guardian_counts,
+            links: &mut self.link_counts,
+            sink: &mut self.sink,
+            file: &self.file,
+        };
+        for chunk in chunks(pending) {
+            guardians::write(self.db, &self.ctx, chunk, &mut t).await?;
+        }
+        for chunk in chunks(ops) {
+            let staged = guardians::load_ops(self.db, &self.ctx, chunk, &mut t).await?;
+            guardians::write(self.db, &self.ctx, staged, &mut t).await?;
+        }
+        Ok(())
+    }
+
+    /// SIECLE/CSV link records, grouped by pupil, upserted from the pupil side.
+    async fn flush_links(&mut self) -> Result<(), DbErr> {
+        let (pending, _) = self.links.take();
+        let mut sides: Vec<PupilSide> = Vec::new();
+        for l in pending {
+            let pupil_key = person_key(self.ctx.format, &l.pupil_key);
+            let link = (person_key(self.ctx.format, &l.guardian_key), LinkFields::of(&l));
+            match sides.iter_mut().rev().find(|s| s.pupil_key == pupil_key) {
+                Some(side) => side.links.push(link),
+                None => sides.push(PupilSide { pupil_key, links: vec![link], replace: false }),
+            }
+        }
+        write_pupil_side(self.db, &self.ctx, &sides, &mut self.link_counts).await
+    }
+
+    /// Writes everything staged (end of a file).
+    pub async fn end_file(&mut self) -> Result<(), DbErr> {
+        if !self.schools.is_empty() {
+            self.flush_schools().await?;
+        }
+        if !self.pupils.is_empty() {
+            self.flush_pupils().await?;
+        }
+        if !self.guardians.is_empty() {
+            self.flush_guardians().await?;
+        }
+        if !self.links.is_empty() {
+            self.flush_links().await?;
+        }
+        self.sink.flush(self.db).await
+    }
+
+    /// Closes the import: UAIs of AAF pupils, snapshot leavers, one-sided links; then writes the
+    /// totals into `summary`.
+    pub async fn finish(mut self, summary: &mut ImportSummary) -> Result<(), DbErr> {
+        self.file.clear();
+        self.end_file().await?;
+        if self.ctx.format == RosterFormat::Aaf {
+            schools::resolve_uais(self.db, &self.ctx).await?;
+            self.link_counts.one_sided = report_one_sided(self.db, &self.ctx, &mut self.sink).await?;
+        }
+        if self.ctx.full_snapshot && self.pupils_read > 0 {
+            self.pupil_counts.left += self.mark_leavers().await?;
+        }
+        self.sink.flush(self.db).await?;
+        let p = self.pupil_counts;
+        (summary.created, summary.updated, summary.unchanged) = (p.created, p.updated, p.unchanged);
+        (summary.left, summary.rejected) = (p.left, p.rejected);
+        summary.warnings = self.sink.total;
+        summary.guardians = self.guardian_counts;
+        summary.schools = self.school_counts;
+        summary.links = self.link_counts;
+        Ok(())
+    }
+
+    /// Marks `left_at` on the pupils of the snapshot's scope that this import did not see
+    /// (never deletes: money history must survive). Scope: AAF, every `aaf:` pupil of the
+    /// funder (the AAF set is the académie's whole roster); SIECLE/CSV, the pupils of this
+    /// format in the schools (UAIs) the files cover — a file for one collège says nothing
+    /// about the others.
+    async fn mark_leavers(&self) -> Result<u64, DbErr> {
+        let head = "UPDATE pupil SET left_at = $1, updated_at_us = $2 WHERE funder_id = $3 AND source_key LIKE $4 \
+                    AND left_at IS NULL AND (last_import_id IS NULL OR last_import_id <> $5)";
+        let fixed: Vec<Value> = vec![
+            self.ctx.today.into(),
+            self.ctx.now_us.into(),
+            self.ctx.funder_id.into(),
+            format!("{}%", prefix(self.ctx.format)).into(),
+            self.ctx.import_id.into(),
+        ];
+        if self.ctx.format == RosterFormat::Aaf {
+            return exec(self.db, head, fixed).await;
+        }
+        let uais: Vec<&String> = self.uais.iter().collect();
+        let mut n = 0;
+        for chunk in uais.chunks(BATCH) {
+            let sql = format!("{head} AND uai IN ({})", params(fixed.len() + 1, chunk.len()));
+            let mut values = fixed.clone();
+            values.extend(chunk.iter().map(|u| Value::from((*u).clone())));
+            n += exec(self.db, &sql, values).await?;
+        }
+        Ok(n)
+    }
+}
+
+/// Owned chunks of at most [`BATCH`] items.
+fn chunks<T>(items: Vec<T>) -> impl Iterator<Item = Vec<T>> {
+    let mut it = items.into_iter().peekable();
+    std::iter::from_fn(move || {
+        it.peek()?;
+        Some(it.by_ref().take(BATCH).collect())
+    })
+}

@@ -1,0 +1,245 @@
+//! The import's public vocabulary: formats, inputs, options, progress and the summary.
+//!
+//! The summary is `Serialize` so the CLI can print it as one JSON line and the same shape is
+//! stored (per file) in `roster_import.files`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::Error;
+use crate::school::parse::ParseError;
+
+/// Which parser reads the files of one import. One import has one format: the source-key
+/// prefix (`aaf:`, `siecle:`, `csv:`) and the snapshot scope depend on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RosterFormat {
+    /// The académie's AAF export (`ficAlimMENESR`).
+    Aaf,
+    /// SIECLE BEE XML exports of one collège each.
+    Siecle,
+    /// The département CSV, one row per pupil–guardian link.
+    Csv,
+}
+
+impl RosterFormat {
+    /// The stored and typed spelling: `aaf`, `siecle`, `csv`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RosterFormat::Aaf => "aaf",
+            RosterFormat::Siecle => "siecle",
+            RosterFormat::Csv => "csv",
+        }
+    }
+}
+
+impl FromStr for RosterFormat {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "aaf" => Ok(RosterFormat::Aaf),
+            "siecle" => Ok(RosterFormat::Siecle),
+            "csv" => Ok(RosterFormat::Csv),
+            _ => Err(Error::bad_input("format", format!("unknown roster format {s:?}: expected aaf, siecle or csv"))),
+        }
+    }
+}
+
+impl fmt::Display for RosterFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One file to import: `name` is what reports and issues show (the original file name, not a
+/// temporary path), `path` is where to read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportFile {
+    pub name: String,
+    pub path: PathBuf,
+}
+
+impl ImportFile {
+    /// A file named after the last component of its path.
+    pub fn from_path(path: impl AsRef<Path>) -> ImportFile {
+        let path = path.as_ref().to_owned();
+        let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        ImportFile { name, path }
+    }
+}
+
+/// How to import.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportOptions {
+    /// The files are the whole roster of their scope: pupils of that scope that are missing get
+    /// `left_at`, and AAF pupils' (and guardians') link lists replace the stored ones.
+    pub full_snapshot: bool,
+    /// Who ran it (staff account or `cli:<user>`), stored on the import.
+    pub author: String,
+}
+
+/// Where an import stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImportStatus {
+    /// Started, not finished (or the process died: nothing of it was committed).
+    Running,
+    /// Committed.
+    Succeeded,
+    /// A file was malformed (or the database failed): nothing of the import was kept.
+    Rejected,
+}
+
+impl ImportStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImportStatus::Running => "running",
+            ImportStatus::Succeeded => "succeeded",
+            ImportStatus::Rejected => "rejected",
+        }
+    }
+
+    /// The stored spelling back; unknown values read as `Rejected` (never "succeeded" by accident).
+    pub fn parse(s: &str) -> ImportStatus {
+        match s {
+            "running" => ImportStatus::Running,
+            "succeeded" => ImportStatus::Succeeded,
+            _ => ImportStatus::Rejected,
+        }
+    }
+}
+
+/// What happened to the records of one kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    /// Newly marked as left (snapshot leaver, `deleteRequest`, past leaving date).
+    pub left: u64,
+    /// Records refused (missing mandatory data, patch of an unknown record).
+    pub rejected: u64,
+}
+
+/// What happened to pupil–guardian links.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkCounts {
+    pub created: u64,
+    /// Fields or the stating side changed.
+    pub updated: u64,
+    /// No longer stated by anyone (full AAF snapshot or a `replace` of the link attribute).
+    pub removed: u64,
+    /// Links stated only by the guardian's record at the end of the import (`LINK_ONE_SIDED`).
+    pub one_sided: u64,
+}
+
+/// One file of the import.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileOutcome {
+    pub name: String,
+    /// Records the parser produced.
+    pub records: u64,
+    /// Warnings the parser produced.
+    pub warnings: u64,
+    /// Why the file (and so the import) was rejected.
+    #[serde(default, with = "parse_error_serde")]
+    pub error: Option<ParseError>,
+}
+
+/// The result of [`import_roster`](super::import_roster). The top-level counts are pupils.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportSummary {
+    pub import_id: Uuid,
+    pub status: ImportStatus,
+    pub format: RosterFormat,
+    pub full_snapshot: bool,
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub left: u64,
+    pub rejected: u64,
+    /// Parse warnings plus the importer's own (rejected records, one-sided links…); all of
+    /// them are counted, the first 10,000 are stored as `roster_import_issue` rows.
+    pub warnings: u64,
+    pub guardians: Counts,
+    pub schools: Counts,
+    pub links: LinkCounts,
+    pub files: Vec<FileOutcome>,
+    /// Why the import was rejected.
+    pub error: Option<String>,
+}
+
+impl ImportSummary {
+    /// `Ok` for a committed import; a rejected one becomes the `BAD_USER_INPUT` error that an
+    /// API caller should see (file, line, column and what is wrong), naming the import.
+    pub fn into_result(self) -> Result<ImportSummary, Error> {
+        match self.status {
+            ImportStatus::Succeeded => Ok(self),
+            _ => {
+                let what = self.error.clone().unwrap_or_else(|| "the import was rejected".to_owned());
+                Err(Error::bad_input("files", format!("{what} (import {} rejected: nothing was kept)", self.import_id)))
+            }
+        }
+    }
+
+    pub(crate) fn new(import_id: Uuid, format: RosterFormat, full_snapshot: bool) -> ImportSummary {
+        ImportSummary {
+            import_id,
+            status: ImportStatus::Running,
+            format,
+            full_snapshot,
+            created: 0,
+            updated: 0,
+            unchanged: 0,
+            left: 0,
+            rejected: 0,
+            warnings: 0,
+            guardians: Counts::default(),
+            schools: Counts::default(),
+            links: LinkCounts::default(),
+            files: Vec::new(),
+            error: None,
+        }
+    }
+}
+
+/// Reported while a file is read (after each chunk of records).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    pub file: String,
+    /// Records of this file so far.
+    pub records: u64,
+    pub bytes_read: u64,
+    pub bytes_total: u64,
+}
+
+/// `ParseError` is the parser's type (no serde): stored and printed as
+/// `{file, line, column, message}`.
+mod parse_error_serde {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::school::parse::ParseError;
+
+    #[derive(Serialize, Deserialize)]
+    struct Mirror {
+        file: String,
+        line: u64,
+        column: u64,
+        message: String,
+    }
+
+    pub fn serialize<S: Serializer>(e: &Option<ParseError>, s: S) -> Result<S::Ok, S::Error> {
+        e.as_ref()
+            .map(|e| Mirror { file: e.file.clone(), line: e.line, column: e.column, message: e.message.clone() })
+            .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ParseError>, D::Error> {
+        let m: Option<Mirror> = Option::deserialize(d)?;
+        Ok(m.map(|m| ParseError { file: m.file, line: m.line, column: m.column, message: m.message }))
+    }
+}

@@ -1,0 +1,117 @@
+//! Reading the roster for staff: pupils with their eligibility, keyset-paginated by id.
+
+use chrono::NaiveDate;
+use sea_orm::{ConnectionTrait, Value};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::db::stmt;
+use crate::error::{Error, Result};
+use crate::ids::GradeLevel;
+
+/// Staff search filters (all optional, combined with AND).
+#[derive(Clone, Debug, Default)]
+pub struct PupilFilter {
+    pub funder_id: Option<Uuid>,
+    /// Part of the family, usage or given name, or the INE (case-insensitive).
+    pub text: Option<String>,
+    pub uai: Option<String>,
+    pub grade: Option<GradeLevel>,
+    /// With `campaign_id`: only pupils whose decision is (not) eligible.
+    pub eligible: Option<bool>,
+    pub campaign_id: Option<Uuid>,
+}
+
+/// A pupil as staff see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PupilRow {
+    pub id: Uuid,
+    pub funder_id: Uuid,
+    pub ine: Option<String>,
+    pub family_name: String,
+    pub usage_name: Option<String>,
+    pub given_name: String,
+    pub birth_date: Option<NaiveDate>,
+    pub uai: Option<String>,
+    pub class_name: Option<String>,
+    pub grade: Option<GradeLevel>,
+    pub boursier: Option<bool>,
+    pub left_at: Option<NaiveDate>,
+}
+
+/// Up to `limit` pupils after `after` (by id), matching `filter`.
+pub async fn list_pupils<C: ConnectionTrait>(
+    db: &C,
+    filter: &PupilFilter,
+    after: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<PupilRow>> {
+    if filter.eligible.is_some() && filter.campaign_id.is_none() {
+        return Err(Error::bad_input("filter.eligible", "needs filter.campaignId"));
+    }
+    let mut q = Binds::default();
+    let mut conds = vec![format!("p.id > {}", q.bind(after.unwrap_or_else(Uuid::nil).into()))];
+    let mut join = String::new();
+    if let Some(c) = filter.campaign_id {
+        join = format!("JOIN eligibility e ON e.pupil_id = p.id AND e.campaign_id = {}", q.bind(c.into()));
+        if let Some(eligible) = filter.eligible {
+            conds.push(format!("e.eligible = {}", q.bind(eligible.into())));
+        }
+    }
+    if let Some(f) = filter.funder_id {
+        conds.push(format!("p.funder_id = {}", q.bind(f.into())));
+    }
+    if let Some(t) = filter.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        let p = q.bind(format!("%{}%", t.to_lowercase().replace(['%', '_'], "")).into());
+        conds.push(format!(
+            "(LOWER(p.family_name) LIKE {p} OR LOWER(p.given_name) LIKE {p} \
+             OR LOWER(COALESCE(p.usage_name, '')) LIKE {p} OR LOWER(COALESCE(p.ine, '')) LIKE {p})"
+        ));
+    }
+    if let Some(u) = &filter.uai {
+        conds.push(format!("p.uai = {}", q.bind(u.trim().to_ascii_uppercase().into())));
+    }
+    if let Some(g) = filter.grade {
+        conds.push(format!("p.grade = {}", q.bind(g.as_str().into())));
+    }
+    let values = q.values;
+    let sql = format!(
+        "SELECT p.id, p.funder_id, p.ine, p.family_name, p.usage_name, p.given_name, p.birth_date, p.uai, p.class_name, \
+         p.grade, p.boursier, p.left_at FROM pupil p {join} WHERE {} ORDER BY p.id LIMIT {}",
+        conds.join(" AND "),
+        limit.min(1000)
+    );
+    let rows = db.query_all_raw(stmt(db.get_database_backend(), &sql, values)).await?;
+    rows.iter()
+        .map(|r| {
+            let grade: Option<String> = r.try_get("", "grade")?;
+            Ok(PupilRow {
+                id: r.try_get("", "id")?,
+                funder_id: r.try_get("", "funder_id")?,
+                ine: r.try_get("", "ine")?,
+                family_name: r.try_get("", "family_name")?,
+                usage_name: r.try_get("", "usage_name")?,
+                given_name: r.try_get("", "given_name")?,
+                birth_date: r.try_get("", "birth_date")?,
+                uai: r.try_get("", "uai")?,
+                class_name: r.try_get("", "class_name")?,
+                grade: grade.and_then(|g| g.parse().ok()),
+                boursier: r.try_get("", "boursier")?,
+                left_at: r.try_get("", "left_at")?,
+            })
+        })
+        .collect()
+}
+
+/// Numbered placeholders for a query built piece by piece.
+#[derive(Default)]
+struct Binds {
+    values: Vec<Value>,
+}
+
+impl Binds {
+    fn bind(&mut self, v: Value) -> String {
+        self.values.push(v);
+        format!("${}", self.values.len())
+    }
+}

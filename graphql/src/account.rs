@@ -1,0 +1,238 @@
+//! Everyone: `logIn`, `refreshSession`, `logOut`, `viewer`, `sessions`; parents: `signUp`,
+//! `verifyEmail`.
+
+use std::sync::Arc;
+
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use passerelle_domain::auth::{self, AccountKind, AuthConfig, Device, Tokens};
+use passerelle_domain::mail::{Mail, Mailer};
+use sea_orm::DatabaseConnection;
+
+use crate::access::{ClientIp, SignedIn, caller, signed_in};
+use crate::error::ApiResult;
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum Platform {
+    Ios,
+    Android,
+    Web,
+}
+
+#[derive(InputObject)]
+pub struct DeviceInput {
+    pub device_id: String,
+    pub platform: Platform,
+    pub name: String,
+}
+
+impl From<&DeviceInput> for Device {
+    fn from(d: &DeviceInput) -> Self {
+        let platform = match d.platform {
+            Platform::Ios => "IOS",
+            Platform::Android => "ANDROID",
+            Platform::Web => "WEB",
+        };
+        Device { device_id: d.device_id.clone(), platform: platform.into(), name: d.name.clone() }
+    }
+}
+
+#[derive(InputObject)]
+pub struct LogInInput {
+    pub email: String,
+    pub password: String,
+    /// Required for staff accounts.
+    pub totp_code: Option<String>,
+    pub device: DeviceInput,
+}
+
+#[derive(InputObject)]
+pub struct SignUpInput {
+    pub email: String,
+    pub password: String,
+    pub display_name: String,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(name = "AccountKind")]
+pub enum AccountKindGql {
+    Parent,
+    PartnerMember,
+    Staff,
+}
+
+#[derive(SimpleObject)]
+#[graphql(name = "Account")]
+pub struct AccountObj {
+    pub id: ID,
+    pub email: String,
+    pub kind: AccountKindGql,
+}
+
+impl From<&auth::Account> for AccountObj {
+    fn from(a: &auth::Account) -> Self {
+        AccountObj {
+            id: ID(a.id.to_string()),
+            email: a.email.clone(),
+            kind: match a.kind {
+                AccountKind::Parent => AccountKindGql::Parent,
+                AccountKind::PartnerMember => AccountKindGql::PartnerMember,
+                AccountKind::Staff => AccountKindGql::Staff,
+            },
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct AuthPayload {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub access_token_expires_at: DateTime<Utc>,
+    pub account: AccountObj,
+}
+
+impl From<Tokens> for AuthPayload {
+    fn from(t: Tokens) -> Self {
+        AuthPayload {
+            access_token: t.access_token,
+            refresh_token: t.refresh_token,
+            access_token_expires_at: DateTime::from_timestamp(t.access_expires_at_unix, 0).unwrap_or_default(),
+            account: AccountObj::from(&t.account),
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct SignUpPayload {
+    /// Always true: the answer does not say whether the address was already taken.
+    pub verification_sent: bool,
+}
+
+#[derive(SimpleObject)]
+pub struct StaffRoleObj {
+    pub funder_id: ID,
+    pub role: String,
+}
+
+#[derive(SimpleObject)]
+pub struct Viewer {
+    pub id: ID,
+    pub email: String,
+    pub kind: AccountKindGql,
+    pub display_name: String,
+    pub email_verified: bool,
+    pub roles: Vec<StaffRoleObj>,
+}
+
+#[derive(SimpleObject)]
+pub struct DeviceSession {
+    pub id: ID,
+    pub device_id: String,
+    pub platform: String,
+    pub name: String,
+    pub current: bool,
+}
+
+fn auth_config<'a>(ctx: &'a Context<'_>) -> &'a AuthConfig {
+    ctx.data_unchecked::<Arc<AuthConfig>>()
+}
+
+#[derive(Default)]
+pub struct AccountQuery;
+
+#[Object]
+impl AccountQuery {
+    /// The signed-in account, or null.
+    async fn viewer(&self, ctx: &Context<'_>) -> Option<Viewer> {
+        caller(ctx).map(|p| {
+            let a = AccountObj::from(&p.account);
+            Viewer {
+                id: a.id,
+                email: a.email,
+                kind: a.kind,
+                display_name: p.account.display_name.clone(),
+                email_verified: p.account.email_verified,
+                roles: p
+                    .staff_roles
+                    .iter()
+                    .map(|(f, r)| StaffRoleObj { funder_id: ID(f.to_string()), role: r.as_str().to_uppercase() })
+                    .collect(),
+            }
+        })
+    }
+
+    /// The caller's signed-in devices.
+    #[graphql(guard = "SignedIn")]
+    async fn sessions(&self, ctx: &Context<'_>) -> ApiResult<Vec<DeviceSession>> {
+        let p = signed_in(ctx)?;
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        Ok(auth::list_sessions(db, p.account.id)
+            .await?
+            .into_iter()
+            .map(|s| DeviceSession {
+                current: s.id == p.session_id,
+                id: ID(s.id.to_string()),
+                device_id: s.device_id,
+                platform: s.platform,
+                name: s.name,
+            })
+            .collect())
+    }
+}
+
+#[derive(Default)]
+pub struct AccountMutation;
+
+#[Object]
+impl AccountMutation {
+    /// Signs in on a device. Public; throttled per account and per IP.
+    async fn log_in(&self, ctx: &Context<'_>, input: LogInInput) -> ApiResult<AuthPayload> {
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let ip = ctx.data_opt::<ClientIp>().map(|c| c.0.clone()).unwrap_or_default();
+        let device = Device::from(&input.device);
+        let t =
+            auth::log_in(db, auth_config(ctx), &input.email, &input.password, input.totp_code.as_deref(), &device, &ip)
+                .await?;
+        Ok(t.into())
+    }
+
+    /// Exchanges a refresh token for new tokens (the old one is spent). Public.
+    async fn refresh_session(&self, ctx: &Context<'_>, refresh_token: String) -> ApiResult<AuthPayload> {
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        Ok(auth::refresh(db, auth_config(ctx), &refresh_token).await?.into())
+    }
+
+    /// Ends the current session, or another of the caller's sessions.
+    #[graphql(guard = "SignedIn")]
+    async fn log_out(&self, ctx: &Context<'_>, session_id: Option<ID>) -> ApiResult<bool> {
+        let p = signed_in(ctx)?;
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let sid = match session_id {
+            Some(id) => crate::parse_id(&id, "sessionId")?,
+            None => p.session_id,
+        };
+        Ok(auth::log_out(db, p.account.id, sid).await?)
+    }
+
+    /// Creates a parent account; a verification e-mail follows. Public; the same answer
+    /// whether the address is new or taken.
+    async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> ApiResult<SignUpPayload> {
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let created =
+            auth::sign_up(db, AccountKind::Parent, &input.email, &input.password, &input.display_name).await?;
+        if let (Some((account, token)), Some(mailer)) = (created, ctx.data_opt::<Arc<dyn Mailer>>()) {
+            let body = format!(
+                "Bonjour {},\n\nPour confirmer votre adresse, saisissez ce code dans l'application Passerelle :\n\n{token}\n\nIl est valable 48 heures.",
+                account.display_name
+            );
+            mailer.send(Mail { to: account.email, subject: "Confirmez votre adresse e-mail".into(), body }).await?;
+        }
+        Ok(SignUpPayload { verification_sent: true })
+    }
+
+    /// Confirms an e-mail address with the token received. Public.
+    async fn verify_email(&self, ctx: &Context<'_>, token: String) -> ApiResult<bool> {
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        Ok(auth::verify_email(db, &token).await?)
+    }
+}

@@ -1,0 +1,44 @@
+//! The mobile contract: the committed schema is the served one, and every error code the
+//! domain can send is documented.
+
+use passerelle_domain::Error;
+
+const SCHEMA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../mobile-contract/schema.graphql");
+const CODES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../mobile-contract/error-codes.md");
+
+#[test]
+fn the_committed_schema_is_the_served_schema() {
+    let served = passerelle_graphql::export_sdl();
+    if std::env::var("UPDATE_CONTRACT").is_ok_and(|v| v == "1") {
+        std::fs::write(SCHEMA, &served).unwrap();
+    }
+    let committed = std::fs::read_to_string(SCHEMA).unwrap_or_default();
+    assert!(
+        committed == served,
+        "mobile-contract/schema.graphql is out of date: run `UPDATE_CONTRACT=1 cargo test -p passerelle-tests --test it contract` \
+         (or `cargo run -p passerelle-api -- export-schema --out mobile-contract/schema.graphql`), review the diff and note it in \
+         mobile-contract/CHANGELOG.md"
+    );
+}
+
+#[test]
+fn every_domain_error_code_is_documented() {
+    let doc = std::fs::read_to_string(CODES).unwrap();
+    let all = [
+        Error::Unauthenticated,
+        Error::Forbidden,
+        Error::NotFound("x"),
+        Error::bad_input("f", "m"),
+        Error::Conflict("c".into()),
+        Error::InsufficientFunds,
+        Error::IdempotencyConflict,
+        Error::RateLimited,
+        Error::CampaignClosed,
+        Error::CardBlocked,
+        Error::TicketNotRedeemable,
+        Error::internal(std::io::Error::other("x")),
+    ];
+    for e in all {
+        assert!(doc.contains(&format!("`{}`", e.code())), "{} is not in error-codes.md", e.code());
+    }
+}
