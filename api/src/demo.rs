@@ -3,6 +3,7 @@
 //! newcomer's first `cargo run` shows real passes with real balances.
 
 use anyhow::Context as _;
+use passerelle_domain::auth::{AccountKind, StaffRole, create_account};
 use passerelle_domain::campaign::{Policy, upsert_campaign};
 use passerelle_domain::eligibility::recompute;
 use passerelle_domain::funder::{ensure_funder_by_code, find_funder_by_code};
@@ -16,10 +17,14 @@ const ROSTER: &str = include_str!("demo/roster.csv");
 pub const DEMO_FUNDER: &str = "92";
 pub const DEMO_SCHOOL_YEAR: i32 = 2026;
 
+pub const DEMO_PASSWORD: &str = "demo-password-2026";
+
 /// What the seed created (None when the database already had the demo funder).
 pub struct DemoReport {
     pub pupils: u64,
     pub passes: u64,
+    /// Base32, for an authenticator app: staff sign-in needs a TOTP code.
+    pub staff_totp_secret: String,
 }
 
 /// Seeds an empty database; does nothing when funder 92 already exists.
@@ -39,5 +44,65 @@ pub async fn seed(db: &DatabaseConnection, settings: &Settings) -> anyhow::Resul
     let imported = import_roster(db, funder.id, RosterFormat::Csv, &files, &options, &|_| {}).await?;
     recompute(db, campaign.id).await?;
     let grant = run_grant(db, campaign.id, &|_, _| {}).await?;
-    Ok(Some(DemoReport { pupils: imported.created, passes: grant.passes }))
+    let (parent, _) =
+        create_account(db, AccountKind::Parent, "parent@example.org", DEMO_PASSWORD, "Claire Martin", true, &[])
+            .await?;
+    create_account(
+        db,
+        AccountKind::PartnerMember,
+        "partner@example.org",
+        DEMO_PASSWORD,
+        "Club de judo de Bagneux",
+        true,
+        &[],
+    )
+    .await?;
+    let roles = [(funder.id, StaffRole::Admin)];
+    let (_, totp) = create_account(
+        db,
+        AccountKind::Staff,
+        "staff@example.org",
+        DEMO_PASSWORD,
+        "Agent du Département",
+        true,
+        &roles,
+    )
+    .await?;
+    // Claire Martin is the legal guardian (RL1) of Léa and Hugo on the demo roster.
+    for key in ["csv:900001", "csv:900002"] {
+        link_demo_child(db, parent.id, funder.id, key).await?;
+    }
+    let staff_totp_secret = totp.map(|t| t.to_base32()).unwrap_or_default();
+    Ok(Some(DemoReport { pupils: imported.created, passes: grant.passes, staff_totp_secret }))
+}
+
+async fn link_demo_child(
+    db: &DatabaseConnection,
+    account: uuid::Uuid,
+    funder: uuid::Uuid,
+    key: &str,
+) -> anyhow::Result<()> {
+    use passerelle_domain::db::{now_us_sql, stmt};
+    use sea_orm::ConnectionTrait;
+    let backend = db.get_database_backend();
+    let sql = format!(
+        "INSERT INTO family_link (id, account_id, pupil_id, via, author, created_at_us) \
+         SELECT $1, $2, id, 'staff', 'demo', {} FROM pupil WHERE funder_id = $3 AND source_key = $4",
+        now_us_sql(backend)
+    );
+    let n = db
+        .execute_raw(stmt(backend, &sql, [uuid::Uuid::now_v7().into(), account.into(), funder.into(), key.into()]))
+        .await?;
+    anyhow::ensure!(n.rows_affected() == 1, "demo pupil {key} not found");
+    Ok(())
+}
+
+/// The demo staff member's TOTP secret, printed at every start outside production so the demo
+/// stays usable after a restart.
+pub async fn staff_totp_secret(db: &DatabaseConnection) -> anyhow::Result<Option<String>> {
+    use passerelle_domain::db::stmt;
+    use sea_orm::ConnectionTrait;
+    let sql = "SELECT totp_secret FROM account WHERE email = $1";
+    let row = db.query_one_raw(stmt(db.get_database_backend(), sql, ["staff@example.org".into()])).await?;
+    Ok(row.map(|r| r.try_get::<Option<String>>("", "totp_secret")).transpose()?.flatten())
 }

@@ -37,6 +37,7 @@ async fn main() -> anyhow::Result<()> {
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let db = connect_and_migrate(&settings).await?;
     let demo = if settings.demo { passerelle_api::demo::seed(&db, &settings).await? } else { None };
+    let totp = if settings.demo { passerelle_api::demo::staff_totp_secret(&db).await? } else { None };
     let production = settings.is_production();
     let kind = settings.database_kind();
     let server = start(settings, db, true).await?;
@@ -51,6 +52,13 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             "Demo data seeded: funder 92 (Hauts-de-Seine), campaign Pass+ 2026-2027, {} pupils, {} passes",
             d.pupils, d.passes
         );
+    }
+    if let Some(secret) = totp {
+        println!("Demo accounts (password {}):", passerelle_api::demo::DEMO_PASSWORD);
+        println!("  parent@example.org   parent, linked to Léa and Hugo Martin");
+        println!("  partner@example.org  partner member");
+        println!("  staff@example.org    admin of funder 92 (sign-in needs a TOTP code)");
+        println!("staff TOTP secret: {secret}");
     }
     server.wait().await
 }

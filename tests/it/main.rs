@@ -2,6 +2,7 @@
 //! behaviour, property and race tests. Each runs on SQLite, or on PostgreSQL when
 //! `TEST_DATABASE_URL` is set.
 
+mod auth;
 mod backend;
 mod backoffice;
 mod contract;

@@ -542,7 +542,7 @@ async fn aaf_delete_and_modify_requests() {
     assert_counts(&sum, 0, 1, 0, 1, 2);
     assert_eq!((sum.guardians.updated, sum.guardians.left, sum.schools.updated), (1, 1, 1));
     let codes: Vec<String> = issues(db, sum.import_id).await.into_iter().map(|i| i.1).collect();
-    assert_eq!(codes, ["PUPIL_REJECTED", "UNKNOWN_RECORD", "DELETE_IGNORED", "LINK_ONE_SIDED"]);
+    assert_eq!(codes, ["DELETE_IGNORED", "UNKNOWN_RECORD", "PUPIL_REJECTED", "LINK_ONE_SIDED"]);
     assert_eq!(sum.warnings, 4);
 
     let p1 = pupil(db, "aaf:1").await;
