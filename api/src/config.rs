@@ -52,6 +52,10 @@ pub struct Settings {
     pub public_url: String,
     /// Back-office operations without a staff account: only in the `test` environment.
     pub dev_back_office: bool,
+    /// `smtp://host:port` or `smtps://user:pass@host` (lettre's URL form); without it, outside
+    /// production, e-mails are written to the log.
+    pub smtp_url: Option<SecretString>,
+    pub mail_from: String,
 }
 
 /// A start-up configuration problem, naming the variable.
@@ -73,6 +77,8 @@ const KNOWN: &[&str] = &[
     "PASSERELLE_JWT_KEY_FILE",
     "PASSERELLE_PUBLIC_URL",
     "PASSERELLE_DEV_BACK_OFFICE",
+    "PASSERELLE_SMTP_URL",
+    "PASSERELLE_MAIL_FROM",
 ];
 
 fn err(var: &str, message: impl Into<String>) -> ConfigError {
@@ -165,7 +171,20 @@ impl Settings {
             Some("1") | Some("true") if environment == Environment::Test => true,
             Some(_) => return Err(err("PASSERELLE_DEV_BACK_OFFICE", "only `true` in the test environment")),
         };
+        let smtp_url = get("PASSERELLE_SMTP_URL").filter(|v| !v.is_empty());
+        if let Some(u) = &smtp_url
+            && !(u.starts_with("smtp://") || u.starts_with("smtps://"))
+        {
+            return Err(err("PASSERELLE_SMTP_URL", "must start with smtp:// or smtps://"));
+        }
+        if production && smtp_url.is_none() {
+            return Err(err("PASSERELLE_SMTP_URL", "required in production (e-mails would only be logged)"));
+        }
+        let mail_from =
+            get("PASSERELLE_MAIL_FROM").unwrap_or_else(|| "Passerelle <no-reply@passerelle.localhost>".into());
         Ok(Settings {
+            smtp_url: smtp_url.map(SecretString::from),
+            mail_from,
             jwt_key_file,
             public_url,
             dev_back_office,
@@ -227,6 +246,7 @@ mod tests {
             ("PASSERELLE_ENV", "production"),
             ("DATABASE_URL", "postgres://db/p"),
             ("PASSERELLE_JWT_KEY_FILE", "/etc/passerelle/jwt.pem"),
+            ("PASSERELLE_SMTP_URL", "smtps://mailer:secret@smtp.example.org"),
         ]));
         assert!(!ok.unwrap().demo);
         let e = Settings::from_vars(&vars(&[("PASSERELLE_DEV_BACK_OFFICE", "true")])).unwrap_err();

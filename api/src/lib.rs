@@ -9,6 +9,7 @@ pub mod demo;
 mod http;
 pub mod jobs;
 pub mod keys;
+pub mod mailer;
 pub mod server;
 pub mod telemetry;
 mod uploads;

@@ -80,7 +80,7 @@ pub async fn start(settings: Settings, db: DatabaseConnection, handle_signals: b
     };
     let uploads = passerelle_graphql::Uploads { dir: settings.data_dir.join("uploads") };
     let auth = crate::keys::auth_config(&settings)?;
-    let mailer: Arc<dyn passerelle_domain::mail::Mailer> = Arc::new(passerelle_domain::mail::LogMailer);
+    let mailer = crate::mailer::mailer(&settings)?;
     let config = SchemaConfig {
         server_info,
         production: settings.is_production(),

@@ -10,10 +10,14 @@
 //!   revocation takes effect at once (A10, Z4).
 
 mod accounts;
+mod links;
 mod sessions;
 mod throttle;
 
 pub use accounts::{Account, AccountKind, StaffRole, create_account, find_account_by_email, sign_up, verify_email};
+pub use links::{
+    CodeToSend, LinkChallenge, confirm_child_link, linked_pupils, normalize_name, request_child_link, unlink,
+};
 pub use sessions::{
     AuthConfig, Device, Principal, Session, Tokens, authenticate, list_sessions, log_in, log_out, refresh,
 };

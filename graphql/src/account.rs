@@ -221,8 +221,9 @@ impl AccountMutation {
         let created =
             auth::sign_up(db, AccountKind::Parent, &input.email, &input.password, &input.display_name).await?;
         if let (Some((account, token)), Some(mailer)) = (created, ctx.data_opt::<Arc<dyn Mailer>>()) {
+            // Lines under 76 characters: the message then travels as readable 8-bit text.
             let body = format!(
-                "Bonjour {},\n\nPour confirmer votre adresse, saisissez ce code dans l'application Passerelle :\n\n{token}\n\nIl est valable 48 heures.",
+                "Bonjour {},\n\nPour confirmer votre adresse, saisissez ce code\ndans l'application Passerelle :\n\n{token}\n\nIl est valable 48 heures.\n",
                 account.display_name
             );
             mailer.send(Mail { to: account.email, subject: "Confirmez votre adresse e-mail".into(), body }).await?;

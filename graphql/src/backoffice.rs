@@ -3,5 +3,5 @@
 mod campaign;
 mod roster;
 
-pub use campaign::{CampaignMutation, CampaignQuery};
-pub use roster::{RosterMutation, RosterQuery, Uploads};
+pub use campaign::{CampaignMutation, CampaignQuery, GqlGrade};
+pub use roster::{ImportsQuery, RosterMutation, RosterQuery, Uploads};

@@ -9,6 +9,7 @@ pub mod access;
 mod account;
 mod backoffice;
 pub mod error;
+mod family;
 mod pagination;
 mod scalars;
 mod server_info;
@@ -30,13 +31,20 @@ pub use server_info::ServerInfo;
 pub struct Query(
     server_info::ServerInfoQuery,
     account::AccountQuery,
+    family::FamilyQuery,
     backoffice::CampaignQuery,
     backoffice::RosterQuery,
+    backoffice::ImportsQuery,
 );
 
 /// Root mutation: one object per feature, merged.
 #[derive(MergedObject, Default)]
-pub struct Mutation(account::AccountMutation, backoffice::CampaignMutation, backoffice::RosterMutation);
+pub struct Mutation(
+    account::AccountMutation,
+    family::FamilyMutation,
+    backoffice::CampaignMutation,
+    backoffice::RosterMutation,
+);
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 

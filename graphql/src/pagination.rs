@@ -29,3 +29,20 @@ pub fn page(first: Option<i32>, after: Option<&str>) -> Result<(u64, Option<Uuid
     };
     Ok((first as u64, after))
 }
+
+/// Cursor over `(time, id)` for lists ordered by time.
+pub fn time_cursor(at_us: i64, id: Uuid) -> String {
+    let mut bytes = at_us.to_be_bytes().to_vec();
+    bytes.extend_from_slice(id.as_bytes());
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+pub fn decode_time_cursor(cursor: &str) -> Result<(i64, Uuid), ApiError> {
+    let bad = || ApiError::from(Error::bad_input("after", "not a cursor"));
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+    if bytes.len() != 24 {
+        return Err(bad());
+    }
+    let at = i64::from_be_bytes(bytes[..8].try_into().map_err(|_| bad())?);
+    Ok((at, Uuid::from_slice(&bytes[8..]).map_err(|_| bad())?))
+}

@@ -6,6 +6,7 @@ mod auth;
 mod backend;
 mod backoffice;
 mod contract;
+mod family;
 mod grant;
 mod http;
 mod ledger_basic;

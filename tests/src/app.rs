@@ -42,6 +42,8 @@ impl TestApp {
             let path = data_dir.join("prod-key.pem");
             std::fs::write(&path, keys.to_pkcs8_pem().expect("pem").as_bytes()).expect("key file");
             vars.push(("PASSERELLE_JWT_KEY_FILE".into(), path.display().to_string()));
+            // Nothing listens there: production tests send no mail.
+            vars.push(("PASSERELLE_SMTP_URL".into(), "smtp://127.0.0.1:9".into()));
         }
         vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let settings = Settings::from_vars(&vars).expect("test settings");
@@ -54,6 +56,12 @@ impl TestApp {
             server: Some(server),
             test_db,
         }
+    }
+
+    /// A server that delivers e-mail over SMTP to `sink`.
+    pub async fn spawn_with_smtp(sink: &crate::smtp::SmtpSink) -> TestApp {
+        let url = sink.url();
+        Self::spawn_with(&[("PASSERELLE_SMTP_URL", url.as_str())]).await
     }
 
     /// A server whose back office answers without a staff account (test environment only).

@@ -9,6 +9,7 @@ pub mod app;
 pub mod db;
 pub mod ledger;
 pub mod school;
+pub mod smtp;
 
 pub use app::TestApp;
 pub use db::{Backend, TestDb, fresh_db, fresh_db_with_pool};

@@ -39,6 +39,40 @@ pub struct PupilRow {
     pub left_at: Option<NaiveDate>,
 }
 
+/// The pupils with these ids (a parent's linked children), in the order given.
+pub async fn list_pupils_by_ids<C: ConnectionTrait>(db: &C, ids: &[Uuid]) -> Result<Vec<PupilRow>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let sql = format!("SELECT {PUPIL_COLUMNS} FROM pupil p WHERE p.id = $1");
+        let rows = db.query_all_raw(stmt(db.get_database_backend(), &sql, [(*id).into()])).await?;
+        for r in &rows {
+            out.push(pupil_from_row(r)?);
+        }
+    }
+    Ok(out)
+}
+
+const PUPIL_COLUMNS: &str = "p.id, p.funder_id, p.ine, p.family_name, p.usage_name, p.given_name, p.birth_date, p.uai, \
+                             p.class_name, p.grade, p.boursier, p.left_at";
+
+fn pupil_from_row(r: &sea_orm::QueryResult) -> Result<PupilRow> {
+    let grade: Option<String> = r.try_get("", "grade")?;
+    Ok(PupilRow {
+        id: r.try_get("", "id")?,
+        funder_id: r.try_get("", "funder_id")?,
+        ine: r.try_get("", "ine")?,
+        family_name: r.try_get("", "family_name")?,
+        usage_name: r.try_get("", "usage_name")?,
+        given_name: r.try_get("", "given_name")?,
+        birth_date: r.try_get("", "birth_date")?,
+        uai: r.try_get("", "uai")?,
+        class_name: r.try_get("", "class_name")?,
+        grade: grade.and_then(|g| g.parse().ok()),
+        boursier: r.try_get("", "boursier")?,
+        left_at: r.try_get("", "left_at")?,
+    })
+}
+
 /// Up to `limit` pupils after `after` (by id), matching `filter`.
 pub async fn list_pupils<C: ConnectionTrait>(
     db: &C,
@@ -76,31 +110,12 @@ pub async fn list_pupils<C: ConnectionTrait>(
     }
     let values = q.values;
     let sql = format!(
-        "SELECT p.id, p.funder_id, p.ine, p.family_name, p.usage_name, p.given_name, p.birth_date, p.uai, p.class_name, \
-         p.grade, p.boursier, p.left_at FROM pupil p {join} WHERE {} ORDER BY p.id LIMIT {}",
+        "SELECT {PUPIL_COLUMNS} FROM pupil p {join} WHERE {} ORDER BY p.id LIMIT {}",
         conds.join(" AND "),
         limit.min(1000)
     );
     let rows = db.query_all_raw(stmt(db.get_database_backend(), &sql, values)).await?;
-    rows.iter()
-        .map(|r| {
-            let grade: Option<String> = r.try_get("", "grade")?;
-            Ok(PupilRow {
-                id: r.try_get("", "id")?,
-                funder_id: r.try_get("", "funder_id")?,
-                ine: r.try_get("", "ine")?,
-                family_name: r.try_get("", "family_name")?,
-                usage_name: r.try_get("", "usage_name")?,
-                given_name: r.try_get("", "given_name")?,
-                birth_date: r.try_get("", "birth_date")?,
-                uai: r.try_get("", "uai")?,
-                class_name: r.try_get("", "class_name")?,
-                grade: grade.and_then(|g| g.parse().ok()),
-                boursier: r.try_get("", "boursier")?,
-                left_at: r.try_get("", "left_at")?,
-            })
-        })
-        .collect()
+    rows.iter().map(pupil_from_row).collect()
 }
 
 /// Numbered placeholders for a query built piece by piece.

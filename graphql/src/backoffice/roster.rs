@@ -9,10 +9,12 @@ use passerelle_domain::school::query::{PupilFilter, PupilRow, list_pupils};
 use sea_orm::DatabaseConnection;
 
 use super::campaign::GqlGrade;
-use crate::access::{ANY_STAFF, StaffOnly, require_staff};
+use crate::access::{ANY_STAFF, ELIGIBILITY_WRITERS, StaffOnly, require_staff};
 use crate::error::ApiResult;
 use crate::pagination::{cursor, page};
 use crate::parse_id;
+use passerelle_domain::Error;
+use passerelle_domain::school::import;
 
 /// Where uploaded files wait to be imported (`POST /uploads` writes them).
 #[derive(Clone, Debug)]
@@ -98,15 +100,205 @@ impl RosterQuery {
     }
 }
 
+#[derive(async_graphql::Enum, Copy, Clone, Eq, PartialEq)]
+pub enum RosterFormatGql {
+    Aaf,
+    Siecle,
+    Csv,
+}
+
+#[derive(InputObject)]
+pub struct ImportRosterInput {
+    pub funder_id: ID,
+    pub format: RosterFormatGql,
+    /// Files sent to `POST /uploads`.
+    pub upload_ids: Vec<ID>,
+    /// The files are the whole roster of their scope (default): absent pupils are marked left.
+    #[graphql(default = true)]
+    pub full_snapshot: bool,
+}
+
+#[derive(SimpleObject)]
+pub struct ImportedFile {
+    pub name: String,
+    pub records: u64,
+    pub warnings: u64,
+    pub error: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct ImportIssue {
+    pub file: String,
+    pub line: u64,
+    pub column: u64,
+    pub record_key: Option<String>,
+    pub code: String,
+    pub message: String,
+}
+
+/// One roster import: what it counted (pupils) and, if rejected, why.
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct RosterImport {
+    pub id: ID,
+    /// RUNNING, SUCCEEDED or REJECTED.
+    pub status: String,
+    pub full_snapshot: bool,
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub left: u64,
+    pub rejected: u64,
+    pub warnings: u64,
+    pub error: Option<String>,
+    pub files: Vec<ImportedFile>,
+    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[async_graphql::ComplexObject]
+impl RosterImport {
+    /// The stored warnings (the first 10,000 of an import), in file order.
+    async fn issues(&self, ctx: &Context<'_>, #[graphql(default = 50)] first: u64) -> ApiResult<Vec<ImportIssue>> {
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let id = parse_id(&self.id, "id")?;
+        Ok(import::import_issues(db, id, first.min(1000))
+            .await?
+            .into_iter()
+            .map(|i| ImportIssue {
+                file: i.file,
+                line: i.line,
+                column: i.column,
+                record_key: i.record_key,
+                code: i.code,
+                message: i.message,
+            })
+            .collect())
+    }
+}
+
+fn files(list: Vec<import::FileOutcome>) -> Vec<ImportedFile> {
+    list.into_iter()
+        .map(|f| ImportedFile {
+            name: f.name,
+            records: f.records,
+            warnings: f.warnings,
+            error: f.error.map(|e| e.to_string()),
+        })
+        .collect()
+}
+
+fn status(s: import::ImportStatus) -> String {
+    format!("{s:?}").to_uppercase()
+}
+
+impl From<import::ImportSummary> for RosterImport {
+    fn from(s: import::ImportSummary) -> Self {
+        RosterImport {
+            id: ID(s.import_id.to_string()),
+            status: status(s.status),
+            full_snapshot: s.full_snapshot,
+            created: s.created,
+            updated: s.updated,
+            unchanged: s.unchanged,
+            left: s.left,
+            rejected: s.rejected,
+            warnings: s.warnings,
+            error: s.error,
+            files: files(s.files),
+            started_at: None,
+        }
+    }
+}
+
+impl From<import::RosterImportRow> for RosterImport {
+    fn from(r: import::RosterImportRow) -> Self {
+        RosterImport {
+            id: ID(r.id.to_string()),
+            status: status(r.status),
+            full_snapshot: r.full_snapshot,
+            created: r.created,
+            updated: r.updated,
+            unchanged: r.unchanged,
+            left: r.left,
+            rejected: r.rejected,
+            warnings: r.warnings,
+            error: r.error,
+            files: files(r.files),
+            started_at: chrono::DateTime::from_timestamp_micros(r.started_at_us),
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct RosterMutation;
 
 #[Object]
 impl RosterMutation {
-    /// Placeholder removed when the importer lands.
-    #[graphql(visible = false)]
-    async fn _roster_noop(&self) -> bool {
-        false
+    /// Imports uploaded roster files for a funder, then recomputes eligibility. A malformed
+    /// file rejects the whole import (status REJECTED, `error` says file, line and column).
+    #[graphql(guard = "StaffOnly")]
+    async fn import_roster(&self, ctx: &Context<'_>, input: ImportRosterInput) -> ApiResult<RosterImport> {
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let funder = parse_id(&input.funder_id, "funderId")?;
+        require_staff(ctx, funder, ELIGIBILITY_WRITERS)?;
+        let uploads = ctx.data::<Uploads>().map_err(|_| Error::internal(std::io::Error::other("no upload store")))?;
+        if input.upload_ids.is_empty() || input.upload_ids.len() > 50 {
+            return Err(Error::bad_input("uploadIds", "1 to 50 uploads").into());
+        }
+        let mut list = Vec::with_capacity(input.upload_ids.len());
+        for id in &input.upload_ids {
+            let id = parse_id(id, "uploadIds")?;
+            let path = uploads.dir.join(id.to_string());
+            if !path.is_file() {
+                return Err(Error::NotFound("upload").into());
+            }
+            list.push(import::ImportFile { name: format!("upload-{id}"), path });
+        }
+        let format = match input.format {
+            RosterFormatGql::Aaf => import::RosterFormat::Aaf,
+            RosterFormatGql::Siecle => import::RosterFormat::Siecle,
+            RosterFormatGql::Csv => import::RosterFormat::Csv,
+        };
+        let author = crate::access::caller(ctx).map_or_else(|| "back-office".to_owned(), |p| p.account.email.clone());
+        let options = import::ImportOptions { full_snapshot: input.full_snapshot, author };
+        let summary = import::import_roster(db, funder, format, &list, &options, &|_| {}).await?;
+        if summary.status == import::ImportStatus::Succeeded {
+            for c in passerelle_domain::campaign::list_campaigns(db, funder).await? {
+                passerelle_domain::eligibility::recompute(db, c.id).await?;
+            }
+        }
+        Ok(summary.into())
+    }
+}
+
+#[derive(Default)]
+pub struct ImportsQuery;
+
+#[Object]
+impl ImportsQuery {
+    /// A funder's roster imports, newest first.
+    #[graphql(guard = "StaffOnly", complexity = "first.unwrap_or(20).max(1) as usize * child_complexity")]
+    async fn roster_imports(
+        &self,
+        ctx: &Context<'_>,
+        funder_id: ID,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<Connection<String, RosterImport, EmptyFields, EmptyFields>> {
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let funder = parse_id(&funder_id, "funderId")?;
+        require_staff(ctx, funder, ANY_STAFF)?;
+        let (limit, _) = page(first, None)?;
+        let before = after.as_deref().map(crate::pagination::decode_time_cursor).transpose()?;
+        let mut rows = import::list_imports(db, funder, limit + 1, before).await?;
+        let has_next = rows.len() as u64 > limit;
+        rows.truncate(limit as usize);
+        let mut conn = Connection::new(before.is_some(), has_next);
+        conn.edges.extend(rows.into_iter().map(|r| {
+            let c = crate::pagination::time_cursor(r.started_at_us, r.id);
+            Edge::new(c, RosterImport::from(r))
+        }));
+        Ok(conn)
     }
 }
 

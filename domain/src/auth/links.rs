@@ -1,0 +1,221 @@
+//! Family links: a parent reaches a child only through a verified link.
+//!
+//! The parent names the child (school UAI, names, birth date). If a pupil matches and one of
+//! its legal guardians (level 1 or 2) has an e-mail on the school record, a 6-digit code is
+//! sent there; entering it links the account to the pupil. The answer is the same whether or
+//! not anything matched (no way to probe who attends which school), codes are single use,
+//! valid 10 minutes, 5 attempts, and requests are throttled per account (A5, Z1).
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sea_orm::{ConnectionTrait, DatabaseConnection, Value};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::throttle::{Throttle, throttle_check, throttle_fail};
+use crate::db::{begin_write, now_us, now_us_sql, stmt};
+use crate::error::{Error, Result};
+use crate::identity::{ChallengePolicy, CodeError, CodeHash, check_attempt, new_code};
+
+/// What the parent gets back: always a challenge, whatever matched.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LinkChallenge {
+    pub id: Uuid,
+    pub expires_at_us: i64,
+}
+
+/// The code to send, when something matched (the caller mails it; never shown to the parent).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CodeToSend {
+    pub to: String,
+    pub code: String,
+    pub child_given_name: String,
+}
+
+/// Upper-case, no accents, no punctuation: matching only, the records keep their spelling.
+pub fn normalize_name(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        let base = match c {
+            'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'À' | 'Á' | 'Â' | 'Ã' | 'Ä' | 'Å' => 'A',
+            'ç' | 'Ç' => 'C',
+            'è' | 'é' | 'ê' | 'ë' | 'È' | 'É' | 'Ê' | 'Ë' => 'E',
+            'ì' | 'í' | 'î' | 'ï' | 'Ì' | 'Í' | 'Î' | 'Ï' => 'I',
+            'ñ' | 'Ñ' => 'N',
+            'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'Ò' | 'Ó' | 'Ô' | 'Õ' | 'Ö' | 'Ø' => 'O',
+            'ù' | 'ú' | 'û' | 'ü' | 'Ù' | 'Ú' | 'Û' | 'Ü' => 'U',
+            'ý' | 'ÿ' | 'Ý' => 'Y',
+            'œ' | 'Œ' => {
+                out.push_str("OE");
+                continue;
+            }
+            'æ' | 'Æ' => {
+                out.push_str("AE");
+                continue;
+            }
+            c if c.is_alphanumeric() => c.to_ascii_uppercase(),
+            _ => continue,
+        };
+        out.push(base);
+    }
+    out
+}
+
+/// Starts a link: finds the pupil and a legal guardian's e-mail on the school record.
+pub async fn request_child_link(
+    db: &DatabaseConnection,
+    account_id: Uuid,
+    uai: &str,
+    family_name: &str,
+    given_name: &str,
+    birth_date: NaiveDate,
+) -> Result<(LinkChallenge, Option<CodeToSend>)> {
+    let key = format!("link:acct:{account_id}");
+    if throttle_check(db, &key).await? {
+        return Err(Error::RateLimited);
+    }
+    // Every request counts: ten requests an hour is plenty for a family, not for a prober.
+    throttle_fail(db, &key, Throttle { free: 10, max_block_secs: 3600 }).await?;
+    let backend = db.get_database_backend();
+    let sql = "SELECT p.id, p.source_key, p.funder_id, p.family_name, p.usage_name, p.given_name FROM pupil p \
+               WHERE p.uai = $1 AND p.birth_date = $2 AND p.left_at IS NULL";
+    let rows =
+        db.query_all_raw(stmt(backend, sql, [uai.trim().to_ascii_uppercase().into(), birth_date.into()])).await?;
+    let (fam, giv) = (normalize_name(family_name), normalize_name(given_name));
+    let mut matched = None;
+    for r in &rows {
+        let f: String = r.try_get("", "family_name")?;
+        let u: Option<String> = r.try_get("", "usage_name")?;
+        let g: String = r.try_get("", "given_name")?;
+        if (normalize_name(&f) == fam || u.as_deref().is_some_and(|u| normalize_name(u) == fam))
+            && normalize_name(&g) == giv
+        {
+            matched = Some((
+                r.try_get::<Uuid>("", "id")?,
+                r.try_get::<String>("", "source_key")?,
+                r.try_get::<Uuid>("", "funder_id")?,
+                g,
+            ));
+            break;
+        }
+    }
+    let mut send = None;
+    let mut pupil_id = Uuid::nil();
+    if let Some((id, source_key, funder, given)) = matched {
+        let sql = "SELECT g.email FROM guardianship gs JOIN guardian g ON g.funder_id = gs.funder_id AND g.source_key = gs.guardian_key \
+                   WHERE gs.funder_id = $1 AND gs.pupil_key = $2 AND gs.legal_level IN (1, 2) AND g.email IS NOT NULL \
+                   AND g.left_at IS NULL ORDER BY gs.legal_level, g.source_key";
+        let contacts = db.query_all_raw(stmt(backend, sql, [funder.into(), source_key.into()])).await?;
+        if let Some(c) = contacts.first() {
+            pupil_id = id;
+            send = Some(CodeToSend { to: c.try_get("", "email")?, code: new_code(), child_given_name: given });
+        }
+    }
+    let challenge_id = Uuid::new_v4();
+    // With no match, the challenge exists but no code can ever satisfy it.
+    let code = send.as_ref().map_or_else(|| Uuid::new_v4().to_string(), |s| s.code.clone());
+    let hash = CodeHash::of(challenge_id, &code);
+    let ttl = ChallengePolicy::DEFAULT.ttl.num_microseconds().unwrap_or(600_000_000);
+    let now = now_us_sql(backend);
+    let sql = format!(
+        "INSERT INTO link_challenge (id, account_id, pupil_id, code_hash, channel, destination, attempts, created_at_us, expires_at_us) \
+         VALUES ($1, $2, $3, $4, 'email', $5, 0, {now}, {now} + $6) RETURNING expires_at_us"
+    );
+    let destination = send.as_ref().map(|s| mask_email(&s.to)).unwrap_or_default();
+    let values: [Value; 6] =
+        [challenge_id.into(), account_id.into(), pupil_id.into(), hash.to_hex().into(), destination.into(), ttl.into()];
+    let row = db.query_one_raw(stmt(backend, &sql, values)).await?.ok_or(Error::NotFound("challenge"))?;
+    Ok((LinkChallenge { id: challenge_id, expires_at_us: row.try_get("", "expires_at_us")? }, send))
+}
+
+fn mask_email(e: &str) -> String {
+    match e.split_once('@') {
+        Some((l, d)) => format!("{}…@{d}", l.chars().next().unwrap_or('*')),
+        None => "…".into(),
+    }
+}
+
+/// Confirms a link with the code received. Wrong code: one attempt spent; after 5, or after 10
+/// minutes, the challenge is dead. Success links the account to the pupil once.
+pub async fn confirm_child_link(
+    db: &DatabaseConnection,
+    account_id: Uuid,
+    challenge_id: Uuid,
+    code: &str,
+) -> Result<Uuid> {
+    let backend = db.get_database_backend();
+    let txn = begin_write(db).await?;
+    let sql = "SELECT pupil_id, code_hash, attempts, created_at_us, consumed_at_us FROM link_challenge WHERE id = $1 AND account_id = $2";
+    let Some(r) = txn.query_one_raw(stmt(backend, sql, [challenge_id.into(), account_id.into()])).await? else {
+        return Err(Error::NotFound("challenge"));
+    };
+    let pupil: Uuid = r.try_get("", "pupil_id")?;
+    let attempts: i32 = r.try_get("", "attempts")?;
+    let created: i64 = r.try_get("", "created_at_us")?;
+    let consumed: Option<i64> = r.try_get("", "consumed_at_us")?;
+    let stored = CodeHash::from_hex(&r.try_get::<String>("", "code_hash")?).ok_or(Error::NotFound("challenge"))?;
+    if consumed.is_some() {
+        return Err(Error::Conflict("this code was already used".into()));
+    }
+    let now = now_us(&txn).await?;
+    let to_time = |us: i64| DateTime::<Utc>::from_timestamp_micros(us).unwrap_or_default();
+    let verdict = check_attempt(
+        &ChallengePolicy::DEFAULT,
+        to_time(now),
+        to_time(created),
+        attempts.max(0) as u32,
+        challenge_id,
+        code.trim(),
+        &stored,
+    );
+    match verdict {
+        Ok(()) if !pupil.is_nil() => {
+            let sql = format!(
+                "UPDATE link_challenge SET consumed_at_us = {} WHERE id = $1 AND consumed_at_us IS NULL",
+                now_us_sql(backend)
+            );
+            txn.execute_raw(stmt(backend, &sql, [challenge_id.into()])).await?;
+            let existing =
+                "SELECT id FROM family_link WHERE account_id = $1 AND pupil_id = $2 AND revoked_at_us IS NULL";
+            if txn.query_one_raw(stmt(backend, existing, [account_id.into(), pupil.into()])).await?.is_none() {
+                let sql = format!(
+                    "INSERT INTO family_link (id, account_id, pupil_id, via, author, created_at_us) VALUES ($1, $2, $3, 'code', 'parent', {})",
+                    now_us_sql(backend)
+                );
+                txn.execute_raw(stmt(backend, &sql, [Uuid::now_v7().into(), account_id.into(), pupil.into()])).await?;
+            }
+            txn.commit().await?;
+            Ok(pupil)
+        }
+        Ok(()) | Err(CodeError::Wrong) => {
+            txn.execute_raw(stmt(
+                backend,
+                "UPDATE link_challenge SET attempts = attempts + 1 WHERE id = $1",
+                [challenge_id.into()],
+            ))
+            .await?;
+            txn.commit().await?;
+            Err(Error::bad_input("code", "wrong code"))
+        }
+        Err(CodeError::Expired) => Err(Error::bad_input("code", "the code has expired: ask for a new one")),
+        Err(CodeError::TooManyAttempts) => Err(Error::RateLimited),
+    }
+}
+
+/// Pupils an account is linked to (live links only): the only children a parent can reach.
+pub async fn linked_pupils<C: ConnectionTrait>(db: &C, account_id: Uuid) -> Result<Vec<Uuid>> {
+    let sql = "SELECT pupil_id FROM family_link WHERE account_id = $1 AND revoked_at_us IS NULL ORDER BY created_at_us";
+    let rows = db.query_all_raw(stmt(db.get_database_backend(), sql, [account_id.into()])).await?;
+    rows.iter().map(|r| Ok(r.try_get("", "pupil_id")?)).collect()
+}
+
+/// Staff removes a link (with a reason); effective on the parent's next request.
+pub async fn unlink(db: &DatabaseConnection, account_id: Uuid, pupil_id: Uuid, reason: &str) -> Result<bool> {
+    let sql = format!(
+        "UPDATE family_link SET revoked_at_us = {}, revoked_reason = $3 WHERE account_id = $1 AND pupil_id = $2 AND revoked_at_us IS NULL",
+        now_us_sql(db.get_database_backend())
+    );
+    let r = db
+        .execute_raw(stmt(db.get_database_backend(), &sql, [account_id.into(), pupil_id.into(), reason.into()]))
+        .await?;
+    Ok(r.rows_affected() > 0)
+}

@@ -1,0 +1,136 @@
+//! Parents: `requestChildLink`, `confirmChildLink`, `children`.
+//!
+//! A child is reachable only through a live, verified link; anything else is `NOT_FOUND`.
+
+use std::sync::Arc;
+
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use chrono::NaiveDate;
+use passerelle_domain::Error;
+use passerelle_domain::auth::{self, AccountKind, Principal};
+use passerelle_domain::mail::{Mail, Mailer};
+use passerelle_domain::school::query::{PupilRow, list_pupils_by_ids};
+use sea_orm::DatabaseConnection;
+
+use crate::access::{SignedIn, signed_in};
+use crate::backoffice::GqlGrade;
+use crate::error::{ApiError, ApiResult};
+use crate::parse_id;
+
+#[derive(InputObject)]
+pub struct RequestChildLinkInput {
+    pub uai: String,
+    pub pupil_family_name: String,
+    pub pupil_given_name: String,
+    pub pupil_birth_date: NaiveDate,
+}
+
+#[derive(SimpleObject)]
+pub struct ChildLinkChallenge {
+    pub challenge_id: ID,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(SimpleObject)]
+pub struct School {
+    pub uai: Option<String>,
+}
+
+/// A linked child, as the parent app shows it.
+#[derive(SimpleObject)]
+pub struct Child {
+    pub id: ID,
+    pub given_name: String,
+    pub family_name: String,
+    pub birth_date: Option<NaiveDate>,
+    pub school: School,
+    pub class_name: Option<String>,
+    pub grade_level: Option<GqlGrade>,
+    pub boursier: Option<bool>,
+}
+
+impl From<PupilRow> for Child {
+    fn from(p: PupilRow) -> Self {
+        Child {
+            id: ID(p.id.to_string()),
+            given_name: p.given_name,
+            family_name: p.usage_name.unwrap_or(p.family_name),
+            birth_date: p.birth_date,
+            school: School { uai: p.uai },
+            class_name: p.class_name,
+            grade_level: p.grade.map(Into::into),
+            boursier: p.boursier,
+        }
+    }
+}
+
+fn parent<'a>(ctx: &'a Context<'_>) -> Result<&'a Principal, ApiError> {
+    let p = signed_in(ctx)?;
+    if p.account.kind == AccountKind::Parent { Ok(p) } else { Err(Error::Forbidden.into()) }
+}
+
+#[derive(Default)]
+pub struct FamilyQuery;
+
+#[Object]
+impl FamilyQuery {
+    /// The signed-in parent's linked children.
+    #[graphql(guard = "SignedIn")]
+    async fn children(&self, ctx: &Context<'_>) -> ApiResult<Vec<Child>> {
+        let p = parent(ctx)?;
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let ids = auth::linked_pupils(db, p.account.id).await?;
+        Ok(list_pupils_by_ids(db, &ids).await?.into_iter().map(Into::into).collect())
+    }
+}
+
+#[derive(Default)]
+pub struct FamilyMutation;
+
+#[Object]
+impl FamilyMutation {
+    /// Names a child; if the school record matches, a code goes to a legal guardian's e-mail
+    /// on that record. The answer is the same either way.
+    #[graphql(guard = "SignedIn")]
+    async fn request_child_link(
+        &self,
+        ctx: &Context<'_>,
+        input: RequestChildLinkInput,
+    ) -> ApiResult<ChildLinkChallenge> {
+        let p = parent(ctx)?;
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let (challenge, send) = auth::request_child_link(
+            db,
+            p.account.id,
+            &input.uai,
+            &input.pupil_family_name,
+            &input.pupil_given_name,
+            input.pupil_birth_date,
+        )
+        .await?;
+        if let (Some(s), Some(mailer)) = (send, ctx.data_opt::<Arc<dyn Mailer>>()) {
+            // Lines under 76 characters: the message then travels as readable 8-bit text.
+            let body = format!(
+                "Bonjour,\n\nUne demande de rattachement au Pass de {}\na été faite depuis l'application Passerelle.\n\n\
+                 Code de confirmation : {}\n\nCe code est valable 10 minutes. Si vous n'êtes pas\n\
+                 à l'origine de cette demande, ignorez ce message.\n",
+                s.child_given_name, s.code
+            );
+            mailer.send(Mail { to: s.to, subject: "Code de rattachement Passerelle".into(), body }).await?;
+        }
+        Ok(ChildLinkChallenge {
+            challenge_id: ID(challenge.id.to_string()),
+            expires_at: chrono::DateTime::from_timestamp_micros(challenge.expires_at_us).unwrap_or_default(),
+        })
+    }
+
+    /// Confirms a link with the code received; returns the child.
+    #[graphql(guard = "SignedIn")]
+    async fn confirm_child_link(&self, ctx: &Context<'_>, challenge_id: ID, code: String) -> ApiResult<Child> {
+        let p = parent(ctx)?;
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let pupil = auth::confirm_child_link(db, p.account.id, parse_id(&challenge_id, "challengeId")?, &code).await?;
+        let child = list_pupils_by_ids(db, &[pupil]).await?.into_iter().next().ok_or(Error::NotFound("child"))?;
+        Ok(child.into())
+    }
+}

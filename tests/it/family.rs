@@ -1,0 +1,152 @@
+//! E-mail verification and family links over real SMTP: codes go to the school record's
+//! contact, a parent reaches only linked children, unlinking applies at once.
+
+use passerelle_domain::auth::{AccountKind, create_account, unlink};
+use passerelle_domain::funder::ensure_funder_by_code;
+use passerelle_domain::school::import::{ImportFile, ImportOptions, RosterFormat, import_roster};
+use passerelle_tests::TestApp;
+use passerelle_tests::smtp::{SmtpSink, digits};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+const PASSWORD: &str = "correct horse battery staple";
+
+fn code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"].as_str().unwrap_or("")
+}
+
+const ROSTER: &str = "uai;ine;eleve_id_siecle;nom_eleve;prenom_eleve;date_naissance_eleve;code_mef;division;boursier;echelon;resp_id;resp_niveau;lien_parente;nom_resp;prenom_resp;mel_resp;tel_portable_resp;percoit_aides;heberge_eleve;date_sortie\n\
+0921778H;;900001;MARTIN;Léa;14/03/2015;10010012110;6A;N;;800001;1;10;MARTIN;Claire;claire@example.org;;1;1;\n\
+0921778H;;900001;MARTIN;Léa;14/03/2015;10010012110;6A;N;;800009;0;90;VOISIN;Paul;paul@example.org;;0;0;\n\
+0921778H;;900002;DUBOIS;Noah;07/05/2011;10310019110;3D;N;;800004;1;20;DUBOIS;Marc;marc@example.org;;1;1;\n";
+
+async fn roster(app: &TestApp) {
+    let f = ensure_funder_by_code(&app.db, "92", "Hauts-de-Seine", "92").await.unwrap();
+    let path = app.data_dir.join("roster.csv");
+    std::fs::write(&path, ROSTER).unwrap();
+    let files = [ImportFile { name: "roster.csv".into(), path }];
+    let options = ImportOptions { full_snapshot: true, author: "test".into() };
+    let s = import_roster(&app.db, f.id, RosterFormat::Csv, &files, &options, &|_| {}).await.unwrap();
+    assert_eq!(s.created, 2);
+}
+
+async fn parent_token(app: &TestApp, email: &str) -> (Uuid, String) {
+    let id = create_account(&app.db, AccountKind::Parent, email, PASSWORD, "Parent", true, &[]).await.unwrap().0.id;
+    let q = "mutation($i: LogInInput!) { logIn(input: $i) { accessToken } }";
+    let v = json!({ "i": { "email": email, "password": PASSWORD, "device": { "deviceId": "d", "platform": "IOS", "name": "i" } } });
+    let body = app.graphql(q, v).await;
+    (id, body["data"]["logIn"]["accessToken"].as_str().unwrap_or_else(|| panic!("{body}")).to_owned())
+}
+
+const REQUEST: &str = "mutation($i: RequestChildLinkInput!) { requestChildLink(input: $i) { challengeId expiresAt } }";
+const CONFIRM: &str = "mutation($c: ID!, $k: String!) { confirmChildLink(challengeId: $c, code: $k) { id givenName school { uai } gradeLevel } }";
+const CHILDREN: &str = "{ children { id givenName } }";
+
+fn lea() -> Value {
+    json!({ "i": { "uai": "0921778h", "pupilFamilyName": "Martin", "pupilGivenName": "lea", "pupilBirthDate": "2015-03-14" } })
+}
+
+#[tokio::test]
+async fn sign_up_sends_a_verification_token_that_works_once() {
+    let sink = SmtpSink::start().await;
+    let app = TestApp::spawn_with_smtp(&sink).await;
+    let q = "mutation($i: SignUpInput!) { signUp(input: $i) { verificationSent } }";
+    let body = app
+        .graphql(q, json!({ "i": { "email": "New.Parent@Example.org", "password": PASSWORD, "displayName": "Nina" } }))
+        .await;
+    assert_eq!(body["data"]["signUp"]["verificationSent"], true, "{body}");
+    let mail = sink.last_to("new.parent@example.org").expect("a verification e-mail");
+    let token = mail
+        .data
+        .lines()
+        .map(str::trim)
+        .find(|l| l.len() == 43 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .expect("token line")
+        .to_owned();
+    let verify = "mutation($t: String!) { verifyEmail(token: $t) }";
+    assert_eq!(app.graphql(verify, json!({ "t": token })).await["data"]["verifyEmail"], true);
+    assert_eq!(app.graphql(verify, json!({ "t": token })).await["data"]["verifyEmail"], false, "single use");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_parent_links_a_child_with_the_code_sent_to_the_school_record() {
+    let sink = SmtpSink::start().await;
+    let app = TestApp::spawn_with_smtp(&sink).await;
+    roster(&app).await;
+    let (_, token) = parent_token(&app, "claire.app@example.org").await;
+    assert_eq!(app.graphql_as(&token, CHILDREN, json!({})).await["data"]["children"], json!([]));
+    let ch = app.graphql_as(&token, REQUEST, lea()).await;
+    let challenge = ch["data"]["requestChildLink"]["challengeId"].as_str().unwrap_or_else(|| panic!("{ch}")).to_owned();
+    // The code went to the legal guardian on the school record, not to the neighbour (level 0).
+    assert!(sink.last_to("paul@example.org").is_none());
+    let mail = sink.last_to("claire@example.org").expect("code e-mail");
+    let code_sent = digits(&mail.data, 6).expect("6-digit code");
+    let wrong = if code_sent == "000000" { "111111" } else { "000000" };
+    assert_eq!(code(&app.graphql_as(&token, CONFIRM, json!({ "c": challenge, "k": wrong })).await), "BAD_USER_INPUT");
+    let ok = app.graphql_as(&token, CONFIRM, json!({ "c": challenge, "k": code_sent })).await;
+    assert_eq!(ok["data"]["confirmChildLink"]["givenName"], "Léa", "{ok}");
+    assert_eq!(ok["data"]["confirmChildLink"]["gradeLevel"], "SIXIEME");
+    let again = app.graphql_as(&token, CONFIRM, json!({ "c": challenge, "k": code_sent })).await;
+    assert_eq!(code(&again), "CONFLICT", "a code works once");
+    let kids = app.graphql_as(&token, CHILDREN, json!({})).await;
+    assert_eq!(kids["data"]["children"].as_array().map(Vec::len), Some(1));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn no_match_gives_the_same_answer_and_no_code_can_open_it() {
+    let sink = SmtpSink::start().await;
+    let app = TestApp::spawn_with_smtp(&sink).await;
+    roster(&app).await;
+    let (_, token) = parent_token(&app, "prober@example.org").await;
+    let nobody = json!({ "i": { "uai": "0921778H", "pupilFamilyName": "Martin", "pupilGivenName": "Léa", "pupilBirthDate": "2015-03-15" } });
+    let body = app.graphql_as(&token, REQUEST, nobody).await;
+    let challenge =
+        body["data"]["requestChildLink"]["challengeId"].as_str().unwrap_or_else(|| panic!("{body}")).to_owned();
+    assert!(sink.messages_to("claire@example.org").is_empty(), "nothing sent");
+    for k in ["000000", "123456", "999999"] {
+        assert_eq!(code(&app.graphql_as(&token, CONFIRM, json!({ "c": challenge, "k": k })).await), "BAD_USER_INPUT");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn five_wrong_codes_kill_the_challenge() {
+    let sink = SmtpSink::start().await;
+    let app = TestApp::spawn_with_smtp(&sink).await;
+    roster(&app).await;
+    let (_, token) = parent_token(&app, "guesser@example.org").await;
+    let ch = app.graphql_as(&token, REQUEST, lea()).await;
+    let challenge = ch["data"]["requestChildLink"]["challengeId"].as_str().unwrap().to_owned();
+    let real = digits(&sink.last_to("claire@example.org").unwrap().data, 6).unwrap();
+    let wrong = if real == "000000" { "111111" } else { "000000" };
+    for _ in 0..5 {
+        assert_eq!(
+            code(&app.graphql_as(&token, CONFIRM, json!({ "c": challenge, "k": wrong })).await),
+            "BAD_USER_INPUT"
+        );
+    }
+    let late = app.graphql_as(&token, CONFIRM, json!({ "c": challenge, "k": real })).await;
+    assert_eq!(code(&late), "RATE_LIMITED", "even the right code is refused after 5 attempts: {late}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn another_parent_cannot_use_a_challenge_and_unlinking_applies_at_once() {
+    let sink = SmtpSink::start().await;
+    let app = TestApp::spawn_with_smtp(&sink).await;
+    roster(&app).await;
+    let (claire, token) = parent_token(&app, "claire2@example.org").await;
+    let (_, other) = parent_token(&app, "other@example.org").await;
+    let ch = app.graphql_as(&token, REQUEST, lea()).await;
+    let challenge = ch["data"]["requestChildLink"]["challengeId"].as_str().unwrap().to_owned();
+    let real = digits(&sink.last_to("claire@example.org").unwrap().data, 6).unwrap();
+    assert_eq!(code(&app.graphql_as(&other, CONFIRM, json!({ "c": challenge, "k": real })).await), "NOT_FOUND");
+    let linked = app.graphql_as(&token, CONFIRM, json!({ "c": challenge, "k": real })).await;
+    let pupil: Uuid = linked["data"]["confirmChildLink"]["id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(app.graphql_as(&other, CHILDREN, json!({})).await["data"]["children"], json!([]));
+    assert!(unlink(&app.db, claire, pupil, "court decision").await.unwrap());
+    assert_eq!(app.graphql_as(&token, CHILDREN, json!({})).await["data"]["children"], json!([]));
+    app.stop().await;
+}
