@@ -34,11 +34,13 @@ pub async fn connect_and_migrate(settings: &Settings) -> anyhow::Result<Database
         std::fs::create_dir_all(&settings.data_dir)
             .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
     }
-    let db = passerelle_domain::db::connect(settings.database_url.expose_secret(), settings.db_max_connections)
-        .await
-        .context("connecting to the database")?;
-    Migrator::up(&db, None).await.context("applying migrations")?;
-    Ok(db)
+    let url = settings.database_url.expose_secret();
+    // Migrate over a connection of its own, then open the pool: on SQLite a pooled connection
+    // that read before the schema changed can keep that old snapshot (and not see a new index).
+    let once = passerelle_domain::db::connect(url, 1).await.context("connecting to the database")?;
+    Migrator::up(&once, None).await.context("applying migrations")?;
+    once.close().await?;
+    passerelle_domain::db::connect(url, settings.db_max_connections).await.context("connecting to the database")
 }
 
 /// A server running in the background (tests, and `serve` until a signal arrives).

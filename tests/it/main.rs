@@ -3,6 +3,7 @@
 //! `TEST_DATABASE_URL` is set.
 
 mod auth;
+mod authz_matrix;
 mod backend;
 mod backoffice;
 mod contract;

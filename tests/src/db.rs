@@ -66,8 +66,11 @@ pub async fn fresh_db_with_pool(pool: u32) -> TestDb {
             (format!("sqlite://{}?mode=rwc", dir.join("test.db").display()), Backend::Sqlite, Some(dir))
         }
     };
+    // Migrate over a connection of its own, then open the pool (as the server does).
+    let once = passerelle_domain::db::connect(&url, 1).await.expect("connect to test database");
+    Migrator::up(&once, None).await.expect("migrate test database");
+    once.close().await.expect("close migration connection");
     let db = passerelle_domain::db::connect(&url, pool).await.expect("connect to test database");
-    Migrator::up(&db, None).await.expect("migrate test database");
     TestDb { db, url, backend, dir }
 }
 

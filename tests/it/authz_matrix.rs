@@ -1,0 +1,174 @@
+//! The authorization matrix: every root query and mutation × every kind of caller, with the
+//! expected outcome. A new operation without an entry fails this test: the default is deny,
+//! and someone must decide who may call it.
+
+use std::collections::BTreeSet;
+
+use passerelle_domain::auth::{AccountKind, StaffRole, create_account};
+use passerelle_domain::campaign::{Policy, upsert_campaign};
+use passerelle_tests::TestApp;
+use passerelle_tests::school::{PupilSeed, funder, insert_pupils};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+const PASSWORD: &str = "a long passphrase for the matrix";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Who {
+    Anonymous,
+    ParentA,
+    ParentB,
+    PartnerMember,
+    Admin,
+    EligibilityOfficer,
+    FinanceOfficer,
+    Auditor,
+}
+
+const EVERYONE: [Who; 8] = [
+    Who::Anonymous,
+    Who::ParentA,
+    Who::ParentB,
+    Who::PartnerMember,
+    Who::Admin,
+    Who::EligibilityOfficer,
+    Who::FinanceOfficer,
+    Who::Auditor,
+];
+
+/// Who may call an operation; everyone else is refused (UNAUTHENTICATED when anonymous,
+/// FORBIDDEN otherwise).
+#[derive(Clone, Copy)]
+enum Rule {
+    /// Open to all: the answer does not depend on who asks (a failed sign-in is
+    /// UNAUTHENTICATED for everyone alike).
+    Public,
+    SignedIn,
+    Parents,
+    Staff(&'static [Who]),
+}
+
+const ANY_STAFF: &[Who] = &[Who::Admin, Who::EligibilityOfficer, Who::FinanceOfficer, Who::Auditor];
+const ADMIN: &[Who] = &[Who::Admin];
+const ELIGIBILITY: &[Who] = &[Who::Admin, Who::EligibilityOfficer];
+
+impl Rule {
+    fn allows(self, who: Who) -> bool {
+        match self {
+            Rule::Public => true,
+            Rule::SignedIn => who != Who::Anonymous,
+            Rule::Parents => matches!(who, Who::ParentA | Who::ParentB),
+            Rule::Staff(list) => list.contains(&who),
+        }
+    }
+}
+
+struct Fixture {
+    funder: Uuid,
+    campaign: Uuid,
+    pupil: Uuid,
+}
+
+/// The matrix: operation name, rule, and a request exercising it.
+fn matrix(f: &Fixture) -> Vec<(&'static str, Rule, String, Value)> {
+    let (fu, ca, pu) = (f.funder.to_string(), f.campaign.to_string(), f.pupil.to_string());
+    let device = json!({ "deviceId": "m", "platform": "WEB", "name": "matrix" });
+    vec![
+        ("serverInfo", Rule::Public, "{ serverInfo { version } }".into(), json!({})),
+        ("viewer", Rule::Public, "{ viewer { id } }".into(), json!({})),
+        ("logIn", Rule::Public, "mutation($d: DeviceInput!) { logIn(input: { email: \"pa@example.org\", password: \"a long passphrase for the matrix\", device: $d }) { accessToken } }".into(), json!({ "d": device })),
+        ("refreshSession", Rule::Public, "mutation { refreshSession(refreshToken: \"nope\") { accessToken } }".into(), json!({})),
+        ("signUp", Rule::Public, "mutation { signUp(input: { email: \"new-matrix@example.org\", password: \"short\", displayName: \"M\" }) { verificationSent } }".into(), json!({})),
+        ("verifyEmail", Rule::Public, "mutation { verifyEmail(token: \"nope\") }".into(), json!({})),
+        ("sessions", Rule::SignedIn, "{ sessions { id } }".into(), json!({})),
+        ("logOut", Rule::SignedIn, "mutation($s: ID) { logOut(sessionId: $s) }".into(), json!({ "s": Uuid::new_v4().to_string() })),
+        ("children", Rule::Parents, "{ children { id } }".into(), json!({})),
+        ("requestChildLink", Rule::Parents, "mutation { requestChildLink(input: { uai: \"0921778H\", pupilFamilyName: \"X\", pupilGivenName: \"Y\", pupilBirthDate: \"2014-01-01\" }) { challengeId } }".into(), json!({})),
+        ("confirmChildLink", Rule::Parents, "mutation($c: ID!) { confirmChildLink(challengeId: $c, code: \"000000\") { id } }".into(), json!({ "c": Uuid::new_v4().to_string() })),
+        ("campaigns", Rule::Staff(ANY_STAFF), "query($f: ID!) { campaigns(funderId: $f) { id } }".into(), json!({ "f": fu })),
+        ("pupils", Rule::Staff(ANY_STAFF), "query($f: ID!) { pupils(filter: { funderId: $f }, first: 5) { edges { cursor } } }".into(), json!({ "f": fu })),
+        ("rosterImports", Rule::Staff(ANY_STAFF), "query($f: ID!) { rosterImports(funderId: $f, first: 5) { edges { cursor } } }".into(), json!({ "f": fu })),
+        ("upsertCampaign", Rule::Staff(ADMIN), "mutation($f: ID!) { upsertCampaign(input: { funderId: $f, schoolYear: 2027, name: \"x\", wallets: [{ wallet: SPORT, base: \"40.00\", boursier: \"50.00\" }], eligibleGrades: [SIXIEME], territory: SCHOOL, departement: \"92\", opensOn: \"2027-09-01\", generationDeadline: \"2028-06-30\", validationDeadline: \"2029-06-30\" }) { id } }".into(), json!({ "f": fu })),
+        ("runCampaignGrant", Rule::Staff(ADMIN), "mutation($c: ID!) { runCampaignGrant(campaignId: $c) { passes } }".into(), json!({ "c": ca })),
+        ("setEligibility", Rule::Staff(ELIGIBILITY), "mutation($p: ID!, $c: ID!) { setEligibility(input: { pupilId: $p, campaignId: $c, eligible: true, reason: \"matrix\" }) { eligible } }".into(), json!({ "p": pu, "c": ca })),
+        ("importRoster", Rule::Staff(ELIGIBILITY), "mutation($f: ID!, $u: ID!) { importRoster(input: { funderId: $f, format: CSV, uploadIds: [$u] }) { id } }".into(), json!({ "f": fu, "u": Uuid::new_v4().to_string() })),
+    ]
+}
+
+async fn token(app: &TestApp, email: &str, totp: Option<passerelle_domain::identity::TotpSecret>) -> String {
+    let code = totp.map(|t| t.code_at(chrono::Utc::now().timestamp() as u64));
+    let q = "mutation($i: LogInInput!) { logIn(input: $i) { accessToken } }";
+    let v = json!({ "i": { "email": email, "password": PASSWORD, "totpCode": code, "device": { "deviceId": "m", "platform": "WEB", "name": "m" } } });
+    let body = app.graphql(q, v).await;
+    body["data"]["logIn"]["accessToken"].as_str().unwrap_or_else(|| panic!("{email}: {body}")).to_owned()
+}
+
+#[tokio::test]
+async fn every_operation_answers_each_kind_of_caller_as_the_matrix_says() {
+    let app = TestApp::spawn().await;
+    let f = funder(&app.db, "92").await;
+    let c = upsert_campaign(&app.db, f, 2026, "Pass+", &Policy::pass_plus("92", 2026), "t").await.unwrap();
+    let pupil =
+        insert_pupils(&app.db, f, &[PupilSeed { key: "k", grade: "5E", uai: "0921778H", boursier: false }]).await[0];
+    let fixture = Fixture { funder: f, campaign: c.id, pupil };
+
+    let mut tokens: Vec<(Who, Option<String>)> = vec![(Who::Anonymous, None)];
+    for (who, email, kind) in [
+        (Who::ParentA, "pa@example.org", AccountKind::Parent),
+        (Who::ParentB, "pb@example.org", AccountKind::Parent),
+        (Who::PartnerMember, "pm@example.org", AccountKind::PartnerMember),
+    ] {
+        create_account(&app.db, kind, email, PASSWORD, "x", true, &[]).await.unwrap();
+        tokens.push((who, Some(token(&app, email, None).await)));
+    }
+    for (who, email, role) in [
+        (Who::Admin, "admin@example.org", StaffRole::Admin),
+        (Who::EligibilityOfficer, "elig@example.org", StaffRole::EligibilityOfficer),
+        (Who::FinanceOfficer, "fin@example.org", StaffRole::FinanceOfficer),
+        (Who::Auditor, "audit@example.org", StaffRole::Auditor),
+    ] {
+        let (_, totp) =
+            create_account(&app.db, AccountKind::Staff, email, PASSWORD, "x", true, &[(f, role)]).await.unwrap();
+        tokens.push((who, Some(token(&app, email, totp).await)));
+    }
+    assert_eq!(tokens.iter().map(|(w, _)| *w).collect::<Vec<_>>(), EVERYONE.to_vec());
+
+    // Every root operation of the served schema has an entry, and every entry still exists.
+    let intro =
+        app.graphql("{ __schema { queryType { fields { name } } mutationType { fields { name } } } }", json!({})).await;
+    let mut served = BTreeSet::new();
+    for root in ["queryType", "mutationType"] {
+        for field in intro["data"]["__schema"][root]["fields"].as_array().unwrap() {
+            served.insert(field["name"].as_str().unwrap().to_owned());
+        }
+    }
+    let entries = matrix(&fixture);
+    let listed: BTreeSet<String> = entries.iter().map(|(n, ..)| n.to_string()).collect();
+    assert_eq!(served, listed, "operations without a matrix entry (or entries without an operation)");
+
+    for (name, rule, query, vars) in &entries {
+        let mut public_codes = BTreeSet::new();
+        for (who, bearer) in &tokens {
+            let body = match bearer {
+                Some(t) => app.graphql_as(t, query, vars.clone()).await,
+                None => app.graphql(query, vars.clone()).await,
+            };
+            let code = body["errors"][0]["extensions"]["code"].as_str().unwrap_or("");
+            if matches!(rule, Rule::Public) {
+                assert_ne!(code, "FORBIDDEN", "{name} as {who:?}: {body}");
+                public_codes.insert(code.to_owned());
+            } else if rule.allows(*who) {
+                assert!(!matches!(code, "UNAUTHENTICATED" | "FORBIDDEN"), "{name} should be open to {who:?}: {body}");
+            } else {
+                let expected = if *who == Who::Anonymous { "UNAUTHENTICATED" } else { "FORBIDDEN" };
+                assert_eq!(code, expected, "{name} as {who:?}: {body}");
+                assert!(
+                    body["data"].is_null() || body["data"][*name].is_null(),
+                    "{name} as {who:?} leaked data: {body}"
+                );
+            }
+        }
+        assert!(public_codes.len() <= 1, "{name} answers differently depending on the caller: {public_codes:?}");
+    }
+    app.stop().await;
+}
