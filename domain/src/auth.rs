@@ -14,7 +14,10 @@ mod links;
 mod sessions;
 mod throttle;
 
-pub use accounts::{Account, AccountKind, StaffRole, create_account, find_account_by_email, sign_up, verify_email};
+pub use accounts::{
+    Account, AccountKind, StaffRole, create_account, find_account_by_email, request_password_reset, reset_password,
+    sign_up, verify_email,
+};
 pub use links::{
     CodeToSend, LinkChallenge, confirm_child_link, linked_pupils, normalize_name, request_child_link, unlink,
 };

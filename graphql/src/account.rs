@@ -231,6 +231,30 @@ impl AccountMutation {
         Ok(SignUpPayload { verification_sent: true })
     }
 
+    /// Sends a password-reset token to the address if it has an account. Public; always true.
+    async fn request_password_reset(&self, ctx: &Context<'_>, email: String) -> ApiResult<bool> {
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        if let (Some((account, token)), Some(mailer)) =
+            (auth::request_password_reset(db, &email).await?, ctx.data_opt::<Arc<dyn Mailer>>())
+        {
+            let body = format!(
+                "Bonjour {},\n\nPour choisir un nouveau mot de passe, saisissez ce code\ndans l'application Passerelle :\n\n{token}\n\n\
+                 Il est valable une heure. Toutes vos sessions seront fermées.\n",
+                account.display_name
+            );
+            mailer
+                .send(Mail { to: account.email, subject: "Réinitialisation de votre mot de passe".into(), body })
+                .await?;
+        }
+        Ok(true)
+    }
+
+    /// Sets a new password with a reset token; every session of the account is revoked. Public.
+    async fn reset_password(&self, ctx: &Context<'_>, token: String, new_password: String) -> ApiResult<bool> {
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        Ok(auth::reset_password(db, &token, &new_password).await?)
+    }
+
     /// Confirms an e-mail address with the token received. Public.
     async fn verify_email(&self, ctx: &Context<'_>, token: String) -> ApiResult<bool> {
         let db = ctx.data_unchecked::<DatabaseConnection>();

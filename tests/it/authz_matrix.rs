@@ -79,6 +79,8 @@ fn matrix(f: &Fixture) -> Vec<(&'static str, Rule, String, Value)> {
         ("logIn", Rule::Public, "mutation($d: DeviceInput!) { logIn(input: { email: \"pa@example.org\", password: \"a long passphrase for the matrix\", device: $d }) { accessToken } }".into(), json!({ "d": device })),
         ("refreshSession", Rule::Public, "mutation { refreshSession(refreshToken: \"nope\") { accessToken } }".into(), json!({})),
         ("signUp", Rule::Public, "mutation { signUp(input: { email: \"new-matrix@example.org\", password: \"short\", displayName: \"M\" }) { verificationSent } }".into(), json!({})),
+        ("requestPasswordReset", Rule::Public, "mutation { requestPasswordReset(email: \"nobody@example.org\") }".into(), json!({})),
+        ("resetPassword", Rule::Public, "mutation { resetPassword(token: \"nope\", newPassword: \"a brand new passphrase\") }".into(), json!({})),
         ("verifyEmail", Rule::Public, "mutation { verifyEmail(token: \"nope\") }".into(), json!({})),
         ("sessions", Rule::SignedIn, "{ sessions { id } }".into(), json!({})),
         ("logOut", Rule::SignedIn, "mutation($s: ID) { logOut(sessionId: $s) }".into(), json!({ "s": Uuid::new_v4().to_string() })),

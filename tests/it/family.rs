@@ -150,3 +150,43 @@ async fn another_parent_cannot_use_a_challenge_and_unlinking_applies_at_once() {
     assert_eq!(app.graphql_as(&token, CHILDREN, json!({})).await["data"]["children"], json!([]));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_password_reset_by_e_mail_signs_out_every_device() {
+    let sink = SmtpSink::start().await;
+    let app = TestApp::spawn_with_smtp(&sink).await;
+    let (_, old_token) = parent_token(&app, "forgetful@example.org").await;
+    let ask = "mutation($e: String!) { requestPasswordReset(email: $e) }";
+    assert_eq!(app.graphql(ask, json!({ "e": "forgetful@example.org" })).await["data"]["requestPasswordReset"], true);
+    assert_eq!(app.graphql(ask, json!({ "e": "unknown@example.org" })).await["data"]["requestPasswordReset"], true);
+    assert!(sink.messages_to("unknown@example.org").is_empty());
+    let mail = sink.last_to("forgetful@example.org").expect("reset e-mail");
+    let token = mail
+        .data
+        .lines()
+        .map(str::trim)
+        .find(|l| l.len() == 43 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .expect("token line")
+        .to_owned();
+    let reset = "mutation($t: String!, $p: String!) { resetPassword(token: $t, newPassword: $p) }";
+    let weak = app.graphql(reset, json!({ "t": token, "p": "short" })).await;
+    assert_eq!(code(&weak), "BAD_USER_INPUT");
+    assert_eq!(
+        app.graphql(reset, json!({ "t": token, "p": "a brand new passphrase" })).await["data"]["resetPassword"],
+        true
+    );
+    assert_eq!(
+        app.graphql(reset, json!({ "t": token, "p": "another new passphrase" })).await["data"]["resetPassword"],
+        false,
+        "single use"
+    );
+    assert_eq!(
+        code(&app.graphql_as(&old_token, CHILDREN, json!({})).await),
+        "UNAUTHENTICATED",
+        "old sessions are gone"
+    );
+    let q = "mutation($i: LogInInput!) { logIn(input: $i) { accessToken } }";
+    let v = json!({ "i": { "email": "forgetful@example.org", "password": "a brand new passphrase", "device": { "deviceId": "d", "platform": "IOS", "name": "i" } } });
+    assert!(app.graphql(q, v).await["data"]["logIn"]["accessToken"].is_string());
+    app.stop().await;
+}

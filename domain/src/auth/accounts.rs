@@ -226,6 +226,59 @@ pub async fn verify_email(db: &DatabaseConnection, token: &str) -> Result<bool> 
     Ok(true)
 }
 
+/// Starts a password reset: a single-use token valid one hour, to send to the account's
+/// address. `None` for an unknown address — the caller answers the same either way (A4).
+pub async fn request_password_reset(db: &DatabaseConnection, email: &str) -> Result<Option<(Account, String)>> {
+    let Ok(email) = normalize_email(email) else { return Ok(None) };
+    let Some((account, _)) = find_account_by_email(db, &email).await?.filter(|(a, _)| a.active) else {
+        return Ok(None);
+    };
+    let (token, hash) = new_email_token();
+    store_email_token(db, account.id, "reset", &hash, 3600).await?;
+    Ok(Some((account, token)))
+}
+
+/// Sets a new password with a reset token (single use) and revokes every session of the
+/// account: whoever knew the old password is signed out everywhere (A10).
+pub async fn reset_password(db: &DatabaseConnection, token: &str, new_password: &str) -> Result<bool> {
+    let backend = db.get_database_backend();
+    let sql = "SELECT a.id, a.kind, a.email, a.display_name FROM email_token t JOIN account a ON a.id = t.account_id \
+               WHERE t.token_hash = $1 AND t.purpose = 'reset' AND t.used_at_us IS NULL";
+    let Some(row) = db.query_one_raw(stmt(backend, sql, [TokenHash::of(token).to_hex().into()])).await? else {
+        return Ok(false);
+    };
+    let kind: String = row.try_get("", "kind")?;
+    let kind = AccountKind::parse(&kind).unwrap_or(AccountKind::Staff);
+    let email: String = row.try_get("", "email")?;
+    let name: String = row.try_get("", "display_name")?;
+    check_password(kind.password_policy(), new_password, &[&email, &name])
+        .map_err(|e| Error::bad_input("newPassword", e.to_string()))?;
+    let owned = new_password.to_owned();
+    let hash = tokio_blocking(move || hash_password(&owned)).await?;
+    let txn = begin_write(db).await?;
+    let now = now_us_sql(backend);
+    let sql = format!(
+        "UPDATE email_token SET used_at_us = {now} WHERE token_hash = $1 AND purpose = 'reset' AND used_at_us IS NULL \
+         AND expires_at_us > {now} RETURNING account_id"
+    );
+    let Some(used) = txn.query_one_raw(stmt(backend, &sql, [TokenHash::of(token).to_hex().into()])).await? else {
+        return Ok(false);
+    };
+    let account: Uuid = used.try_get("", "account_id")?;
+    txn.execute_raw(stmt(
+        backend,
+        "UPDATE account SET password_hash = $2 WHERE id = $1",
+        [account.into(), hash.into()],
+    ))
+    .await?;
+    let sql = format!(
+        "UPDATE device_session SET revoked_at_us = {now}, revoked_reason = 'password reset' WHERE account_id = $1 AND revoked_at_us IS NULL"
+    );
+    txn.execute_raw(stmt(backend, &sql, [account.into()])).await?;
+    txn.commit().await?;
+    Ok(true)
+}
+
 /// Argon2 takes ~20-50 ms of CPU: off the async workers.
 pub(super) async fn tokio_blocking<T: Send + 'static>(
     f: impl FnOnce() -> std::result::Result<T, crate::identity::PasswordError> + Send + 'static,

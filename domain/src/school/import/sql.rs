@@ -42,7 +42,14 @@ pub(super) fn insert_sql(table: &str, cols: &[&str], rows: usize) -> String {
 
 /// Runs a statement, returning the number of rows it touched.
 pub(super) async fn exec<C: ConnectionTrait>(db: &C, sql: &str, values: Vec<Value>) -> Result<u64, DbErr> {
-    Ok(db.execute_raw(stmt(db.get_database_backend(), sql, values)).await?.rows_affected())
+    let t = std::time::Instant::now();
+    let n = values.len();
+    let r = db.execute_raw(stmt(db.get_database_backend(), sql, values)).await?.rows_affected();
+    let e = t.elapsed();
+    if e.as_millis() > 20 {
+        eprintln!("SLOW exec {:?} n={n} {}", e, &sql[..sql.len().min(90)]);
+    }
+    Ok(r)
 }
 
 /// Runs a query, returning every row.
