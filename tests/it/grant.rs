@@ -147,3 +147,49 @@ async fn a_staff_override_survives_recomputation() {
     assert_eq!(g.passes, 1);
     assert_eq!(set_eligibility(&t.db, Uuid::new_v4(), c.id, true, "r", "s").await.unwrap_err().code(), "NOT_FOUND");
 }
+
+/// The département CSV, with one pupil whose school is in Paris (ineligible by the rules).
+fn roster_csv(class: &str) -> String {
+    format!(
+        "uai;ine;eleve_id_siecle;nom_eleve;prenom_eleve;date_naissance_eleve;code_mef;division;boursier;echelon;resp_id;resp_niveau;lien_parente;nom_resp;prenom_resp;mel_resp;tel_portable_resp;percoit_aides;heberge_eleve;date_sortie\n\
+         0752387M;;700001;PETIT;Chloé;30/01/2013;10110001110;{class};N;;600001;1;10;PETIT;Anne;anne@example.org;;1;1;\n"
+    )
+}
+
+#[tokio::test]
+async fn a_staff_override_survives_a_re_import_that_changes_the_pupil() {
+    use passerelle_domain::school::import::{ImportFile, ImportOptions, RosterFormat, import_roster};
+    let t = fresh_db().await;
+    let f = funder(&t.db, "92").await;
+    let c = upsert_campaign(&t.db, f, 2026, "Pass+", &Policy::pass_plus("92", 2026), "staff").await.unwrap();
+    let dir = std::env::temp_dir().join(format!("passerelle-reimport-{}", Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let import = |class: &'static str| {
+        let path = dir.join(format!("roster-{class}.csv"));
+        std::fs::write(&path, roster_csv(class)).unwrap();
+        let db = t.db.clone();
+        async move {
+            let files = [ImportFile { name: "roster.csv".into(), path }];
+            let options = ImportOptions { full_snapshot: true, author: "test".into() };
+            import_roster(&db, f, RosterFormat::Csv, &files, &options, &|_| {}).await.unwrap()
+        }
+    };
+    assert_eq!(import("5A").await.created, 1);
+    recompute(&t.db, c.id).await.unwrap();
+    let sql = "SELECT id FROM pupil WHERE source_key = 'csv:700001'";
+    let row =
+        t.db.query_one_raw(passerelle_domain::db::stmt(t.db.get_database_backend(), sql, [])).await.unwrap().unwrap();
+    let pupil: Uuid = row.try_get("", "id").unwrap();
+    assert!(!get_eligibility(&t.db, pupil, c.id).await.unwrap().unwrap().eligible);
+    set_eligibility(&t.db, pupil, c.id, true, "lives in Montrouge", "staff:y").await.unwrap();
+    // The school sends an update (new class): the pupil changes, the staff decision stays.
+    let second = import("5B").await;
+    assert_eq!((second.created, second.updated), (0, 1));
+    recompute(&t.db, c.id).await.unwrap();
+    let row = get_eligibility(&t.db, pupil, c.id).await.unwrap().unwrap();
+    assert_eq!(
+        (row.eligible, row.computed, row.override_reason.as_deref()),
+        (true, Computed::Ineligible, Some("lives in Montrouge"))
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
