@@ -38,6 +38,17 @@ async fn parent_token(app: &TestApp, email: &str) -> (Uuid, String) {
     (id, body["data"]["logIn"]["accessToken"].as_str().unwrap_or_else(|| panic!("{body}")).to_owned())
 }
 
+/// The 256-bit token (43 base64url characters on a line of its own) of the last mail to `to`.
+fn token_in(sink: &SmtpSink, to: &str) -> String {
+    let mail = sink.last_to(to).unwrap_or_else(|| panic!("no e-mail to {to}"));
+    mail.data
+        .lines()
+        .map(str::trim)
+        .find(|l| l.len() == 43 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .expect("token line")
+        .to_owned()
+}
+
 const REQUEST: &str = "mutation($i: RequestChildLinkInput!) { requestChildLink(input: $i) { challengeId expiresAt } }";
 const CONFIRM: &str = "mutation($c: ID!, $k: String!) { confirmChildLink(challengeId: $c, code: $k) { id givenName school { uai } gradeLevel } }";
 const CHILDREN: &str = "{ children { id givenName } }";
@@ -55,14 +66,7 @@ async fn sign_up_sends_a_verification_token_that_works_once() {
         .graphql(q, json!({ "i": { "email": "New.Parent@Example.org", "password": PASSWORD, "displayName": "Nina" } }))
         .await;
     assert_eq!(body["data"]["signUp"]["verificationSent"], true, "{body}");
-    let mail = sink.last_to("new.parent@example.org").expect("a verification e-mail");
-    let token = mail
-        .data
-        .lines()
-        .map(str::trim)
-        .find(|l| l.len() == 43 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
-        .expect("token line")
-        .to_owned();
+    let token = token_in(&sink, "new.parent@example.org");
     let verify = "mutation($t: String!) { verifyEmail(token: $t) }";
     assert_eq!(app.graphql(verify, json!({ "t": token })).await["data"]["verifyEmail"], true);
     assert_eq!(app.graphql(verify, json!({ "t": token })).await["data"]["verifyEmail"], false, "single use");
@@ -160,14 +164,7 @@ async fn a_password_reset_by_e_mail_signs_out_every_device() {
     assert_eq!(app.graphql(ask, json!({ "e": "forgetful@example.org" })).await["data"]["requestPasswordReset"], true);
     assert_eq!(app.graphql(ask, json!({ "e": "unknown@example.org" })).await["data"]["requestPasswordReset"], true);
     assert!(sink.messages_to("unknown@example.org").is_empty());
-    let mail = sink.last_to("forgetful@example.org").expect("reset e-mail");
-    let token = mail
-        .data
-        .lines()
-        .map(str::trim)
-        .find(|l| l.len() == 43 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
-        .expect("token line")
-        .to_owned();
+    let token = token_in(&sink, "forgetful@example.org");
     let reset = "mutation($t: String!, $p: String!) { resetPassword(token: $t, newPassword: $p) }";
     let weak = app.graphql(reset, json!({ "t": token, "p": "short" })).await;
     assert_eq!(code(&weak), "BAD_USER_INPUT");
