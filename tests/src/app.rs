@@ -75,29 +75,21 @@ impl TestApp {
 
     /// Sends one GraphQL operation as a mobile app would; returns the JSON body.
     pub async fn graphql(&self, query: &str, variables: Value) -> Value {
-        self.client
-            .post(self.url("/graphql"))
-            .json(&json!({ "query": query, "variables": variables }))
-            .send()
-            .await
-            .expect("send graphql")
-            .json()
-            .await
-            .expect("graphql answers JSON")
+        self.post_graphql(None, query, variables).await
     }
 
     /// Sends one GraphQL operation with a bearer token.
     pub async fn graphql_as(&self, token: &str, query: &str, variables: Value) -> Value {
-        self.client
-            .post(self.url("/graphql"))
-            .bearer_auth(token)
-            .json(&json!({ "query": query, "variables": variables }))
-            .send()
-            .await
-            .expect("send graphql")
-            .json()
-            .await
-            .expect("graphql answers JSON")
+        self.post_graphql(Some(token), query, variables).await
+    }
+
+    async fn post_graphql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut request =
+            self.client.post(self.url("/graphql")).json(&json!({ "query": query, "variables": variables }));
+        if let Some(t) = token {
+            request = request.bearer_auth(t);
+        }
+        request.send().await.expect("send graphql").json().await.expect("graphql answers JSON")
     }
 
     /// Graceful stop.

@@ -212,14 +212,9 @@ pub async fn verify_email(db: &DatabaseConnection, token: &str) -> Result<bool> 
     let backend = db.get_database_backend();
     let now = now_us_sql(backend);
     let txn = begin_write(db).await?;
-    let sql = format!(
-        "UPDATE email_token SET used_at_us = {now} WHERE token_hash = $1 AND purpose = 'verify' AND used_at_us IS NULL \
-         AND expires_at_us > {now} RETURNING account_id"
-    );
-    let Some(row) = txn.query_one_raw(stmt(backend, &sql, [TokenHash::of(token).to_hex().into()])).await? else {
+    let Some(account) = consume_email_token(&txn, token, "verify").await? else {
         return Ok(false);
     };
-    let account: Uuid = row.try_get("", "account_id")?;
     let sql = format!("UPDATE account SET email_verified_at_us = {now} WHERE id = $1 AND email_verified_at_us IS NULL");
     txn.execute_raw(stmt(backend, &sql, [account.into()])).await?;
     txn.commit().await?;
@@ -257,14 +252,9 @@ pub async fn reset_password(db: &DatabaseConnection, token: &str, new_password: 
     let hash = tokio_blocking(move || hash_password(&owned)).await?;
     let txn = begin_write(db).await?;
     let now = now_us_sql(backend);
-    let sql = format!(
-        "UPDATE email_token SET used_at_us = {now} WHERE token_hash = $1 AND purpose = 'reset' AND used_at_us IS NULL \
-         AND expires_at_us > {now} RETURNING account_id"
-    );
-    let Some(used) = txn.query_one_raw(stmt(backend, &sql, [TokenHash::of(token).to_hex().into()])).await? else {
+    let Some(account) = consume_email_token(&txn, token, "reset").await? else {
         return Ok(false);
     };
-    let account: Uuid = used.try_get("", "account_id")?;
     txn.execute_raw(stmt(
         backend,
         "UPDATE account SET password_hash = $2 WHERE id = $1",
@@ -277,6 +267,19 @@ pub async fn reset_password(db: &DatabaseConnection, token: &str, new_password: 
     txn.execute_raw(stmt(backend, &sql, [account.into()])).await?;
     txn.commit().await?;
     Ok(true)
+}
+
+/// Marks a live e-mail token of `purpose` used (one conditional update: a token works once even
+/// when two requests race) and returns its account.
+async fn consume_email_token<C: ConnectionTrait>(db: &C, token: &str, purpose: &str) -> Result<Option<Uuid>> {
+    let backend = db.get_database_backend();
+    let now = now_us_sql(backend);
+    let sql = format!(
+        "UPDATE email_token SET used_at_us = {now} WHERE token_hash = $1 AND purpose = $2 AND used_at_us IS NULL \
+         AND expires_at_us > {now} RETURNING account_id"
+    );
+    let row = db.query_one_raw(stmt(backend, &sql, [TokenHash::of(token).to_hex().into(), purpose.into()])).await?;
+    Ok(row.map(|r| r.try_get("", "account_id")).transpose()?)
 }
 
 /// Argon2 takes ~20-50 ms of CPU: off the async workers.
