@@ -56,6 +56,9 @@ pub struct Settings {
     /// production, e-mails are written to the log.
     pub smtp_url: Option<SecretString>,
     pub mail_from: String,
+    /// The ENT's CAS base URL (`…/cas`), enabling `entSignIn`; and the funder its ids belong to.
+    pub ent_cas_url: Option<String>,
+    pub ent_funder: String,
 }
 
 /// A start-up configuration problem, naming the variable.
@@ -79,6 +82,8 @@ const KNOWN: &[&str] = &[
     "PASSERELLE_DEV_BACK_OFFICE",
     "PASSERELLE_SMTP_URL",
     "PASSERELLE_MAIL_FROM",
+    "PASSERELLE_ENT_CAS_URL",
+    "PASSERELLE_ENT_FUNDER",
 ];
 
 fn err(var: &str, message: impl Into<String>) -> ConfigError {
@@ -182,7 +187,17 @@ impl Settings {
         }
         let mail_from =
             get("PASSERELLE_MAIL_FROM").unwrap_or_else(|| "Passerelle <no-reply@passerelle.localhost>".into());
+        let ent_cas_url =
+            get("PASSERELLE_ENT_CAS_URL").filter(|v| !v.is_empty()).map(|v| v.trim_end_matches('/').to_owned());
+        if let Some(u) = &ent_cas_url
+            && !(u.starts_with("https://") || (!production && u.starts_with("http://")))
+        {
+            return Err(err("PASSERELLE_ENT_CAS_URL", "must be an https:// URL (http:// outside production)"));
+        }
+        let ent_funder = get("PASSERELLE_ENT_FUNDER").filter(|v| !v.is_empty()).unwrap_or_else(|| "92".into());
         Ok(Settings {
+            ent_cas_url,
+            ent_funder,
             smtp_url: smtp_url.map(SecretString::from),
             mail_from,
             jwt_key_file,

@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod ent;
 mod http;
 pub mod jobs;
 pub mod keys;

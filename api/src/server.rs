@@ -89,6 +89,7 @@ pub async fn start(settings: Settings, db: DatabaseConnection, handle_signals: b
         uploads: Some(uploads),
         auth: Some(auth.clone()),
         mailer: Some(mailer),
+        ent: crate::ent::validator(&settings)?,
         dev_back_office: settings.dev_back_office,
     };
     let schema = build_schema(Some(db.clone()), config);

@@ -10,6 +10,7 @@
 //!   revocation takes effect at once (A10, Z4).
 
 mod accounts;
+mod ent;
 mod links;
 mod sessions;
 mod throttle;
@@ -18,6 +19,7 @@ pub use accounts::{
     Account, AccountKind, StaffRole, create_account, find_account_by_email, request_password_reset, reset_password,
     sign_up, verify_email,
 };
+pub use ent::{EntClaims, EntValidator, ent_sign_in, parse_service_response};
 pub use links::{
     CodeToSend, LinkChallenge, confirm_child_link, linked_pupils, normalize_name, request_child_link, unlink,
 };

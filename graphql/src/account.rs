@@ -47,6 +47,15 @@ pub struct LogInInput {
 }
 
 #[derive(InputObject)]
+pub struct EntSignInInput {
+    /// The CAS service ticket the ENT gave the app.
+    pub ticket: String,
+    /// The service URL the ticket was issued for.
+    pub service: String,
+    pub device: DeviceInput,
+}
+
+#[derive(InputObject)]
 pub struct SignUpInput {
     pub email: String,
     pub password: String,
@@ -194,6 +203,19 @@ impl AccountMutation {
             auth::log_in(db, auth_config(ctx), &input.email, &input.password, input.totp_code.as_deref(), &device, &ip)
                 .await?;
         Ok(t.into())
+    }
+
+    /// Signs a parent in with the ENT (one login for the ENT and the Pass): the children the
+    /// ENT lists are linked at once. Public.
+    async fn ent_sign_in(&self, ctx: &Context<'_>, input: EntSignInInput) -> ApiResult<AuthPayload> {
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let Some(ent) = ctx.data_opt::<Arc<dyn passerelle_domain::auth::EntValidator>>() else {
+            return Err(passerelle_domain::Error::NotFound("ENT sign-in").into());
+        };
+        let answer = ent.validate(&input.ticket, &input.service).await?;
+        let claims = auth::parse_service_response(&answer)?;
+        let device = Device::from(&input.device);
+        Ok(auth::ent_sign_in(db, auth_config(ctx), ent.as_ref(), &claims, &device).await?.into())
     }
 
     /// Exchanges a refresh token for new tokens (the old one is spent). Public.

@@ -89,6 +89,7 @@ pub struct SchemaConfig {
     pub uploads: Option<Uploads>,
     pub auth: Option<std::sync::Arc<passerelle_domain::auth::AuthConfig>>,
     pub mailer: Option<std::sync::Arc<dyn passerelle_domain::mail::Mailer>>,
+    pub ent: Option<std::sync::Arc<dyn passerelle_domain::auth::EntValidator>>,
     /// Tests of the back office without staff accounts (never in production).
     pub dev_back_office: bool,
 }
@@ -111,6 +112,9 @@ pub fn build_schema(db: Option<DatabaseConnection>, config: SchemaConfig) -> App
     if let Some(mailer) = config.mailer.clone() {
         builder = builder.data(mailer);
     }
+    if let Some(ent) = config.ent.clone() {
+        builder = builder.data(ent);
+    }
     if let Some(db) = db {
         builder = builder.data(db);
     }
@@ -128,6 +132,7 @@ pub fn export_sdl() -> String {
         uploads: None,
         auth: None,
         mailer: None,
+        ent: None,
         dev_back_office: false,
     };
     build_schema(None, config)

@@ -77,6 +77,7 @@ fn matrix(f: &Fixture) -> Vec<(&'static str, Rule, String, Value)> {
         ("serverInfo", Rule::Public, "{ serverInfo { version } }".into(), json!({})),
         ("viewer", Rule::Public, "{ viewer { id } }".into(), json!({})),
         ("logIn", Rule::Public, "mutation($d: DeviceInput!) { logIn(input: { email: \"pa@example.org\", password: \"a long passphrase for the matrix\", device: $d }) { accessToken } }".into(), json!({ "d": device })),
+        ("entSignIn", Rule::Public, "mutation { entSignIn(input: { ticket: \"ST-x\", service: \"s\", device: { deviceId: \"m\", platform: WEB, name: \"m\" } }) { accessToken } }".into(), json!({})),
         ("refreshSession", Rule::Public, "mutation { refreshSession(refreshToken: \"nope\") { accessToken } }".into(), json!({})),
         ("signUp", Rule::Public, "mutation { signUp(input: { email: \"new-matrix@example.org\", password: \"short\", displayName: \"M\" }) { verificationSent } }".into(), json!({})),
         ("requestPasswordReset", Rule::Public, "mutation { requestPasswordReset(email: \"nobody@example.org\") }".into(), json!({})),

@@ -7,6 +7,7 @@ mod authz_matrix;
 mod backend;
 mod backoffice;
 mod contract;
+mod ent;
 mod family;
 mod grant;
 mod http;

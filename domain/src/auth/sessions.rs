@@ -151,7 +151,12 @@ async fn totp_ok(db: &DatabaseConnection, account: &Account, code: Option<&str>)
     Ok(db.execute_raw(stmt(backend, sql, [account.id.into(), (step as i64).into()])).await?.rows_affected() == 1)
 }
 
-async fn open_session(db: &DatabaseConnection, auth: &AuthConfig, account: Account, device: &Device) -> Result<Tokens> {
+pub(super) async fn open_session(
+    db: &DatabaseConnection,
+    auth: &AuthConfig,
+    account: Account,
+    device: &Device,
+) -> Result<Tokens> {
     let backend = db.get_database_backend();
     let txn = begin_write(db).await?;
     let now = now_us_sql(backend);
