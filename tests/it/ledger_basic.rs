@@ -210,3 +210,43 @@ async fn the_audit_catches_a_tampered_balance() {
     assert!(report.violations.iter().any(|v| v.contains("cached")), "{:?}", report.violations);
     assert!(report.violations.iter().any(|v| v.contains("differ overall")), "{:?}", report.violations);
 }
+
+#[tokio::test]
+async fn a_batch_credits_many_wallets_at_once_and_refuses_an_unknown_one_whole() {
+    let t = fresh_db().await;
+    let b = books(&t.db).await;
+    let mut wallets = vec![];
+    for _ in 0..250 {
+        wallets.push(ensure_account(&t.db, AccountSpec::pass_wallet(Uuid::new_v4(), Wallet::Sport)).await.unwrap());
+    }
+    let ops: Vec<Operation> = wallets
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let leg =
+                Leg::Transfer { kind: TransferKind::Grant, debit: b.budget, credit: *w, amount: Cents(100 + i as i64) };
+            Operation::new("system:test", format!("g{i}"), vec![leg])
+        })
+        .collect();
+    let out = execute_batch(&t.db, &ops).await.unwrap();
+    assert_eq!((out.executed, out.replayed), (250, 0));
+    for (i, w) in wallets.iter().enumerate() {
+        assert_eq!(available(&t.db, *w).await, 100 + i as i64);
+    }
+    let again = execute_batch(&t.db, &ops).await.unwrap();
+    assert_eq!((again.executed, again.replayed, again.moved_cents), (0, 250, 0));
+    let ghost = AccountRef { id: Uuid::new_v4(), limited: true };
+    let mut bad = vec![Operation::new(
+        "system:test",
+        "x1",
+        vec![Leg::Transfer { kind: TransferKind::Grant, debit: b.budget, credit: wallets[0], amount: Cents(5) }],
+    )];
+    bad.push(Operation::new(
+        "system:test",
+        "x2",
+        vec![Leg::Transfer { kind: TransferKind::Grant, debit: b.budget, credit: ghost, amount: Cents(5) }],
+    ));
+    assert!(matches!(execute_batch(&t.db, &bad).await, Err(LedgerError::Rejected(Rejection::AccountNotFound { .. }))));
+    assert_eq!(available(&t.db, wallets[0]).await, 100, "nothing of a refused batch is kept");
+    assert_clean(&t.db).await;
+}
