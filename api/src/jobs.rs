@@ -107,5 +107,7 @@ pub async fn import(
         println!("{}", serde_json::to_string_pretty(&summary)?);
     }
     db.close().await?;
+    // A rejected import (malformed file) is a failure for scripts: non-zero exit, reason on stderr.
+    summary.into_result()?;
     Ok(())
 }

@@ -542,8 +542,10 @@ async fn aaf_delete_and_modify_requests() {
     assert_counts(&sum, 0, 1, 0, 1, 2);
     assert_eq!((sum.guardians.updated, sum.guardians.left, sum.schools.updated), (1, 1, 1));
     let codes: Vec<String> = issues(db, sum.import_id).await.into_iter().map(|i| i.1).collect();
-    assert_eq!(codes, ["DELETE_IGNORED", "UNKNOWN_RECORD", "PUPIL_REJECTED", "LINK_ONE_SIDED"]);
-    assert_eq!(sum.warnings, 4);
+    assert_eq!(codes, ["DELETE_IGNORED", "UNKNOWN_RECORD", "PUPIL_REJECTED"]);
+    assert_eq!(sum.warnings, 3);
+    // No guardian record of this delta names anyone: nothing to report as one-sided.
+    assert_eq!((sum.links.updated, sum.links.one_sided), (1, 0));
 
     let p1 = pupil(db, "aaf:1").await;
     assert_eq!((s(&p1, "class_name").as_deref(), s(&p1, "grade").as_deref()), (Some("5 B"), Some("5E")));
@@ -630,7 +632,8 @@ const CSV: &str = "uai;ine;eleve_id_siecle;nom_eleve;prenom_eleve;date_naissance
 resp_id;resp_niveau;lien_parente;nom_resp;prenom_resp;mel_resp;tel_portable_resp;percoit_aides;heberge_eleve;date_sortie\r\n\
 0921778H;070832327JA;501;LEFÈVRE;Chloé;02/03/2013;10010012110;6 A;O;2;9001;1;10;LEFÈVRE;Hélène;h@example.org;0600000001;1;1;\r\n\
 0921778H;070832327JA;501;LEFÈVRE;Chloé;02/03/2013;10010012110;6 A;O;2;9002;2;20;MARTIN;Jérôme;;0600000002;0;0;\r\n\
-0921779H;;502;CŒUR;Noé;04/05/2012;10110001110;5 B;N;;9003;1;10;CŒUR;Zoé;;;;;\r\n";
+0921779H;;502;CŒUR;Noé;04/05/2012;10110001110;5 B;N;;9003;1;10;CŒUR;Zoé;;;;;\r\n\
+0921778H;070832327JA;501;LEFÈVRE;Chloé;02/03/2013;10010012110;6 A;O;2;9001;1;10;LEFÈVRE;Hélène;h@example.org;0600000001;1;1;\r\n";
 
 #[tokio::test]
 async fn csv_in_utf8_with_bom_and_in_latin9() {
@@ -642,6 +645,7 @@ async fn csv_in_utf8_with_bom_and_in_latin9() {
     bom.extend_from_slice(CSV.as_bytes());
     let utf8 = dir.write("eleves-utf8.csv", bom);
     let sum = import(db, f, RosterFormat::Csv, &[utf8], true).await;
+    // Pupil 501's last row is not next to the others: read twice, counted once.
     assert_counts(&sum, 2, 0, 0, 0, 0);
     assert_eq!((sum.guardians.created, sum.links.created, sum.schools.created), (3, 3, 2));
     let stored = issues(db, sum.import_id).await;
@@ -742,6 +746,31 @@ async fn imports_are_listed_newest_first_page_by_page() {
     let next = list_imports(db, f, 2, Some((last.started_at_us, last.id))).await.unwrap();
     assert_eq!(next.iter().map(|r| r.id).collect::<Vec<_>>(), [ids[0]]);
     assert!(list_imports(db, Uuid::now_v7(), 10, None).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_refused_pupil_is_counted_reported_and_not_a_leaver() {
+    let t = fresh_db().await;
+    let db = &t.db;
+    let f = funder(db).await;
+    let dir = TempDir::new();
+    let first = dir.write(
+        "a.xml",
+        aaf(&[eleve("1", "DUPONT", "Zoé", "92001", "601", &[]), eleve("2", "MARTIN", "Léo", "92001", "601", &[])]),
+    );
+    import(db, f, RosterFormat::Aaf, &[first], true).await;
+    // Pupil 2 comes back without a given name: refused, but still on the roster.
+    let second = dir.write(
+        "b.xml",
+        aaf(&[eleve("1", "DUPONT", "Zoé", "92001", "601", &[]), eleve("2", "MARTIN", "", "92001", "601", &[])]),
+    );
+    let sum = import(db, f, RosterFormat::Aaf, &[second], true).await;
+    assert_counts(&sum, 0, 0, 1, 0, 1);
+    let codes: Vec<String> = issues(db, sum.import_id).await.into_iter().map(|i| i.1).collect();
+    assert_eq!(codes, ["MISSING_NAME", "PUPIL_REJECTED"]);
+    let p2 = pupil(db, "aaf:2").await;
+    assert_eq!(s(&p2, "given_name").as_deref(), Some("Léo"));
+    assert_eq!(p2.try_get::<Option<NaiveDate>>("", "left_at").unwrap(), None);
 }
 
 /// The import's future can run on a multi-threaded runtime (axum, tokio::spawn).

@@ -110,18 +110,6 @@ async fn main() -> anyhow::Result<()> {
     );
     let files: Vec<ImportFile> = set.files().map(ImportFile::from_path).collect();
 
-    {
-        let t = Instant::now();
-        let mut n = 0;
-        for f in &files {
-            let r = std::io::BufReader::with_capacity(256 * 1024, std::fs::File::open(&f.path)?);
-            for item in passerelle_domain::school::parse::parse_aaf(r, &f.name) {
-                item?;
-                n += 1;
-            }
-        }
-        eprintln!("parse only: {n} items in {:.2} s", t.elapsed().as_secs_f64());
-    }
     let tdb = fresh_db_with_pool(4).await;
     let funder = ensure_funder(&tdb.db, "92", "Hauts-de-Seine", "92").await?;
 

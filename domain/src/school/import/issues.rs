@@ -107,11 +107,11 @@ impl IssueSink {
         }
         let rows: Vec<Vec<Value>> = self.buffer.drain(..).map(|i| i.values(self.import_id)).collect();
         self.stored += rows.len() as u64;
-        insert_rows(db, "roster_import_issue", &COLS, rows).await
+        insert_rows(db, "roster_import_issue", &COLS, rows, "").await
     }
 }
 
 /// Stores one issue outside the sink (the error of a rejected import, after the rollback).
 pub(super) async fn insert_one<C: ConnectionTrait>(db: &C, import_id: Uuid, issue: Issue) -> Result<(), DbErr> {
-    insert_rows(db, "roster_import_issue", &COLS, vec![issue.values(import_id)]).await
+    insert_rows(db, "roster_import_issue", &COLS, vec![issue.values(import_id)], "").await
 }

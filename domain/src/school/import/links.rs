@@ -8,7 +8,8 @@
 //!   already stated it);
 //! - the guardian side only adds its voice (`pupil` → `both`), or creates a `guardian` link
 //!   with legal level 0: a person naming a pupil gets no parental authority from that alone;
-//!   such links are reported as `LINK_ONE_SIDED` at the end of the import.
+//!   when a guardian's record of the import states such a link, it is reported
+//!   (`LINK_ONE_SIDED`).
 //!
 //! When a side's list *replaces* the stored one (a full AAF snapshot, or a `modifyRequest`
 //! replacing the attribute), links that side no longer states lose its voice: `both` drops to
@@ -16,40 +17,38 @@
 //! deleted. Links are facts of the current roster, not money history, so deleting is fine.
 //! SIECLE and CSV links come from one side (`RESPONSABLE_ELEVE`, CSV rows) and are only upserted.
 //!
-//! Each batch reads the stored links of its pupils (or guardians) with one query, works out the
-//! difference in memory and writes only what changed: a re-import changes no row.
+//! Both sides are *staged* as the records come, whatever the file order: `imp_link_p` holds
+//! the pupil side's links with their fields, `imp_link_g` the guardian side's pairs. Each row
+//! carries the *token* of the record that stated it; a record whose list replaces the stored
+//! one (`links_replace` on its staged row) disowns the rows of its earlier stagings, whose
+//! token differs. Everything is merged once, at the end of the import, with set-based
+//! statements: each link is written at most once, and a re-import writes none.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
-use sea_orm::{ConnectionTrait, DbErr, QueryResult, Value};
+use sea_orm::{ConnectionTrait, DbErr};
 use uuid::Uuid;
 
 use super::issues::{Issue, IssueSink};
 use super::rows::raw_key;
-use super::sql::{by_ids, exec, insert_rows, query, select_by_keys};
+use super::sql::{exec, insert_rows, query};
 use super::stage::Ctx;
+use super::staging::{analyze, set_excluded};
 use super::types::LinkCounts;
 use crate::school::parse::Link;
 
-const SELECT: &str = "SELECT id, pupil_key, guardian_key, legal_level, relation_code, financial, contact, \
-                      receives_aid, houses_pupil, stated_by FROM guardianship";
-const COLS: [&str; 12] = [
-    "id",
-    "funder_id",
+const PUPIL_COLS: [&str; 10] = [
     "pupil_key",
     "guardian_key",
+    "new_id",
+    "token",
     "legal_level",
     "relation_code",
     "financial",
     "contact",
     "receives_aid",
     "houses_pupil",
-    "stated_by",
-    "updated_at_us",
 ];
-const PUPIL: &str = "pupil";
-const GUARDIAN: &str = "guardian";
-const BOTH: &str = "both";
 
 /// The fields of a link, as the pupil side states them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,231 +72,171 @@ impl LinkFields {
             houses_pupil: l.houses_pupil,
         }
     }
-
-    /// What a link stated only by the guardian side carries: no authority, nothing known.
-    fn guardian_only() -> LinkFields {
-        LinkFields {
-            legal_level: 0,
-            relation_code: String::new(),
-            financial: false,
-            contact: false,
-            receives_aid: None,
-            houses_pupil: None,
-        }
-    }
 }
 
-/// The links one pupil states (guardian keys are stored keys).
+/// The links one pupil's record states (guardian keys are stored keys). `token` is the
+/// record's link statement (see the module doc); `None` for SIECLE/CSV link records, which only
+/// add to what the pupil's links are.
 pub(super) struct PupilSide {
     pub pupil_key: String,
+    pub token: Option<Uuid>,
     pub links: Vec<(String, LinkFields)>,
-    pub replace: bool,
 }
 
-/// The pupils one guardian states (stored keys).
+/// The pupils one guardian's record states (stored keys).
 pub(super) struct GuardianSide {
     pub guardian_key: String,
+    pub token: Uuid,
     pub pupil_keys: Vec<String>,
-    pub replace: bool,
 }
 
-struct Stored {
-    id: Uuid,
-    pupil_key: String,
-    guardian_key: String,
-    fields: LinkFields,
-    stated_by: String,
-}
-
-fn stored(r: &QueryResult) -> Result<Stored, DbErr> {
-    Ok(Stored {
-        id: r.try_get("", "id")?,
-        pupil_key: r.try_get("", "pupil_key")?,
-        guardian_key: r.try_get("", "guardian_key")?,
-        fields: LinkFields {
-            legal_level: r.try_get("", "legal_level")?,
-            relation_code: r.try_get("", "relation_code")?,
-            financial: r.try_get("", "financial")?,
-            contact: r.try_get("", "contact")?,
-            receives_aid: r.try_get("", "receives_aid")?,
-            houses_pupil: r.try_get("", "houses_pupil")?,
-        },
-        stated_by: r.try_get("", "stated_by")?,
-    })
-}
-
-/// Writes accumulated by one batch.
-#[derive(Default)]
-struct Changes {
-    inserts: Vec<Vec<Value>>,
-    /// Field changes (and the side that now states the link), one statement each.
-    updates: Vec<(Uuid, LinkFields, &'static str)>,
-    to_both: Vec<Uuid>,
-    to_pupil: Vec<Uuid>,
-    deletes: Vec<Uuid>,
-}
-
-impl Changes {
-    fn insert(&mut self, ctx: &Ctx, pupil: &str, guardian: &str, f: &LinkFields, by: &str) {
-        self.inserts.push(vec![
-            Uuid::now_v7().into(),
-            ctx.funder_id.into(),
-            pupil.to_owned().into(),
-            guardian.to_owned().into(),
-            f.legal_level.into(),
-            f.relation_code.clone().into(),
-            f.financial.into(),
-            f.contact.into(),
-            f.receives_aid.into(),
-            f.houses_pupil.into(),
-            by.to_owned().into(),
-            ctx.now_us.into(),
-        ]);
-    }
-
-    async fn write<C: ConnectionTrait>(self, db: &C, ctx: &Ctx, counts: &mut LinkCounts) -> Result<(), DbErr> {
-        counts.created += self.inserts.len() as u64;
-        insert_rows(db, "guardianship", &COLS, self.inserts).await?;
-        for (id, f, by) in self.updates {
-            let sql = "UPDATE guardianship SET legal_level = $1, relation_code = $2, financial = $3, contact = $4, \
-                       receives_aid = $5, houses_pupil = $6, stated_by = $7, updated_at_us = $8 WHERE id = $9";
-            let values = vec![
+/// Stages what a batch of pupils states (pupil keys unique in the batch).
+pub(super) async fn stage_pupil_side<C: ConnectionTrait>(db: &C, items: &[PupilSide]) -> Result<(), DbErr> {
+    let mut rows = Vec::new();
+    for item in items {
+        let mut seen: HashSet<&str> = HashSet::new();
+        for (guardian, f) in item.links.iter().filter(|(g, _)| seen.insert(g)) {
+            rows.push(vec![
+                item.pupil_key.clone().into(),
+                guardian.clone().into(),
+                Uuid::now_v7().into(),
+                item.token.into(),
                 f.legal_level.into(),
-                f.relation_code.into(),
+                f.relation_code.clone().into(),
                 f.financial.into(),
                 f.contact.into(),
                 f.receives_aid.into(),
                 f.houses_pupil.into(),
-                by.into(),
-                ctx.now_us.into(),
-                id.into(),
-            ];
-            counts.updated += exec(db, sql, values).await?;
+            ]);
         }
-        let head = "UPDATE guardianship SET stated_by = $1, updated_at_us = $2 WHERE id IN";
-        for (by, ids) in [(BOTH, &self.to_both), (PUPIL, &self.to_pupil)] {
-            counts.updated += by_ids(db, head, vec![by.into(), ctx.now_us.into()], ids).await?;
-        }
-        counts.removed += by_ids(db, "DELETE FROM guardianship WHERE id IN", vec![], &self.deletes).await?;
-        Ok(())
     }
+    let mut set: Vec<&str> = PUPIL_COLS[4..].to_vec();
+    set.push("token");
+    let suffix = format!(" ON CONFLICT (pupil_key, guardian_key) DO UPDATE SET {}", set_excluded(&set));
+    insert_rows(db, "imp_link_p", &PUPIL_COLS, rows, &suffix).await
 }
 
-/// Groups stored links by one of their keys.
-fn group(rows: Vec<QueryResult>, by_pupil: bool) -> Result<HashMap<String, Vec<Stored>>, DbErr> {
-    let mut map: HashMap<String, Vec<Stored>> = HashMap::new();
-    for r in &rows {
-        let s = stored(r)?;
-        let k = if by_pupil { s.pupil_key.clone() } else { s.guardian_key.clone() };
-        map.entry(k).or_default().push(s);
-    }
-    Ok(map)
-}
-
-/// Writes what a batch of pupils states.
-pub(super) async fn write_pupil_side<C: ConnectionTrait>(
-    db: &C,
-    ctx: &Ctx,
-    items: &[PupilSide],
-    counts: &mut LinkCounts,
-) -> Result<(), DbErr> {
-    if items.is_empty() {
-        return Ok(());
-    }
-    let keys: Vec<String> = items.iter().map(|i| i.pupil_key.clone()).collect();
-    let mut existing = group(select_by_keys(db, SELECT, "pupil_key", ctx.funder_id.into(), &keys).await?, true)?;
-    let mut ch = Changes::default();
+/// Stages what a batch of guardians states (guardian keys unique in the batch).
+pub(super) async fn stage_guardian_side<C: ConnectionTrait>(db: &C, items: &[GuardianSide]) -> Result<(), DbErr> {
+    let mut rows = Vec::new();
     for item in items {
-        let stored = existing.remove(&item.pupil_key).unwrap_or_default();
-        let mut stated: HashSet<&str> = HashSet::new();
-        for (guardian, f) in &item.links {
-            if !stated.insert(guardian) {
-                continue;
-            }
-            match stored.iter().find(|s| s.guardian_key == *guardian) {
-                None => ch.insert(ctx, &item.pupil_key, guardian, f, PUPIL),
-                Some(s) => {
-                    let by = if s.stated_by == PUPIL { PUPIL } else { BOTH };
-                    if s.fields != *f {
-                        ch.updates.push((s.id, f.clone(), by));
-                    } else if s.stated_by != by {
-                        ch.to_both.push(s.id);
-                    }
-                }
-            }
-        }
-        if item.replace {
-            for s in stored.iter().filter(|s| !stated.contains(s.guardian_key.as_str())) {
-                match s.stated_by.as_str() {
-                    PUPIL => ch.deletes.push(s.id),
-                    BOTH => ch.updates.push((s.id, LinkFields { legal_level: 0, ..s.fields.clone() }, GUARDIAN)),
-                    _ => {}
-                }
-            }
+        let mut seen: HashSet<&str> = HashSet::new();
+        for pupil in item.pupil_keys.iter().filter(|p| seen.insert(p)) {
+            rows.push(vec![
+                item.guardian_key.clone().into(),
+                pupil.clone().into(),
+                Uuid::now_v7().into(),
+                item.token.into(),
+            ]);
         }
     }
-    ch.write(db, ctx, counts).await
+    let cols = ["guardian_key", "pupil_key", "new_id", "token"];
+    let suffix = " ON CONFLICT (guardian_key, pupil_key) DO UPDATE SET token = excluded.token";
+    insert_rows(db, "imp_link_g", &cols, rows, suffix).await
 }
 
-/// Writes what a batch of guardians states (AAF reverse links).
-pub(super) async fn write_guardian_side<C: ConnectionTrait>(
-    db: &C,
-    ctx: &Ctx,
-    items: &[GuardianSide],
-    counts: &mut LinkCounts,
-) -> Result<(), DbErr> {
-    if items.is_empty() {
-        return Ok(());
-    }
-    let keys: Vec<String> = items.iter().map(|i| i.guardian_key.clone()).collect();
-    let mut existing = group(select_by_keys(db, SELECT, "guardian_key", ctx.funder_id.into(), &keys).await?, false)?;
-    let mut ch = Changes::default();
-    for item in items {
-        let stored = existing.remove(&item.guardian_key).unwrap_or_default();
-        let mut stated: HashSet<&str> = HashSet::new();
-        for pupil in &item.pupil_keys {
-            if !stated.insert(pupil) {
-                continue;
-            }
-            match stored.iter().find(|s| s.pupil_key == *pupil) {
-                None => ch.insert(ctx, pupil, &item.guardian_key, &LinkFields::guardian_only(), GUARDIAN),
-                Some(s) if s.stated_by == PUPIL => ch.to_both.push(s.id),
-                Some(_) => {}
-            }
-        }
-        if item.replace {
-            for s in stored.iter().filter(|s| !stated.contains(s.pupil_key.as_str())) {
-                match s.stated_by.as_str() {
-                    GUARDIAN => ch.deletes.push(s.id),
-                    BOTH => ch.to_pupil.push(s.id),
-                    _ => {}
-                }
-            }
-        }
-    }
-    ch.write(db, ctx, counts).await
-}
+/// The stored link changes (`c` is the pair; `n_stated` not null).
+const CHANGED: &str = "(c.e_level <> c.n_level OR c.e_relation <> c.n_relation OR c.e_financial <> c.n_financial \
+                       OR c.e_contact <> c.n_contact OR c.e_aid IS DISTINCT FROM c.n_aid \
+                       OR c.e_houses IS DISTINCT FROM c.n_houses OR c.e_stated <> c.n_stated)";
 
-/// Reports the links that only the guardian side states, among the guardians of this import.
-/// Returns how many there are (all counted, as many stored as the sink allows).
-pub(super) async fn report_one_sided<C: ConnectionTrait>(
-    db: &C,
-    ctx: &Ctx,
-    sink: &mut IssueSink,
-) -> Result<u64, DbErr> {
-    let from = "FROM guardianship WHERE funder_id = $1 AND stated_by = 'guardian' AND guardian_key IN \
-                (SELECT source_key FROM guardian WHERE funder_id = $1 AND last_import_id = $2)";
-    let values = || vec![Value::from(ctx.funder_id), Value::from(ctx.import_id)];
-    let rows = query(db, &format!("SELECT COUNT(*) AS n {from}"), values()).await?;
-    let n: i64 = match rows.first() {
-        Some(r) => r.try_get("", "n")?,
-        None => 0,
+/// Merges both staged sides into `guardianship` (end of the import), then reports the links
+/// only a guardian's record of this import states:
+/// 1. drop the staged statements their record disowned (replaced by a later staging);
+/// 2. compute every pair in one statement into `imp_pair`: the pairs either side states, plus
+///    the stored links of the pupils and guardians whose list replaces the stored one; with
+///    what is stored and each side's voice: a side speaks if it states the link now, is silent
+///    if its list was replaced, else keeps what was stored. The fields come from the pupil
+///    side when it states the link, else stay as stored (legal level 0 once the pupil side is
+///    silent), else are those of a link only a guardian states (level 0, nothing known);
+/// 3. insert the new pairs, update the changed ones, delete the ones nobody states any more.
+pub(super) async fn merge<C: ConnectionTrait>(db: &C, ctx: &Ctx, sink: &mut IssueSink) -> Result<LinkCounts, DbErr> {
+    for (links, key, records) in
+        [("imp_link_p", "pupil_key", "imp_pupil"), ("imp_link_g", "guardian_key", "imp_guardian")]
+    {
+        let sql = format!(
+            "DELETE FROM {links} WHERE EXISTS (SELECT 1 FROM {records} s WHERE s.source_key = {links}.{key} \
+             AND s.links_replace AND s.token <> {links}.token)"
+        );
+        exec(db, &sql, vec![]).await?;
+    }
+    analyze(db, &["imp_link_p", "imp_link_g"]).await?;
+
+    let p_voice = "(CASE WHEN p.pupil_key IS NOT NULL THEN true WHEN rp.source_key IS NOT NULL THEN false \
+                   ELSE COALESCE(e.stated_by IN ('pupil', 'both'), false) END)";
+    let g_voice = "(CASE WHEN g.pupil_key IS NOT NULL THEN true WHEN rg.source_key IS NOT NULL THEN false \
+                   ELSE COALESCE(e.stated_by IN ('guardian', 'both'), false) END)";
+    // The stored value while the pupil side is silent, `none` for a link only a guardian states.
+    let keep = |col: &str, none: &str| {
+        format!("CASE WHEN p.pupil_key IS NOT NULL THEN p.{col} WHEN e.id IS NOT NULL THEN e.{col} ELSE {none} END")
     };
-    let n = u64::try_from(n).unwrap_or(0);
+    let pairs = format!(
+        "INSERT INTO imp_pair (pupil_key, guardian_key, new_id, g_said, e_id, e_level, e_relation, e_financial, \
+         e_contact, e_aid, e_houses, e_stated, n_level, n_relation, n_financial, n_contact, n_aid, n_houses, n_stated) \
+         SELECT c.pupil_key, c.guardian_key, COALESCE(p.new_id, g.new_id), g.pupil_key IS NOT NULL, \
+         e.id, e.legal_level, e.relation_code, e.financial, e.contact, e.receives_aid, e.houses_pupil, e.stated_by, \
+         CASE WHEN p.pupil_key IS NOT NULL THEN p.legal_level WHEN e.id IS NOT NULL AND {p_voice} THEN e.legal_level \
+         ELSE 0 END, {}, {}, {}, {}, {}, \
+         CASE WHEN {p_voice} AND {g_voice} THEN 'both' WHEN {p_voice} THEN 'pupil' WHEN {g_voice} THEN 'guardian' END \
+         FROM (SELECT pupil_key, guardian_key FROM imp_link_p UNION SELECT pupil_key, guardian_key FROM imp_link_g \
+         UNION SELECT x.pupil_key, x.guardian_key FROM guardianship x WHERE x.funder_id = $1 \
+         AND (x.pupil_key IN (SELECT source_key FROM imp_pupil WHERE links_replace) \
+         OR x.guardian_key IN (SELECT source_key FROM imp_guardian WHERE links_replace))) c \
+         LEFT JOIN guardianship e ON e.funder_id = $1 AND e.pupil_key = c.pupil_key AND e.guardian_key = c.guardian_key \
+         LEFT JOIN imp_link_p p ON p.pupil_key = c.pupil_key AND p.guardian_key = c.guardian_key \
+         LEFT JOIN imp_link_g g ON g.pupil_key = c.pupil_key AND g.guardian_key = c.guardian_key \
+         LEFT JOIN imp_pupil rp ON rp.source_key = c.pupil_key AND rp.links_replace \
+         LEFT JOIN imp_guardian rg ON rg.source_key = c.guardian_key AND rg.links_replace",
+        keep("relation_code", "''"),
+        keep("financial", "false"),
+        keep("contact", "false"),
+        keep("receives_aid", "NULL"),
+        keep("houses_pupil", "NULL"),
+    );
+    exec(db, &pairs, vec![ctx.funder_id.into()]).await?;
+
+    let count = |cond: &str| format!("COALESCE(SUM(CASE WHEN {cond} THEN 1 ELSE 0 END), 0)");
+    let counts_sql = format!(
+        "SELECT {} AS created, {} AS updated, {} AS removed, {} AS one_sided FROM imp_pair c",
+        count("c.e_id IS NULL AND c.n_stated IS NOT NULL"),
+        count(&format!("c.e_id IS NOT NULL AND c.n_stated IS NOT NULL AND {CHANGED}")),
+        count("c.e_id IS NOT NULL AND c.n_stated IS NULL"),
+        count("c.n_stated = 'guardian' AND c.g_said"),
+    );
+    let mut counts = LinkCounts::default();
+    if let Some(r) = query(db, &counts_sql, vec![]).await?.first() {
+        let n = |col: &str| -> Result<u64, DbErr> { Ok(u64::try_from(r.try_get::<i64>("", col)?).unwrap_or(0)) };
+        (counts.created, counts.updated, counts.removed, counts.one_sided) =
+            (n("created")?, n("updated")?, n("removed")?, n("one_sided")?);
+    }
+
+    let insert = "INSERT INTO guardianship (id, funder_id, pupil_key, guardian_key, legal_level, relation_code, \
+                  financial, contact, receives_aid, houses_pupil, stated_by, updated_at_us) \
+                  SELECT new_id, $1, pupil_key, guardian_key, n_level, n_relation, n_financial, n_contact, n_aid, \
+                  n_houses, n_stated, $2 FROM imp_pair WHERE e_id IS NULL AND n_stated IS NOT NULL";
+    exec(db, insert, vec![ctx.funder_id.into(), ctx.now_us.into()]).await?;
+    let update = format!(
+        "UPDATE guardianship SET legal_level = c.n_level, relation_code = c.n_relation, financial = c.n_financial, \
+         contact = c.n_contact, receives_aid = c.n_aid, houses_pupil = c.n_houses, stated_by = c.n_stated, \
+         updated_at_us = $1 FROM imp_pair c WHERE guardianship.id = c.e_id AND c.n_stated IS NOT NULL AND {CHANGED}"
+    );
+    exec(db, &update, vec![ctx.now_us.into()]).await?;
+    let delete = "DELETE FROM guardianship WHERE id IN \
+                  (SELECT e_id FROM imp_pair WHERE e_id IS NOT NULL AND n_stated IS NULL)";
+    exec(db, delete, vec![]).await?;
+    report_one_sided(db, counts.one_sided, sink).await?;
+    Ok(counts)
+}
+/// `LINK_ONE_SIDED` issues for the links that only a guardian's record of this import states
+/// (all counted, as many stored as the sink allows).
+async fn report_one_sided<C: ConnectionTrait>(db: &C, n: u64, sink: &mut IssueSink) -> Result<(), DbErr> {
     let room = sink.room().min(n);
     if room > 0 {
-        let sql = format!("SELECT pupil_key, guardian_key {from} ORDER BY guardian_key, pupil_key LIMIT {room}");
-        for r in query(db, &sql, values()).await? {
+        let sql = format!(
+            "SELECT pupil_key, guardian_key FROM imp_pair WHERE n_stated = 'guardian' AND g_said \
+             ORDER BY guardian_key, pupil_key LIMIT {room}"
+        );
+        for r in query(db, &sql, vec![]).await? {
             let pupil: String = r.try_get("", "pupil_key")?;
             let guardian: String = r.try_get("", "guardian_key")?;
             let (guardian, pupil) = (raw_key(&guardian), raw_key(&pupil));
@@ -309,7 +248,6 @@ pub(super) async fn report_one_sided<C: ConnectionTrait>(
             sink.flush_if_full(db).await?;
         }
     }
-    // Count those beyond the cap too.
     sink.total += n - room;
-    Ok(n)
+    Ok(())
 }

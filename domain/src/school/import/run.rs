@@ -1,18 +1,20 @@
-//! The importer of one running import: takes parse items one by one, stages them, flushes
-//! batches to the database, and closes the import (UAIs, snapshot leavers, one-sided links).
+//! The importer of one running import: takes parse items one by one, keeps a batch of them in
+//! memory (`stage`), stages full batches into the temporary tables (`staging`), merges them
+//! into the real tables at the end of each file (`merge`), and closes the import (UAIs, links,
+//! snapshot leavers).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use sea_orm::{ConnectionTrait, DbErr, Value};
 
 use super::issues::{Issue, IssueSink};
-use super::links::{LinkFields, PupilSide, report_one_sided, write_pupil_side};
+use super::links::{LinkFields, PupilSide, stage_pupil_side};
 use super::pupils::Tally;
 use super::rows::{SchoolRow, person_key, prefix};
-use super::sql::{BATCH, exec, params};
+use super::sql::{BATCH, batch_size, exec, params, query};
 use super::stage::{Ctx, LeftAt, LinkMode, Op, Stage, StagedGuardian, StagedPupil};
 use super::types::{Counts, ImportSummary, LinkCounts, RosterFormat};
-use super::{guardians, pupils, schools};
+use super::{guardians, links, merge, pupils, schools, staging};
 use crate::school::parse::{Category, Link, ParseItem, Record, apply_structure_patch};
 
 /// Records a SIECLE file may keep pending (see `stage`): far above the largest collège, low
@@ -22,6 +24,8 @@ const SIECLE_HOLD: usize = 50_000;
 pub(super) struct Importer<'t, C: ConnectionTrait> {
     db: &'t C,
     ctx: Ctx,
+    /// Records per batch for this database.
+    batch: usize,
     /// Flush a stage when this many records are pending.
     hold: usize,
     file: String,
@@ -35,18 +39,36 @@ pub(super) struct Importer<'t, C: ConnectionTrait> {
     guardian_counts: Counts,
     school_counts: Counts,
     link_counts: LinkCounts,
+    /// Schools already counted by this import (a SIECLE school comes once per file).
     schools_counted: HashSet<String>,
     /// UAIs of the SIECLE/CSV pupils read: the scope of a full snapshot of those formats.
     uais: HashSet<String>,
     /// Pupil records read: a "full snapshot" without any pupil marks nobody as left.
     pupils_read: u64,
+    /// AAF structure key → UAI, for the pupils (bounded by the académie's structures).
+    school_uais: HashMap<String, Option<String>>,
+    /// Merge rounds of the staged pupils and guardians (see `merge`), and whether the current
+    /// round has anything to merge.
+    rounds: [Round; 2],
 }
+
+/// The current merge round of one staging table.
+#[derive(Debug, Clone, Copy)]
+struct Round {
+    no: i64,
+    staged: bool,
+}
+
+const PUPILS: usize = 0;
+const GUARDIANS: usize = 1;
 
 impl<'t, C: ConnectionTrait> Importer<'t, C> {
     pub fn new(db: &'t C, ctx: Ctx) -> Self {
-        let hold = if ctx.format == RosterFormat::Siecle { SIECLE_HOLD } else { BATCH };
+        let batch = batch_size(db.get_database_backend());
+        let hold = if ctx.format == RosterFormat::Siecle { SIECLE_HOLD } else { batch };
         Importer {
             db,
+            batch,
             hold,
             file: String::new(),
             pupils: Stage::default(),
@@ -61,8 +83,23 @@ impl<'t, C: ConnectionTrait> Importer<'t, C> {
             schools_counted: HashSet::new(),
             uais: HashSet::new(),
             pupils_read: 0,
+            school_uais: HashMap::new(),
+            rounds: [Round { no: 1, staged: false }; 2],
             ctx,
         }
+    }
+
+    /// Creates the staging tables and loads what the importer keeps from the start: the UAIs
+    /// of the funder's AAF structures.
+    pub async fn prepare(&mut self) -> Result<(), DbErr> {
+        staging::create(self.db).await?;
+        if self.ctx.format == RosterFormat::Aaf {
+            let sql = "SELECT source_key, uai FROM school WHERE funder_id = $1 AND source_key LIKE 'aaf:%'";
+            for r in query(self.db, sql, vec![self.ctx.funder_id.into()]).await? {
+                self.school_uais.insert(r.try_get("", "source_key")?, r.try_get("", "uai")?);
+            }
+        }
+        Ok(())
     }
 
     pub fn start_file(&mut self, name: &str) {
@@ -160,16 +197,16 @@ impl<'t, C: ConnectionTrait> Importer<'t, C> {
 
     /// Flushes the stages that reached their size.
     async fn flush_full(&mut self) -> Result<(), DbErr> {
-        if self.schools.pending_len() >= self.hold || self.schools.ops_len() >= BATCH {
+        if self.schools.pending_len() >= self.hold || self.schools.ops_len() >= self.batch {
             self.flush_schools().await?;
         }
-        if self.pupils.pending_len() >= self.hold || self.pupils.ops_len() >= BATCH {
+        if self.pupils.pending_len() >= self.hold || self.pupils.ops_len() >= self.batch {
             self.flush_pupils().await?;
         }
-        if self.guardians.pending_len() >= self.hold || self.guardians.ops_len() >= BATCH {
+        if self.guardians.pending_len() >= self.hold || self.guardians.ops_len() >= self.batch {
             self.flush_guardians().await?;
         }
-        if self.links.pending_len() >= BATCH {
+        if self.links.pending_len() >= self.batch {
             self.flush_links().await?;
         }
         Ok(())
@@ -177,68 +214,105 @@ impl<'t, C: ConnectionTrait> Importer<'t, C> {
 
     async fn flush_schools(&mut self) -> Result<(), DbErr> {
         let (pending, ops) = self.schools.take();
-        for chunk in chunks(pending) {
+        if self.ctx.format == RosterFormat::Aaf {
+            for row in &pending {
+                self.school_uais.insert(row.source_key.clone(), row.uai.clone());
+            }
+        }
+        for chunk in chunks(pending, self.batch) {
             schools::write(self.db, &self.ctx, chunk, &mut self.school_counts, &mut self.schools_counted).await?;
         }
-        for chunk in chunks(ops) {
+        for chunk in chunks(ops, self.batch) {
             let rows = schools::load_ops(self.db, &self.ctx, chunk, &mut self.sink, &self.file).await?;
+            if self.ctx.format == RosterFormat::Aaf {
+                for row in &rows {
+                    self.school_uais.insert(row.source_key.clone(), row.uai.clone());
+                }
+            }
             schools::write(self.db, &self.ctx, rows, &mut self.school_counts, &mut self.schools_counted).await?;
         }
         Ok(())
     }
 
+    /// Stages the pending pupils; for queued ops, merges first (the ops rebuild stored rows),
+    /// then stages the patched pupils.
     async fn flush_pupils(&mut self) -> Result<(), DbErr> {
         let (pending, ops) = self.pupils.take();
-        let mut t = Tally {
-            counts: &mut self.pupil_counts,
-            links: &mut self.link_counts,
-            sink: &mut self.sink,
-            file: &self.file,
-        };
-        for chunk in chunks(pending) {
-            pupils::write(self.db, &self.ctx, chunk, &mut t).await?;
+        for chunk in chunks(pending, self.batch) {
+            let mut t = Tally { counts: &mut self.pupil_counts, sink: &mut self.sink, file: &self.file };
+            let round_no = self.rounds[PUPILS].no;
+            pupils::stage(self.db, &self.ctx, round_no, chunk, &self.school_uais, &mut t).await?;
+            self.rounds[PUPILS].staged = true;
         }
-        for chunk in chunks(ops) {
-            let staged = pupils::load_ops(self.db, &self.ctx, chunk, &mut t).await?;
-            pupils::write(self.db, &self.ctx, staged, &mut t).await?;
+        if !ops.is_empty() {
+            self.merge(PUPILS).await?;
+            for chunk in chunks(ops, self.batch) {
+                let mut t = Tally { counts: &mut self.pupil_counts, sink: &mut self.sink, file: &self.file };
+                let staged = pupils::load_ops(self.db, &self.ctx, chunk, &mut t).await?;
+                let round_no = self.rounds[PUPILS].no;
+                pupils::stage(self.db, &self.ctx, round_no, staged, &self.school_uais, &mut t).await?;
+                self.rounds[PUPILS].staged = true;
+            }
         }
         Ok(())
     }
 
     async fn flush_guardians(&mut self) -> Result<(), DbErr> {
         let (pending, ops) = self.guardians.take();
-        let mut t = Tally {
-            counts: &mut self.guardian_counts,
-            links: &mut self.link_counts,
-            sink: &mut self.sink,
-            file: &self.file,
-        };
-        for chunk in chunks(pending) {
-            guardians::write(self.db, &self.ctx, chunk, &mut t).await?;
+        for chunk in chunks(pending, self.batch) {
+            let mut t = Tally { counts: &mut self.guardian_counts, sink: &mut self.sink, file: &self.file };
+            guardians::stage(self.db, &self.ctx, self.rounds[GUARDIANS].no, chunk, &mut t).await?;
+            self.rounds[GUARDIANS].staged = true;
         }
-        for chunk in chunks(ops) {
-            let staged = guardians::load_ops(self.db, &self.ctx, chunk, &mut t).await?;
-            guardians::write(self.db, &self.ctx, staged, &mut t).await?;
+        if !ops.is_empty() {
+            self.merge(GUARDIANS).await?;
+            for chunk in chunks(ops, self.batch) {
+                let mut t = Tally { counts: &mut self.guardian_counts, sink: &mut self.sink, file: &self.file };
+                let staged = guardians::load_ops(self.db, &self.ctx, chunk, &mut t).await?;
+                guardians::stage(self.db, &self.ctx, self.rounds[GUARDIANS].no, staged, &mut t).await?;
+                self.rounds[GUARDIANS].staged = true;
+            }
         }
         Ok(())
     }
 
-    /// SIECLE/CSV link records, grouped by pupil, upserted from the pupil side.
+    /// Merges the current round of pupils or guardians, if anything was staged, and opens the
+    /// next round.
+    async fn merge(&mut self, which: usize) -> Result<(), DbErr> {
+        let round = self.rounds[which];
+        if !round.staged {
+            return Ok(());
+        }
+        let (entity, counts) = match which {
+            PUPILS => (&merge::PUPIL, &mut self.pupil_counts),
+            _ => (&merge::GUARDIAN, &mut self.guardian_counts),
+        };
+        *counts += merge::merge(self.db, &self.ctx, entity, round.no).await?;
+        self.rounds[which] = Round { no: round.no + 1, staged: false };
+        Ok(())
+    }
+
+    /// SIECLE/CSV link records, grouped by pupil, staged from the pupil side.
     async fn flush_links(&mut self) -> Result<(), DbErr> {
         let (pending, _) = self.links.take();
         let mut sides: Vec<PupilSide> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
         for l in pending {
             let pupil_key = person_key(self.ctx.format, &l.pupil_key);
             let link = (person_key(self.ctx.format, &l.guardian_key), LinkFields::of(&l));
-            match sides.iter_mut().rev().find(|s| s.pupil_key == pupil_key) {
-                Some(side) => side.links.push(link),
-                None => sides.push(PupilSide { pupil_key, links: vec![link], replace: false }),
+            match index.get(&pupil_key) {
+                Some(&i) => sides[i].links.push(link),
+                None => {
+                    index.insert(pupil_key.clone(), sides.len());
+                    sides.push(PupilSide { pupil_key, token: None, links: vec![link] });
+                }
             }
         }
-        write_pupil_side(self.db, &self.ctx, &sides, &mut self.link_counts).await
+        stage_pupil_side(self.db, &sides).await
     }
 
-    /// Writes everything staged (end of a file).
+    /// Stages everything pending and merges pupils and guardians (end of a file). Links are
+    /// merged once, at the end of the import, when both sides are known.
     pub async fn end_file(&mut self) -> Result<(), DbErr> {
         if !self.schools.is_empty() {
             self.flush_schools().await?;
@@ -252,21 +326,24 @@ impl<'t, C: ConnectionTrait> Importer<'t, C> {
         if !self.links.is_empty() {
             self.flush_links().await?;
         }
+        self.merge(PUPILS).await?;
+        self.merge(GUARDIANS).await?;
         self.sink.flush(self.db).await
     }
 
-    /// Closes the import: UAIs of AAF pupils, snapshot leavers, one-sided links; then writes the
-    /// totals into `summary`.
+    /// Closes the import: UAIs of AAF pupils, links, snapshot leavers; drops the staging; then
+    /// writes the totals into `summary`.
     pub async fn finish(mut self, summary: &mut ImportSummary) -> Result<(), DbErr> {
         self.file.clear();
         self.end_file().await?;
         if self.ctx.format == RosterFormat::Aaf {
             schools::resolve_uais(self.db, &self.ctx).await?;
-            self.link_counts.one_sided = report_one_sided(self.db, &self.ctx, &mut self.sink).await?;
         }
+        self.link_counts = links::merge(self.db, &self.ctx, &mut self.sink).await?;
         if self.ctx.full_snapshot && self.pupils_read > 0 {
             self.pupil_counts.left += self.mark_leavers().await?;
         }
+        staging::drop_all(self.db).await?;
         self.sink.flush(self.db).await?;
         let p = self.pupil_counts;
         (summary.created, summary.updated, summary.unchanged) = (p.created, p.updated, p.unchanged);
@@ -278,20 +355,21 @@ impl<'t, C: ConnectionTrait> Importer<'t, C> {
         Ok(())
     }
 
-    /// Marks `left_at` on the pupils of the snapshot's scope that this import did not see
+    /// Marks `left_at` on the pupils of the snapshot's scope that this import did not stage
     /// (never deletes: money history must survive). Scope: AAF, every `aaf:` pupil of the
     /// funder (the AAF set is the académie's whole roster); SIECLE/CSV, the pupils of this
     /// format in the schools (UAIs) the files cover — a file for one collège says nothing
     /// about the others.
     async fn mark_leavers(&self) -> Result<u64, DbErr> {
-        let head = "UPDATE pupil SET left_at = $1, updated_at_us = $2 WHERE funder_id = $3 AND source_key LIKE $4 \
-                    AND left_at IS NULL AND (last_import_id IS NULL OR last_import_id <> $5)";
+        let head = "UPDATE pupil SET left_at = $1, updated_at_us = $2, last_import_id = $3 \
+                    WHERE funder_id = $4 AND source_key LIKE $5 AND left_at IS NULL \
+                    AND NOT EXISTS (SELECT 1 FROM imp_pupil t WHERE t.source_key = pupil.source_key)";
         let fixed: Vec<Value> = vec![
             self.ctx.today.into(),
             self.ctx.now_us.into(),
+            self.ctx.import_id.into(),
             self.ctx.funder_id.into(),
             format!("{}%", prefix(self.ctx.format)).into(),
-            self.ctx.import_id.into(),
         ];
         if self.ctx.format == RosterFormat::Aaf {
             return exec(self.db, head, fixed).await;
@@ -308,11 +386,11 @@ impl<'t, C: ConnectionTrait> Importer<'t, C> {
     }
 }
 
-/// Owned chunks of at most [`BATCH`] items.
-fn chunks<T>(items: Vec<T>) -> impl Iterator<Item = Vec<T>> {
+/// Owned chunks of at most `size` items.
+fn chunks<T>(items: Vec<T>, size: usize) -> impl Iterator<Item = Vec<T>> {
     let mut it = items.into_iter().peekable();
     std::iter::from_fn(move || {
         it.peek()?;
-        Some(it.by_ref().take(BATCH).collect())
+        Some(it.by_ref().take(size).collect())
     })
 }

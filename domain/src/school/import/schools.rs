@@ -2,9 +2,11 @@
 //!
 //! An AAF pupil names its structure by jointure id, not by UAI; the structures usually come in
 //! the same import, in any file order. So pupils are stored with `school_key = aaf:<jointure>`
-//! and their `uai` is filled at the end of the import by one `UPDATE` with a correlated
-//! subquery (portable SQL), which also follows a structure whose UAI changed. A school is never
-//! deleted or marked left: pupils and money history point at it.
+//! and the UAI of that structure: known at once when the structure is stored or came earlier in
+//! the import (the importer keeps the académie's jointure → UAI map, a few thousand entries),
+//! otherwise filled at the end of the import by one `UPDATE` with a correlated subquery
+//! (portable SQL), which also follows a structure whose UAI changed. A school is never deleted
+//! or marked left: pupils and money history point at it.
 
 use std::collections::{HashMap, HashSet};
 
@@ -62,7 +64,7 @@ pub(super) async fn write<C: ConnectionTrait>(
     }
     let keys: Vec<String> = batch.iter().map(|s| s.source_key.clone()).collect();
     let mut stored: HashMap<String, (Uuid, String)> = HashMap::new();
-    for r in select_by_keys(db, SELECT, "source_key", ctx.funder_id.into(), &keys).await? {
+    for r in select_by_keys(db, SELECT, "source_key", ctx.funder_id, &keys).await? {
         let key: String = r.try_get("", "source_key")?;
         stored.insert(key, (r.try_get("", "id")?, r.try_get("", "fingerprint")?));
     }
@@ -111,7 +113,7 @@ pub(super) async fn write<C: ConnectionTrait>(
             Some(_) => counts.unchanged += u64::from(first),
         }
     }
-    insert_rows(db, "school", &COLS, inserts).await
+    insert_rows(db, "school", &COLS, inserts, "").await
 }
 
 /// Queued `modifyRequest`s on stored structures, applied to rows rebuilt from the database.
@@ -124,11 +126,12 @@ pub(super) async fn load_ops<C: ConnectionTrait>(
 ) -> Result<Vec<SchoolRow>, DbErr> {
     let keys: Vec<String> = ops.iter().map(|(k, _)| school_key(ctx.format, k)).collect();
     let mut rebuilt: HashMap<String, Structure> = HashMap::new();
-    for r in select_by_keys(db, SELECT, "source_key", ctx.funder_id.into(), &keys).await? {
+    for r in select_by_keys(db, SELECT, "source_key", ctx.funder_id, &keys).await? {
         let s = read_row(&r)?.to_record();
         rebuilt.insert(s.key.clone(), s);
     }
     let mut order: Vec<String> = Vec::new();
+    let mut ordered: HashSet<String> = HashSet::new();
     for (key, op) in ops {
         let (Op::Modify(patch), Some(s)) = (op, rebuilt.get_mut(&key)) else {
             let msg = format!("modification of structure {key} ignored: no such structure");
@@ -136,7 +139,7 @@ pub(super) async fn load_ops<C: ConnectionTrait>(
             continue;
         };
         let _ = apply_structure_patch(s, &patch);
-        if !order.contains(&key) {
+        if ordered.insert(key.clone()) {
             order.push(key);
         }
     }

@@ -1,55 +1,53 @@
-//! Small SQL builders for batched statements that run unchanged on SQLite and PostgreSQL:
-//! numbered `$n` placeholders (PostgreSQL's syntax, which SQLite also binds by number),
-//! multi-row `INSERT … VALUES (…), (…)` and `IN (…)` lists.
+//! Batched statements for SQLite and PostgreSQL: multi-row inserts, key lookups and id lists.
 //!
-//! Batches are kept at [`BATCH`] rows so that a statement never nears the parameter limits
-//! (PostgreSQL 65,535; SQLite 32,766): 500 rows × 21 columns = 10,500 parameters. A fixed size
-//! also means the same statement text, hence one prepared statement, for every full batch.
+//! The SQL is the same on both databases except for how a *list* of values travels, which is
+//! what batches are made of, and where each engine has a cost that grows with the list:
+//! - **PostgreSQL** gets one parameter per list: an array (`key = ANY($2)`) or, for inserts,
+//!   a JSON array of rows read by `json_populate_recordset(NULL::table, $1::json)`, which
+//!   converts each field to the column's type (NULLs included, which arrays cannot carry
+//!   here); plain `json` text is read faster than `jsonb`, which is rebuilt as a tree first.
+//!   The statement text is short and constant, so it parses and plans in no time.
+//! - **SQLite** gets a multi-row `VALUES (?, …), (…)` / `IN (?, …)` with anonymous `?`
+//!   placeholders: sqlx looks up each *named* (`$n`) parameter's name, which SQLite finds by a
+//!   linear scan, so 10,000 `$n` parameters cost 50 million steps per statement; `?` costs one.
+//!
+//! Batches are [`batch_size`] rows: 500 on SQLite, so that a statement stays far below its
+//! 32,766 parameters (500 rows × 21 columns = 10,500); 2,000 on PostgreSQL, where a batch is a
+//! few parameters whatever its size and fewer round trips pay (a batch of records is still a
+//! couple of MB at most).
 
-use sea_orm::{ConnectionTrait, DbErr, QueryResult, Value};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult, Value};
+use uuid::Uuid;
 
 use crate::db::stmt;
 
-/// Rows per batched statement.
+/// Rows per batched statement on SQLite (and for small lists everywhere).
 pub(super) const BATCH: usize = 500;
+/// Rows per batch on PostgreSQL.
+const PG_BATCH: usize = 2_000;
+
+/// Rows per batch (and records staged before a flush) for this database.
+pub(super) fn batch_size(backend: DbBackend) -> usize {
+    if backend == DbBackend::Postgres { PG_BATCH } else { BATCH }
+}
+
+fn is_pg<C: ConnectionTrait>(db: &C) -> bool {
+    db.get_database_backend() == DbBackend::Postgres
+}
 
 /// `$start, $start+1, …` for `n` parameters.
 pub(super) fn params(start: usize, n: usize) -> String {
-    let mut s = String::with_capacity(n * 6);
-    for i in 0..n {
-        if i > 0 {
-            s.push_str(", ");
-        }
-        s.push('$');
-        s.push_str(&(start + i).to_string());
-    }
-    s
+    (start..start + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
-/// `INSERT INTO table (cols) VALUES ($1, …), (…)` for `rows` rows.
-pub(super) fn insert_sql(table: &str, cols: &[&str], rows: usize) -> String {
-    let mut s = format!("INSERT INTO {table} ({}) VALUES ", cols.join(", "));
-    for r in 0..rows {
-        if r > 0 {
-            s.push_str(", ");
-        }
-        s.push('(');
-        s.push_str(&params(1 + r * cols.len(), cols.len()));
-        s.push(')');
-    }
-    s
+/// `?, ?, …` for `n` parameters (SQLite lists).
+fn anonymous(n: usize) -> String {
+    vec!["?"; n].join(", ")
 }
 
 /// Runs a statement, returning the number of rows it touched.
 pub(super) async fn exec<C: ConnectionTrait>(db: &C, sql: &str, values: Vec<Value>) -> Result<u64, DbErr> {
-    let t = std::time::Instant::now();
-    let n = values.len();
-    let r = db.execute_raw(stmt(db.get_database_backend(), sql, values)).await?.rows_affected();
-    let e = t.elapsed();
-    if e.as_millis() > 20 {
-        eprintln!("SLOW exec {:?} n={n} {}", e, &sql[..sql.len().min(90)]);
-    }
-    Ok(r)
+    Ok(db.execute_raw(stmt(db.get_database_backend(), sql, values)).await?.rows_affected())
 }
 
 /// Runs a query, returning every row.
@@ -61,57 +59,88 @@ pub(super) async fn query<C: ConnectionTrait>(
     db.query_all_raw(stmt(db.get_database_backend(), sql, values)).await
 }
 
-/// Inserts `rows` (each `cols.len()` values, flattened) in batches of [`BATCH`].
+/// A bound value as JSON, for `jsonb_populate_recordset` (only the types the import binds).
+fn json(v: Value) -> Result<serde_json::Value, DbErr> {
+    use serde_json::Value as J;
+    Ok(match v {
+        Value::String(s) => s.map_or(J::Null, J::String),
+        Value::Uuid(u) => u.map_or(J::Null, |u| J::String(u.to_string())),
+        Value::Bool(b) => b.map_or(J::Null, J::Bool),
+        Value::SmallInt(i) => i.map_or(J::Null, J::from),
+        Value::BigInt(i) => i.map_or(J::Null, J::from),
+        Value::ChronoDate(d) => d.map_or(J::Null, |d| J::String(d.format("%Y-%m-%d").to_string())),
+        other => return Err(DbErr::Custom(format!("import: cannot send {other:?} as JSON"))),
+    })
+}
+
+/// Inserts `rows` (each `cols.len()` values, in column order) in batches of [`batch_size`].
+/// `suffix` follows the rows: `""`, or an `ON CONFLICT …` clause.
 pub(super) async fn insert_rows<C: ConnectionTrait>(
     db: &C,
     table: &str,
     cols: &[&str],
     rows: Vec<Vec<Value>>,
+    suffix: &str,
 ) -> Result<(), DbErr> {
+    let names = cols.join(", ");
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
-        let chunk: Vec<Vec<Value>> = rows.by_ref().take(BATCH).collect();
-        let sql = insert_sql(table, cols, chunk.len());
-        exec(db, &sql, chunk.into_iter().flatten().collect()).await?;
+        // PostgreSQL: one statement per call, one parameter whatever the size. Not split, also
+        // because sqlx 0.9.0 leaves Nagle's algorithm on (TCP_NODELAY dropped, sqlx issue
+        // #4335, fixed after 0.9.0): a message a little larger than the socket's send buffer
+        // goes out in two writes and the short second one waits for the server's delayed ACK,
+        // 40 ms a statement. A 2,000-row chunk plus a small remainder made exactly such
+        // messages; one large message per call does not stall. SQLite: its parameter limit.
+        let size = if is_pg(db) { usize::MAX } else { BATCH };
+        let chunk: Vec<Vec<Value>> = rows.by_ref().take(size).collect();
+        if is_pg(db) {
+            let mut objects = Vec::with_capacity(chunk.len());
+            for row in chunk {
+                let mut o = serde_json::Map::with_capacity(cols.len());
+                for (c, v) in cols.iter().zip(row) {
+                    o.insert((*c).to_owned(), json(v)?);
+                }
+                objects.push(serde_json::Value::Object(o));
+            }
+            let text = serde_json::to_string(&serde_json::Value::Array(objects))
+                .map_err(|e| DbErr::Custom(format!("import: rows as JSON: {e}")))?;
+            let sql = format!(
+                "INSERT INTO {table} ({names}) SELECT {names} FROM json_populate_recordset(NULL::{table}, $1::json){suffix}"
+            );
+            exec(db, &sql, vec![text.into()]).await?;
+        } else {
+            let row = format!("({})", anonymous(cols.len()));
+            let sql = format!("INSERT INTO {table} ({names}) VALUES {}{suffix}", vec![row; chunk.len()].join(", "));
+            exec(db, &sql, chunk.into_iter().flatten().collect()).await?;
+        }
     }
     Ok(())
 }
 
-/// `SELECT cols FROM table WHERE funder_id = $1 AND key_col IN (…)`, in batches of [`BATCH`] keys.
+/// `SELECT … WHERE funder_id = ? AND key_col IN (keys)`, in batches of [`batch_size`] keys.
+/// `select` is `SELECT cols FROM table`.
 pub(super) async fn select_by_keys<C: ConnectionTrait>(
     db: &C,
     select: &str,
     key_col: &str,
-    funder: Value,
+    funder: Uuid,
     keys: &[String],
 ) -> Result<Vec<QueryResult>, DbErr> {
     let mut out = Vec::new();
-    for chunk in keys.chunks(BATCH) {
-        let sql = format!("{select} WHERE funder_id = $1 AND {key_col} IN ({})", params(2, chunk.len()));
-        let mut values = Vec::with_capacity(chunk.len() + 1);
-        values.push(funder.clone());
-        values.extend(chunk.iter().map(|k| Value::from(k.clone())));
-        out.extend(query(db, &sql, values).await?);
+    for chunk in keys.chunks(batch_size(db.get_database_backend())) {
+        let rows = if is_pg(db) {
+            let sql = format!("{select} WHERE funder_id = $1 AND {key_col} = ANY($2)");
+            query(db, &sql, vec![funder.into(), chunk.to_vec().into()]).await?
+        } else {
+            let sql = format!("{select} WHERE funder_id = ? AND {key_col} IN ({})", anonymous(chunk.len()));
+            let mut values = Vec::with_capacity(chunk.len() + 1);
+            values.push(funder.into());
+            values.extend(chunk.iter().map(|k| Value::from(k.clone())));
+            query(db, &sql, values).await?
+        };
+        out.extend(rows);
     }
     Ok(out)
-}
-
-/// `UPDATE/DELETE … WHERE id IN (…)` in batches; `head` holds `$1…$k` for `fixed` values and
-/// ends just before the list, e.g. `UPDATE pupil SET last_import_id = $1 WHERE id IN`.
-pub(super) async fn by_ids<C: ConnectionTrait>(
-    db: &C,
-    head: &str,
-    fixed: Vec<Value>,
-    ids: &[uuid::Uuid],
-) -> Result<u64, DbErr> {
-    let mut n = 0;
-    for chunk in ids.chunks(BATCH) {
-        let sql = format!("{head} ({})", params(fixed.len() + 1, chunk.len()));
-        let mut values = fixed.clone();
-        values.extend(chunk.iter().map(|id| Value::from(*id)));
-        n += exec(db, &sql, values).await?;
-    }
-    Ok(n)
 }
 
 #[cfg(test)]
@@ -119,8 +148,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn builds_placeholders() {
+    fn placeholders() {
         assert_eq!(params(3, 3), "$3, $4, $5");
-        assert_eq!(insert_sql("t", &["a", "b"], 2), "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4)");
+        assert_eq!(anonymous(3), "?, ?, ?");
+    }
+
+    #[test]
+    fn values_as_json() {
+        let d = chrono::NaiveDate::from_ymd_opt(2013, 7, 4);
+        assert_eq!(json(d.into()).unwrap(), serde_json::json!("2013-07-04"));
+        assert_eq!(json(Option::<String>::None.into()).unwrap(), serde_json::Value::Null);
+        assert_eq!(json(Some(2i16).into()).unwrap(), serde_json::json!(2));
+        assert!(json(1.5f64.into()).is_err());
     }
 }

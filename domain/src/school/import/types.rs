@@ -125,6 +125,16 @@ pub struct Counts {
     pub rejected: u64,
 }
 
+impl std::ops::AddAssign for Counts {
+    fn add_assign(&mut self, o: Counts) {
+        self.created += o.created;
+        self.updated += o.updated;
+        self.unchanged += o.unchanged;
+        self.left += o.left;
+        self.rejected += o.rejected;
+    }
+}
+
 /// What happened to pupil–guardian links.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinkCounts {
@@ -133,7 +143,8 @@ pub struct LinkCounts {
     pub updated: u64,
     /// No longer stated by anyone (full AAF snapshot or a `replace` of the link attribute).
     pub removed: u64,
-    /// Links stated only by the guardian's record at the end of the import (`LINK_ONE_SIDED`).
+    /// Links that a guardian's record of this import states and the pupil's does not
+    /// (`LINK_ONE_SIDED`, stored with legal level 0).
     pub one_sided: u64,
 }
 
