@@ -5,25 +5,27 @@
 //! or a re-run after a crash half-way, credits nobody twice, and a pupil who becomes boursier
 //! later gets the difference exactly once (80 → 100 €). Passes are created with
 //! `ON CONFLICT (campaign, pupil) DO NOTHING` for the same reason. Work goes in pages of 500
-//! pupils, each page's credits in one ledger batch (one commit), which keeps a 75,000-pupil
-//! grant to seconds.
+//! pupils, each page — its passes, wallets and credits (one ledger batch) — in one transaction,
+//! which keeps a 100,000-pupil grant to seconds and leaves a crashed run with whole pages only.
 
 use rand::Rng;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Value};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, Value};
 use serde::Serialize;
 use uuid::Uuid;
 
 use crate::campaign::{Campaign, get_campaign};
-use crate::db::{begin_write, is_unique_violation, now_us_sql, stmt};
+use crate::db::{begin_write, is_retryable, is_unique_violation, now_us_sql, rows_per_statement, stmt};
 use crate::error::{Error, Result};
 use crate::ids::CardNumber;
 use crate::ledger::{
-    AccountKind, AccountRef, AccountSpec, LedgerError, Leg, Operation, TransferKind, Wallet, ensure_account,
-    ensure_accounts, execute, execute_batch,
+    AccountKind, AccountRef, AccountSpec, BatchOutcome, LedgerError, Leg, Operation, TransferKind, Wallet,
+    ensure_account, ensure_accounts, execute, execute_batch_in,
 };
 use crate::money::Cents;
 
 const PAGE: u64 = 500;
+/// Bound bytes of one pass row (three ids and a card number), to size PostgreSQL statements.
+const PASS_ROW_BYTES: usize = 90;
 
 /// What a grant run did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -51,6 +53,7 @@ pub async fn run_grant(
     let backend = db.get_database_backend();
     let prefix = card_prefix(db, campaign.funder_id).await?;
     let budget = ensure_account(db, AccountSpec::of(AccountKind::FunderBudget, campaign_id)).await?;
+    let run = Run { campaign, budget, prefix };
     let total: i64 = db
         .query_one_raw(stmt(
             backend,
@@ -62,35 +65,151 @@ pub async fn run_grant(
     let mut summary = GrantSummary::default();
     let mut after = Uuid::nil();
     loop {
-        let sql = format!(
-            "SELECT e.pupil_id, p.boursier FROM eligibility e JOIN pupil p ON p.id = e.pupil_id \
-             WHERE e.campaign_id = $1 AND e.eligible = TRUE AND e.pupil_id > $2 ORDER BY e.pupil_id LIMIT {PAGE}"
-        );
-        let rows = db.query_all_raw(stmt(backend, &sql, [campaign_id.into(), after.into()])).await?;
-        let Some(last) = rows.last() else { break };
-        after = last.try_get("", "pupil_id")?;
-        let mut page = Vec::with_capacity(rows.len());
-        for r in &rows {
-            page.push((
-                r.try_get::<Uuid>("", "pupil_id")?,
-                r.try_get::<Option<bool>>("", "boursier")?.unwrap_or(false),
-            ));
-        }
-        summary.passes_created += ensure_passes(db, campaign_id, &prefix, &page).await?;
-        let passes = pass_ids(db, campaign_id, &page).await?;
-        let specs: Vec<AccountSpec> = passes
-            .iter()
-            .flat_map(|(_, pass)| {
-                campaign.policy.wallets.iter().map(move |w| AccountSpec::pass_wallet(*pass, w.wallet))
-            })
-            .collect();
-        let wallets = ensure_accounts(db, &specs).await?;
-        let ops = credit_operations(&campaign, budget, &page, &passes, &wallets);
-        credit(db, &ops, &mut summary).await?;
+        let page = next_page(db, campaign_id, after).await?;
+        let Some((last, _)) = page.last() else { break };
+        after = *last;
+        grant_page(db, &run, &page, &mut summary).await?;
         summary.passes += page.len() as u64;
         progress(summary.passes, total.max(0) as u64);
     }
     Ok(summary)
+}
+
+/// The next eligible pupils after `after`, in id order, with their boursier flag (looked up
+/// per returned row: a join would make PostgreSQL scan the pupils).
+async fn next_page(db: &DatabaseConnection, campaign_id: Uuid, after: Uuid) -> Result<Vec<(Uuid, bool)>> {
+    let sql = format!(
+        "SELECT e.pupil_id, (SELECT p.boursier FROM pupil p WHERE p.id = e.pupil_id) AS boursier FROM eligibility e \
+         WHERE e.campaign_id = $1 AND e.eligible = TRUE AND e.pupil_id > $2 ORDER BY e.pupil_id LIMIT {PAGE}"
+    );
+    let rows = db.query_all_raw(stmt(db.get_database_backend(), &sql, [campaign_id.into(), after.into()])).await?;
+    let mut page = Vec::with_capacity(rows.len());
+    for r in &rows {
+        page.push((r.try_get::<Uuid>("", "pupil_id")?, r.try_get::<Option<bool>>("", "boursier")?.unwrap_or(false)));
+    }
+    Ok(page)
+}
+
+/// What every page of a run needs.
+struct Run {
+    campaign: Campaign,
+    /// The campaign's budget account, debited by every grant.
+    budget: AccountRef,
+    /// The first digits of the card numbers drawn.
+    prefix: String,
+}
+
+/// What one attempt at a page came to.
+enum Step {
+    Done {
+        created: u64,
+        batch: BatchOutcome,
+    },
+    /// A drawn card number was taken: draw again.
+    Collision,
+    /// The ledger refused the page's batch (a policy changed after some pupils were granted).
+    Refused,
+}
+
+/// One page in one transaction: its passes, their wallets and their credits commit together
+/// (one commit instead of one per step), so a crash leaves a page all done or not begun.
+async fn grant_page(
+    db: &DatabaseConnection,
+    run: &Run,
+    page: &[(Uuid, bool)],
+    summary: &mut GrantSummary,
+) -> Result<()> {
+    for _ in 0..5 {
+        let txn = begin_write(db).await?;
+        let step = page_in(&txn, run, page).await;
+        match step {
+            Ok(Step::Done { created, batch }) => {
+                txn.commit().await?;
+                summary.passes_created += created;
+                summary.credits += batch.executed;
+                summary.already_done += batch.replayed;
+                summary.credited_cents += batch.moved_cents;
+                return Ok(());
+            }
+            Ok(Step::Collision) => txn.rollback().await?,
+            Err(LedgerError::Db(e)) if is_retryable(&e) => txn.rollback().await?,
+            Ok(Step::Refused) => {
+                txn.rollback().await?;
+                return grant_page_one_by_one(db, run, page, summary).await;
+            }
+            Err(e) => {
+                txn.rollback().await?;
+                return Err(e.into());
+            }
+        }
+    }
+    Err(Error::internal(DbErr::Custom("grant page: no attempt succeeded".into())))
+}
+
+async fn page_in(txn: &DatabaseTransaction, run: &Run, page: &[(Uuid, bool)]) -> Result<Step, LedgerError> {
+    let Some(created) = insert_passes(txn, run, page).await? else { return Ok(Step::Collision) };
+    let ops = page_operations(txn, run, page).await?;
+    match execute_batch_in(txn, &ops).await {
+        Ok(batch) => Ok(Step::Done { created, batch }),
+        Err(LedgerError::Rejected(_) | LedgerError::IdempotencyConflict) => Ok(Step::Refused),
+        Err(e) => Err(e),
+    }
+}
+
+/// The credit operations of a page whose passes exist, creating the missing wallets.
+async fn page_operations(
+    txn: &DatabaseTransaction,
+    run: &Run,
+    page: &[(Uuid, bool)],
+) -> Result<Vec<Operation>, LedgerError> {
+    let campaign = &run.campaign;
+    let passes = pass_ids(txn, campaign.id, page).await?;
+    let specs: Vec<AccountSpec> = passes
+        .iter()
+        .flat_map(|(_, pass)| campaign.policy.wallets.iter().map(move |w| AccountSpec::pass_wallet(*pass, w.wallet)))
+        .collect();
+    let wallets = ensure_accounts(txn, &specs).await?;
+    Ok(credit_operations(campaign, run.budget, page, &passes, &wallets))
+}
+
+/// The slow path after a refused batch: passes and wallets first, then one ledger operation at
+/// a time, so the culprits are recorded and counted and the others still go through.
+async fn grant_page_one_by_one(
+    db: &DatabaseConnection,
+    run: &Run,
+    page: &[(Uuid, bool)],
+    summary: &mut GrantSummary,
+) -> Result<()> {
+    let mut ops = None;
+    for _ in 0..5 {
+        let txn = begin_write(db).await?;
+        match insert_passes(&txn, run, page).await? {
+            Some(created) => {
+                let page_ops = page_operations(&txn, run, page).await?;
+                txn.commit().await?;
+                summary.passes_created += created;
+                ops = Some(page_ops);
+                break;
+            }
+            None => txn.rollback().await?,
+        }
+    }
+    let ops = ops.ok_or_else(|| Error::internal(DbErr::Custom("could not draw unique card numbers".into())))?;
+    for op in &ops {
+        match execute(db, op).await {
+            Ok(o) if o.replayed => summary.already_done += 1,
+            Ok(o) => {
+                summary.credits += 1;
+                summary.credited_cents += o.transfers.iter().map(|t| t.amount.0).sum::<i64>();
+            }
+            Err(LedgerError::Rejected(_) | LedgerError::IdempotencyConflict) => {
+                tracing::warn!(key = %op.key, "grant operation refused");
+                summary.refused += 1;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 /// Card numbers start with the funder's code (digits only), then random digits, then Luhn.
@@ -103,19 +222,27 @@ async fn card_prefix(db: &DatabaseConnection, funder_id: Uuid) -> Result<String>
     Ok(format!("6{}", code.chars().filter(char::is_ascii_digit).take(3).collect::<String>()))
 }
 
-fn new_card_number(prefix: &str) -> Result<String> {
+fn new_card_number(prefix: &str) -> Result<String, LedgerError> {
     let mut rng = rand::rng();
     let body: String =
         prefix.chars().chain((prefix.len()..15).map(|_| char::from(b'0' + rng.random_range(0..10u8)))).collect();
-    CardNumber::from_body(&body).map(|c| c.as_str().to_owned()).map_err(Error::internal)
+    CardNumber::from_body(&body)
+        .map(|c| c.as_str().to_owned())
+        .map_err(|e| LedgerError::Invalid(format!("card number {body}: {e}")))
 }
 
-async fn ensure_passes(db: &DatabaseConnection, campaign_id: Uuid, prefix: &str, page: &[(Uuid, bool)]) -> Result<u64> {
-    let backend = db.get_database_backend();
-    // A random card number may (very rarely) collide with an existing one: try again.
-    for _ in 0..5 {
+/// Creates the missing passes of the page; `None` when a drawn card number was already taken
+/// (the caller rolls back and draws again: the unique index decides, never a prior lookup).
+async fn insert_passes(
+    txn: &DatabaseTransaction,
+    run: &Run,
+    page: &[(Uuid, bool)],
+) -> Result<Option<u64>, LedgerError> {
+    let backend = txn.get_database_backend();
+    let mut created = 0;
+    for chunk in page.chunks(rows_per_statement(backend, PASS_ROW_BYTES, PAGE as usize)) {
         let now = now_us_sql(backend);
-        let tuples: Vec<String> = (0..page.len())
+        let tuples: Vec<String> = (0..chunk.len())
             .map(|i| {
                 let b = i * 4;
                 format!("(${}, ${}, ${}, ${}, 'active', {now})", b + 1, b + 2, b + 3, b + 4)
@@ -126,36 +253,43 @@ async fn ensure_passes(db: &DatabaseConnection, campaign_id: Uuid, prefix: &str,
              ON CONFLICT (campaign_id, pupil_id) DO NOTHING",
             tuples.join(", ")
         );
-        let mut values: Vec<Value> = Vec::with_capacity(page.len() * 4);
-        for (pupil, _) in page {
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 4);
+        for (pupil, _) in chunk {
             values.extend([
                 Uuid::now_v7().into(),
                 (*pupil).into(),
-                campaign_id.into(),
-                new_card_number(prefix)?.into(),
+                run.campaign.id.into(),
+                new_card_number(&run.prefix)?.into(),
             ]);
         }
-        let txn = begin_write(db).await?;
         match txn.execute_raw(stmt(backend, &sql, values)).await {
-            Ok(r) => {
-                txn.commit().await?;
-                return Ok(r.rows_affected());
-            }
-            Err(e) if is_unique_violation(&e) => txn.rollback().await?,
+            Ok(r) => created += r.rows_affected(),
+            Err(e) if is_unique_violation(&e) => return Ok(None),
             Err(e) => return Err(e.into()),
         }
     }
-    Err(Error::internal(DbErr::Custom("could not draw unique card numbers".into())))
+    Ok(Some(created))
 }
 
-async fn pass_ids<C: ConnectionTrait>(db: &C, campaign_id: Uuid, page: &[(Uuid, bool)]) -> Result<Vec<(Uuid, Uuid)>> {
-    let marks: Vec<String> = (0..page.len()).map(|i| format!("${}", i + 2)).collect();
-    let sql = format!("SELECT pupil_id, id FROM pass WHERE campaign_id = $1 AND pupil_id IN ({})", marks.join(", "));
-    let mut values: Vec<Value> = vec![campaign_id.into()];
-    values.extend(page.iter().map(|(p, _)| (*p).into()));
-    let rows = db.query_all_raw(stmt(db.get_database_backend(), &sql, values)).await?;
-    let mut out: Vec<(Uuid, Uuid)> =
-        rows.iter().map(|r| Ok((r.try_get("", "pupil_id")?, r.try_get("", "id")?))).collect::<Result<_, DbErr>>()?;
+/// The passes of the page's pupils, found by the page's id range (a short statement, whatever
+/// the page size) and kept to the page's pupils, sorted by pupil.
+async fn pass_ids<C: ConnectionTrait>(
+    db: &C,
+    campaign_id: Uuid,
+    page: &[(Uuid, bool)],
+) -> Result<Vec<(Uuid, Uuid)>, DbErr> {
+    let (Some((first, _)), Some((last, _))) = (page.first(), page.last()) else { return Ok(vec![]) };
+    let sql = "SELECT pupil_id, id FROM pass WHERE campaign_id = $1 AND pupil_id >= $2 AND pupil_id <= $3";
+    let values: [Value; 3] = [campaign_id.into(), (*first).into(), (*last).into()];
+    let rows = db.query_all_raw(stmt(db.get_database_backend(), sql, values)).await?;
+    let wanted: std::collections::HashSet<Uuid> = page.iter().map(|(p, _)| *p).collect();
+    let mut out = Vec::with_capacity(page.len());
+    for r in &rows {
+        let pupil: Uuid = r.try_get("", "pupil_id")?;
+        if wanted.contains(&pupil) {
+            out.push((pupil, r.try_get("", "id")?));
+        }
+    }
     out.sort();
     Ok(out)
 }
@@ -169,9 +303,10 @@ fn credit_operations(
     wallets: &[AccountRef],
 ) -> Vec<Operation> {
     let per_pass = campaign.policy.wallets.len();
+    let boursiers: std::collections::HashSet<Uuid> = page.iter().filter(|(_, b)| *b).map(|(p, _)| *p).collect();
     let mut ops = Vec::with_capacity(page.len() * 2);
     for (i, (pupil, _)) in passes.iter().enumerate() {
-        let boursier = page.iter().any(|(p, b)| p == pupil && *b);
+        let boursier = boursiers.contains(pupil);
         let legs = |amount: &dyn Fn(Wallet) -> Cents| -> Vec<Leg> {
             campaign
                 .policy
@@ -202,34 +337,4 @@ fn credit_operations(
         }
     }
     ops
-}
-
-/// One batch for the page; if the batch is refused, one operation at a time so the culprits
-/// are recorded and counted and the others still go through.
-async fn credit(db: &DatabaseConnection, ops: &[Operation], summary: &mut GrantSummary) -> Result<()> {
-    match execute_batch(db, ops).await {
-        Ok(b) => {
-            summary.credits += b.executed;
-            summary.already_done += b.replayed;
-            summary.credited_cents += b.moved_cents;
-            return Ok(());
-        }
-        Err(LedgerError::Rejected(_) | LedgerError::IdempotencyConflict) => {}
-        Err(e) => return Err(e.into()),
-    }
-    for op in ops {
-        match execute(db, op).await {
-            Ok(o) if o.replayed => summary.already_done += 1,
-            Ok(o) => {
-                summary.credits += 1;
-                summary.credited_cents += o.transfers.iter().map(|t| t.amount.0).sum::<i64>();
-            }
-            Err(LedgerError::Rejected(_) | LedgerError::IdempotencyConflict) => {
-                tracing::warn!(key = %op.key, "grant operation refused");
-                summary.refused += 1;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
 }

@@ -20,7 +20,7 @@ mod service;
 
 pub use accounts::{Account, AccountSpec, ensure_account, ensure_accounts, get_account};
 pub use audit::{AuditReport, audit};
-pub use batch::{BatchOutcome, execute_batch};
+pub use batch::{BatchOutcome, execute_batch, execute_batch_in};
 pub use model::{
     AccountId, AccountKind, AccountRef, Counters, Delta, LedgerError, Leg, Operation, OutboxEvent, Outcome, Phase,
     Rejection, TransferId, TransferKind, TransferRecord, Wallet,

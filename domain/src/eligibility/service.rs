@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::rules::{Computed, PupilFacts, evaluate};
 use crate::campaign::get_campaign;
-use crate::db::{begin_write, now_us_sql, stmt};
+use crate::db::{begin_write, now_us_sql, rows_per_statement, stmt};
 use crate::error::{Error, Result};
 use crate::ids::GradeLevel;
 
@@ -26,6 +26,8 @@ pub struct RecomputeSummary {
 }
 
 const PAGE: u64 = 1000;
+/// Bound bytes of one stored decision (three ids, the outcome, its reasons as JSON).
+const DECISION_ROW_BYTES: usize = 160;
 
 /// Recomputes every decision of `campaign_id` from the current roster. Overrides are kept.
 pub async fn recompute(db: &DatabaseConnection, campaign_id: Uuid) -> Result<RecomputeSummary> {
@@ -62,24 +64,24 @@ pub async fn recompute(db: &DatabaseConnection, campaign_id: Uuid) -> Result<Rec
     Ok(summary)
 }
 
-/// Postal codes of the legal guardians of a page of pupils, by pupil source key.
+/// Postal codes of the legal guardians of a page of pupils, by pupil source key. The page is
+/// found by its id range (the pupils are read in id order): a short statement whatever the
+/// page size.
 async fn postal_codes<C: ConnectionTrait>(
     db: &C,
     funder_id: Uuid,
     pupils: &[(Uuid, String, PupilFacts)],
 ) -> Result<HashMap<String, Vec<String>>> {
-    let marks: Vec<String> = (0..pupils.len()).map(|i| format!("${}", i + 2)).collect();
-    let sql = format!(
-        "SELECT gs.pupil_key, g.postal_code FROM guardianship gs JOIN guardian g \
-         ON g.funder_id = gs.funder_id AND g.source_key = gs.guardian_key \
-         WHERE gs.funder_id = $1 AND gs.legal_level IN (1, 2) AND g.postal_code IS NOT NULL AND gs.pupil_key IN ({})",
-        marks.join(", ")
-    );
-    let mut values: Vec<Value> = vec![funder_id.into()];
-    values.extend(pupils.iter().map(|(_, k, _)| k.clone().into()));
+    let (Some((first, _, _)), Some((last, _, _))) = (pupils.first(), pupils.last()) else { return Ok(HashMap::new()) };
+    let sql = "SELECT p.source_key, g.postal_code FROM pupil p \
+               JOIN guardianship gs ON gs.funder_id = p.funder_id AND gs.pupil_key = p.source_key \
+               JOIN guardian g ON g.funder_id = gs.funder_id AND g.source_key = gs.guardian_key \
+               WHERE p.funder_id = $1 AND p.id >= $2 AND p.id <= $3 AND gs.legal_level IN (1, 2) \
+               AND g.postal_code IS NOT NULL";
+    let values: [Value; 3] = [funder_id.into(), (*first).into(), (*last).into()];
     let mut out: HashMap<String, Vec<String>> = HashMap::new();
-    for r in db.query_all_raw(stmt(db.get_database_backend(), &sql, values)).await? {
-        out.entry(r.try_get("", "pupil_key")?).or_default().push(r.try_get("", "postal_code")?);
+    for r in db.query_all_raw(stmt(db.get_database_backend(), sql, values)).await? {
+        out.entry(r.try_get("", "source_key")?).or_default().push(r.try_get("", "postal_code")?);
     }
     Ok(out)
 }
@@ -93,15 +95,12 @@ async fn store_page(
 ) -> Result<()> {
     let backend = db.get_database_backend();
     let txn = begin_write(db).await?;
-    let marks: Vec<String> = (0..pupils.len()).map(|i| format!("${}", i + 2)).collect();
-    let sql = format!(
-        "SELECT pupil_id, computed, reasons, override_eligible FROM eligibility WHERE campaign_id = $1 AND pupil_id IN ({})",
-        marks.join(", ")
-    );
-    let mut values: Vec<Value> = vec![campaign_id.into()];
-    values.extend(pupils.iter().map(|(id, _, _)| (*id).into()));
+    let (Some((first, _, _)), Some((last, _, _))) = (pupils.first(), pupils.last()) else { return Ok(()) };
+    let sql = "SELECT pupil_id, computed, reasons, override_eligible FROM eligibility \
+               WHERE campaign_id = $1 AND pupil_id >= $2 AND pupil_id <= $3";
+    let values: [Value; 3] = [campaign_id.into(), (*first).into(), (*last).into()];
     let mut existing: HashMap<Uuid, (String, String, Option<bool>)> = HashMap::new();
-    for r in txn.query_all_raw(stmt(backend, &sql, values)).await? {
+    for r in txn.query_all_raw(stmt(backend, sql, values)).await? {
         existing.insert(
             r.try_get("", "pupil_id")?,
             (r.try_get("", "computed")?, r.try_get("", "reasons")?, r.try_get("", "override_eligible")?),
@@ -109,7 +108,6 @@ async fn store_page(
     }
     let now = now_us_sql(backend);
     let mut inserts: Vec<Value> = vec![];
-    let mut rows = 0;
     for (pupil_id, _, facts) in pupils {
         let decision = evaluate(facts, policy);
         match decision.computed {
@@ -145,12 +143,11 @@ async fn store_page(
                     reasons.into(),
                     (decision.computed == Computed::Eligible).into(),
                 ]);
-                rows += 1;
             }
         }
     }
-    if rows > 0 {
-        let tuples: Vec<String> = (0..rows)
+    for chunk in inserts.chunks(6 * rows_per_statement(backend, DECISION_ROW_BYTES, PAGE as usize)) {
+        let tuples: Vec<String> = (0..chunk.len() / 6)
             .map(|i| {
                 let b = i * 6;
                 format!("(${}, ${}, ${}, ${}, ${}, ${}, {now})", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6)
@@ -160,7 +157,7 @@ async fn store_page(
             "INSERT INTO eligibility (id, pupil_id, campaign_id, computed, reasons, eligible, computed_at_us) VALUES {}",
             tuples.join(", ")
         );
-        txn.execute_raw(stmt(backend, &sql, inserts)).await?;
+        txn.execute_raw(stmt(backend, &sql, chunk.to_vec())).await?;
     }
     txn.commit().await?;
     Ok(())

@@ -4,7 +4,7 @@ use sea_orm::{ConnectionTrait, DbErr, QueryResult};
 use uuid::Uuid;
 
 use super::model::{AccountId, AccountKind, AccountRef, Counters, Wallet};
-use crate::db::{now_us_sql, stmt};
+use crate::db::{now_us_sql, rows_per_statement, stmt};
 
 /// Identifies an account by what it stands for; creating it twice yields the same account.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -105,12 +105,13 @@ pub async fn get_account<C: ConnectionTrait>(db: &C, id: AccountId) -> Result<Op
     }
 }
 
-/// [`ensure_account`] for many accounts at once (bulk jobs): one multi-row insert, one select
-/// per chunk of 300. Returns the references in the order of `specs`.
+/// [`ensure_account`] for many accounts at once (bulk jobs): one multi-row insert and one select
+/// per chunk (300 accounts, fewer on PostgreSQL: [`rows_per_statement`]). Returns the
+/// references in the order of `specs`.
 pub async fn ensure_accounts<C: ConnectionTrait>(db: &C, specs: &[AccountSpec]) -> Result<Vec<AccountRef>, DbErr> {
     let backend = db.get_database_backend();
     let mut out = Vec::with_capacity(specs.len());
-    for chunk in specs.chunks(300) {
+    for chunk in specs.chunks(rows_per_statement(backend, 80, 300)) {
         let now = now_us_sql(backend);
         let rows: Vec<String> = (0..chunk.len())
             .map(|i| {
@@ -134,19 +135,26 @@ pub async fn ensure_accounts<C: ConnectionTrait>(db: &C, specs: &[AccountSpec]) 
             ]);
         }
         db.execute_raw(stmt(backend, &sql, values)).await?;
-        let owners: Vec<sea_orm::Value> = chunk.iter().map(|s| s.owner_id.into()).collect();
-        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-        let sql = format!(
-            "SELECT id, kind, owner_id, wallet, must_not_overdraw FROM ledger_account WHERE owner_id IN ({})",
-            marks.join(", ")
-        );
+        // By kind, so that the unique index (kind, owner_id, wallet) serves the lookup.
         let mut found = std::collections::HashMap::new();
-        for row in db.query_all_raw(stmt(backend, &sql, owners)).await? {
-            let kind: String = row.try_get("", "kind")?;
-            let owner: Uuid = row.try_get("", "owner_id")?;
-            let wallet: String = row.try_get("", "wallet")?;
-            let r = AccountRef { id: row.try_get("", "id")?, limited: row.try_get("", "must_not_overdraw")? };
-            found.insert((kind, owner, wallet), r);
+        let mut kinds: Vec<AccountKind> = chunk.iter().map(|s| s.kind).collect();
+        kinds.sort_by_key(|k| k.as_str());
+        kinds.dedup();
+        for kind in kinds {
+            let mut values: Vec<sea_orm::Value> = vec![kind.as_str().into()];
+            values.extend(chunk.iter().filter(|s| s.kind == kind).map(|s| sea_orm::Value::from(s.owner_id)));
+            let marks: Vec<String> = (2..=values.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT id, kind, owner_id, wallet, must_not_overdraw FROM ledger_account WHERE kind = $1 AND owner_id IN ({})",
+                marks.join(", ")
+            );
+            for row in db.query_all_raw(stmt(backend, &sql, values)).await? {
+                let kind: String = row.try_get("", "kind")?;
+                let owner: Uuid = row.try_get("", "owner_id")?;
+                let wallet: String = row.try_get("", "wallet")?;
+                let r = AccountRef { id: row.try_get("", "id")?, limited: row.try_get("", "must_not_overdraw")? };
+                found.insert((kind, owner, wallet), r);
+            }
         }
         for spec in chunk {
             let key = (spec.kind.as_str().to_owned(), spec.owner_id, spec.wallet.map_or("", Wallet::as_str).to_owned());

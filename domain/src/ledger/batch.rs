@@ -11,12 +11,17 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, Value};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, Value};
 use uuid::Uuid;
 
 use super::model::*;
 use super::service::{apply_delta, insert_transfer_rows};
-use crate::db::{begin_write, is_retryable, now_us_sql, stmt};
+use crate::db::{begin_write, is_retryable, now_us_sql, rows_per_statement, stmt};
+
+/// Bound bytes of one idempotency claim (id, scope, a ~90-character key, a 64-character
+/// fingerprint) and of one transfer row, to size PostgreSQL statements.
+const CLAIM_ROW_BYTES: usize = 200;
+const TRANSFER_ROW_BYTES: usize = 140;
 
 /// What a batch did: how many operations ran now, how many were already done.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -29,49 +34,78 @@ pub struct BatchOutcome {
 
 /// Runs `ops` (posted transfers only) in one transaction; see the module docs.
 pub async fn execute_batch(db: &DatabaseConnection, ops: &[Operation]) -> Result<BatchOutcome, LedgerError> {
-    for op in ops {
-        op.validate()?;
-        if op.legs.iter().any(|l| !matches!(l, Leg::Transfer { .. })) {
-            return Err(LedgerError::Invalid("a batch takes posted transfers only".into()));
-        }
-    }
+    validate(ops)?;
     if ops.is_empty() {
         return Ok(BatchOutcome::default());
     }
     let mut attempt = 1;
     loop {
-        match try_batch(db, ops).await {
+        let txn = begin_write(db).await?;
+        let result = batch_in(&txn, ops).await;
+        let result = match result {
+            Ok(outcome) => txn.commit().await.map(|()| outcome).map_err(LedgerError::from),
+            Err(e) => {
+                txn.rollback().await?;
+                Err(e)
+            }
+        };
+        match result {
             Err(LedgerError::Db(e)) if attempt < 5 && is_retryable(&e) => attempt += 1,
             other => return other,
         }
     }
 }
 
-async fn try_batch(db: &DatabaseConnection, ops: &[Operation]) -> Result<BatchOutcome, LedgerError> {
-    let backend = db.get_database_backend();
-    let txn = begin_write(db).await?;
+/// [`execute_batch`] inside the caller's write transaction (begun with
+/// [`crate::db::begin_write`]), so that a bulk job can commit its own rows and the credits
+/// together. On an error the caller rolls back; it also owns retries.
+pub async fn execute_batch_in(txn: &DatabaseTransaction, ops: &[Operation]) -> Result<BatchOutcome, LedgerError> {
+    validate(ops)?;
+    batch_in(txn, ops).await
+}
+
+fn validate(ops: &[Operation]) -> Result<(), LedgerError> {
+    for op in ops {
+        op.validate()?;
+        if op.legs.iter().any(|l| !matches!(l, Leg::Transfer { .. })) {
+            return Err(LedgerError::Invalid("a batch takes posted transfers only".into()));
+        }
+    }
+    Ok(())
+}
+
+async fn batch_in(txn: &DatabaseTransaction, ops: &[Operation]) -> Result<BatchOutcome, LedgerError> {
+    let backend = txn.get_database_backend();
     let ids: Vec<Uuid> = ops.iter().map(|_| Uuid::now_v7()).collect();
     let fingerprints: Vec<String> = ops.iter().map(Operation::fingerprint).collect();
-    let now_sql = now_us_sql(backend);
-    let rows: Vec<String> = (0..ops.len())
-        .map(|i| {
-            let b = i * 4;
-            format!("(${}, ${}, ${}, ${}, 'succeeded', {now_sql})", b + 1, b + 2, b + 3, b + 4)
-        })
-        .collect();
-    let sql = format!(
-        "INSERT INTO idempotency_key (id, scope, key, fingerprint, outcome, created_at_us) VALUES {} \
-         ON CONFLICT (scope, key) DO NOTHING RETURNING id, created_at_us",
-        rows.join(", ")
-    );
-    let mut values: Vec<Value> = Vec::with_capacity(ops.len() * 4);
-    for (i, op) in ops.iter().enumerate() {
-        values.extend([ids[i].into(), op.scope.clone().into(), op.key.clone().into(), fingerprints[i].clone().into()]);
-    }
-    let claimed_rows = txn.query_all_raw(stmt(backend, &sql, values)).await?;
-    let mut claimed: HashMap<Uuid, i64> = HashMap::with_capacity(claimed_rows.len());
-    for r in &claimed_rows {
-        claimed.insert(r.try_get("", "id")?, r.try_get("", "created_at_us")?);
+    let mut claimed: HashMap<Uuid, i64> = HashMap::with_capacity(ops.len());
+    let per_statement = rows_per_statement(backend, CLAIM_ROW_BYTES, 500);
+    for (chunk_no, chunk) in ops.chunks(per_statement).enumerate() {
+        let first = chunk_no * per_statement;
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let b = i * 4;
+                format!("(${}, ${}, ${}, ${}, 'succeeded', {})", b + 1, b + 2, b + 3, b + 4, now_us_sql(backend))
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO idempotency_key (id, scope, key, fingerprint, outcome, created_at_us) VALUES {} \
+             ON CONFLICT (scope, key) DO NOTHING RETURNING id, created_at_us",
+            rows.join(", ")
+        );
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 4);
+        for (i, op) in chunk.iter().enumerate() {
+            let n = first + i;
+            values.extend([
+                ids[n].into(),
+                op.scope.clone().into(),
+                op.key.clone().into(),
+                fingerprints[n].clone().into(),
+            ]);
+        }
+        for r in txn.query_all_raw(stmt(backend, &sql, values)).await? {
+            claimed.insert(r.try_get("", "id")?, r.try_get("", "created_at_us")?);
+        }
     }
 
     let mut outcome = BatchOutcome::default();
@@ -110,55 +144,40 @@ async fn try_batch(db: &DatabaseConnection, ops: &[Operation]) -> Result<BatchOu
     }
     // Replays must carry the same request as the original.
     if !replays.is_empty() {
-        let conflicts = check_replays(&txn, ops, &fingerprints, &replays).await?;
-        if conflicts {
-            txn.rollback().await?;
+        if check_replays(txn, ops, &fingerprints, &replays).await? {
             return Err(LedgerError::IdempotencyConflict);
         }
         outcome.replayed = replays.len() as u64;
     }
-    let result = async {
-        // Wallets that are only credited (a grant) cannot break their limit: one statement per
-        // hundred of them instead of one round trip each. The others keep the conditional update.
-        let (credits, others): (Vec<_>, Vec<_>) = limited.iter().partition(|(_, d)| is_pure_credit(d));
-        for chunk in credits.chunks(100) {
-            credit_many(&txn, chunk).await?;
-        }
-        for (account, delta) in others {
-            apply_delta(&txn, *account, delta, true).await?;
-        }
-        for chunk in transfers.chunks(500) {
-            insert_transfer_rows(&txn, chunk).await?;
-        }
-        for (account, delta) in &unlimited {
-            apply_delta(&txn, *account, delta, false).await?;
-        }
-        Ok::<_, LedgerError>(())
+    // Wallets that are only credited (a grant) cannot break their limit: one statement per
+    // few hundred of them instead of one round trip each. The others keep the conditional update.
+    let (credits, others): (Vec<_>, Vec<_>) = limited.iter().partition(|(_, d)| is_pure_credit(d));
+    for chunk in credits.chunks(rows_per_statement(backend, 32, 500)) {
+        credit_many(txn, chunk).await?;
     }
-    .await;
-    match result {
-        Ok(()) => {
-            txn.commit().await?;
-            Ok(outcome)
-        }
-        Err(e) => {
-            txn.rollback().await?;
-            Err(e)
-        }
+    for (account, delta) in others {
+        apply_delta(txn, *account, delta, true).await?;
     }
+    for chunk in transfers.chunks(rows_per_statement(backend, TRANSFER_ROW_BYTES, 500)) {
+        insert_transfer_rows(txn, chunk).await?;
+    }
+    for (account, delta) in &unlimited {
+        apply_delta(txn, *account, delta, false).await?;
+    }
+    Ok(outcome)
 }
 
 fn is_pure_credit(d: &Delta) -> bool {
     d.credits_posted > 0 && d.debits_posted == 0 && d.credits_pending == 0 && d.debits_pending == 0
 }
 
-/// Adds posted credits to many accounts in one statement (same SQL on SQLite and PostgreSQL).
+/// Adds posted credits to many accounts in one statement (same SQL on SQLite and PostgreSQL;
+/// `UPDATE … FROM` joins once, where a correlated subquery would scan the list per account).
 async fn credit_many<C: ConnectionTrait>(db: &C, items: &[(&AccountId, &Delta)]) -> Result<(), LedgerError> {
     let rows: Vec<String> = (0..items.len()).map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2)).collect();
     let sql = format!(
-        "WITH v(id, amount) AS (VALUES {}) UPDATE ledger_account \
-         SET credits_posted = credits_posted + (SELECT v.amount FROM v WHERE v.id = ledger_account.id) \
-         WHERE id IN (SELECT id FROM v)",
+        "WITH v(id, amount) AS (VALUES {}) UPDATE ledger_account SET credits_posted = credits_posted + v.amount \
+         FROM v WHERE ledger_account.id = v.id",
         rows.join(", ")
     );
     let values: Vec<Value> = items.iter().flat_map(|(id, d)| [(**id).into(), d.credits_posted.into()]).collect();
@@ -182,19 +201,26 @@ async fn check_replays<C: ConnectionTrait>(
     fingerprints: &[String],
     replays: &[usize],
 ) -> Result<bool, LedgerError> {
-    for chunk in replays.chunks(400) {
-        let keys: Vec<Value> =
-            chunk.iter().flat_map(|&i| [ops[i].scope.clone().into(), ops[i].key.clone().into()]).collect();
-        let cond: Vec<String> =
-            (0..chunk.len()).map(|j| format!("(scope = ${} AND key = ${})", 2 * j + 1, 2 * j + 2)).collect();
-        let sql = format!("SELECT scope, key, fingerprint FROM idempotency_key WHERE {}", cond.join(" OR "));
-        let rows = db.query_all_raw(stmt(db.get_database_backend(), &sql, keys)).await?;
-        let mut stored: HashMap<(String, String), String> = HashMap::new();
-        for r in rows {
-            stored.insert((r.try_get("", "scope")?, r.try_get("", "key")?), r.try_get("", "fingerprint")?);
-        }
-        for &i in chunk {
-            if stored.get(&(ops[i].scope.clone(), ops[i].key.clone())) != Some(&fingerprints[i]) {
+    // By scope, so that the unique index (scope, key) serves the lookup.
+    let mut by_scope: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for &i in replays {
+        by_scope.entry(ops[i].scope.as_str()).or_default().push(i);
+    }
+    let backend = db.get_database_backend();
+    for (scope, indexes) in by_scope {
+        for chunk in indexes.chunks(rows_per_statement(backend, CLAIM_ROW_BYTES / 2, 400)) {
+            let mut values: Vec<Value> = vec![scope.into()];
+            values.extend(chunk.iter().map(|&i| Value::from(ops[i].key.clone())));
+            let marks: Vec<String> = (2..=values.len()).map(|j| format!("${j}")).collect();
+            let sql = format!(
+                "SELECT key, fingerprint FROM idempotency_key WHERE scope = $1 AND key IN ({})",
+                marks.join(", ")
+            );
+            let mut stored: HashMap<String, String> = HashMap::new();
+            for r in db.query_all_raw(stmt(backend, &sql, values)).await? {
+                stored.insert(r.try_get("", "key")?, r.try_get("", "fingerprint")?);
+            }
+            if chunk.iter().any(|&i| stored.get(&ops[i].key) != Some(&fingerprints[i])) {
                 return Ok(true);
             }
         }
