@@ -1,6 +1,7 @@
 //! The demo seed, outside production: funder 92 (Hauts-de-Seine), its Pass+ 2026-27 campaign,
-//! a small roster imported through the real importer, eligibility and the grant — so a
-//! newcomer's first `cargo run` shows real passes with real balances.
+//! a small roster imported through the real importer, eligibility and the grant, and a partner
+//! (the judo club) owned by the demo partner account — so a newcomer's first `cargo run` shows
+//! real passes with real balances.
 
 use anyhow::Context as _;
 use passerelle_domain::auth::{AccountKind, StaffRole, create_account};
@@ -8,6 +9,7 @@ use passerelle_domain::campaign::{Policy, upsert_campaign};
 use passerelle_domain::eligibility::recompute;
 use passerelle_domain::funder::{ensure_funder_by_code, find_funder_by_code};
 use passerelle_domain::grant::run_grant;
+use passerelle_domain::partner::{PartnerRole, add_partner_member, create_partner};
 use passerelle_domain::school::import::{ImportFile, ImportOptions, RosterFormat, import_roster};
 use sea_orm::DatabaseConnection;
 
@@ -47,7 +49,7 @@ pub async fn seed(db: &DatabaseConnection, settings: &Settings) -> anyhow::Resul
     let (parent, _) =
         create_account(db, AccountKind::Parent, "parent@example.org", DEMO_PASSWORD, "Claire Martin", true, &[])
             .await?;
-    create_account(
+    let (partner_account, _) = create_account(
         db,
         AccountKind::PartnerMember,
         "partner@example.org",
@@ -57,6 +59,8 @@ pub async fn seed(db: &DatabaseConnection, settings: &Settings) -> anyhow::Resul
         &[],
     )
     .await?;
+    let club = create_partner(db, "Club de judo de Bagneux").await?;
+    add_partner_member(db, club.id, partner_account.id, PartnerRole::Owner).await?;
     let roles = [(funder.id, StaffRole::Admin)];
     let (_, totp) = create_account(
         db,

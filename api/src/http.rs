@@ -31,7 +31,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/graphql", post(graphql).layer(DefaultBodyLimit::max(MAX_BODY)))
-        .route("/uploads", post(crate::uploads::upload).layer(DefaultBodyLimit::disable()));
+        .route("/uploads", post(crate::uploads::upload).layer(DefaultBodyLimit::disable()))
+        .route("/oauth/token", post(crate::oauth::token).layer(DefaultBodyLimit::max(crate::oauth::MAX_BODY)));
     if !production {
         router = router.route("/graphiql", get(graphiql));
     }

@@ -7,23 +7,36 @@
 //! * a session per device holds a chain of single-use refresh tokens; presenting a used one
 //!   revokes the whole session (A9); absolute expiry 90 days (12 hours for staff);
 //! * every request re-reads the session, the account and the roles from the database, so a
-//!   revocation takes effect at once (A10, Z4).
+//!   revocation takes effect at once (A10, Z4);
+//! * partner software signs in with client credentials ([`api_clients`]) and is re-checked
+//!   against the database on each request in the same way;
+//! * sensitive operations want a recent proof of credentials on the session ([`reauth`]);
+//! * decisions taken for others (staff links, API credentials) leave an audit row ([`audit`]).
 
 mod accounts;
+pub mod api_clients;
+pub mod audit;
 mod ent;
 mod links;
+mod principal;
+pub mod reauth;
 mod sessions;
+mod staff_links;
 mod throttle;
 
 pub use accounts::{
     Account, AccountKind, StaffRole, create_account, find_account_by_email, request_password_reset, reset_password,
     sign_up, verify_email,
 };
+pub use api_clients::{
+    ApiClient, ClientPrincipal, ClientToken, IssuedSecret, client_credentials_grant, create_api_client,
+    list_api_clients, revoke_api_client, rotate_api_client_secret,
+};
+pub use audit::Actor;
 pub use ent::{EntClaims, EntValidator, ent_sign_in, parse_service_response};
-pub use links::{
-    CodeToSend, LinkChallenge, confirm_child_link, linked_pupils, normalize_name, request_child_link, unlink,
-};
-pub use sessions::{
-    AuthConfig, Device, Principal, Session, Tokens, authenticate, list_sessions, log_in, log_out, refresh,
-};
+pub use links::{CodeToSend, LinkChallenge, confirm_child_link, linked_pupils, normalize_name, request_child_link};
+pub use principal::{Authenticated, Principal, authenticate};
+pub use reauth::{REAUTH_WINDOW_SECS, reauthenticate, require_recent_auth};
+pub use sessions::{AuthConfig, Device, Session, Tokens, list_sessions, log_in, log_out, refresh};
+pub use staff_links::{LinkAction, LinkChange, LinkDecision, decide_family_link, pupil_funder};
 pub use throttle::{Throttle, throttle_check, throttle_fail, throttle_reset};

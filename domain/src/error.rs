@@ -29,6 +29,10 @@ pub enum Error {
     IdempotencyConflict,
     #[error("too many attempts, retry later")]
     RateLimited,
+    /// A sensitive operation, and the session has not proved its credentials again recently
+    /// (security.md A6, A11): the app calls `reauthenticate`, then retries.
+    #[error("this operation needs a recent re-authentication")]
+    ReauthRequired,
     #[error("the campaign is closed")]
     CampaignClosed,
     #[error("the card is blocked")]
@@ -51,6 +55,7 @@ impl Error {
             Error::InsufficientFunds => "INSUFFICIENT_FUNDS",
             Error::IdempotencyConflict => "IDEMPOTENCY_CONFLICT",
             Error::RateLimited => "RATE_LIMITED",
+            Error::ReauthRequired => "REAUTH_REQUIRED",
             Error::CampaignClosed => "CAMPAIGN_CLOSED",
             Error::CardBlocked => "CARD_BLOCKED",
             Error::TicketNotRedeemable => "TICKET_NOT_REDEEMABLE",

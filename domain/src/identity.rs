@@ -23,5 +23,7 @@ pub use jwt::{AccessTokenKeys, Claims, JwtError, TokenKind};
 pub use password::{
     PasswordError, PasswordPolicy, check_password, dummy_verify, hash_password, needs_rehash, verify_password,
 };
-pub use token::{TokenHash, new_client_secret, new_email_token, new_refresh_token};
+pub use token::{
+    TokenHash, client_secret_public_id, new_client_secret, new_client_secret_for, new_email_token, new_refresh_token,
+};
 pub use totp::{TotpError, TotpSecret};

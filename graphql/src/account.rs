@@ -1,5 +1,5 @@
-//! Everyone: `logIn`, `refreshSession`, `logOut`, `viewer`, `sessions`; parents: `signUp`,
-//! `verifyEmail`.
+//! Everyone: `logIn`, `refreshSession`, `logOut`, `reauthenticate`, `viewer`, `sessions`;
+//! parents: `signUp`, `verifyEmail`.
 
 use std::sync::Arc;
 
@@ -60,6 +60,19 @@ pub struct SignUpInput {
     pub email: String,
     pub password: String,
     pub display_name: String,
+}
+
+#[derive(InputObject)]
+pub struct ReauthenticateInput {
+    pub password: String,
+    /// Required for staff accounts.
+    pub totp_code: Option<String>,
+}
+
+/// The current session may run sensitive operations until `validUntil`.
+#[derive(SimpleObject)]
+pub struct Reauthentication {
+    pub valid_until: Option<DateTime<Utc>>,
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
@@ -234,6 +247,16 @@ impl AccountMutation {
             None => p.session_id,
         };
         Ok(auth::log_out(db, p.account.id, sid).await?)
+    }
+
+    /// Proves the password (and TOTP code for staff) again on this session, for the sensitive
+    /// operations of the next 10 minutes. Failures count like sign-in failures.
+    #[graphql(guard = "SignedIn")]
+    async fn reauthenticate(&self, ctx: &Context<'_>, input: ReauthenticateInput) -> ApiResult<Reauthentication> {
+        let p = signed_in(ctx)?;
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let until = auth::reauthenticate(db, p, &input.password, input.totp_code.as_deref()).await?;
+        Ok(Reauthentication { valid_until: DateTime::from_timestamp_micros(until) })
     }
 
     /// Creates a parent account; a verification e-mail follows. Public; the same answer

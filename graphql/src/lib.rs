@@ -11,6 +11,7 @@ mod backoffice;
 pub mod error;
 mod family;
 mod pagination;
+mod partner;
 mod scalars;
 mod server_info;
 
@@ -35,6 +36,7 @@ pub struct Query(
     backoffice::CampaignQuery,
     backoffice::RosterQuery,
     backoffice::ImportsQuery,
+    partner::PartnerQuery,
 );
 
 /// Root mutation: one object per feature, merged.
@@ -44,6 +46,8 @@ pub struct Mutation(
     family::FamilyMutation,
     backoffice::CampaignMutation,
     backoffice::RosterMutation,
+    backoffice::FamilyLinkMutation,
+    partner::PartnerMutation,
 );
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;

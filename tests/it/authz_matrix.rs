@@ -4,8 +4,9 @@
 
 use std::collections::BTreeSet;
 
-use passerelle_domain::auth::{AccountKind, StaffRole, create_account};
+use passerelle_domain::auth::{AccountKind, Actor, StaffRole, create_account, create_api_client};
 use passerelle_domain::campaign::{Policy, upsert_campaign};
+use passerelle_domain::partner::{PartnerRole, add_partner_member, create_partner};
 use passerelle_tests::TestApp;
 use passerelle_tests::school::{PupilSeed, funder, insert_pupils};
 use serde_json::{Value, json};
@@ -19,17 +20,22 @@ enum Who {
     ParentA,
     ParentB,
     PartnerMember,
+    PartnerOwner,
+    /// Club software with a client-credentials token of the owner's partner.
+    PartnerClient,
     Admin,
     EligibilityOfficer,
     FinanceOfficer,
     Auditor,
 }
 
-const EVERYONE: [Who; 8] = [
+const EVERYONE: [Who; 10] = [
     Who::Anonymous,
     Who::ParentA,
     Who::ParentB,
     Who::PartnerMember,
+    Who::PartnerOwner,
+    Who::PartnerClient,
     Who::Admin,
     Who::EligibilityOfficer,
     Who::FinanceOfficer,
@@ -43,9 +49,14 @@ enum Rule {
     /// Open to all: the answer does not depend on who asks (a failed sign-in is
     /// UNAUTHENTICATED for everyone alike).
     Public,
-    SignedIn,
+    /// People signed in on a device (not API clients: no account, no session to manage).
+    Accounts,
     Parents,
     Staff(&'static [Who]),
+    /// Managing the partner's API clients.
+    PartnerOwner,
+    /// Acting for a partner: its members and its API clients.
+    Partner,
 }
 
 const ANY_STAFF: &[Who] = &[Who::Admin, Who::EligibilityOfficer, Who::FinanceOfficer, Who::Auditor];
@@ -56,9 +67,11 @@ impl Rule {
     fn allows(self, who: Who) -> bool {
         match self {
             Rule::Public => true,
-            Rule::SignedIn => who != Who::Anonymous,
+            Rule::Accounts => !matches!(who, Who::Anonymous | Who::PartnerClient),
             Rule::Parents => matches!(who, Who::ParentA | Who::ParentB),
             Rule::Staff(list) => list.contains(&who),
+            Rule::PartnerOwner => who == Who::PartnerOwner,
+            Rule::Partner => matches!(who, Who::PartnerMember | Who::PartnerOwner | Who::PartnerClient),
         }
     }
 }
@@ -67,11 +80,13 @@ struct Fixture {
     funder: Uuid,
     campaign: Uuid,
     pupil: Uuid,
+    parent_a: Uuid,
 }
 
 /// The matrix: operation name, rule, and a request exercising it.
 fn matrix(f: &Fixture) -> Vec<(&'static str, Rule, String, Value)> {
-    let (fu, ca, pu) = (f.funder.to_string(), f.campaign.to_string(), f.pupil.to_string());
+    let (fu, ca, pu, pa) = (f.funder.to_string(), f.campaign.to_string(), f.pupil.to_string(), f.parent_a.to_string());
+    let some_id = json!({ "c": Uuid::new_v4().to_string() });
     let device = json!({ "deviceId": "m", "platform": "WEB", "name": "matrix" });
     vec![
         ("serverInfo", Rule::Public, "{ serverInfo { version } }".into(), json!({})),
@@ -83,8 +98,8 @@ fn matrix(f: &Fixture) -> Vec<(&'static str, Rule, String, Value)> {
         ("requestPasswordReset", Rule::Public, "mutation { requestPasswordReset(email: \"nobody@example.org\") }".into(), json!({})),
         ("resetPassword", Rule::Public, "mutation { resetPassword(token: \"nope\", newPassword: \"a brand new passphrase\") }".into(), json!({})),
         ("verifyEmail", Rule::Public, "mutation { verifyEmail(token: \"nope\") }".into(), json!({})),
-        ("sessions", Rule::SignedIn, "{ sessions { id } }".into(), json!({})),
-        ("logOut", Rule::SignedIn, "mutation($s: ID) { logOut(sessionId: $s) }".into(), json!({ "s": Uuid::new_v4().to_string() })),
+        ("sessions", Rule::Accounts, "{ sessions { id } }".into(), json!({})),
+        ("logOut", Rule::Accounts, "mutation($s: ID) { logOut(sessionId: $s) }".into(), json!({ "s": Uuid::new_v4().to_string() })),
         ("children", Rule::Parents, "{ children { id } }".into(), json!({})),
         ("requestChildLink", Rule::Parents, "mutation { requestChildLink(input: { uai: \"0921778H\", pupilFamilyName: \"X\", pupilGivenName: \"Y\", pupilBirthDate: \"2014-01-01\" }) { challengeId } }".into(), json!({})),
         ("confirmChildLink", Rule::Parents, "mutation($c: ID!) { confirmChildLink(challengeId: $c, code: \"000000\") { id } }".into(), json!({ "c": Uuid::new_v4().to_string() })),
@@ -95,6 +110,14 @@ fn matrix(f: &Fixture) -> Vec<(&'static str, Rule, String, Value)> {
         ("runCampaignGrant", Rule::Staff(ADMIN), "mutation($c: ID!) { runCampaignGrant(campaignId: $c) { passes } }".into(), json!({ "c": ca })),
         ("setEligibility", Rule::Staff(ELIGIBILITY), "mutation($p: ID!, $c: ID!) { setEligibility(input: { pupilId: $p, campaignId: $c, eligible: true, reason: \"matrix\" }) { eligible } }".into(), json!({ "p": pu, "c": ca })),
         ("importRoster", Rule::Staff(ELIGIBILITY), "mutation($f: ID!, $u: ID!) { importRoster(input: { funderId: $f, format: CSV, uploadIds: [$u] }) { id } }".into(), json!({ "f": fu, "u": Uuid::new_v4().to_string() })),
+        ("reauthenticate", Rule::Accounts, "mutation { reauthenticate(input: { password: \"not the password\" }) { validUntil } }".into(), json!({})),
+        ("linkChildToAccount", Rule::Staff(ELIGIBILITY), "mutation($a: ID!, $p: ID!) { linkChildToAccount(input: { accountId: $a, pupilId: $p, reason: \"matrix\" }) { linked } }".into(), json!({ "a": pa, "p": pu })),
+        ("unlinkChild", Rule::Staff(ELIGIBILITY), "mutation($a: ID!, $p: ID!) { unlinkChild(input: { accountId: $a, pupilId: $p, reason: \"matrix\" }) { linked } }".into(), json!({ "a": pa, "p": pu })),
+        ("partnerProfile", Rule::Partner, "{ partnerProfile { id name } }".into(), json!({})),
+        ("apiClients", Rule::PartnerOwner, "{ apiClients { id clientId } }".into(), json!({})),
+        ("createApiClient", Rule::PartnerOwner, "mutation { createApiClient(input: { name: \"matrix\" }) { clientSecret } }".into(), json!({})),
+        ("rotateApiClientSecret", Rule::PartnerOwner, "mutation($c: ID!) { rotateApiClientSecret(input: { apiClientId: $c }) { clientSecret } }".into(), some_id.clone()),
+        ("revokeApiClient", Rule::PartnerOwner, "mutation($c: ID!) { revokeApiClient(input: { apiClientId: $c }) { id } }".into(), some_id),
     ]
 }
 
@@ -113,17 +136,31 @@ async fn every_operation_answers_each_kind_of_caller_as_the_matrix_says() {
     let c = upsert_campaign(&app.db, f, 2026, "Pass+", &Policy::pass_plus("92", 2026), "t").await.unwrap();
     let pupil =
         insert_pupils(&app.db, f, &[PupilSeed { key: "k", grade: "5E", uai: "0921778H", boursier: false }]).await[0];
-    let fixture = Fixture { funder: f, campaign: c.id, pupil };
+    let club = create_partner(&app.db, "Club").await.unwrap();
 
     let mut tokens: Vec<(Who, Option<String>)> = vec![(Who::Anonymous, None)];
-    for (who, email, kind) in [
-        (Who::ParentA, "pa@example.org", AccountKind::Parent),
-        (Who::ParentB, "pb@example.org", AccountKind::Parent),
-        (Who::PartnerMember, "pm@example.org", AccountKind::PartnerMember),
+    let mut parent_a = Uuid::nil();
+    for (who, email, kind, role) in [
+        (Who::ParentA, "pa@example.org", AccountKind::Parent, None),
+        (Who::ParentB, "pb@example.org", AccountKind::Parent, None),
+        (Who::PartnerMember, "pm@example.org", AccountKind::PartnerMember, Some(PartnerRole::Member)),
+        (Who::PartnerOwner, "po@example.org", AccountKind::PartnerMember, Some(PartnerRole::Owner)),
     ] {
-        create_account(&app.db, kind, email, PASSWORD, "x", true, &[]).await.unwrap();
+        let (account, _) = create_account(&app.db, kind, email, PASSWORD, "x", true, &[]).await.unwrap();
+        if let Some(role) = role {
+            add_partner_member(&app.db, club.id, account.id, role).await.unwrap();
+        }
+        if who == Who::ParentA {
+            parent_a = account.id;
+        }
         tokens.push((who, Some(token(&app, email, None).await)));
     }
+    let issued = create_api_client(&app.db, &Actor::tool("matrix"), club.id, "club software").await.unwrap();
+    let (status, _, body) =
+        app.oauth_token(Some((&issued.client.client_id, &issued.secret)), "grant_type=client_credentials").await;
+    let client_token = body["access_token"].as_str().unwrap_or_else(|| panic!("{status}: {body}")).to_owned();
+    tokens.push((Who::PartnerClient, Some(client_token)));
+    let fixture = Fixture { funder: f, campaign: c.id, pupil, parent_a };
     for (who, email, role) in [
         (Who::Admin, "admin@example.org", StaffRole::Admin),
         (Who::EligibilityOfficer, "elig@example.org", StaffRole::EligibilityOfficer),

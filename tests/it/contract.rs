@@ -33,6 +33,7 @@ fn every_domain_error_code_is_documented() {
         Error::InsufficientFunds,
         Error::IdempotencyConflict,
         Error::RateLimited,
+        Error::ReauthRequired,
         Error::CampaignClosed,
         Error::CardBlocked,
         Error::TicketNotRedeemable,

@@ -1,7 +1,9 @@
 //! E-mail verification and family links over real SMTP: codes go to the school record's
 //! contact, a parent reaches only linked children, unlinking applies at once.
 
-use passerelle_domain::auth::{AccountKind, create_account, unlink};
+use passerelle_domain::auth::{
+    AccountKind, Actor, LinkAction, LinkDecision, create_account, decide_family_link, pupil_funder,
+};
 use passerelle_domain::funder::ensure_funder_by_code;
 use passerelle_domain::school::import::{ImportFile, ImportOptions, RosterFormat, import_roster};
 use passerelle_tests::TestApp;
@@ -150,7 +152,10 @@ async fn another_parent_cannot_use_a_challenge_and_unlinking_applies_at_once() {
     let linked = app.graphql_as(&token, CONFIRM, json!({ "c": challenge, "k": real })).await;
     let pupil: Uuid = linked["data"]["confirmChildLink"]["id"].as_str().unwrap().parse().unwrap();
     assert_eq!(app.graphql_as(&other, CHILDREN, json!({})).await["data"]["children"], json!([]));
-    assert!(unlink(&app.db, claire, pupil, "court decision").await.unwrap());
+    let funder = pupil_funder(&app.db, pupil).await.unwrap();
+    let decision =
+        LinkDecision { action: LinkAction::Unlink, funder, account: claire, pupil, reason: "court decision" };
+    decide_family_link(&app.db, &Actor::tool("test"), &decision).await.unwrap();
     assert_eq!(app.graphql_as(&token, CHILDREN, json!({})).await["data"]["children"], json!([]));
     app.stop().await;
 }

@@ -92,6 +92,26 @@ impl TestApp {
         request.send().await.expect("send graphql").json().await.expect("graphql answers JSON")
     }
 
+    /// `POST /oauth/token` as club software sends it: a form body (given encoded), and HTTP
+    /// Basic credentials if any. Returns the status, the headers and the JSON body.
+    pub async fn oauth_token(
+        &self,
+        basic: Option<(&str, &str)>,
+        form: &str,
+    ) -> (reqwest::StatusCode, reqwest::header::HeaderMap, Value) {
+        let mut request = self
+            .client
+            .post(self.url("/oauth/token"))
+            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(form.to_owned());
+        if let Some((id, secret)) = basic {
+            request = request.basic_auth(id, Some(secret));
+        }
+        let response = request.send().await.expect("send token request");
+        let (status, headers) = (response.status(), response.headers().clone());
+        (status, headers, response.json().await.expect("the token endpoint answers JSON"))
+    }
+
     /// Graceful stop.
     pub async fn stop(mut self) {
         if let Some(s) = self.server.take() {

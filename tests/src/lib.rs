@@ -5,6 +5,7 @@
 //! server. The same tests therefore run on both backends; `.ci/run` runs them twice.
 
 pub mod aaf_gen;
+pub mod accounts;
 pub mod app;
 pub mod db;
 pub mod ledger;

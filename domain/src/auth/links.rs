@@ -207,15 +207,3 @@ pub async fn linked_pupils<C: ConnectionTrait>(db: &C, account_id: Uuid) -> Resu
     let rows = db.query_all_raw(stmt(db.get_database_backend(), sql, [account_id.into()])).await?;
     rows.iter().map(|r| Ok(r.try_get("", "pupil_id")?)).collect()
 }
-
-/// Staff removes a link (with a reason); effective on the parent's next request.
-pub async fn unlink(db: &DatabaseConnection, account_id: Uuid, pupil_id: Uuid, reason: &str) -> Result<bool> {
-    let sql = format!(
-        "UPDATE family_link SET revoked_at_us = {}, revoked_reason = $3 WHERE account_id = $1 AND pupil_id = $2 AND revoked_at_us IS NULL",
-        now_us_sql(db.get_database_backend())
-    );
-    let r = db
-        .execute_raw(stmt(db.get_database_backend(), &sql, [account_id.into(), pupil_id.into(), reason.into()]))
-        .await?;
-    Ok(r.rows_affected() > 0)
-}

@@ -4,7 +4,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, Value};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::accounts::{self, Account, AccountKind, StaffRole, find_account_by_email, normalize_email, tokio_blocking};
+use super::accounts::{self, Account, AccountKind, find_account_by_email, normalize_email, tokio_blocking};
 use super::throttle::{Throttle, throttle_check, throttle_fail, throttle_reset};
 use crate::db::{begin_write, now_us, now_us_sql, stmt};
 use crate::error::{Error, Result};
@@ -39,26 +39,11 @@ pub struct Tokens {
     pub account: Account,
 }
 
-/// The caller of a request, read from the database on every request.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Principal {
-    pub account: Account,
-    pub session_id: Uuid,
-    pub staff_roles: Vec<(Uuid, StaffRole)>,
-}
-
-impl Principal {
-    /// True when the caller holds one of `roles` for `funder`.
-    pub fn has_role(&self, funder: Uuid, roles: &[StaffRole]) -> bool {
-        self.staff_roles.iter().any(|(f, r)| *f == funder && roles.contains(r))
-    }
-}
-
-fn unauthenticated() -> Error {
+pub(super) fn unauthenticated() -> Error {
     Error::Unauthenticated
 }
 
-fn token_kind(kind: AccountKind) -> TokenKind {
+pub(super) fn token_kind(kind: AccountKind) -> TokenKind {
     match kind {
         AccountKind::Parent => TokenKind::Parent,
         AccountKind::PartnerMember => TokenKind::PartnerMember,
@@ -126,7 +111,7 @@ pub async fn log_in(
 }
 
 /// Staff must give a current TOTP code, each code usable once (A5, A6).
-async fn totp_ok(db: &DatabaseConnection, account: &Account, code: Option<&str>) -> Result<bool> {
+pub(super) async fn totp_ok(db: &DatabaseConnection, account: &Account, code: Option<&str>) -> Result<bool> {
     if account.kind != AccountKind::Staff {
         return Ok(true);
     }
@@ -162,8 +147,8 @@ pub(super) async fn open_session(
     let now = now_us_sql(backend);
     let session_id = Uuid::now_v7();
     let sql = format!(
-        "INSERT INTO device_session (id, account_id, device_id, platform, device_name, created_at_us, last_used_at_us, expires_at_us) \
-         VALUES ($1, $2, $3, $4, $5, {now}, {now}, {now} + $6)"
+        "INSERT INTO device_session (id, account_id, device_id, platform, device_name, created_at_us, last_used_at_us, \
+         reauthenticated_at_us, expires_at_us) VALUES ($1, $2, $3, $4, $5, {now}, {now}, {now}, {now} + $6)"
     );
     let values: [Value; 6] = [
         session_id.into(),
@@ -277,42 +262,10 @@ pub async fn log_out(db: &DatabaseConnection, account_id: Uuid, session_id: Uuid
     Ok(r.rows_affected() == 1)
 }
 
-async fn load_account<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<Option<Account>> {
+pub(super) async fn load_account<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<Option<Account>> {
     let sql = format!("SELECT {} FROM account WHERE id = $1", accounts::COLUMNS);
     let row = db.query_one_raw(stmt(db.get_database_backend(), &sql, [id.into()])).await?;
     row.map(|r| accounts::from_row(&r)).transpose()
-}
-
-/// Checks a bearer token and reads the caller's session, account and roles from the database.
-pub async fn authenticate(db: &DatabaseConnection, auth: &AuthConfig, bearer: &str) -> Result<Principal> {
-    let now = now_us(db).await?;
-    let claims = auth.keys.verify(bearer, now / 1_000_000, &auth.issuer, &auth.audience).map_err(|e| {
-        tracing::debug!(code = e.code(), "access token refused");
-        unauthenticated()
-    })?;
-    let backend = db.get_database_backend();
-    let sql = "SELECT id FROM device_session WHERE id = $1 AND account_id = $2 AND revoked_at_us IS NULL AND expires_at_us > $3";
-    if db.query_one_raw(stmt(backend, sql, [claims.sid.into(), claims.sub.into(), now.into()])).await?.is_none() {
-        return Err(unauthenticated());
-    }
-    let account = load_account(db, claims.sub).await?.filter(|a| a.active).ok_or_else(unauthenticated)?;
-    let mut staff_roles = vec![];
-    if account.kind == AccountKind::Staff {
-        let rows = db
-            .query_all_raw(stmt(
-                backend,
-                "SELECT funder_id, role FROM staff_role WHERE account_id = $1",
-                [account.id.into()],
-            ))
-            .await?;
-        for r in rows {
-            let role: String = r.try_get("", "role")?;
-            if let Some(role) = StaffRole::parse(&role) {
-                staff_roles.push((r.try_get("", "funder_id")?, role));
-            }
-        }
-    }
-    Ok(Principal { account, session_id: claims.sid, staff_roles })
 }
 
 /// A device session as its owner sees it.

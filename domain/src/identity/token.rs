@@ -117,9 +117,16 @@ pub fn is_well_formed_token(s: &str) -> bool {
 pub fn new_client_secret() -> (String, String, TokenHash) {
     let id_bytes: [u8; CLIENT_ID_BYTES] = rand::random();
     let public_id = hex_encode(&id_bytes);
+    let (secret, hash) = new_client_secret_for(&public_id);
+    (public_id, secret, hash)
+}
+
+/// A fresh secret for an existing client: `(secret, hash)`. Rotation keeps the client's public
+/// id, so club software changes one setting, not two.
+pub fn new_client_secret_for(public_id: &str) -> (String, TokenHash) {
     let secret = format!("{CLIENT_SECRET_PREFIX}{public_id}_{}", random_token());
     let hash = TokenHash::of(&secret);
-    (public_id, secret, hash)
+    (secret, hash)
 }
 
 /// The public id inside a presented client secret, or `None` if it does not have the exact
@@ -243,6 +250,10 @@ mod tests {
         let (other_id, other_secret, _) = new_client_secret();
         assert_ne!(other_id, public_id);
         assert!(!hash.matches(&other_secret));
+        let (rotated, rotated_hash) = new_client_secret_for(&public_id);
+        assert_eq!(client_secret_public_id(&rotated), Some(public_id.as_str()));
+        assert_ne!(rotated, secret);
+        assert!(rotated_hash.matches(&rotated) && !hash.matches(&rotated));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use passerelle_domain::ids::GradeLevel;
 use passerelle_domain::ledger::Wallet;
 use sea_orm::DatabaseConnection;
 
-use crate::access::{ADMINS, ANY_STAFF, ELIGIBILITY_WRITERS, StaffOnly, require_staff};
+use crate::access::{ADMINS, ANY_STAFF, ELIGIBILITY_WRITERS, StaffOnly, require_staff, require_staff_reauthenticated};
 use crate::error::ApiResult;
 use crate::scalars::Money;
 use crate::{GqlWallet, parse_id};
@@ -236,7 +236,7 @@ impl CampaignMutation {
             validation_deadline: input.validation_deadline,
         };
         let funder = parse_id(&input.funder_id, "funderId")?;
-        require_staff(ctx, funder, ADMINS)?;
+        require_staff_reauthenticated(ctx, funder, ADMINS).await?;
         let c = campaign::upsert_campaign(db, funder, input.school_year, &input.name, &policy, "back-office").await?;
         Ok(c.into())
     }
@@ -246,7 +246,7 @@ impl CampaignMutation {
     async fn run_campaign_grant(&self, ctx: &Context<'_>, campaign_id: ID) -> ApiResult<GrantRun> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let id = parse_id(&campaign_id, "campaignId")?;
-        require_staff(ctx, campaign::get_campaign(db, id).await?.funder_id, ADMINS)?;
+        require_staff_reauthenticated(ctx, campaign::get_campaign(db, id).await?.funder_id, ADMINS).await?;
         eligibility::recompute(db, id).await?;
         Ok(run_grant(db, id, &|_, _| {}).await?.into())
     }
@@ -257,9 +257,10 @@ impl CampaignMutation {
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let pupil = parse_id(&input.pupil_id, "pupilId")?;
         let campaign = parse_id(&input.campaign_id, "campaignId")?;
-        require_staff(ctx, campaign::get_campaign(db, campaign).await?.funder_id, ELIGIBILITY_WRITERS)?;
-        let row =
-            eligibility::set_eligibility(db, pupil, campaign, input.eligible, &input.reason, "back-office").await?;
+        let funder = campaign::get_campaign(db, campaign).await?.funder_id;
+        require_staff_reauthenticated(ctx, funder, ELIGIBILITY_WRITERS).await?;
+        let author = crate::access::actor(ctx).label;
+        let row = eligibility::set_eligibility(db, pupil, campaign, input.eligible, &input.reason, &author).await?;
         Ok(row.into())
     }
 }

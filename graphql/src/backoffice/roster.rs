@@ -9,7 +9,7 @@ use passerelle_domain::school::query::{PupilFilter, PupilRow, list_pupils};
 use sea_orm::DatabaseConnection;
 
 use super::campaign::GqlGrade;
-use crate::access::{ANY_STAFF, ELIGIBILITY_WRITERS, StaffOnly, require_staff};
+use crate::access::{ANY_STAFF, ELIGIBILITY_WRITERS, StaffOnly, require_staff, require_staff_reauthenticated};
 use crate::error::ApiResult;
 use crate::pagination::{cursor, page};
 use crate::parse_id;
@@ -240,7 +240,7 @@ impl RosterMutation {
     async fn import_roster(&self, ctx: &Context<'_>, input: ImportRosterInput) -> ApiResult<RosterImport> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let funder = parse_id(&input.funder_id, "funderId")?;
-        require_staff(ctx, funder, ELIGIBILITY_WRITERS)?;
+        require_staff_reauthenticated(ctx, funder, ELIGIBILITY_WRITERS).await?;
         let uploads = ctx.data::<Uploads>().map_err(|_| Error::internal(std::io::Error::other("no upload store")))?;
         if input.upload_ids.is_empty() || input.upload_ids.len() > 50 {
             return Err(Error::bad_input("uploadIds", "1 to 50 uploads").into());
@@ -259,7 +259,7 @@ impl RosterMutation {
             RosterFormatGql::Siecle => import::RosterFormat::Siecle,
             RosterFormatGql::Csv => import::RosterFormat::Csv,
         };
-        let author = crate::access::caller(ctx).map_or_else(|| "back-office".to_owned(), |p| p.account.email.clone());
+        let author = crate::access::actor(ctx).label;
         let options = import::ImportOptions { full_snapshot: input.full_snapshot, author };
         let summary = import::import_roster(db, funder, format, &list, &options, &|_| {}).await?;
         if summary.status == import::ImportStatus::Succeeded {

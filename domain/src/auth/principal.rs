@@ -1,0 +1,76 @@
+//! Who is calling: the bearer token is checked, then everything it grants is read again from
+//! the database (session, account, staff roles, partner membership, or the API client), so a
+//! revocation, a removed role or a rotated client secret applies to the very next request (Z4).
+
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+use uuid::Uuid;
+
+use super::accounts::{Account, AccountKind, StaffRole};
+use super::api_clients::{ClientPrincipal, authenticate_client};
+use super::sessions::{AuthConfig, load_account, token_kind, unauthenticated};
+use crate::db::{now_us, stmt};
+use crate::error::Result;
+use crate::identity::TokenKind;
+use crate::partner::{PartnerRole, membership_of};
+
+/// A signed-in person, read from the database on every request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    pub account: Account,
+    pub session_id: Uuid,
+    pub staff_roles: Vec<(Uuid, StaffRole)>,
+    /// For partner member accounts: the partner they act for, and their role there.
+    pub partner: Option<(Uuid, PartnerRole)>,
+}
+
+impl Principal {
+    /// True when the caller holds one of `roles` for `funder`.
+    pub fn has_role(&self, funder: Uuid, roles: &[StaffRole]) -> bool {
+        self.staff_roles.iter().any(|(f, r)| *f == funder && roles.contains(r))
+    }
+}
+
+/// The two kinds of authenticated callers: people on a device session, and partner software
+/// with client credentials.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Authenticated {
+    Account(Principal),
+    ApiClient(ClientPrincipal),
+}
+
+/// Checks a bearer token and reads the caller from the database.
+pub async fn authenticate(db: &DatabaseConnection, auth: &AuthConfig, bearer: &str) -> Result<Authenticated> {
+    let now = now_us(db).await?;
+    let claims = auth.keys.verify(bearer, now / 1_000_000, &auth.issuer, &auth.audience).map_err(|e| {
+        tracing::debug!(code = e.code(), "access token refused");
+        unauthenticated()
+    })?;
+    if claims.kind == TokenKind::PartnerClient {
+        return authenticate_client(db, claims.sub, claims.sid).await.map(Authenticated::ApiClient);
+    }
+    let backend = db.get_database_backend();
+    let sql = "SELECT id FROM device_session WHERE id = $1 AND account_id = $2 AND revoked_at_us IS NULL AND expires_at_us > $3";
+    if db.query_one_raw(stmt(backend, sql, [claims.sid.into(), claims.sub.into(), now.into()])).await?.is_none() {
+        return Err(unauthenticated());
+    }
+    let account = load_account(db, claims.sub)
+        .await?
+        .filter(|a| a.active && token_kind(a.kind) == claims.kind)
+        .ok_or_else(unauthenticated)?;
+    let mut staff_roles = vec![];
+    let mut partner = None;
+    match account.kind {
+        AccountKind::Staff => {
+            let sql = "SELECT funder_id, role FROM staff_role WHERE account_id = $1";
+            for r in db.query_all_raw(stmt(backend, sql, [account.id.into()])).await? {
+                let role: String = r.try_get("", "role")?;
+                if let Some(role) = StaffRole::parse(&role) {
+                    staff_roles.push((r.try_get("", "funder_id")?, role));
+                }
+            }
+        }
+        AccountKind::PartnerMember => partner = membership_of(db, account.id).await?,
+        AccountKind::Parent => {}
+    }
+    Ok(Authenticated::Account(Principal { account, session_id: claims.sid, staff_roles, partner }))
+}

@@ -1,0 +1,105 @@
+//! Partners (clubs, conservatoires, theatres), reduced for now to what access control needs: a
+//! name, the accounts that act for it and their role. Affiliation (SIRET, IBAN, categories,
+//! status) comes with its own feature and extends the same `partner` row.
+//!
+//! A partner member account belongs to exactly one partner, so "the caller's partner" is never
+//! ambiguous; owners also manage the partner's API clients.
+
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::auth::AccountKind;
+use crate::db::{begin_write, now_us_sql, stmt};
+use crate::error::{Error, Result};
+
+/// What a member may do for its partner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PartnerRole {
+    /// Everything a member does, plus the partner's API clients.
+    Owner,
+    Member,
+}
+
+impl PartnerRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PartnerRole::Owner => "owner",
+            PartnerRole::Member => "member",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<PartnerRole> {
+        [PartnerRole::Owner, PartnerRole::Member].into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Partner {
+    pub id: Uuid,
+    pub name: String,
+}
+
+/// Creates a partner (demo seed, tests; staff approval of applications later).
+pub async fn create_partner(db: &DatabaseConnection, name: &str) -> Result<Partner> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(Error::bad_input("name", "1 to 200 characters"));
+    }
+    let id = Uuid::now_v7();
+    let sql = format!(
+        "INSERT INTO partner (id, name, created_at_us) VALUES ($1, $2, {})",
+        now_us_sql(db.get_database_backend())
+    );
+    db.execute_raw(stmt(db.get_database_backend(), &sql, [id.into(), name.into()])).await?;
+    Ok(Partner { id, name: name.to_owned() })
+}
+
+pub async fn get_partner<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<Partner> {
+    let row = db
+        .query_one_raw(stmt(db.get_database_backend(), "SELECT name FROM partner WHERE id = $1", [id.into()]))
+        .await?;
+    let row = row.ok_or(Error::NotFound("partner"))?;
+    Ok(Partner { id, name: row.try_get("", "name")? })
+}
+
+/// Makes a partner member account act for `partner`. An account joins one partner only
+/// (`CONFLICT` otherwise); parents and staff cannot join.
+pub async fn add_partner_member(
+    db: &DatabaseConnection,
+    partner: Uuid,
+    account: Uuid,
+    role: PartnerRole,
+) -> Result<()> {
+    let backend = db.get_database_backend();
+    let txn = begin_write(db).await?;
+    get_partner(&txn, partner).await?;
+    let row = txn.query_one_raw(stmt(backend, "SELECT kind FROM account WHERE id = $1", [account.into()])).await?;
+    let kind: String = row.ok_or(Error::NotFound("account"))?.try_get("", "kind")?;
+    if kind != AccountKind::PartnerMember.as_str() {
+        return Err(Error::bad_input("accountId", "only partner member accounts act for a partner"));
+    }
+    let sql = format!(
+        "INSERT INTO partner_member (id, account_id, partner_id, role, created_at_us) VALUES ($1, $2, $3, $4, {}) \
+         ON CONFLICT (account_id) DO NOTHING",
+        now_us_sql(backend)
+    );
+    let values = [Uuid::now_v7().into(), account.into(), partner.into(), role.as_str().into()];
+    if txn.execute_raw(stmt(backend, &sql, values)).await?.rows_affected() == 0 {
+        return Err(Error::Conflict("this account already acts for a partner".into()));
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+/// The partner an account acts for, and its role there (read on every request: removing a
+/// member applies at once, Z4).
+pub async fn membership_of<C: ConnectionTrait>(db: &C, account: Uuid) -> Result<Option<(Uuid, PartnerRole)>> {
+    let sql = "SELECT partner_id, role FROM partner_member WHERE account_id = $1";
+    let Some(row) = db.query_one_raw(stmt(db.get_database_backend(), sql, [account.into()])).await? else {
+        return Ok(None);
+    };
+    let role: String = row.try_get("", "role")?;
+    Ok(PartnerRole::parse(&role).map(|r| row.try_get("", "partner_id").map(|p| (p, r))).transpose()?)
+}
