@@ -11,7 +11,9 @@
 
 mod accounts;
 mod ent;
+mod federated;
 mod links;
+mod oidc;
 mod sessions;
 mod throttle;
 
@@ -20,6 +22,10 @@ pub use accounts::{
     sign_up, verify_email,
 };
 pub use ent::{EntClaims, EntValidator, ent_sign_in, parse_service_response};
+pub use oidc::{
+    AuthorizationStart, BoxFuture, FLOW_TTL_SECS, OidcClaims, OidcProvider, OidcProviders, OidcStart, PendingFlow,
+    complete_oidc_sign_in, start_oidc_sign_in,
+};
 pub use links::{
     CodeToSend, LinkChallenge, confirm_child_link, linked_pupils, normalize_name, request_child_link, unlink,
 };

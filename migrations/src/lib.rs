@@ -14,6 +14,7 @@ pub use sea_orm_migration::prelude::*;
 mod m0001_ledger;
 mod m0002_school;
 mod m0003_identity;
+mod m0005_oidc;
 mod util;
 
 /// The ordered list of migrations.
@@ -22,6 +23,11 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_ledger::Migration), Box::new(m0002_school::Migration), Box::new(m0003_identity::Migration)]
+        vec![
+            Box::new(m0001_ledger::Migration),
+            Box::new(m0002_school::Migration),
+            Box::new(m0003_identity::Migration),
+            Box::new(m0005_oidc::Migration),
+        ]
     }
 }
