@@ -11,6 +11,7 @@ mod http;
 pub mod jobs;
 pub mod keys;
 pub mod mailer;
+pub mod oidc;
 pub mod server;
 pub mod telemetry;
 mod uploads;

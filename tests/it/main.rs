@@ -14,4 +14,5 @@ mod http;
 mod ledger_basic;
 mod ledger_props;
 mod ledger_races;
+mod oidc;
 mod school_import;

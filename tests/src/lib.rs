@@ -8,6 +8,7 @@ pub mod aaf_gen;
 pub mod app;
 pub mod db;
 pub mod ledger;
+pub mod oidc_provider;
 pub mod school;
 pub mod smtp;
 
