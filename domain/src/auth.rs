@@ -22,12 +22,12 @@ pub use accounts::{
     sign_up, verify_email,
 };
 pub use ent::{EntClaims, EntValidator, ent_sign_in, parse_service_response};
+pub use links::{
+    CodeToSend, LinkChallenge, confirm_child_link, linked_pupils, normalize_name, request_child_link, unlink,
+};
 pub use oidc::{
     AuthorizationStart, BoxFuture, FLOW_TTL_SECS, OidcClaims, OidcProvider, OidcProviders, OidcStart, PendingFlow,
     complete_oidc_sign_in, start_oidc_sign_in,
-};
-pub use links::{
-    CodeToSend, LinkChallenge, confirm_child_link, linked_pupils, normalize_name, request_child_link, unlink,
 };
 pub use sessions::{
     AuthConfig, Device, Principal, Session, Tokens, authenticate, list_sessions, log_in, log_out, refresh,

@@ -77,9 +77,9 @@ impl OidcMutation {
         })
     }
 
-    /// Completes it with the `code` and `state` the provider sent to the redirect URI: opens a
-    /// session on the device, like `logIn`. The children the provider lists (ENT) are linked.
-    /// Public.
+    /// Completes an OIDC sign-in with the `code` and `state` the provider sent to the redirect
+    /// URI: opens a session on the device, like `logIn`. The children the provider lists (ENT)
+    /// are linked. Public.
     async fn complete_oidc_sign_in(&self, ctx: &Context<'_>, input: CompleteOidcSignInInput) -> ApiResult<AuthPayload> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let device = auth::Device::from(&input.device);

@@ -5,7 +5,9 @@
 use passerelle_domain::auth::{AccountKind, create_account};
 use passerelle_domain::db::stmt;
 use passerelle_tests::TestApp;
-use passerelle_tests::oidc_provider::{CLIENT_ID, CLIENT_SECRET, Misbehaviour, OidcTestProvider, REDIRECT_URI, TestUser};
+use passerelle_tests::oidc_provider::{
+    CLIENT_ID, CLIENT_SECRET, Misbehaviour, OidcTestProvider, REDIRECT_URI, TestUser,
+};
 use passerelle_tests::school::{PupilSeed, funder, insert_pupils};
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
@@ -77,7 +79,9 @@ async fn a_parent_signs_in_with_oidc_and_is_the_viewer() {
     assert_eq!(signed_in["account"]["kind"], "PARENT", "{body}");
     assert_eq!(signed_in["account"]["email"], "camille@example.org", "the provider vouched for it");
     let token = signed_in["accessToken"].as_str().unwrap();
-    let viewer = app.graphql_as(token, "{ viewer { id kind displayName emailVerified } sessions { deviceId } }", json!({})).await;
+    let viewer = app
+        .graphql_as(token, "{ viewer { id kind displayName emailVerified } sessions { deviceId } }", json!({}))
+        .await;
     assert_eq!(viewer["data"]["viewer"]["id"], signed_in["account"]["id"], "{viewer}");
     assert_eq!(viewer["data"]["viewer"]["displayName"], "Camille Durand");
     assert_eq!(viewer["data"]["sessions"], json!([{ "deviceId": "phone-1" }]));
@@ -88,7 +92,12 @@ async fn a_parent_signs_in_with_oidc_and_is_the_viewer() {
     assert_eq!(seen.len(), 1);
     assert!(seen[0].client_authenticated && seen[0].accepted, "{seen:?}");
     assert!(seen[0].code_verifier.as_ref().is_some_and(|v| v.len() >= 43), "{seen:?}");
-    let refreshed = app.graphql("mutation($r: String!) { refreshSession(refreshToken: $r) { accessToken } }", json!({ "r": signed_in["refreshToken"] })).await;
+    let refreshed = app
+        .graphql(
+            "mutation($r: String!) { refreshSession(refreshToken: $r) { accessToken } }",
+            json!({ "r": signed_in["refreshToken"] }),
+        )
+        .await;
     assert!(refreshed["data"]["refreshSession"]["accessToken"].is_string(), "{refreshed}");
     app.stop().await;
 }
@@ -144,7 +153,11 @@ async fn the_same_email_under_another_subject_is_another_account() {
         assert!(email.ends_with("@accounts.invalid"), "the address is taken, so a placeholder: {email}");
     }
     // An address the provider did not verify is not used either.
-    provider.set_user(TestUser { email: Some("unverified@example.org".into()), email_verified: false, ..TestUser::new("sub-three") });
+    provider.set_user(TestUser {
+        email: Some("unverified@example.org".into()),
+        email_verified: false,
+        ..TestUser::new("sub-three")
+    });
     let three = sign_in(&app, &provider).await;
     assert!(three["data"]["completeOidcSignIn"]["account"]["email"].as_str().unwrap().ends_with("@accounts.invalid"));
     assert_eq!(identities(&app).await, 3);
@@ -259,8 +272,12 @@ async fn children_listed_by_a_provider_trusted_for_the_roster_are_linked() {
     let user = TestUser { children: vec!["3284894".into(), "3284893".into()], ..TestUser::new("sub-ent-parent") };
     let (provider, app) = setup(user, &[("PASSERELLE_OIDC_EDUCONNECT_CHILDREN_FUNDER", "92")]).await;
     let f = funder(&app.db, "92").await;
-    let seeds = ["aaf:3284894", "aaf:3284893", "aaf:9999999"]
-        .map(|key| PupilSeed { key, grade: "5E", uai: "0921778H", boursier: false });
+    let seeds = ["aaf:3284894", "aaf:3284893", "aaf:9999999"].map(|key| PupilSeed {
+        key,
+        grade: "5E",
+        uai: "0921778H",
+        boursier: false,
+    });
     insert_pupils(&app.db, f, &seeds).await;
     for _ in 0..2 {
         let body = sign_in(&app, &provider).await;

@@ -217,8 +217,12 @@ async fn authorize(State(s): State<Shared>, Query(q): Query<HashMap<String, Stri
     }
     let code = uuid::Uuid::new_v4().simple().to_string();
     let mut inner = lock(&s);
-    let grant =
-        Grant { redirect_uri: p("redirect_uri"), nonce: p("nonce"), challenge: p("code_challenge"), user: inner.user.clone() };
+    let grant = Grant {
+        redirect_uri: p("redirect_uri"),
+        nonce: p("nonce"),
+        challenge: p("code_challenge"),
+        user: inner.user.clone(),
+    };
     inner.grants.insert(code.clone(), grant);
     let mut target = match reqwest::Url::parse(&p("redirect_uri")) {
         Ok(u) => u,
@@ -232,7 +236,8 @@ async fn authorize(State(s): State<Shared>, Query(q): Query<HashMap<String, Stri
 fn client_authenticated(headers: &HeaderMap) -> bool {
     let Some(basic) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else { return false };
     let Some(encoded) = basic.strip_prefix("Basic ") else { return false };
-    STANDARD.decode(encoded).ok().and_then(|d| String::from_utf8(d).ok()) == Some(format!("{CLIENT_ID}:{CLIENT_SECRET}"))
+    STANDARD.decode(encoded).ok().and_then(|d| String::from_utf8(d).ok())
+        == Some(format!("{CLIENT_ID}:{CLIENT_SECRET}"))
 }
 
 async fn token(State(s): State<Shared>, headers: HeaderMap, Form(f): Form<HashMap<String, String>>) -> Response {
@@ -291,7 +296,8 @@ fn id_token(inner: &Inner, g: &Grant) -> String {
         claims["children"] = json!(g.user.children.iter().map(|c| json!({ "externalId": c })).collect::<Vec<_>>());
     }
     let header = json!({ "alg": "EdDSA", "typ": "JWT", "kid": KEY_ID });
-    let input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
+    let input =
+        format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
     let key = if m == Misbehaviour::BadSignature { &inner.rogue_key } else { &inner.key };
     format!("{input}.{}", URL_SAFE_NO_PAD.encode(key.sign(input.as_bytes()).to_bytes()))
 }

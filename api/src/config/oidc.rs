@@ -129,7 +129,11 @@ mod tests {
 
     #[test]
     fn problems_name_the_variable() {
-        let base = [(PROVIDERS, "ent"), ("PASSERELLE_OIDC_ENT_CLIENT_ID", "c"), ("PASSERELLE_OIDC_ENT_REDIRECT_URIS", "app://cb")];
+        let base = [
+            (PROVIDERS, "ent"),
+            ("PASSERELLE_OIDC_ENT_CLIENT_ID", "c"),
+            ("PASSERELLE_OIDC_ENT_REDIRECT_URIS", "app://cb"),
+        ];
         let with = |extra: (&'static str, &'static str), production| {
             let mut v = base.to_vec();
             v.push(extra);

@@ -46,9 +46,7 @@ pub(super) async fn federated_sign_in(
         return Err(Error::Unauthenticated);
     }
     let funder = match identity.funder_code {
-        Some(code) => {
-            Some(crate::funder::find_funder_by_code(db, code).await?.ok_or(Error::NotFound("funder"))?.id)
-        }
+        Some(code) => Some(crate::funder::find_funder_by_code(db, code).await?.ok_or(Error::NotFound("funder"))?.id),
         None => None,
     };
     // Two first sign-ins of one person can race (two taps): the loser of the unique index on
@@ -70,7 +68,11 @@ pub(super) async fn federated_sign_in(
 
 /// One transaction: the identity's account (created if new) with the listed children linked.
 /// `None` when a concurrent sign-in created the same identity first.
-async fn find_or_create(db: &DatabaseConnection, identity: &Identity<'_>, funder: Option<Uuid>) -> Result<Option<Account>> {
+async fn find_or_create(
+    db: &DatabaseConnection,
+    identity: &Identity<'_>,
+    funder: Option<Uuid>,
+) -> Result<Option<Account>> {
     let backend = db.get_database_backend();
     let txn = begin_write(db).await?;
     let now = now_us_sql(backend);
@@ -122,14 +124,21 @@ async fn create_parent<C: ConnectionTrait>(txn: &C, identity: &Identity<'_>) -> 
          VALUES ($1, 'parent', $2, {now}, NULL, $3, 'active', {now})"
     );
     txn.execute_raw(stmt(backend, &sql, [id.into(), email.into(), identity.display_name.trim().into()])).await?;
-    let sql =
-        format!("INSERT INTO account_identity (id, account_id, issuer, subject, created_at_us) VALUES ($1, $2, $3, $4, {now})");
+    let sql = format!(
+        "INSERT INTO account_identity (id, account_id, issuer, subject, created_at_us) VALUES ($1, $2, $3, $4, {now})"
+    );
     let v: [Value; 4] = [Uuid::now_v7().into(), id.into(), identity.issuer.into(), identity.subject.into()];
     txn.execute_raw(stmt(backend, &sql, v)).await?;
     Ok(id)
 }
 
 async fn email_taken<C: ConnectionTrait>(txn: &C, email: &str) -> Result<bool, DbErr> {
-    let row = txn.query_one_raw(stmt(txn.get_database_backend(), "SELECT 1 AS one FROM account WHERE email = $1", [email.into()])).await?;
+    let row = txn
+        .query_one_raw(stmt(
+            txn.get_database_backend(),
+            "SELECT 1 AS one FROM account WHERE email = $1",
+            [email.into()],
+        ))
+        .await?;
     Ok(row.is_some())
 }
