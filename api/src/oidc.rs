@@ -2,6 +2,7 @@
 //! state and nonce, code exchange and ID token checks (security.md A7). The flow's bookkeeping
 //! and the sign-in itself are the domain's (`passerelle_domain::auth::oidc`).
 
+mod claims;
 mod http;
 
 use std::borrow::Cow;
@@ -14,18 +15,19 @@ use openidconnect::core::{
     CoreRevocationErrorResponse, CoreTokenIntrospectionResponse, CoreTokenType,
 };
 use openidconnect::{
-    AdditionalClaims, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken,
-    EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet, EndpointSet, IdTokenClaims, IdTokenFields,
-    IdTokenVerifier, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope,
-    SignatureVerificationError, StandardErrorResponse, StandardTokenResponse, TokenResponse,
+    AccessToken, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, EmptyExtraTokenFields,
+    EndpointMaybeSet, EndpointNotSet, EndpointSet, IdTokenFields, IdTokenVerifier, IssuerUrl, Nonce,
+    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope,
+    SignatureVerificationError, StandardErrorResponse, StandardTokenResponse, SubjectIdentifier, TokenResponse,
+    UserInfoClaims,
 };
 use passerelle_domain::Error;
 use passerelle_domain::auth::{AuthorizationStart, BoxFuture, OidcClaims, OidcProvider, OidcProviders, PendingFlow};
 use secrecy::ExposeSecret;
-use serde::{Deserialize, Serialize};
 use tokio::sync::RwLock;
 
 use crate::config::{OidcProviderSettings, Settings};
+use claims::{ExtraClaims, Profile};
 use http::ProviderHttp;
 
 /// Discovery and keys are read again after this long (providers rotate keys; an unknown key
@@ -44,16 +46,6 @@ const ALLOWED_ALGS: [CoreJwsSigningAlgorithm; 9] = [
     CoreJwsSigningAlgorithm::EcdsaP384Sha384,
     CoreJwsSigningAlgorithm::EdDsa,
 ];
-
-/// ID token claims beyond the standard ones. `children` is kept as raw JSON so that an odd
-/// shape is ignored rather than failing the sign-in.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-struct ExtraClaims {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    children: Option<serde_json::Value>,
-}
-
-impl AdditionalClaims for ExtraClaims {}
 
 type Fields = IdTokenFields<
     ExtraClaims,
@@ -170,7 +162,31 @@ impl OidcClient {
             }
             Err(e) => return Err(refused("ID token", &e)),
         };
-        Ok(to_claims(&claims))
+        let from_token = Profile::of(&claims);
+        let userinfo = self.userinfo(&client, response.access_token(), claims.subject()).await;
+        Ok(OidcClaims {
+            issuer: claims.issuer().as_str().to_owned(),
+            subject: claims.subject().as_str().to_owned(),
+            ..from_token.or(userinfo).into_claims()
+        })
+    }
+
+    /// FranceConnect and EduConnect give the person's names at the userinfo endpoint rather
+    /// than in the ID token. The answer must be about the ID token's subject (checked; a
+    /// signed answer is checked like the ID token). It only adds to the profile: the identity
+    /// is the ID token's, so a userinfo failure is logged and the sign-in goes on.
+    async fn userinfo(&self, client: &Client, access: &AccessToken, subject: &SubjectIdentifier) -> Profile {
+        let Ok(request) = client.user_info(access.clone(), Some(subject.clone())) else {
+            return Profile::default();
+        };
+        let answer: Result<UserInfoClaims<ExtraClaims, CoreGenderClaim>, _> = request.request_async(&self.http).await;
+        match answer {
+            Ok(info) => Profile::of_userinfo(&info),
+            Err(e) => {
+                tracing::warn!(provider = %self.settings.name, error = %e, "OIDC userinfo failed; signing in without it");
+                Profile::default()
+            }
+        }
     }
 }
 
@@ -185,41 +201,6 @@ fn verifier(client: &Client) -> IdTokenVerifier<'_, CoreJsonWebKey> {
             Ok(())
         }
     })
-}
-
-fn to_claims(c: &IdTokenClaims<ExtraClaims, CoreGenderClaim>) -> OidcClaims {
-    let name = c.name().and_then(|n| n.get(None)).map(|n| n.to_string()).unwrap_or_else(|| {
-        let part = |p: Option<String>| p.unwrap_or_default();
-        let given = part(c.given_name().and_then(|n| n.get(None)).map(|n| n.to_string()));
-        let family = part(c.family_name().and_then(|n| n.get(None)).map(|n| n.to_string()));
-        format!("{given} {family}").trim().to_owned()
-    });
-    let verified_email =
-        c.email().filter(|_| c.email_verified() == Some(true)).map(|e| e.as_str().trim().to_lowercase());
-    OidcClaims {
-        issuer: c.issuer().as_str().to_owned(),
-        subject: c.subject().as_str().to_owned(),
-        display_name: name.chars().take(100).collect(),
-        verified_email,
-        children: children(c.additional_claims().children.as_ref()),
-    }
-}
-
-/// `children`: jointure ids as strings, or objects with `externalId` as the ENT's CAS answer
-/// has them; anything else is skipped.
-fn children(claim: Option<&serde_json::Value>) -> Vec<String> {
-    let Some(serde_json::Value::Array(items)) = claim else { return vec![] };
-    items
-        .iter()
-        .filter_map(|i| match i {
-            serde_json::Value::String(s) => Some(s.as_str()),
-            serde_json::Value::Object(o) => o.get("externalId").and_then(|v| v.as_str()),
-            _ => None,
-        })
-        .map(str::trim)
-        .filter(|s| !s.is_empty() && s.len() <= 64)
-        .map(str::to_owned)
-        .collect()
 }
 
 impl OidcProvider for OidcClient {
@@ -248,18 +229,4 @@ pub fn providers(settings: &Settings) -> anyhow::Result<OidcProviders> {
         list.push(Arc::new(OidcClient::new(p.clone())?));
     }
     Ok(OidcProviders(list))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn children_are_read_from_strings_or_ent_entries() {
-        let claim = json!(["3284894", { "externalId": "3284893", "displayName": "x" }, 12, { "id": "u" }, " "]);
-        assert_eq!(children(Some(&claim)), ["3284894", "3284893"]);
-        assert!(children(Some(&json!("3284894"))).is_empty());
-        assert!(children(None).is_empty());
-    }
 }

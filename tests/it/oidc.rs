@@ -211,6 +211,20 @@ async fn a_state_works_once() {
 }
 
 #[tokio::test]
+async fn two_completions_racing_on_one_state_sign_in_once() {
+    let (provider, app) = setup(TestUser::new("sub-race"), &[]).await;
+    let (url, state) = start(&app).await;
+    let (code, _) = provider.authorize(&url).await.unwrap();
+    let (a, b) = tokio::join!(complete(&app, &state, &code), complete(&app, &state, &code));
+    let won = [&a, &b].iter().filter(|r| r["data"]["completeOidcSignIn"]["accessToken"].is_string()).count();
+    assert_eq!(won, 1, "{a} {b}");
+    let lost = if err_code(&a).is_empty() { &b } else { &a };
+    assert_eq!(code_of(lost), ("BAD_USER_INPUT", "state"));
+    assert_eq!(provider.token_requests().len(), 1, "the code is exchanged once");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn an_expired_flow_is_refused() {
     let (provider, app) = setup(TestUser::new("sub-late"), &[]).await;
     let (url, state) = start(&app).await;
@@ -316,5 +330,23 @@ async fn unknown_providers_and_unregistered_redirects_are_bad_input() {
         device: { deviceId: \"\", platform: IOS, name: \"x\" } }) { accessToken } }";
     assert_eq!(code_of(&app.graphql(bad_device, json!({ "s": state })).await), ("BAD_USER_INPUT", "device"));
     assert_eq!(err_code(&complete(&app, &state, "not-a-code").await), "UNAUTHENTICATED", "the flow was still there");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn names_email_and_children_can_come_from_userinfo() {
+    // FranceConnect-style: the ID token carries the identity, userinfo the rest.
+    let user = TestUser { children: vec!["3284894".into()], ..TestUser::new("sub-userinfo") };
+    let (provider, app) = setup(user, &[("PASSERELLE_OIDC_EDUCONNECT_CHILDREN_FUNDER", "92")]).await;
+    provider.profile_in_userinfo(true);
+    let f = funder(&app.db, "92").await;
+    insert_pupils(&app.db, f, &[PupilSeed { key: "aaf:3284894", grade: "5E", uai: "0921778H", boursier: false }]).await;
+    let body = sign_in(&app, &provider).await;
+    let signed_in = &body["data"]["completeOidcSignIn"];
+    assert_eq!(signed_in["account"]["email"], "camille@example.org", "{body}");
+    let token = signed_in["accessToken"].as_str().unwrap();
+    let me = app.graphql_as(token, "{ viewer { displayName } children { id } }", json!({})).await;
+    assert_eq!(me["data"]["viewer"]["displayName"], "Camille Durand", "{me}");
+    assert_eq!(me["data"]["children"].as_array().map(Vec::len), Some(1), "{me}");
     app.stop().await;
 }

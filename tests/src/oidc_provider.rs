@@ -85,6 +85,10 @@ struct Inner {
     user: TestUser,
     misbehaviour: Misbehaviour,
     grants: HashMap<String, Grant>,
+    /// Access token → the user it was issued for (userinfo).
+    access_tokens: HashMap<String, TestUser>,
+    /// Names, e-mail and children only at the userinfo endpoint, as FranceConnect does.
+    profile_in_userinfo: bool,
     token_requests: Vec<TokenRequestSeen>,
 }
 
@@ -119,6 +123,8 @@ impl OidcTestProvider {
             user,
             misbehaviour: Misbehaviour::Honest,
             grants: HashMap::new(),
+            access_tokens: HashMap::new(),
+            profile_in_userinfo: false,
             token_requests: vec![],
         }));
         let app = Router::new()
@@ -126,6 +132,7 @@ impl OidcTestProvider {
             .route("/jwks", get(jwks))
             .route("/authorize", get(authorize))
             .route("/token", post(token))
+            .route("/userinfo", get(userinfo))
             .with_state(inner.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
         OidcTestProvider { issuer, inner }
@@ -146,6 +153,11 @@ impl OidcTestProvider {
 
     pub fn set_user(&self, user: TestUser) {
         lock(&self.inner).user = user;
+    }
+
+    /// Moves the profile claims from the ID token to the userinfo endpoint.
+    pub fn profile_in_userinfo(&self, yes: bool) {
+        lock(&self.inner).profile_in_userinfo = yes;
     }
 
     pub fn misbehave(&self, m: Misbehaviour) {
@@ -182,6 +194,7 @@ async fn discovery(State(s): State<Shared>) -> Json<Value> {
         "authorization_endpoint": format!("{issuer}/authorize"),
         "token_endpoint": format!("{issuer}/token"),
         "jwks_uri": format!("{issuer}/jwks"),
+        "userinfo_endpoint": format!("{issuer}/userinfo"),
         "response_types_supported": ["code"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["EdDSA"],
@@ -267,7 +280,9 @@ async fn token(State(s): State<Shared>, headers: HeaderMap, Form(f): Form<HashMa
         Err((status, error)) => refuse(status, error),
         Ok(g) => {
             let id_token = id_token(&inner, &g);
-            Json(json!({ "access_token": uuid::Uuid::new_v4().to_string(), "token_type": "Bearer", "expires_in": 300, "id_token": id_token }))
+            let access_token = uuid::Uuid::new_v4().to_string();
+            inner.access_tokens.insert(access_token.clone(), g.user);
+            Json(json!({ "access_token": access_token, "token_type": "Bearer", "expires_in": 300, "id_token": id_token }))
                 .into_response()
         }
     }
@@ -285,19 +300,41 @@ fn id_token(inner: &Inner, g: &Grant) -> String {
     let issuer = if m == Misbehaviour::WrongIssuer { format!("{}/other", inner.issuer) } else { inner.issuer.clone() };
     let (iat, exp) = if m == Misbehaviour::Expired { (now - 900, now - 300) } else { (now, now + 300) };
     let nonce = if m == Misbehaviour::WrongNonce { "another-nonce".to_owned() } else { g.nonce.clone() };
-    let mut claims = json!({
-        "iss": issuer, "sub": g.user.subject, "aud": aud, "iat": iat, "exp": exp, "nonce": nonce,
-        "name": g.user.name, "email_verified": g.user.email_verified,
-    });
-    if let Some(e) = &g.user.email {
-        claims["email"] = json!(e);
-    }
-    if !g.user.children.is_empty() {
-        claims["children"] = json!(g.user.children.iter().map(|c| json!({ "externalId": c })).collect::<Vec<_>>());
+    let mut claims =
+        json!({ "iss": issuer, "sub": g.user.subject, "aud": aud, "iat": iat, "exp": exp, "nonce": nonce });
+    if !inner.profile_in_userinfo {
+        add_profile(&mut claims, &g.user);
     }
     let header = json!({ "alg": "EdDSA", "typ": "JWT", "kid": KEY_ID });
     let input =
         format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
     let key = if m == Misbehaviour::BadSignature { &inner.rogue_key } else { &inner.key };
     format!("{input}.{}", URL_SAFE_NO_PAD.encode(key.sign(input.as_bytes()).to_bytes()))
+}
+
+/// Name, e-mail and children claims of `user`.
+fn add_profile(claims: &mut Value, user: &TestUser) {
+    claims["name"] = json!(user.name);
+    claims["email_verified"] = json!(user.email_verified);
+    if let Some(e) = &user.email {
+        claims["email"] = json!(e);
+    }
+    if !user.children.is_empty() {
+        claims["children"] = json!(user.children.iter().map(|c| json!({ "externalId": c })).collect::<Vec<_>>());
+    }
+}
+
+/// `Authorization: Bearer <access token>` → the user's claims (JSON, unsigned).
+async fn userinfo(State(s): State<Shared>, headers: HeaderMap) -> Response {
+    let inner = lock(&s);
+    let bearer =
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let Some(user) = bearer.and_then(|t| inner.access_tokens.get(t)) else {
+        return refuse(StatusCode::UNAUTHORIZED, "invalid_token");
+    };
+    let mut claims = json!({ "sub": user.subject });
+    if inner.profile_in_userinfo {
+        add_profile(&mut claims, user);
+    }
+    Json(claims).into_response()
 }
