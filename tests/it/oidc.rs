@@ -350,3 +350,13 @@ async fn names_email_and_children_can_come_from_userinfo() {
     assert_eq!(me["data"]["children"].as_array().map(Vec::len), Some(1), "{me}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_provider_that_takes_the_secret_in_the_body_gets_it_there() {
+    let (provider, app) = setup(TestUser::new("sub-post"), &[]).await;
+    provider.secret_in_body(true);
+    let body = sign_in(&app, &provider).await;
+    assert!(body["data"]["completeOidcSignIn"]["accessToken"].is_string(), "{body}");
+    assert!(provider.token_requests()[0].client_authenticated);
+    app.stop().await;
+}

@@ -89,6 +89,8 @@ struct Inner {
     access_tokens: HashMap<String, TestUser>,
     /// Names, e-mail and children only at the userinfo endpoint, as FranceConnect does.
     profile_in_userinfo: bool,
+    /// Client authentication by `client_secret_post` only (else `client_secret_basic` only).
+    secret_in_body: bool,
     token_requests: Vec<TokenRequestSeen>,
 }
 
@@ -125,6 +127,7 @@ impl OidcTestProvider {
             grants: HashMap::new(),
             access_tokens: HashMap::new(),
             profile_in_userinfo: false,
+            secret_in_body: false,
             token_requests: vec![],
         }));
         let app = Router::new()
@@ -160,6 +163,11 @@ impl OidcTestProvider {
         lock(&self.inner).profile_in_userinfo = yes;
     }
 
+    /// Takes the client secret in the token request's body only, and says so in discovery.
+    pub fn secret_in_body(&self, yes: bool) {
+        lock(&self.inner).secret_in_body = yes;
+    }
+
     pub fn misbehave(&self, m: Misbehaviour) {
         lock(&self.inner).misbehaviour = m;
     }
@@ -188,7 +196,11 @@ impl OidcTestProvider {
 }
 
 async fn discovery(State(s): State<Shared>) -> Json<Value> {
-    let issuer = lock(&s).issuer.clone();
+    let (issuer, body) = {
+        let inner = lock(&s);
+        (inner.issuer.clone(), inner.secret_in_body)
+    };
+    let auth_method = if body { "client_secret_post" } else { "client_secret_basic" };
     Json(json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}/authorize"),
@@ -198,7 +210,7 @@ async fn discovery(State(s): State<Shared>) -> Json<Value> {
         "response_types_supported": ["code"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["EdDSA"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic"],
+        "token_endpoint_auth_methods_supported": [auth_method],
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": ["openid", "profile", "email"],
     }))
@@ -245,8 +257,13 @@ async fn authorize(State(s): State<Shared>, Query(q): Query<HashMap<String, Stri
     (StatusCode::FOUND, [(header::LOCATION, target.to_string())]).into_response()
 }
 
-/// `client_secret_basic`: `Authorization: Basic base64(client_id:secret)`.
-fn client_authenticated(headers: &HeaderMap) -> bool {
+/// `client_secret_basic`: `Authorization: Basic base64(client_id:secret)`; or, when the
+/// provider takes it so, `client_secret_post`: `client_id` and `client_secret` in the form.
+fn client_authenticated(headers: &HeaderMap, form: &HashMap<String, String>, in_body: bool) -> bool {
+    if in_body {
+        let field = |n: &str| form.get(n).map(String::as_str);
+        return field("client_id") == Some(CLIENT_ID) && field("client_secret") == Some(CLIENT_SECRET);
+    }
     let Some(basic) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else { return false };
     let Some(encoded) = basic.strip_prefix("Basic ") else { return false };
     STANDARD.decode(encoded).ok().and_then(|d| String::from_utf8(d).ok())
@@ -257,7 +274,7 @@ async fn token(State(s): State<Shared>, headers: HeaderMap, Form(f): Form<HashMa
     let mut inner = lock(&s);
     let mut seen = TokenRequestSeen {
         code_verifier: f.get("code_verifier").cloned(),
-        client_authenticated: client_authenticated(&headers),
+        client_authenticated: client_authenticated(&headers, &f, inner.secret_in_body),
         accepted: false,
     };
     // A code works once, whatever happens next.
