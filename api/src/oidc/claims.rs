@@ -2,10 +2,7 @@
 //! e-mail address, and (ENT) the children's AAF jointure ids.
 
 use openidconnect::core::CoreGenderClaim;
-use openidconnect::{
-    AdditionalClaims, EndUserEmail, EndUserFamilyName, EndUserGivenName, EndUserName, IdTokenClaims, LocalizedClaim,
-    UserInfoClaims,
-};
+use openidconnect::{AdditionalClaims, EndUserEmail, IdTokenClaims, LocalizedClaim, UserInfoClaims};
 use passerelle_domain::auth::OidcClaims;
 use serde::{Deserialize, Serialize};
 
@@ -29,30 +26,25 @@ pub struct Profile {
 
 impl Profile {
     pub fn of(c: &IdTokenClaims<ExtraClaims, CoreGenderClaim>) -> Profile {
-        let names = (c.name(), c.given_name(), c.family_name());
+        let names = [untagged(c.name()), untagged(c.given_name()), untagged(c.family_name())];
         Profile::from_parts(names, c.email(), c.email_verified(), c.additional_claims())
     }
 
     pub fn of_userinfo(c: &UserInfoClaims<ExtraClaims, CoreGenderClaim>) -> Profile {
-        let names = (c.name(), c.given_name(), c.family_name());
+        let names = [untagged(c.name()), untagged(c.given_name()), untagged(c.family_name())];
         Profile::from_parts(names, c.email(), c.email_verified(), c.additional_claims())
     }
 
+    /// `[name, given_name, family_name]`: `name`, else the other two.
     fn from_parts(
-        (name, given, family): (
-            Option<&LocalizedClaim<EndUserName>>,
-            Option<&LocalizedClaim<EndUserGivenName>>,
-            Option<&LocalizedClaim<EndUserFamilyName>>,
-        ),
+        [name, given, family]: [Option<&str>; 3],
         email: Option<&EndUserEmail>,
         email_verified: Option<bool>,
         extra: &ExtraClaims,
     ) -> Profile {
-        let given = given.and_then(|n| n.get(None)).map(|n| n.as_str()).unwrap_or_default();
-        let family = family.and_then(|n| n.get(None)).map(|n| n.as_str()).unwrap_or_default();
-        let name = match name.and_then(|n| n.get(None)) {
-            Some(n) => n.as_str().trim().to_owned(),
-            None => format!("{given} {family}").trim().to_owned(),
+        let name = match name {
+            Some(n) => n.trim().to_owned(),
+            None => format!("{} {}", given.unwrap_or_default(), family.unwrap_or_default()).trim().to_owned(),
         };
         Profile {
             name: Some(name.chars().take(100).collect()).filter(|n: &String| !n.is_empty()),
@@ -80,6 +72,11 @@ impl Profile {
             children: self.children,
         }
     }
+}
+
+/// The value of a localized claim without a language tag.
+fn untagged<T: std::ops::Deref<Target = String>>(claim: Option<&LocalizedClaim<T>>) -> Option<&str> {
+    claim.and_then(|c| c.get(None)).map(|v| v.as_str())
 }
 
 /// `children`: jointure ids as strings, or objects with `externalId` as the ENT's CAS answer
