@@ -59,7 +59,9 @@ pub fn parse(get: &dyn Fn(&str) -> Option<String>, production: bool) -> Result<V
         let required = |field: &str| {
             get(&var(&name, field)).filter(|v| !v.is_empty()).ok_or_else(|| err(&var(&name, field), "required"))
         };
-        let issuer = required("ISSUER")?.trim_end_matches('/').to_owned();
+        // Exactly as the provider writes it: discovery and ID tokens must carry this very string
+        // (some issuers end with a slash).
+        let issuer = required("ISSUER")?;
         if !(issuer.starts_with("https://") || (!production && issuer.starts_with("http://"))) {
             return Err(err(&var(&name, "ISSUER"), "must be an https:// URL (http:// outside production)"));
         }
@@ -120,7 +122,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(p.len(), 2);
-        assert_eq!(p[0].issuer, "https://ent.example/oidc");
+        assert_eq!(p[0].issuer, "https://ent.example/oidc/", "kept as written: `iss` must match it exactly");
         assert_eq!(p[0].redirect_uris, ["fr.passerelle.app://oidc", "https://app.example/oidc"]);
         assert_eq!(p[0].scopes, ["profile", "email"]);
         assert_eq!(p[0].children_funder.as_deref(), Some("92"));
