@@ -5,6 +5,8 @@
 //! ignored), stops the start-up with a message naming the variable. Production refuses the
 //! development conveniences: an implicit SQLite file, the demo seed.
 
+mod oidc;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -12,6 +14,8 @@ use passerelle_domain::Cents;
 use rust_decimal::Decimal;
 use secrecy::{ExposeSecret, SecretString};
 use std::str::FromStr;
+
+pub use oidc::OidcProviderSettings;
 
 /// Where the service runs; production turns off every development convenience.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,6 +63,8 @@ pub struct Settings {
     /// The ENT's CAS base URL (`…/cas`), enabling `entSignIn`; and the funder its ids belong to.
     pub ent_cas_url: Option<String>,
     pub ent_funder: String,
+    /// OIDC sign-in providers (`PASSERELLE_OIDC_PROVIDERS` and `PASSERELLE_OIDC_<NAME>_*`).
+    pub oidc: Vec<OidcProviderSettings>,
 }
 
 /// A start-up configuration problem, naming the variable.
@@ -100,7 +106,9 @@ impl Settings {
     /// Reads settings from `(name, value)` pairs (the environment, or a test's list).
     pub fn from_vars(vars: &[(String, String)]) -> Result<Settings, ConfigError> {
         let get = |name: &str| vars.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.trim().to_owned());
-        if let Some((k, _)) = vars.iter().find(|(k, _)| k.starts_with("PASSERELLE_") && !KNOWN.contains(&k.as_str())) {
+        let oidc_names = oidc::listed(get(oidc::PROVIDERS).as_deref());
+        let known = |k: &str| KNOWN.contains(&k) || oidc::is_known(k, &oidc_names);
+        if let Some((k, _)) = vars.iter().find(|(k, _)| k.starts_with("PASSERELLE_") && !known(k)) {
             return Err(err(k, format!("unknown setting (known: {})", KNOWN.join(", "))));
         }
         let environment = match get("PASSERELLE_ENV").as_deref() {
@@ -195,7 +203,9 @@ impl Settings {
             return Err(err("PASSERELLE_ENT_CAS_URL", "must be an https:// URL (http:// outside production)"));
         }
         let ent_funder = get("PASSERELLE_ENT_FUNDER").filter(|v| !v.is_empty()).unwrap_or_else(|| "92".into());
+        let oidc = oidc::parse(&get, production)?;
         Ok(Settings {
+            oidc,
             ent_cas_url,
             ent_funder,
             smtp_url: smtp_url.map(SecretString::from),

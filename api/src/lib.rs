@@ -12,6 +12,7 @@ pub mod jobs;
 pub mod keys;
 pub mod mailer;
 mod oauth;
+pub mod oidc;
 pub mod server;
 pub mod telemetry;
 mod uploads;

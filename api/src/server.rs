@@ -90,6 +90,7 @@ pub async fn start(settings: Settings, db: DatabaseConnection, handle_signals: b
         auth: Some(auth.clone()),
         mailer: Some(mailer),
         ent: crate::ent::validator(&settings)?,
+        oidc: crate::oidc::providers(&settings)?,
         dev_back_office: settings.dev_back_office,
     };
     let schema = build_schema(Some(db.clone()), config);

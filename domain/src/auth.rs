@@ -17,7 +17,9 @@ mod accounts;
 pub mod api_clients;
 pub mod audit;
 mod ent;
+mod federated;
 mod links;
+mod oidc;
 mod principal;
 pub mod reauth;
 mod sessions;
@@ -35,6 +37,10 @@ pub use api_clients::{
 pub use audit::Actor;
 pub use ent::{EntClaims, EntValidator, ent_sign_in, parse_service_response};
 pub use links::{CodeToSend, LinkChallenge, confirm_child_link, linked_pupils, normalize_name, request_child_link};
+pub use oidc::{
+    AuthorizationStart, BoxFuture, FLOW_TTL_SECS, OidcClaims, OidcProvider, OidcProviders, OidcStart, PendingFlow,
+    complete_oidc_sign_in, start_oidc_sign_in,
+};
 pub use principal::{Authenticated, Principal, authenticate};
 pub use reauth::{REAUTH_WINDOW_SECS, reauthenticate, require_recent_auth};
 pub use sessions::{AuthConfig, Device, Session, Tokens, list_sessions, log_in, log_out, refresh};

@@ -155,7 +155,7 @@ pub struct DeviceSession {
     pub current: bool,
 }
 
-fn auth_config<'a>(ctx: &'a Context<'_>) -> &'a AuthConfig {
+pub(crate) fn auth_config<'a>(ctx: &'a Context<'_>) -> &'a AuthConfig {
     ctx.data_unchecked::<Arc<AuthConfig>>()
 }
 

@@ -10,6 +10,7 @@ mod account;
 mod backoffice;
 pub mod error;
 mod family;
+mod oidc;
 mod pagination;
 mod partner;
 mod scalars;
@@ -32,6 +33,7 @@ pub use server_info::ServerInfo;
 pub struct Query(
     server_info::ServerInfoQuery,
     account::AccountQuery,
+    oidc::OidcQuery,
     family::FamilyQuery,
     backoffice::CampaignQuery,
     backoffice::RosterQuery,
@@ -43,6 +45,7 @@ pub struct Query(
 #[derive(MergedObject, Default)]
 pub struct Mutation(
     account::AccountMutation,
+    oidc::OidcMutation,
     family::FamilyMutation,
     backoffice::CampaignMutation,
     backoffice::RosterMutation,
@@ -94,6 +97,8 @@ pub struct SchemaConfig {
     pub auth: Option<std::sync::Arc<passerelle_domain::auth::AuthConfig>>,
     pub mailer: Option<std::sync::Arc<dyn passerelle_domain::mail::Mailer>>,
     pub ent: Option<std::sync::Arc<dyn passerelle_domain::auth::EntValidator>>,
+    /// The OIDC sign-in providers (none: `oidcProviders` is empty).
+    pub oidc: passerelle_domain::auth::OidcProviders,
     /// Tests of the back office without staff accounts (never in production).
     pub dev_back_office: bool,
 }
@@ -119,6 +124,7 @@ pub fn build_schema(db: Option<DatabaseConnection>, config: SchemaConfig) -> App
     if let Some(ent) = config.ent.clone() {
         builder = builder.data(ent);
     }
+    builder = builder.data(config.oidc.clone());
     if let Some(db) = db {
         builder = builder.data(db);
     }
@@ -137,6 +143,7 @@ pub fn export_sdl() -> String {
         auth: None,
         mailer: None,
         ent: None,
+        oidc: Default::default(),
         dev_back_office: false,
     };
     build_schema(None, config)

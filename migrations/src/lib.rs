@@ -15,6 +15,7 @@ mod m0001_ledger;
 mod m0002_school;
 mod m0003_identity;
 mod m0004_partner_access;
+mod m0005_oidc;
 mod util;
 
 /// The ordered list of migrations.
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_school::Migration),
             Box::new(m0003_identity::Migration),
             Box::new(m0004_partner_access::Migration),
+            Box::new(m0005_oidc::Migration),
         ]
     }
 }

@@ -14,6 +14,7 @@ mod http;
 mod ledger_basic;
 mod ledger_props;
 mod ledger_races;
+mod oidc;
 mod partner_clients;
 mod reauth;
 mod school_import;

@@ -64,6 +64,18 @@ impl TestApp {
         Self::spawn_with(&[("PASSERELLE_SMTP_URL", url.as_str())]).await
     }
 
+    /// A server whose OIDC sign-in goes to `provider`, configured under the name `name`.
+    pub async fn spawn_with_oidc(
+        provider: &crate::oidc_provider::OidcTestProvider,
+        name: &str,
+        extra: &[(&str, &str)],
+    ) -> TestApp {
+        let settings = provider.settings(name);
+        let mut vars: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        vars.extend_from_slice(extra);
+        Self::spawn_with(&vars).await
+    }
+
     /// A server whose back office answers without a staff account (test environment only).
     pub async fn spawn_back_office() -> TestApp {
         Self::spawn_with(&[("PASSERELLE_DEV_BACK_OFFICE", "true")]).await

@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod app;
 pub mod db;
 pub mod ledger;
+pub mod oidc_provider;
 pub mod school;
 pub mod smtp;
 

@@ -9,13 +9,11 @@ use std::pin::Pin;
 
 use quick_xml::Reader;
 use quick_xml::events::Event;
-use sea_orm::{ConnectionTrait, DatabaseConnection, Value};
+use sea_orm::DatabaseConnection;
 use serde::Deserialize;
-use uuid::Uuid;
 
-use super::accounts::{self, Account, AccountKind};
-use super::sessions::{AuthConfig, Device, Tokens, open_session};
-use crate::db::{begin_write, now_us_sql, stmt};
+use super::federated::{Identity, federated_sign_in};
+use super::sessions::{AuthConfig, Device, Tokens};
 use crate::error::{Error, Result};
 
 /// What the ENT says about the person who signed in.
@@ -105,7 +103,7 @@ pub trait EntValidator: Send + Sync {
 }
 
 /// Signs a parent in from the ENT's claims: the account is found by (issuer, subject) — never by
-/// e-mail — or created; the children the ENT lists are linked (via `ent`).
+/// e-mail — or created; the children the ENT lists are linked (see [`super::federated`]).
 pub async fn ent_sign_in(
     db: &DatabaseConnection,
     auth: &AuthConfig,
@@ -116,55 +114,16 @@ pub async fn ent_sign_in(
     if !claims.kinds.iter().any(|k| k == "Relative") {
         return Err(Error::Forbidden);
     }
-    let funder = crate::funder::find_funder_by_code(db, ent.funder_code()).await?.ok_or(Error::NotFound("funder"))?;
-    let backend = db.get_database_backend();
-    let txn = begin_write(db).await?;
-    let now = now_us_sql(backend);
-    let sql = "SELECT account_id FROM account_identity WHERE issuer = $1 AND subject = $2";
-    let found = txn.query_one_raw(stmt(backend, sql, [ent.issuer().into(), claims.subject.clone().into()])).await?;
-    let account_id: Uuid = match found {
-        Some(r) => r.try_get("", "account_id")?,
-        None => {
-            let id = Uuid::now_v7();
-            // The ENT's address if nobody uses it here; otherwise a placeholder: e-mail is
-            // never how identities are joined.
-            let email = match &claims.email {
-                Some(e) if accounts::find_account_by_email(&txn, &e.to_lowercase()).await?.is_none() => {
-                    e.to_lowercase()
-                }
-                _ => format!("ent-{id}@accounts.invalid"),
-            };
-            let sql = format!(
-                "INSERT INTO account (id, kind, email, email_verified_at_us, password_hash, display_name, status, created_at_us) \
-                 VALUES ($1, 'parent', $2, {now}, NULL, $3, 'active', {now})"
-            );
-            txn.execute_raw(stmt(backend, &sql, [id.into(), email.into(), claims.display_name.clone().into()])).await?;
-            let sql = format!(
-                "INSERT INTO account_identity (id, account_id, issuer, subject, created_at_us) VALUES ($1, $2, $3, $4, {now})"
-            );
-            let v: [Value; 4] = [Uuid::now_v7().into(), id.into(), ent.issuer().into(), claims.subject.clone().into()];
-            txn.execute_raw(stmt(backend, &sql, v)).await?;
-            id
-        }
+    let identity = Identity {
+        issuer: ent.issuer(),
+        subject: &claims.subject,
+        display_name: &claims.display_name,
+        email: claims.email.as_deref(),
+        children: &claims.children,
+        funder_code: Some(ent.funder_code()),
+        via: "ent",
     };
-    for jointure in &claims.children {
-        let sql = format!(
-            "INSERT INTO family_link (id, account_id, pupil_id, via, author, created_at_us) \
-             SELECT $1, $2, p.id, 'ent', 'ent', {now} FROM pupil p WHERE p.funder_id = $3 AND p.source_key = $4 \
-             AND NOT EXISTS (SELECT 1 FROM family_link l WHERE l.account_id = $2 AND l.pupil_id = p.id AND l.revoked_at_us IS NULL)"
-        );
-        let v: [Value; 4] =
-            [Uuid::now_v7().into(), account_id.into(), funder.id.into(), format!("aaf:{jointure}").into()];
-        txn.execute_raw(stmt(backend, &sql, v)).await?;
-    }
-    let sql = format!("SELECT {} FROM account WHERE id = $1", accounts::COLUMNS);
-    let row = txn.query_one_raw(stmt(backend, &sql, [account_id.into()])).await?.ok_or(Error::Unauthenticated)?;
-    let account: Account = accounts::from_row(&row)?;
-    txn.commit().await?;
-    if !account.active || account.kind != AccountKind::Parent {
-        return Err(Error::Unauthenticated);
-    }
-    open_session(db, auth, account, device).await
+    federated_sign_in(db, auth, &identity, device).await
 }
 
 #[cfg(test)]

@@ -56,7 +56,7 @@ fn session_ttl_secs(kind: AccountKind) -> i64 {
     if kind == AccountKind::Staff { 12 * 3600 } else { 90 * 24 * 3600 }
 }
 
-fn check_device(d: &Device) -> Result<()> {
+pub(super) fn check_device(d: &Device) -> Result<()> {
     let ok = |s: &str, max: usize| !s.trim().is_empty() && s.chars().count() <= max && !s.chars().any(char::is_control);
     if !ok(&d.device_id, 128) || !ok(&d.name, 100) || !["IOS", "ANDROID", "WEB"].contains(&d.platform.as_str()) {
         return Err(Error::bad_input(
