@@ -69,10 +69,26 @@ pub async fn run_grant(
         let Some((last, _)) = page.last() else { break };
         after = *last;
         grant_page(db, &run, &page, &mut summary).await?;
+        if summary.passes == 0 {
+            refresh_statistics(db).await?;
+        }
         summary.passes += page.len() as u64;
         progress(summary.passes, total.max(0) as u64);
     }
     Ok(summary)
+}
+
+/// PostgreSQL plans lookups of many wallets or keys from the tables' statistics; a first grant
+/// fills tables that had none (or stats of a few rows), so the planner assumed any owner or
+/// key matches half the table and scanned it all — 7 ms a lookup at 40,000 wallets — until
+/// autovacuum's next visit. Statistics taken after the first page say owners and keys are
+/// unique, which holds as the tables grow. SQLite picks its indexes without statistics.
+async fn refresh_statistics(db: &DatabaseConnection) -> Result<()> {
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        let sql = "ANALYZE pass, ledger_account, idempotency_key, ledger_transfer";
+        db.execute_raw(stmt(db.get_database_backend(), sql, [])).await?;
+    }
+    Ok(())
 }
 
 /// The next eligible pupils after `after`, in id order, with their boursier flag (looked up

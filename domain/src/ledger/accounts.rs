@@ -1,5 +1,7 @@
 //! Creating and reading ledger accounts.
 
+use std::collections::HashMap;
+
 use sea_orm::{ConnectionTrait, DbErr, QueryResult};
 use uuid::Uuid;
 
@@ -105,8 +107,9 @@ pub async fn get_account<C: ConnectionTrait>(db: &C, id: AccountId) -> Result<Op
     }
 }
 
-/// [`ensure_account`] for many accounts at once (bulk jobs): one multi-row insert and one select
-/// per chunk (300 accounts, fewer on PostgreSQL: [`rows_per_statement`]). Returns the
+/// [`ensure_account`] for many accounts at once (bulk jobs): per chunk (300 accounts, fewer
+/// on PostgreSQL: [`rows_per_statement`]) one multi-row insert returning what it created, and
+/// one lookup of the accounts that already existed (none on a first run). Returns the
 /// references in the order of `specs`.
 pub async fn ensure_accounts<C: ConnectionTrait>(db: &C, specs: &[AccountSpec]) -> Result<Vec<AccountRef>, DbErr> {
     let backend = db.get_database_backend();
@@ -121,7 +124,8 @@ pub async fn ensure_accounts<C: ConnectionTrait>(db: &C, specs: &[AccountSpec]) 
             .collect();
         let sql = format!(
             "INSERT INTO ledger_account (id, kind, owner_id, wallet, must_not_overdraw, credits_posted, debits_posted, \
-             credits_pending, debits_pending, created_at_us) VALUES {} ON CONFLICT (kind, owner_id, wallet) DO NOTHING",
+             credits_pending, debits_pending, created_at_us) VALUES {} ON CONFLICT (kind, owner_id, wallet) DO NOTHING \
+             RETURNING id, kind, owner_id, wallet, must_not_overdraw",
             rows.join(", ")
         );
         let mut values: Vec<sea_orm::Value> = Vec::with_capacity(chunk.len() * 5);
@@ -134,32 +138,35 @@ pub async fn ensure_accounts<C: ConnectionTrait>(db: &C, specs: &[AccountSpec]) 
                 spec.must_not_overdraw().into(),
             ]);
         }
-        db.execute_raw(stmt(backend, &sql, values)).await?;
-        // By kind, so that the unique index (kind, owner_id, wallet) serves the lookup.
-        let mut found = std::collections::HashMap::new();
-        let mut kinds: Vec<AccountKind> = chunk.iter().map(|s| s.kind).collect();
-        kinds.sort_by_key(|k| k.as_str());
-        kinds.dedup();
-        for kind in kinds {
-            let mut values: Vec<sea_orm::Value> = vec![kind.as_str().into()];
-            values.extend(chunk.iter().filter(|s| s.kind == kind).map(|s| sea_orm::Value::from(s.owner_id)));
-            let marks: Vec<String> = (2..=values.len()).map(|i| format!("${i}")).collect();
+        let mut found = HashMap::with_capacity(chunk.len());
+        collect_refs(&mut found, db.query_all_raw(stmt(backend, &sql, values)).await?)?;
+        let missing: Vec<sea_orm::Value> =
+            chunk.iter().filter(|s| !found.contains_key(&key_of(s))).map(|s| s.owner_id.into()).collect();
+        if !missing.is_empty() {
+            let marks: Vec<String> = (1..=missing.len()).map(|i| format!("${i}")).collect();
             let sql = format!(
-                "SELECT id, kind, owner_id, wallet, must_not_overdraw FROM ledger_account WHERE kind = $1 AND owner_id IN ({})",
+                "SELECT id, kind, owner_id, wallet, must_not_overdraw FROM ledger_account WHERE owner_id IN ({})",
                 marks.join(", ")
             );
-            for row in db.query_all_raw(stmt(backend, &sql, values)).await? {
-                let kind: String = row.try_get("", "kind")?;
-                let owner: Uuid = row.try_get("", "owner_id")?;
-                let wallet: String = row.try_get("", "wallet")?;
-                let r = AccountRef { id: row.try_get("", "id")?, limited: row.try_get("", "must_not_overdraw")? };
-                found.insert((kind, owner, wallet), r);
-            }
+            collect_refs(&mut found, db.query_all_raw(stmt(backend, &sql, missing)).await?)?;
         }
         for spec in chunk {
-            let key = (spec.kind.as_str().to_owned(), spec.owner_id, spec.wallet.map_or("", Wallet::as_str).to_owned());
-            out.push(*found.get(&key).ok_or_else(|| DbErr::RecordNotFound("ledger account".into()))?);
+            out.push(*found.get(&key_of(spec)).ok_or_else(|| DbErr::RecordNotFound("ledger account".into()))?);
         }
     }
     Ok(out)
+}
+
+type AccountKey = (String, Uuid, String);
+
+fn key_of(spec: &AccountSpec) -> AccountKey {
+    (spec.kind.as_str().to_owned(), spec.owner_id, spec.wallet.map_or("", Wallet::as_str).to_owned())
+}
+
+fn collect_refs(found: &mut HashMap<AccountKey, AccountRef>, rows: Vec<QueryResult>) -> Result<(), DbErr> {
+    for row in rows {
+        let key = (row.try_get("", "kind")?, row.try_get("", "owner_id")?, row.try_get("", "wallet")?);
+        found.insert(key, AccountRef { id: row.try_get("", "id")?, limited: row.try_get("", "must_not_overdraw")? });
+    }
+    Ok(())
 }

@@ -201,7 +201,7 @@ async fn check_replays<C: ConnectionTrait>(
     fingerprints: &[String],
     replays: &[usize],
 ) -> Result<bool, LedgerError> {
-    // By scope, so that the unique index (scope, key) serves the lookup.
+    // Grouped by scope: one `scope = … AND key IN (…)` per scope, served by the unique index.
     let mut by_scope: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for &i in replays {
         by_scope.entry(ops[i].scope.as_str()).or_default().push(i);
