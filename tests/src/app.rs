@@ -60,8 +60,8 @@ impl TestApp {
 
     /// A server that delivers e-mail over SMTP to `sink`.
     pub async fn spawn_with_smtp(sink: &crate::smtp::SmtpSink) -> TestApp {
-        let url = sink.url();
-        Self::spawn_with(&[("PASSERELLE_SMTP_URL", url.as_str())]).await
+        let (url, from) = (sink.url(), format!("Passerelle <{}>", sink.from));
+        Self::spawn_with(&[("PASSERELLE_SMTP_URL", url.as_str()), ("PASSERELLE_MAIL_FROM", from.as_str())]).await
     }
 
     /// A server whose OIDC sign-in goes to `provider`, configured under the name `name`.

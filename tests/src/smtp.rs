@@ -1,7 +1,15 @@
-//! A small SMTP server for tests: the service delivers over real SMTP (lettre, TCP) and the
-//! test reads what arrived. It speaks enough of RFC 5321 for a client: greeting, EHLO/HELO,
-//! MAIL, RCPT, DATA with dot-unstuffing, RSET, NOOP, QUIT.
+//! Where the e-mail tests' messages go: the service delivers over real SMTP (lettre, TCP) and
+//! the test reads what arrived.
+//!
+//! - With `TEST_SMTP_SERVER` (`host:port`) and `TEST_SMTP_SPOOL` (a directory) set — `.ci/run`
+//!   starts aiosmtpd, a separate SMTP server process, and sets them — messages go there and are
+//!   read back from the JSON files it spools. Each sink has its own sender address, so tests
+//!   running at once on one server read only their own mail.
+//! - Otherwise (`cargo test` on a bare machine) a small server in the test binary: enough of
+//!   RFC 5321 for a client — greeting, EHLO/HELO, MAIL, RCPT, DATA with dot-unstuffing, RSET,
+//!   NOOP, QUIT.
 
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -19,16 +27,34 @@ pub struct Received {
 
 #[derive(Clone)]
 pub struct SmtpSink {
-    pub port: u16,
+    /// `host:port` of the SMTP server.
+    server: String,
+    /// The sender address of the service using this sink.
+    pub from: String,
+    /// The external server's spool directory, if one is used.
+    spool: Option<PathBuf>,
     messages: Arc<Mutex<Vec<Received>>>,
     arrived: Arc<Notify>,
 }
 
 impl SmtpSink {
     pub async fn start() -> SmtpSink {
+        // Letters only: tests look for codes as runs of digits in the whole message.
+        let tag: String = uuid::Uuid::new_v4()
+            .simple()
+            .to_string()
+            .chars()
+            .map(|c| c.to_digit(10).map_or(c, |d| char::from(b'g' + d as u8)))
+            .collect();
+        let from = format!("no-reply+{tag}@passerelle.localhost");
+        if let (Ok(server), Ok(spool)) = (std::env::var("TEST_SMTP_SERVER"), std::env::var("TEST_SMTP_SPOOL")) {
+            let (messages, arrived) = (Arc::default(), Arc::default());
+            return SmtpSink { server, from, spool: Some(spool.into()), messages, arrived };
+        }
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind smtp");
         let port = listener.local_addr().expect("addr").port();
-        let sink = SmtpSink { port, messages: Arc::default(), arrived: Arc::default() };
+        let server = format!("127.0.0.1:{port}");
+        let sink = SmtpSink { server, from, spool: None, messages: Arc::default(), arrived: Arc::default() };
         let s = sink.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
@@ -42,7 +68,7 @@ impl SmtpSink {
     }
 
     pub fn url(&self) -> String {
-        format!("smtp://127.0.0.1:{}", self.port)
+        format!("smtp://{}", self.server)
     }
 
     async fn session(&self, stream: tokio::net::TcpStream) -> std::io::Result<()> {
@@ -90,12 +116,14 @@ impl SmtpSink {
         Ok(())
     }
 
-    /// Everything delivered to `to` so far.
+    /// Everything this sink's service delivered to `to` so far, oldest first.
     pub fn messages_to(&self, to: &str) -> Vec<Received> {
-        self.messages
-            .lock()
-            .map(|m| m.iter().filter(|r| r.to.iter().any(|t| t == to)).cloned().collect())
-            .unwrap_or_default()
+        // A shared server holds every test's mail: keep this sink's service's own.
+        let all = match &self.spool {
+            Some(dir) => spooled(dir).into_iter().filter(|r| r.from == self.from).collect(),
+            None => self.messages.lock().map(|m| m.clone()).unwrap_or_default(),
+        };
+        all.into_iter().filter(|r| r.to.iter().any(|t| t == to)).collect()
     }
 
     /// The last message to `to`. Delivery is finished before the GraphQL answer is sent, so a
@@ -103,6 +131,30 @@ impl SmtpSink {
     pub fn last_to(&self, to: &str) -> Option<Received> {
         self.messages_to(to).pop()
     }
+}
+
+/// The messages an external server spooled (one JSON file each), in the order they arrived.
+fn spooled(dir: &Path) -> Vec<Received> {
+    // The server numbers its files in arrival order.
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("read the SMTP spool")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(&path).expect("read a spooled message");
+            let v: serde_json::Value = serde_json::from_str(&text).expect("spooled message is JSON");
+            let field = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+            Received {
+                from: field("from"),
+                to: v["to"].as_array().into_iter().flatten().filter_map(|t| t.as_str().map(str::to_owned)).collect(),
+                data: field("data").replace("\r\n", "\n"),
+            }
+        })
+        .collect()
 }
 
 /// The first run of `n` digits in `text` (codes in mail bodies).
