@@ -16,6 +16,7 @@ mod m0002_school;
 mod m0003_identity;
 mod m0004_partner_access;
 mod m0005_oidc;
+mod m0007_roster_details;
 mod util;
 
 /// The ordered list of migrations.
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_identity::Migration),
             Box::new(m0004_partner_access::Migration),
             Box::new(m0005_oidc::Migration),
+            Box::new(m0007_roster_details::Migration),
         ]
     }
 }

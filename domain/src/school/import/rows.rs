@@ -154,6 +154,8 @@ impl PupilRow {
                 .map(|c| c.split(CLASS_SEPARATOR).map(str::to_owned).collect())
                 .unwrap_or_default(),
             mef: self.mef.clone(),
+            // A label belongs to its MEF code (`mefs`): not rebuilt, a patch may give one.
+            mef_label: None,
             grade: self.grade,
             boursier: self.boursier,
             echelon: self.echelon.and_then(|e| u8::try_from(e).ok()),
