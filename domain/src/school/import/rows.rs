@@ -15,7 +15,7 @@
 //! parser), each value length-prefixed and tagged present/absent, behind a version tag: a
 //! re-import of the same data gives the same fingerprint and the row is left alone. What the
 //! importer decides rather than reads (`left_at`, the UAI of an AAF pupil resolved from its
-//! structure) is compared separately. Fields we do not store (other given names, groups) are
+//! structure, the MEF label of the pupil's code) is compared separately. Fields we do not store (other given names, groups) are
 //! not part of it, so a row rebuilt from the database for a patch fingerprints like the record.
 
 use chrono::NaiveDate;
