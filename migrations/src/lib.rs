@@ -17,6 +17,7 @@ mod m0003_identity;
 mod m0004_partner_access;
 mod m0005_oidc;
 mod m0006_lookup_indexes;
+mod m0007_roster_details;
 mod util;
 
 /// The ordered list of migrations.
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_partner_access::Migration),
             Box::new(m0005_oidc::Migration),
             Box::new(m0006_lookup_indexes::Migration),
+            Box::new(m0007_roster_details::Migration),
         ]
     }
 }

@@ -18,4 +18,6 @@ mod oidc;
 mod partner_clients;
 mod reauth;
 mod school_import;
+mod school_import_details;
+mod school_import_snapshots;
 mod staff_links;

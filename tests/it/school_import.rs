@@ -11,25 +11,25 @@ use passerelle_tests::fresh_db;
 use sea_orm::{ConnectionTrait, DatabaseConnection, QueryResult, Value};
 use uuid::Uuid;
 
-const ENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/ent/");
-const AAF_ELEVE: &str = "EXCERPT_FULL_ENTTSSERVICES_Complet_20130117_Eleve_0001.xml";
-const AAF_ETAB: &str = "FULL_ENTTSSERVICES_Complet_20130117_EtabEducNat_0000.xml";
-const AAF_PERSREL: &str = "clean-FULL_ENTTSSERVICES_Complet_20130117_PersRelEleve_0000.xml";
-const SIECLE_ELEVES: &str = "dossiersco_eleves_avec_adresse_avec_double_structure.xml";
-const SIECLE_RESP: &str = "dossiersco_responsables_avec_adresses_simple.xml";
-const SIECLE_NOMENCLATURE: &str = "dossiersco_nomenclature_simple.xml";
+pub(crate) const ENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/ent/");
+pub(crate) const AAF_ELEVE: &str = "EXCERPT_FULL_ENTTSSERVICES_Complet_20130117_Eleve_0001.xml";
+pub(crate) const AAF_ETAB: &str = "FULL_ENTTSSERVICES_Complet_20130117_EtabEducNat_0000.xml";
+pub(crate) const AAF_PERSREL: &str = "clean-FULL_ENTTSSERVICES_Complet_20130117_PersRelEleve_0000.xml";
+pub(crate) const SIECLE_ELEVES: &str = "dossiersco_eleves_avec_adresse_avec_double_structure.xml";
+pub(crate) const SIECLE_RESP: &str = "dossiersco_responsables_avec_adresses_simple.xml";
+pub(crate) const SIECLE_NOMENCLATURE: &str = "dossiersco_nomenclature_simple.xml";
 
 /// A temporary directory removed on drop.
-struct TempDir(PathBuf);
+pub(crate) struct TempDir(pub(crate) PathBuf);
 
 impl TempDir {
-    fn new() -> TempDir {
+    pub(crate) fn new() -> TempDir {
         let d = std::env::temp_dir().join(format!("passerelle-import-{}", Uuid::new_v4().simple()));
         std::fs::create_dir_all(&d).unwrap();
         TempDir(d)
     }
 
-    fn write(&self, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
+    pub(crate) fn write(&self, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
         let p = self.0.join(name);
         std::fs::write(&p, bytes).unwrap();
         p
@@ -42,17 +42,17 @@ impl Drop for TempDir {
     }
 }
 
-fn fixture(name: &str) -> PathBuf {
+pub(crate) fn fixture(name: &str) -> PathBuf {
     PathBuf::from(format!("{ENT}{name}"))
 }
 
-async fn funder(db: &DatabaseConnection) -> Uuid {
+pub(crate) async fn funder(db: &DatabaseConnection) -> Uuid {
     let id = ensure_funder(db, "92", "Hauts-de-Seine", "92").await.unwrap();
     assert_eq!(ensure_funder(db, "92", "Hauts-de-Seine", "92").await.unwrap(), id, "idempotent");
     id
 }
 
-async fn import(
+pub(crate) async fn import(
     db: &DatabaseConnection,
     funder: Uuid,
     format: RosterFormat,
@@ -71,30 +71,30 @@ async fn import(
     s
 }
 
-async fn rows(db: &DatabaseConnection, sql: &str, values: Vec<Value>) -> Vec<QueryResult> {
+pub(crate) async fn rows(db: &DatabaseConnection, sql: &str, values: Vec<Value>) -> Vec<QueryResult> {
     db.query_all_raw(stmt(db.get_database_backend(), sql, values)).await.unwrap()
 }
 
-async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
+pub(crate) async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
     rows(db, sql, vec![]).await[0].try_get("", "n").unwrap()
 }
 
-async fn pupil(db: &DatabaseConnection, key: &str) -> QueryResult {
+pub(crate) async fn pupil(db: &DatabaseConnection, key: &str) -> QueryResult {
     let sql = "SELECT * FROM pupil WHERE source_key = $1";
     rows(db, sql, vec![key.into()]).await.into_iter().next().unwrap_or_else(|| panic!("no pupil {key}"))
 }
 
-async fn guardian(db: &DatabaseConnection, key: &str) -> QueryResult {
+pub(crate) async fn guardian(db: &DatabaseConnection, key: &str) -> QueryResult {
     let sql = "SELECT * FROM guardian WHERE source_key = $1";
     rows(db, sql, vec![key.into()]).await.into_iter().next().unwrap_or_else(|| panic!("no guardian {key}"))
 }
 
-fn s(r: &QueryResult, col: &str) -> Option<String> {
+pub(crate) fn s(r: &QueryResult, col: &str) -> Option<String> {
     r.try_get("", col).unwrap()
 }
 
 /// (guardian key, legal level, relation code, stated_by) of a pupil's links, by guardian key.
-async fn links_of(db: &DatabaseConnection, pupil_key: &str) -> Vec<(String, i16, String, String)> {
+pub(crate) async fn links_of(db: &DatabaseConnection, pupil_key: &str) -> Vec<(String, i16, String, String)> {
     let sql = "SELECT guardian_key, legal_level, relation_code, stated_by FROM guardianship \
                WHERE pupil_key = $1 ORDER BY guardian_key";
     rows(db, sql, vec![pupil_key.into()])
@@ -117,16 +117,16 @@ async fn issues(db: &DatabaseConnection, import_id: Uuid) -> Vec<(String, String
 }
 
 /// The latest write time of every imported table: a no-op re-import must not move it.
-async fn last_writes(db: &DatabaseConnection) -> Vec<i64> {
+pub(crate) async fn last_writes(db: &DatabaseConnection) -> Vec<i64> {
     let mut out = Vec::new();
-    for t in ["pupil", "guardian", "guardianship", "school"] {
+    for t in ["pupil", "guardian", "guardianship", "school", "mef"] {
         out.push(count(db, &format!("SELECT COALESCE(MAX(updated_at_us), 0) AS n FROM {t}")).await);
         out.push(count(db, &format!("SELECT COUNT(*) AS n FROM {t}")).await);
     }
     out
 }
 
-fn assert_counts(s: &ImportSummary, created: u64, updated: u64, unchanged: u64, left: u64, rejected: u64) {
+pub(crate) fn assert_counts(s: &ImportSummary, created: u64, updated: u64, unchanged: u64, left: u64, rejected: u64) {
     assert_eq!(
         (s.created, s.updated, s.unchanged, s.left, s.rejected),
         (created, updated, unchanged, left, rejected),
@@ -159,8 +159,11 @@ async fn aaf_fixtures_pupils_guardians_links_schools_and_bad_uais() {
     assert_eq!((s(&p, "school_key").as_deref(), s(&p, "uai").as_deref()), (Some("aaf:52006"), Some("0059951P")));
     assert_eq!((s(&p, "class_name").as_deref(), s(&p, "grade")), (Some("RUS1TERM"), None)); // CAP: no collège level
     assert_eq!(p.try_get::<Option<bool>>("", "boursier").unwrap(), Some(false));
+    // ENTEleveLibelleMEF, as exported (even for a MEF that is not a collège level).
+    assert_eq!(s(&p, "mef_label").as_deref(), Some("1CAP2  COIFFURE"));
     let p2 = pupil(db, "aaf:2605693").await;
     assert_eq!((s(&p2, "given_name").as_deref(), s(&p2, "grade").as_deref()), (Some("Åslög"), Some("5E")));
+    assert_eq!(s(&p2, "mef_label").as_deref(), Some("5EME"));
     assert_eq!((s(&p2, "uai").as_deref(), s(&p2, "class_name").as_deref()), (Some("1013001F"), Some("213")));
     let names = rows(db, "SELECT given_name FROM pupil ORDER BY source_key", vec![]).await;
     let names: Vec<String> = names.iter().map(|r| r.try_get("", "given_name").unwrap()).collect();
@@ -206,6 +209,7 @@ async fn aaf_fixtures_pupils_guardians_links_schools_and_bad_uais() {
     );
     assert_eq!(listed[0].files[2].name, AAF_PERSREL);
     assert!(listed[0].finished_at_us.is_some());
+    assert_eq!((listed[0].guardians, listed[0].schools, listed[0].links), (sum.guardians, sum.schools, sum.links));
 
     // Importing it again changes nothing.
     let before = last_writes(db).await;
@@ -225,8 +229,12 @@ async fn siecle_fixtures_pupil_division_guardians_addresses_and_links() {
     assert_eq!(sum.status, ImportStatus::Succeeded, "{sum:#?}");
     assert_counts(&sum, 1, 0, 0, 0, 0);
     assert_eq!((sum.guardians.created, sum.schools.created, sum.links.created, sum.warnings), (3, 1, 3, 0));
-    // The nomenclature's MEF label is read (and counted) but has no table.
+    // The nomenclature's one MEF label is kept for its code; the fixture pupil's MEF (3e) is
+    // not in it, so the pupil has no label.
     assert_eq!(sum.files[2].records, 1);
+    let mefs = rows(db, "SELECT code, label FROM mef", vec![]).await;
+    assert_eq!(mefs.len(), 1);
+    assert_eq!((s(&mefs[0], "code"), s(&mefs[0], "label")), (Some("10110001110".into()), Some("5EME".into())));
 
     let p = pupil(db, "siecle:1541944").await;
     assert_eq!((s(&p, "family_name").as_deref(), s(&p, "given_name").as_deref()), (Some("ESCAGLIA"), Some("Jeanine")));
@@ -235,6 +243,7 @@ async fn siecle_fixtures_pupil_division_guardians_addresses_and_links() {
     assert_eq!((s(&p, "class_name").as_deref(), s(&p, "uai").as_deref()), (Some("301"), Some("0660864F")));
     assert_eq!(s(&p, "school_key").as_deref(), Some("uai:0660864F"));
     assert_eq!(p.try_get::<Option<NaiveDate>>("", "left_at").unwrap(), None);
+    assert_eq!(s(&p, "mef_label"), None);
     let sch = rows(db, "SELECT uai, uai_valid FROM school WHERE source_key = 'uai:0660864F'", vec![]).await;
     assert!(sch[0].try_get::<bool>("", "uai_valid").unwrap());
 
@@ -274,7 +283,7 @@ async fn siecle_fixtures_pupil_division_guardians_addresses_and_links() {
 }
 
 /// A SIECLE file in Latin-9 with a pupil who left (DATE_SORTIE in the past) and one who will.
-fn siecle_eleves(uai: &str, pupils: &[(&str, &str, &str, Option<&str>)]) -> Vec<u8> {
+pub(crate) fn siecle_eleves(uai: &str, pupils: &[(&str, &str, &str, Option<&str>)]) -> Vec<u8> {
     let mut xml = format!(
         "<?xml version=\"1.0\" encoding=\"ISO-8859-15\"?>\n<BEE_ELEVES VERSION=\"3.0\"><PARAMETRES><UAJ>{uai}</UAJ></PARAMETRES><DONNEES><ELEVES>\n"
     );
@@ -289,7 +298,7 @@ fn siecle_eleves(uai: &str, pupils: &[(&str, &str, &str, Option<&str>)]) -> Vec<
 }
 
 /// ISO-8859-15 bytes of a text (the test data only uses characters it has).
-fn latin9(text: &str) -> Vec<u8> {
+pub(crate) fn latin9(text: &str) -> Vec<u8> {
     text.chars()
         .map(|c| match c {
             'Œ' => 0xBC,
@@ -389,27 +398,49 @@ async fn snapshot_leavers_are_marked_kept_and_come_back() {
     let db = &t.db;
     let f = funder(db).await;
     let (full, part) = (TempDir::new(), TempDir::new());
-    let all: Vec<PathBuf> = write_aaf_set(&full.0, 300, 5).unwrap().files().map(Path::to_owned).collect();
-    // The same seed with fewer pupils: the same first 240 pupils and families.
-    let fewer: Vec<PathBuf> = write_aaf_set(&part.0, 240, 5).unwrap().files().map(Path::to_owned).collect();
+    let all_set = write_aaf_set(&full.0, 300, 5).unwrap();
+    let all: Vec<PathBuf> = all_set.files().map(Path::to_owned).collect();
+    // The same seed with fewer pupils: the same first 240 pupils and families; the families
+    // of the last 60 pupils are gone with them (a family that started before pupil 240 stays).
+    let fewer_set = write_aaf_set(&part.0, 240, 5).unwrap();
+    let fewer: Vec<PathBuf> = fewer_set.files().map(Path::to_owned).collect();
+    let gone_guardians = (all_set.guardians - fewer_set.guardians) as u64;
+    assert!(gone_guardians > 0);
     import(db, f, RosterFormat::Aaf, &all, true).await;
 
     let sum = import(db, f, RosterFormat::Aaf, &fewer, true).await;
     assert_counts(&sum, 0, 0, 240, 60, 0);
+    assert_eq!((sum.guardians.left, sum.guardians.unchanged as usize), (gone_guardians, fewer_set.guardians));
     assert_eq!(count(db, "SELECT COUNT(*) AS n FROM pupil").await, 300, "leavers are kept");
     assert_eq!(count(db, "SELECT COUNT(*) AS n FROM pupil WHERE left_at IS NOT NULL").await, 60);
+    let left_guardians = "SELECT COUNT(*) AS n FROM guardian WHERE left_at IS NOT NULL";
+    assert_eq!(count(db, left_guardians).await as u64, gone_guardians);
+    assert_eq!(count(db, "SELECT COUNT(*) AS n FROM guardian").await as usize, all_set.guardians, "kept too");
     let gone = pupil(db, "aaf:3000299").await;
     assert!(gone.try_get::<Option<NaiveDate>>("", "left_at").unwrap().is_some());
-    assert!(!links_of(db, "aaf:3000299").await.is_empty(), "a leaver's links stay");
+    // A leaver's links to guardians who left with them end; a link to a guardian still there
+    // (an older sibling stays) loses only the guardian's voice.
+    assert!(links_of(db, "aaf:3000299").await.is_empty(), "its family left too");
+    let to_left = "SELECT COUNT(*) AS n FROM guardianship x JOIN guardian g ON g.funder_id = x.funder_id \
+                   AND g.source_key = x.guardian_key WHERE g.left_at IS NOT NULL";
+    assert_eq!(count(db, to_left).await, 0);
+    let pupil_only = count(db, "SELECT COUNT(*) AS n FROM guardianship WHERE stated_by = 'pupil'").await as u64;
+    assert_eq!(sum.links.updated, pupil_only);
+    assert_eq!(sum.links.ended + pupil_only, (all_set.links - fewer_set.links) as u64);
+    assert_eq!(sum.links.created, 0);
 
     // A partial (not full) import never marks anyone.
-    let sum = import(db, f, RosterFormat::Aaf, &fewer[1..2], false).await;
-    assert_eq!(sum.left, 0);
+    let sum = import(db, f, RosterFormat::Aaf, &fewer[1..], false).await;
+    assert_eq!((sum.left, sum.guardians.left, sum.links.ended), (0, 0, 0));
 
-    // Back in the roster: left_at cleared, counted updated.
+    // Back in the roster: left_at cleared, counted updated, the links back.
     let sum = import(db, f, RosterFormat::Aaf, &all, true).await;
     assert_counts(&sum, 0, 60, 240, 0, 0);
+    assert_eq!((sum.guardians.updated, sum.guardians.left), (gone_guardians, 0));
     assert_eq!(count(db, "SELECT COUNT(*) AS n FROM pupil WHERE left_at IS NOT NULL").await, 0);
+    assert_eq!(count(db, left_guardians).await, 0);
+    assert_eq!(count(db, "SELECT COUNT(*) AS n FROM guardianship").await as usize, all_set.links);
+    assert_eq!(count(db, "SELECT COUNT(*) AS n FROM guardianship WHERE stated_by <> 'both'").await, 0);
 }
 
 /// The body of an AAF file from its requests.
@@ -544,19 +575,17 @@ async fn aaf_delete_and_modify_requests() {
     let codes: Vec<String> = issues(db, sum.import_id).await.into_iter().map(|i| i.1).collect();
     assert_eq!(codes, ["DELETE_IGNORED", "UNKNOWN_RECORD", "PUPIL_REJECTED"]);
     assert_eq!(sum.warnings, 3);
-    // No guardian record of this delta names anyone: nothing to report as one-sided.
-    assert_eq!((sum.links.updated, sum.links.one_sided), (1, 0));
+    // No guardian record of this delta names anyone: nothing to report as one-sided. The
+    // father's link ends: the pupil's new list leaves him out, and he was deleted anyway.
+    assert_eq!((sum.links.updated, sum.links.ended, sum.links.one_sided), (0, 1, 0));
 
     let p1 = pupil(db, "aaf:1").await;
     assert_eq!((s(&p1, "class_name").as_deref(), s(&p1, "grade").as_deref()), (Some("5 B"), Some("5E")));
     assert_eq!((s(&p1, "school_key").as_deref(), s(&p1, "uai").as_deref()), (Some("aaf:92002"), Some("0752387M")));
     assert_eq!(p1.try_get::<Option<bool>>("", "boursier").unwrap(), Some(true));
     assert_eq!((s(&p1, "given_name").as_deref(), s(&p1, "siecle_id")), (Some("Zoé"), None), "untouched fields kept");
-    // The link list was replaced: the father is now named only by his own record.
-    assert_eq!(
-        links_of(db, "aaf:1").await,
-        [("aaf:100".into(), 1, "10".into(), "both".into()), ("aaf:200".into(), 0, "20".into(), "guardian".into())]
-    );
+    // The link list was replaced, and the father left: only the mother's link is current.
+    assert_eq!(links_of(db, "aaf:1").await, [("aaf:100".into(), 1, "10".into(), "both".into())]);
     let p2 = pupil(db, "aaf:2").await;
     assert!(p2.try_get::<Option<NaiveDate>>("", "left_at").unwrap().is_some());
     assert_eq!(s(&pupil(db, "aaf:3").await, "given_name").as_deref(), Some("Inès"));
@@ -628,7 +657,7 @@ async fn malformed_file_rejects_the_whole_import() {
     assert!("xls".parse::<RosterFormat>().is_err());
 }
 
-const CSV: &str = "uai;ine;eleve_id_siecle;nom_eleve;prenom_eleve;date_naissance_eleve;code_mef;division;boursier;echelon;\
+pub(crate) const CSV: &str = "uai;ine;eleve_id_siecle;nom_eleve;prenom_eleve;date_naissance_eleve;code_mef;division;boursier;echelon;\
 resp_id;resp_niveau;lien_parente;nom_resp;prenom_resp;mel_resp;tel_portable_resp;percoit_aides;heberge_eleve;date_sortie\r\n\
 0921778H;070832327JA;501;LEFÈVRE;Chloé;02/03/2013;10010012110;6 A;O;2;9001;1;10;LEFÈVRE;Hélène;h@example.org;0600000001;1;1;\r\n\
 0921778H;070832327JA;501;LEFÈVRE;Chloé;02/03/2013;10010012110;6 A;O;2;9002;2;20;MARTIN;Jérôme;;0600000002;0;0;\r\n\
@@ -724,7 +753,7 @@ async fn one_sided_links_are_reported_and_replaced_links_removed() {
         ]),
     );
     let sum = import(db, f, RosterFormat::Aaf, &[second], true).await;
-    assert_eq!((sum.links.removed, sum.links.one_sided, sum.links.created), (2, 0, 0));
+    assert_eq!((sum.links.ended, sum.links.one_sided, sum.links.created), (2, 0, 0));
     assert_eq!(links_of(db, "aaf:1").await, [("aaf:100".into(), 1, "10".into(), "both".into())]);
 }
 

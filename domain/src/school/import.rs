@@ -30,13 +30,18 @@
 //! **Semantics.**
 //! - Re-importing the same data changes nothing: every pupil is `unchanged` and no
 //!   `updated_at_us` moves.
-//! - A full snapshot marks `left_at` (never deletes) on the pupils of its scope it did not see
-//!   (`run::Importer::mark_leavers`); a pupil seen again gets `left_at` cleared (counted updated).
-//!   A leaving date in the past (SIECLE `DATE_SORTIE`, AAF `ENTEleveDateSortieStructRattach`) and
-//!   an AAF `deleteRequest` also mark it left; `deleteRequest` of a guardian marks the guardian.
+//! - A full snapshot marks `left_at` (never deletes) on the pupils and guardians of its scope
+//!   it did not see, and ends the links of its pupils it no longer states (`snapshot`); a
+//!   person seen again gets `left_at` cleared (counted updated). A leaving date in the past
+//!   (SIECLE `DATE_SORTIE`, AAF `ENTEleveDateSortieStructRattach`) and an AAF `deleteRequest`
+//!   also mark a pupil left; `deleteRequest` of a guardian marks the guardian.
+//! - A guardian who left has no current link: their links end (are deleted, as AAF link
+//!   removals always were), so no family-link code reaches a former guardian.
+//! - MEF labels are kept per code and copied onto the pupils (`mefs`).
 //! - `modifyRequest` rebuilds the stored pupil (guardian, structure) from its row, applies the
 //!   patch with the parser's own mapping, and saves it if its fingerprint changed.
 //! - Links are reconciled from both AAF sides (`links`); see there for `stated_by`.
+//! - The counts of pupils, guardians, schools and links are stored on the `roster_import` row.
 //! - Bad values are warnings (`roster_import_issue`, first 10,000 stored, all counted); a pupil
 //!   without a family or given name is refused (`rejected`) and the import goes on.
 
@@ -44,12 +49,14 @@ mod guardians;
 mod history;
 mod issues;
 mod links;
+mod mefs;
 mod merge;
 mod pupils;
 mod reader;
 mod rows;
 mod run;
 mod schools;
+mod snapshot;
 mod sql;
 mod stage;
 mod staging;

@@ -35,6 +35,8 @@ pub struct PupilRow {
     pub uai: Option<String>,
     pub class_name: Option<String>,
     pub grade: Option<GradeLevel>,
+    /// The label of the pupil's MEF (`5EME`), when a roster gave one for its code.
+    pub mef_label: Option<String>,
     pub boursier: Option<bool>,
     pub left_at: Option<NaiveDate>,
 }
@@ -53,7 +55,7 @@ pub async fn list_pupils_by_ids<C: ConnectionTrait>(db: &C, ids: &[Uuid]) -> Res
 }
 
 const PUPIL_COLUMNS: &str = "p.id, p.funder_id, p.ine, p.family_name, p.usage_name, p.given_name, p.birth_date, p.uai, \
-                             p.class_name, p.grade, p.boursier, p.left_at";
+                             p.class_name, p.grade, p.mef_label, p.boursier, p.left_at";
 
 fn pupil_from_row(r: &sea_orm::QueryResult) -> Result<PupilRow> {
     let grade: Option<String> = r.try_get("", "grade")?;
@@ -68,6 +70,7 @@ fn pupil_from_row(r: &sea_orm::QueryResult) -> Result<PupilRow> {
         uai: r.try_get("", "uai")?,
         class_name: r.try_get("", "class_name")?,
         grade: grade.and_then(|g| g.parse().ok()),
+        mef_label: r.try_get("", "mef_label")?,
         boursier: r.try_get("", "boursier")?,
         left_at: r.try_get("", "left_at")?,
     })

@@ -44,6 +44,9 @@ pub struct Pupil {
     pub uai: Option<String>,
     pub class_name: Option<String>,
     pub grade_level: Option<GqlGrade>,
+    /// The label of the pupil's MEF code as the roster gives it (`5EME`, `6EME BILANGUE…`):
+    /// AAF per pupil, SIECLE through its nomenclature file; null when no roster gave one.
+    pub mef_label: Option<String>,
     pub boursier: Option<bool>,
     pub left_at: Option<NaiveDate>,
 }
@@ -60,6 +63,7 @@ impl From<PupilRow> for Pupil {
             uai: p.uai,
             class_name: p.class_name,
             grade_level: p.grade.map(Into::into),
+            mef_label: p.mef_label,
             boursier: p.boursier,
             left_at: p.left_at,
         }
@@ -136,7 +140,56 @@ pub struct ImportIssue {
     pub message: String,
 }
 
-/// One roster import: what it counted (pupils) and, if rejected, why.
+/// What an import did to guardians (and contacts).
+#[derive(SimpleObject)]
+pub struct GuardianImportCounts {
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    /// Marked left: missing from a full snapshot of their scope, or deleted by an AAF delta.
+    pub left: u64,
+    /// Records refused (no name at all, a patch of an unknown person).
+    pub rejected: u64,
+}
+
+/// What an import did to schools (never marked left: pupils point at them).
+#[derive(SimpleObject)]
+pub struct SchoolImportCounts {
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+}
+
+/// What an import did to pupil–guardian links.
+#[derive(SimpleObject)]
+pub struct LinkImportCounts {
+    pub created: u64,
+    pub updated: u64,
+    /// Links removed: no longer stated by the roster, or to a guardian who left.
+    pub ended: u64,
+    /// Links only the guardian's record states (kept without parental authority; warnings).
+    pub one_sided: u64,
+}
+
+fn detail_counts(
+    g: import::Counts,
+    s: import::Counts,
+    l: import::LinkCounts,
+) -> (GuardianImportCounts, SchoolImportCounts, LinkImportCounts) {
+    (
+        GuardianImportCounts {
+            created: g.created,
+            updated: g.updated,
+            unchanged: g.unchanged,
+            left: g.left,
+            rejected: g.rejected,
+        },
+        SchoolImportCounts { created: s.created, updated: s.updated, unchanged: s.unchanged },
+        LinkImportCounts { created: l.created, updated: l.updated, ended: l.ended, one_sided: l.one_sided },
+    )
+}
+
+/// One roster import: what it counted and, if rejected, why. The top-level counts are pupils.
 #[derive(SimpleObject)]
 #[graphql(complex)]
 pub struct RosterImport {
@@ -150,6 +203,9 @@ pub struct RosterImport {
     pub left: u64,
     pub rejected: u64,
     pub warnings: u64,
+    pub guardians: GuardianImportCounts,
+    pub schools: SchoolImportCounts,
+    pub links: LinkImportCounts,
     pub error: Option<String>,
     pub files: Vec<ImportedFile>,
     pub started_at: Option<chrono::DateTime<chrono::Utc>>,
@@ -193,6 +249,7 @@ fn status(s: import::ImportStatus) -> String {
 
 impl From<import::ImportSummary> for RosterImport {
     fn from(s: import::ImportSummary) -> Self {
+        let (guardians, schools, links) = detail_counts(s.guardians, s.schools, s.links);
         RosterImport {
             id: ID(s.import_id.to_string()),
             status: status(s.status),
@@ -203,6 +260,9 @@ impl From<import::ImportSummary> for RosterImport {
             left: s.left,
             rejected: s.rejected,
             warnings: s.warnings,
+            guardians,
+            schools,
+            links,
             error: s.error,
             files: files(s.files),
             started_at: None,
@@ -212,6 +272,7 @@ impl From<import::ImportSummary> for RosterImport {
 
 impl From<import::RosterImportRow> for RosterImport {
     fn from(r: import::RosterImportRow) -> Self {
+        let (guardians, schools, links) = detail_counts(r.guardians, r.schools, r.links);
         RosterImport {
             id: ID(r.id.to_string()),
             status: status(r.status),
@@ -222,6 +283,9 @@ impl From<import::RosterImportRow> for RosterImport {
             left: r.left,
             rejected: r.rejected,
             warnings: r.warnings,
+            guardians,
+            schools,
+            links,
             error: r.error,
             files: files(r.files),
             started_at: chrono::DateTime::from_timestamp_micros(r.started_at_us),

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::issues::{Issue, insert_one};
 use super::sql::{exec, query};
-use super::types::{FileOutcome, ImportOptions, ImportStatus, ImportSummary, RosterFormat};
+use super::types::{Counts, FileOutcome, ImportOptions, ImportStatus, ImportSummary, LinkCounts, RosterFormat};
 use crate::db::{begin_write, now_us_sql};
 use crate::error::Error;
 
@@ -51,15 +51,50 @@ pub(super) async fn create(
     Ok(id)
 }
 
+/// The stored counters of guardians, schools and links (`m0007`): column `{group}_{field}`.
+/// Schools never leave nor are refused: those two are not stored for them.
+const DETAILS: [(&str, &[&str]); 3] = [
+    ("guardians", &["created", "updated", "unchanged", "left", "rejected"]),
+    ("schools", &["created", "updated", "unchanged"]),
+    ("links", &["created", "updated", "ended", "one_sided"]),
+];
+
+/// The columns of [`DETAILS`], in order.
+fn detail_columns() -> Vec<String> {
+    DETAILS.iter().flat_map(|(group, fields)| fields.iter().map(move |f| format!("{group}_{f}"))).collect()
+}
+
+/// The values of [`detail_columns`], in the same order.
+fn detail_counts(g: &Counts, s: &Counts, l: &LinkCounts) -> [u64; 12] {
+    [
+        g.created,
+        g.updated,
+        g.unchanged,
+        g.left,
+        g.rejected,
+        s.created,
+        s.updated,
+        s.unchanged,
+        l.created,
+        l.updated,
+        l.ended,
+        l.one_sided,
+    ]
+}
+
 /// Records the outcome of an import on its row (inside the import's transaction on success,
 /// in a new one after a rejection).
 pub(super) async fn record<C: ConnectionTrait>(db: &C, s: &ImportSummary) -> Result<(), DbErr> {
+    let columns = detail_columns();
+    let details: Vec<String> = columns.iter().enumerate().map(|(i, c)| format!("{c} = ${}", i + 10)).collect();
     let sql = format!(
         "UPDATE roster_import SET status = $1, created = $2, updated = $3, unchanged = $4, \"left\" = $5, \
-         rejected = $6, warnings = $7, files = $8, error = $9, finished_at_us = {} WHERE id = $10",
-        now_us_sql(db.get_database_backend())
+         rejected = $6, warnings = $7, files = $8, error = $9, {}, finished_at_us = {} WHERE id = ${}",
+        details.join(", "),
+        now_us_sql(db.get_database_backend()),
+        columns.len() + 10
     );
-    let values = vec![
+    let mut values = vec![
         s.status.as_str().into(),
         count(s.created),
         count(s.updated),
@@ -69,8 +104,9 @@ pub(super) async fn record<C: ConnectionTrait>(db: &C, s: &ImportSummary) -> Res
         count(s.warnings),
         files_json(&s.files)?.into(),
         s.error.clone().into(),
-        s.import_id.into(),
     ];
+    values.extend(detail_counts(&s.guardians, &s.schools, &s.links).map(count));
+    values.push(s.import_id.into());
     exec(db, &sql, values).await?;
     Ok(())
 }
@@ -101,6 +137,11 @@ pub struct RosterImportRow {
     pub left: u64,
     pub rejected: u64,
     pub warnings: u64,
+    /// Guardian counts (`left`: marked left by this import).
+    pub guardians: Counts,
+    /// School counts (`left` and `rejected` are always 0: schools are kept as they are).
+    pub schools: Counts,
+    pub links: LinkCounts,
     pub error: Option<String>,
     pub author: String,
     pub started_at_us: i64,
@@ -110,6 +151,19 @@ pub struct RosterImportRow {
 fn u(r: &QueryResult, col: &str) -> Result<u64, DbErr> {
     let v: i64 = r.try_get("", col)?;
     Ok(u64::try_from(v).unwrap_or(0))
+}
+
+/// The [`DETAILS`] counts of a group; a field not stored for it reads as 0.
+fn stored_counts(r: &QueryResult, group: &str) -> Result<Counts, DbErr> {
+    let stored = DETAILS.iter().find(|(g, _)| *g == group).map_or(&[][..], |(_, fields)| *fields);
+    let n = |field: &str| if stored.contains(&field) { u(r, &format!("{group}_{field}")) } else { Ok(0) };
+    Ok(Counts {
+        created: n("created")?,
+        updated: n("updated")?,
+        unchanged: n("unchanged")?,
+        left: n("left")?,
+        rejected: n("rejected")?,
+    })
 }
 
 fn import_row(r: &QueryResult) -> Result<RosterImportRow, DbErr> {
@@ -130,6 +184,14 @@ fn import_row(r: &QueryResult) -> Result<RosterImportRow, DbErr> {
         left: u(r, "left")?,
         rejected: u(r, "rejected")?,
         warnings: u(r, "warnings")?,
+        guardians: stored_counts(r, "guardians")?,
+        schools: stored_counts(r, "schools")?,
+        links: LinkCounts {
+            created: u(r, "links_created")?,
+            updated: u(r, "links_updated")?,
+            ended: u(r, "links_ended")?,
+            one_sided: u(r, "links_one_sided")?,
+        },
         error: r.try_get("", "error")?,
         author: r.try_get("", "author")?,
         started_at_us: r.try_get("", "started_at_us")?,
@@ -146,10 +208,12 @@ pub async fn list_imports(
     before: Option<(i64, Uuid)>,
 ) -> Result<Vec<RosterImportRow>, Error> {
     let limit = limit.clamp(1, 100);
-    let mut sql = "SELECT id, funder_id, format, status, full_snapshot, files, created, updated, unchanged, \
-                   \"left\", rejected, warnings, error, author, started_at_us, finished_at_us \
-                   FROM roster_import WHERE funder_id = $1"
-        .to_owned();
+    let mut sql = format!(
+        "SELECT id, funder_id, format, status, full_snapshot, files, created, updated, unchanged, \
+         \"left\", rejected, warnings, {}, error, author, started_at_us, finished_at_us \
+         FROM roster_import WHERE funder_id = $1",
+        detail_columns().join(", ")
+    );
     let mut values: Vec<Value> = vec![funder_id.into()];
     if let Some((at, id)) = before {
         sql.push_str(" AND (started_at_us < $2 OR (started_at_us = $2 AND id < $3))");

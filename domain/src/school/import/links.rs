@@ -14,8 +14,15 @@
 //! When a side's list *replaces* the stored one (a full AAF snapshot, or a `modifyRequest`
 //! replacing the attribute), links that side no longer states lose its voice: `both` drops to
 //! the other side (to `guardian` with legal level 0), and a link nobody states any more is
-//! deleted. Links are facts of the current roster, not money history, so deleting is fine.
-//! SIECLE and CSV links come from one side (`RESPONSABLE_ELEVE`, CSV rows) and are only upserted.
+//! *ended*, that is deleted. Links are facts of the current roster, not money history, so
+//! deleting is fine; and a deleted link cannot send a family-link code to a former guardian.
+//! SIECLE and CSV links come from the pupil side only (`RESPONSABLE_ELEVE`, CSV rows): a full
+//! snapshot replaces the lists of the pupils it covers (`snapshot::scope_links`), so a
+//! responsibility it no longer lists ends as in AAF; a partial import only upserts.
+//!
+//! A link to a guardian who left (snapshot leaver, AAF `deleteRequest`) is not current either:
+//! it ends whatever the sides say, and none is created to them. A guardian who comes back gets
+//! the links their pupils state again.
 //!
 //! Both sides are *staged* as the records come, whatever the file order: `imp_link_p` holds
 //! the pupil side's links with their fields, `imp_link_g` the guardian side's pairs. Each row
@@ -140,17 +147,9 @@ const CHANGED: &str = "(c.e_level <> c.n_level OR c.e_relation <> c.n_relation O
                        OR c.e_contact <> c.n_contact OR c.e_aid IS DISTINCT FROM c.n_aid \
                        OR c.e_houses IS DISTINCT FROM c.n_houses OR c.e_stated <> c.n_stated)";
 
-/// Merges both staged sides into `guardianship` (end of the import), then reports the links
-/// only a guardian's record of this import states:
-/// 1. drop the staged statements their record disowned (replaced by a later staging);
-/// 2. compute every pair in one statement into `imp_pair`: the pairs either side states, plus
-///    the stored links of the pupils and guardians whose list replaces the stored one; with
-///    what is stored and each side's voice: a side speaks if it states the link now, is silent
-///    if its list was replaced, else keeps what was stored. The fields come from the pupil
-///    side when it states the link, else stay as stored (legal level 0 once the pupil side is
-///    silent), else are those of a link only a guardian states (level 0, nothing known);
-/// 3. insert the new pairs, update the changed ones, delete the ones nobody states any more.
-pub(super) async fn merge<C: ConnectionTrait>(db: &C, ctx: &Ctx, sink: &mut IssueSink) -> Result<LinkCounts, DbErr> {
+/// Drops the staged statements their record disowned (replaced by a later staging of it), so
+/// that what is staged is what the records of this import say (the snapshot steps read it).
+pub(super) async fn prune<C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
     for (links, key, records) in
         [("imp_link_p", "pupil_key", "imp_pupil"), ("imp_link_g", "guardian_key", "imp_guardian")]
     {
@@ -160,8 +159,20 @@ pub(super) async fn merge<C: ConnectionTrait>(db: &C, ctx: &Ctx, sink: &mut Issu
         );
         exec(db, &sql, vec![]).await?;
     }
-    analyze(db, &["imp_link_p", "imp_link_g"]).await?;
+    analyze(db, &["imp_link_p", "imp_link_g"]).await
+}
 
+/// Merges both staged sides into `guardianship` (end of the import, after [`prune`]), then
+/// reports the links only a guardian's record of this import states:
+/// 1. compute every pair in one statement into `imp_pair`: the pairs either side states, plus
+///    the stored links of the pupils and guardians whose list replaces the stored one and of
+///    the guardians who left in this import; with what is stored and each side's voice: a side
+///    speaks if it states the link now, is silent if its list was replaced, else keeps what
+///    was stored. The fields come from the pupil side when it states the link, else stay as
+///    stored (legal level 0 once the pupil side is silent), else are those of a link only a
+///    guardian states (level 0, nothing known). Nobody speaks for a guardian who left;
+/// 2. insert the new pairs, update the changed ones, delete (end) the ones nobody states.
+pub(super) async fn merge<C: ConnectionTrait>(db: &C, ctx: &Ctx, sink: &mut IssueSink) -> Result<LinkCounts, DbErr> {
     let p_voice = "(CASE WHEN p.pupil_key IS NOT NULL THEN true WHEN rp.source_key IS NOT NULL THEN false \
                    ELSE COALESCE(e.stated_by IN ('pupil', 'both'), false) END)";
     let g_voice = "(CASE WHEN g.pupil_key IS NOT NULL THEN true WHEN rg.source_key IS NOT NULL THEN false \
@@ -177,12 +188,16 @@ pub(super) async fn merge<C: ConnectionTrait>(db: &C, ctx: &Ctx, sink: &mut Issu
          e.id, e.legal_level, e.relation_code, e.financial, e.contact, e.receives_aid, e.houses_pupil, e.stated_by, \
          CASE WHEN p.pupil_key IS NOT NULL THEN p.legal_level WHEN e.id IS NOT NULL AND {p_voice} THEN e.legal_level \
          ELSE 0 END, {}, {}, {}, {}, {}, \
-         CASE WHEN {p_voice} AND {g_voice} THEN 'both' WHEN {p_voice} THEN 'pupil' WHEN {g_voice} THEN 'guardian' END \
+         CASE WHEN gr.left_at IS NOT NULL THEN NULL WHEN {p_voice} AND {g_voice} THEN 'both' \
+         WHEN {p_voice} THEN 'pupil' WHEN {g_voice} THEN 'guardian' END \
          FROM (SELECT pupil_key, guardian_key FROM imp_link_p UNION SELECT pupil_key, guardian_key FROM imp_link_g \
          UNION SELECT x.pupil_key, x.guardian_key FROM guardianship x WHERE x.funder_id = $1 \
          AND (x.pupil_key IN (SELECT source_key FROM imp_pupil WHERE links_replace) \
-         OR x.guardian_key IN (SELECT source_key FROM imp_guardian WHERE links_replace))) c \
+         OR x.guardian_key IN (SELECT source_key FROM imp_guardian WHERE links_replace) \
+         OR x.guardian_key IN (SELECT source_key FROM imp_gone) \
+         OR x.guardian_key IN (SELECT source_key FROM imp_guardian WHERE left_at IS NOT NULL AND NOT refused))) c \
          LEFT JOIN guardianship e ON e.funder_id = $1 AND e.pupil_key = c.pupil_key AND e.guardian_key = c.guardian_key \
+         LEFT JOIN guardian gr ON gr.funder_id = $1 AND gr.source_key = c.guardian_key \
          LEFT JOIN imp_link_p p ON p.pupil_key = c.pupil_key AND p.guardian_key = c.guardian_key \
          LEFT JOIN imp_link_g g ON g.pupil_key = c.pupil_key AND g.guardian_key = c.guardian_key \
          LEFT JOIN imp_pupil rp ON rp.source_key = c.pupil_key AND rp.links_replace \
@@ -197,7 +212,7 @@ pub(super) async fn merge<C: ConnectionTrait>(db: &C, ctx: &Ctx, sink: &mut Issu
 
     let count = |cond: &str| format!("COALESCE(SUM(CASE WHEN {cond} THEN 1 ELSE 0 END), 0)");
     let counts_sql = format!(
-        "SELECT {} AS created, {} AS updated, {} AS removed, {} AS one_sided FROM imp_pair c",
+        "SELECT {} AS created, {} AS updated, {} AS ended, {} AS one_sided FROM imp_pair c",
         count("c.e_id IS NULL AND c.n_stated IS NOT NULL"),
         count(&format!("c.e_id IS NOT NULL AND c.n_stated IS NOT NULL AND {CHANGED}")),
         count("c.e_id IS NOT NULL AND c.n_stated IS NULL"),
@@ -206,8 +221,8 @@ pub(super) async fn merge<C: ConnectionTrait>(db: &C, ctx: &Ctx, sink: &mut Issu
     let mut counts = LinkCounts::default();
     if let Some(r) = query(db, &counts_sql, vec![]).await?.first() {
         let n = |col: &str| -> Result<u64, DbErr> { Ok(u64::try_from(r.try_get::<i64>("", col)?).unwrap_or(0)) };
-        (counts.created, counts.updated, counts.removed, counts.one_sided) =
-            (n("created")?, n("updated")?, n("removed")?, n("one_sided")?);
+        (counts.created, counts.updated, counts.ended, counts.one_sided) =
+            (n("created")?, n("updated")?, n("ended")?, n("one_sided")?);
     }
 
     let insert = "INSERT INTO guardianship (id, funder_id, pupil_key, guardian_key, legal_level, relation_code, \

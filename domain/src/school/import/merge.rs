@@ -39,6 +39,8 @@ pub(super) const PUPIL: Entity = Entity {
         "uai",
         "class_name",
         "mef",
+        // Derived from `mef` (see `mefs`), not fingerprinted.
+        "mef_label",
         "grade",
         "boursier",
         "echelon",

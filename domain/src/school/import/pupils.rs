@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::issues::{Issue, IssueSink};
 use super::links::{LinkFields, PupilSide, stage_pupil_side};
+use super::mefs::MefLabels;
 use super::merge::{PUPIL, stage as stage_rows};
 use super::rows::{PupilRow, person_key};
 use super::sql::select_by_keys;
@@ -28,19 +29,22 @@ pub(super) struct Tally<'a> {
 
 /// Stages a batch of pupils (and the links they state). `school_uais` gives the UAI of the AAF
 /// structures known so far (stored ones and those of this import), so an AAF pupil is written
-/// with its UAI at once instead of being rewritten by the end-of-import resolution. A pupil
-/// without a family or given name is refused here (counted, reported) but still staged as seen.
+/// with its UAI at once instead of being rewritten by the end-of-import resolution; `labels`
+/// does the same for MEF labels (and learns those the records give). A pupil without a family
+/// or given name is refused here (counted, reported) but still staged as seen.
 pub(super) async fn stage<C: ConnectionTrait>(
     db: &C,
     ctx: &Ctx,
     round_no: i64,
     batch: Vec<StagedPupil>,
     school_uais: &HashMap<String, Option<String>>,
+    labels: &mut MefLabels,
     t: &mut Tally<'_>,
 ) -> Result<(), DbErr> {
     let mut rows = Vec::with_capacity(batch.len());
     let mut sides = Vec::new();
     for s in batch {
+        labels.learn(s.pupil.mef.as_deref(), s.pupil.mef_label.as_deref());
         let mut row = PupilRow::from_record(ctx.format, &s.pupil);
         let refused = !row.is_complete();
         let mut statement = None;
@@ -61,7 +65,8 @@ pub(super) async fn stage<C: ConnectionTrait>(
             // Not part of the fingerprint: derived from the structure, not read from the pupil.
             row.uai = row.school_key.as_ref().and_then(|k| school_uais.get(k).cloned().flatten());
         }
-        rows.push(values(row, left, fp, refused, statement));
+        let label = labels.label(row.mef.as_deref());
+        rows.push(values(row, label, left, fp, refused, statement));
     }
     stage_rows(db, &PUPIL, round_no, rows).await?;
     t.sink.flush_if_full(db).await?;
@@ -70,7 +75,14 @@ pub(super) async fn stage<C: ConnectionTrait>(
 
 /// `source_key, new_id, token, links_replace`, the data columns of `merge::PUPIL` in order,
 /// `refused`. `links` is the record's link statement: its token and whether it replaces.
-fn values(r: PupilRow, left: Option<NaiveDate>, fp: String, refused: bool, links: Option<(Uuid, bool)>) -> Vec<Value> {
+fn values(
+    r: PupilRow,
+    mef_label: Option<String>,
+    left: Option<NaiveDate>,
+    fp: String,
+    refused: bool,
+    links: Option<(Uuid, bool)>,
+) -> Vec<Value> {
     vec![
         r.source_key.into(),
         Uuid::now_v7().into(),
@@ -86,6 +98,7 @@ fn values(r: PupilRow, left: Option<NaiveDate>, fp: String, refused: bool, links
         r.uai.into(),
         r.class_name.into(),
         r.mef.into(),
+        mef_label.into(),
         r.grade.map(|g| g.as_str().to_owned()).into(),
         r.boursier.into(),
         r.echelon.into(),

@@ -15,7 +15,7 @@
 //! parser), each value length-prefixed and tagged present/absent, behind a version tag: a
 //! re-import of the same data gives the same fingerprint and the row is left alone. What the
 //! importer decides rather than reads (`left_at`, the UAI of an AAF pupil resolved from its
-//! structure) is compared separately. Fields we do not store (other given names, groups) are
+//! structure, the MEF label of the pupil's code) is compared separately. Fields we do not store (other given names, groups) are
 //! not part of it, so a row rebuilt from the database for a patch fingerprints like the record.
 
 use chrono::NaiveDate;
@@ -154,6 +154,8 @@ impl PupilRow {
                 .map(|c| c.split(CLASS_SEPARATOR).map(str::to_owned).collect())
                 .unwrap_or_default(),
             mef: self.mef.clone(),
+            // A label belongs to its MEF code (`mefs`): not rebuilt, a patch may give one.
+            mef_label: None,
             grade: self.grade,
             boursier: self.boursier,
             echelon: self.echelon.and_then(|e| u8::try_from(e).ok()),

@@ -5,16 +5,17 @@
 
 use std::collections::{HashMap, HashSet};
 
-use sea_orm::{ConnectionTrait, DbErr, Value};
+use sea_orm::{ConnectionTrait, DbErr};
 
 use super::issues::{Issue, IssueSink};
 use super::links::{LinkFields, PupilSide, stage_pupil_side};
+use super::mefs::MefLabels;
 use super::pupils::Tally;
-use super::rows::{SchoolRow, person_key, prefix};
-use super::sql::{BATCH, batch_size, exec, params, query};
+use super::rows::{SchoolRow, person_key};
+use super::sql::{batch_size, query};
 use super::stage::{Ctx, LeftAt, LinkMode, Op, Stage, StagedGuardian, StagedPupil};
 use super::types::{Counts, ImportSummary, LinkCounts, RosterFormat};
-use super::{guardians, links, merge, pupils, schools, staging};
+use super::{guardians, links, merge, pupils, schools, snapshot, staging};
 use crate::school::parse::{Category, Link, ParseItem, Record, apply_structure_patch};
 
 /// Records a SIECLE file may keep pending (see `stage`): far above the largest collège, low
@@ -43,8 +44,11 @@ pub(super) struct Importer<'t, C: ConnectionTrait> {
     schools_counted: HashSet<String>,
     /// UAIs of the SIECLE/CSV pupils read: the scope of a full snapshot of those formats.
     uais: HashSet<String>,
-    /// Pupil records read: a "full snapshot" without any pupil marks nobody as left.
+    /// Pupil and guardian records read: a "full snapshot" without any marks nobody as left.
     pupils_read: u64,
+    guardians_read: u64,
+    /// MEF code → label (see `mefs`).
+    labels: MefLabels,
     /// AAF structure key → UAI, for the pupils (bounded by the académie's structures).
     school_uais: HashMap<String, Option<String>>,
     /// Merge rounds of the staged pupils and guardians (see `merge`), and whether the current
@@ -83,6 +87,8 @@ impl<'t, C: ConnectionTrait> Importer<'t, C> {
             schools_counted: HashSet::new(),
             uais: HashSet::new(),
             pupils_read: 0,
+            guardians_read: 0,
+            labels: MefLabels::default(),
             school_uais: HashMap::new(),
             rounds: [Round { no: 1, staged: false }; 2],
             ctx,
@@ -90,9 +96,10 @@ impl<'t, C: ConnectionTrait> Importer<'t, C> {
     }
 
     /// Creates the staging tables and loads what the importer keeps from the start: the UAIs
-    /// of the funder's AAF structures.
+    /// of the funder's AAF structures and the MEF labels.
     pub async fn prepare(&mut self) -> Result<(), DbErr> {
         staging::create(self.db).await?;
+        self.labels = MefLabels::load(self.db, self.ctx.funder_id).await?;
         if self.ctx.format == RosterFormat::Aaf {
             let sql = "SELECT source_key, uai FROM school WHERE funder_id = $1 AND source_key LIKE 'aaf:%'";
             for r in query(self.db, sql, vec![self.ctx.funder_id.into()]).await? {
@@ -147,6 +154,7 @@ impl<'t, C: ConnectionTrait> Importer<'t, C> {
                 self.pupils.add(staged.pupil.key.clone(), staged, |old, new| *old = new);
             }
             Record::Guardian(g) => {
+                self.guardians_read += 1;
                 if self.guardians.has_op(&g.key) {
                     self.flush_guardians().await?;
                 }
@@ -160,9 +168,8 @@ impl<'t, C: ConnectionTrait> Importer<'t, C> {
             }
             Record::Delete { category, key } => self.op(category, key, Op::Delete).await?,
             Record::Modify { category, key, patch } => self.op(category, key, Op::Modify(patch)).await?,
-            // MEF labels (SIECLE nomenclature): counted in the file outcome; no table keeps
-            // them yet, the grade level comes from the MEF prefix.
-            Record::Mef { .. } => {}
+            // SIECLE nomenclature: the label of a code (the grade comes from the MEF prefix).
+            Record::Mef { code, label, .. } => self.labels.learn(Some(&code), Some(&label)),
         }
         self.flush_full().await
     }
@@ -241,7 +248,7 @@ impl<'t, C: ConnectionTrait> Importer<'t, C> {
         for chunk in chunks(pending, self.batch) {
             let mut t = Tally { counts: &mut self.pupil_counts, sink: &mut self.sink, file: &self.file };
             let round_no = self.rounds[PUPILS].no;
-            pupils::stage(self.db, &self.ctx, round_no, chunk, &self.school_uais, &mut t).await?;
+            pupils::stage(self.db, &self.ctx, round_no, chunk, &self.school_uais, &mut self.labels, &mut t).await?;
             self.rounds[PUPILS].staged = true;
         }
         if !ops.is_empty() {
@@ -250,7 +257,8 @@ impl<'t, C: ConnectionTrait> Importer<'t, C> {
                 let mut t = Tally { counts: &mut self.pupil_counts, sink: &mut self.sink, file: &self.file };
                 let staged = pupils::load_ops(self.db, &self.ctx, chunk, &mut t).await?;
                 let round_no = self.rounds[PUPILS].no;
-                pupils::stage(self.db, &self.ctx, round_no, staged, &self.school_uais, &mut t).await?;
+                pupils::stage(self.db, &self.ctx, round_no, staged, &self.school_uais, &mut self.labels, &mut t)
+                    .await?;
                 self.rounds[PUPILS].staged = true;
             }
         }
@@ -331,20 +339,32 @@ impl<'t, C: ConnectionTrait> Importer<'t, C> {
         self.sink.flush(self.db).await
     }
 
-    /// Closes the import: UAIs of AAF pupils, links, snapshot leavers; drops the staging; then
-    /// writes the totals into `summary`.
+    /// Closes the import: UAIs of AAF pupils, what a full snapshot says by omission (leavers,
+    /// the links it covers), links, MEF labels; drops the staging; then writes the totals into
+    /// `summary`.
     pub async fn finish(mut self, summary: &mut ImportSummary) -> Result<(), DbErr> {
         self.file.clear();
         self.end_file().await?;
-        if self.ctx.format == RosterFormat::Aaf {
-            schools::resolve_uais(self.db, &self.ctx).await?;
+        let (db, ctx) = (self.db, &self.ctx);
+        if ctx.format == RosterFormat::Aaf {
+            schools::resolve_uais(db, ctx).await?;
         }
-        self.link_counts = links::merge(self.db, &self.ctx, &mut self.sink).await?;
-        if self.ctx.full_snapshot && self.pupils_read > 0 {
-            self.pupil_counts.left += self.mark_leavers().await?;
+        links::prune(db).await?;
+        if ctx.full_snapshot {
+            if self.pupils_read > 0 {
+                self.pupil_counts.left += snapshot::mark_pupil_leavers(db, ctx, &self.uais).await?;
+            }
+            if ctx.format != RosterFormat::Aaf {
+                snapshot::scope_links(db).await?;
+            }
+            if self.guardians_read > 0 {
+                self.guardian_counts.left += snapshot::mark_guardian_leavers(db, ctx).await?;
+            }
         }
-        staging::drop_all(self.db).await?;
-        self.sink.flush(self.db).await?;
+        self.link_counts = links::merge(db, ctx, &mut self.sink).await?;
+        std::mem::take(&mut self.labels).save(db, ctx).await?;
+        staging::drop_all(db).await?;
+        self.sink.flush(db).await?;
         let p = self.pupil_counts;
         (summary.created, summary.updated, summary.unchanged) = (p.created, p.updated, p.unchanged);
         (summary.left, summary.rejected) = (p.left, p.rejected);
@@ -353,36 +373,6 @@ impl<'t, C: ConnectionTrait> Importer<'t, C> {
         summary.schools = self.school_counts;
         summary.links = self.link_counts;
         Ok(())
-    }
-
-    /// Marks `left_at` on the pupils of the snapshot's scope that this import did not stage
-    /// (never deletes: money history must survive). Scope: AAF, every `aaf:` pupil of the
-    /// funder (the AAF set is the académie's whole roster); SIECLE/CSV, the pupils of this
-    /// format in the schools (UAIs) the files cover — a file for one collège says nothing
-    /// about the others.
-    async fn mark_leavers(&self) -> Result<u64, DbErr> {
-        let head = "UPDATE pupil SET left_at = $1, updated_at_us = $2, last_import_id = $3 \
-                    WHERE funder_id = $4 AND source_key LIKE $5 AND left_at IS NULL \
-                    AND NOT EXISTS (SELECT 1 FROM imp_pupil t WHERE t.source_key = pupil.source_key)";
-        let fixed: Vec<Value> = vec![
-            self.ctx.today.into(),
-            self.ctx.now_us.into(),
-            self.ctx.import_id.into(),
-            self.ctx.funder_id.into(),
-            format!("{}%", prefix(self.ctx.format)).into(),
-        ];
-        if self.ctx.format == RosterFormat::Aaf {
-            return exec(self.db, head, fixed).await;
-        }
-        let uais: Vec<&String> = self.uais.iter().collect();
-        let mut n = 0;
-        for chunk in uais.chunks(BATCH) {
-            let sql = format!("{head} AND uai IN ({})", params(fixed.len() + 1, chunk.len()));
-            let mut values = fixed.clone();
-            values.extend(chunk.iter().map(|u| Value::from((*u).clone())));
-            n += exec(self.db, &sql, values).await?;
-        }
-        Ok(n)
     }
 }
 

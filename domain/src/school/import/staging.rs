@@ -20,12 +20,12 @@ use sea_orm::{ConnectionTrait, DbBackend, DbErr};
 
 /// Temporary tables, with `{uuid}` and `{date}` standing for the backend's column types (as
 /// the migrations write them, so comparisons with the real columns behave the same).
-const TABLES: [(&str, &str); 5] = [
+const TABLES: [(&str, &str); 6] = [
     (
         "imp_pupil",
         "source_key varchar PRIMARY KEY, new_id {uuid}, token {uuid}, links_replace boolean, \
          ine varchar, siecle_id varchar, family_name varchar, usage_name varchar, given_name varchar, \
-         birth_date {date}, school_key varchar, uai varchar, class_name varchar, mef varchar, grade varchar, \
+         birth_date {date}, school_key varchar, uai varchar, class_name varchar, mef varchar, mef_label varchar, grade varchar, \
          boursier boolean, echelon smallint, left_at {date}, fingerprint varchar, \
          refused boolean, gen bigint, first_gen bigint",
     ),
@@ -54,6 +54,8 @@ const TABLES: [(&str, &str); 5] = [
          n_level smallint, n_relation varchar, n_financial boolean, n_contact boolean, n_aid boolean, \
          n_houses boolean, n_stated varchar",
     ),
+    // Guardians a full snapshot marks as left (`snapshot`): their links end (`links`).
+    ("imp_gone", "source_key varchar PRIMARY KEY"),
 ];
 
 /// Creates the temporary tables for the import running in `db` (a transaction).

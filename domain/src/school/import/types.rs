@@ -75,8 +75,8 @@ impl ImportFile {
 /// How to import.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImportOptions {
-    /// The files are the whole roster of their scope: pupils of that scope that are missing get
-    /// `left_at`, and AAF pupils' (and guardians') link lists replace the stored ones.
+    /// The files are the whole roster of their scope: pupils and guardians of that scope that
+    /// are missing get `left_at`, and the links the files state replace the stored ones.
     pub full_snapshot: bool,
     /// Who ran it (staff account or `cli:<user>`), stored on the import.
     pub author: String,
@@ -141,8 +141,10 @@ pub struct LinkCounts {
     pub created: u64,
     /// Fields or the stating side changed.
     pub updated: u64,
-    /// No longer stated by anyone (full AAF snapshot or a `replace` of the link attribute).
-    pub removed: u64,
+    /// Ended, i.e. deleted (links are facts of the current roster, not history): no longer
+    /// stated by anyone (a full snapshot, a `replace` of the AAF link attribute), or the
+    /// guardian left.
+    pub ended: u64,
     /// Links that a guardian's record of this import states and the pupil's does not
     /// (`LINK_ONE_SIDED`, stored with legal level 0).
     pub one_sided: u64,
@@ -161,7 +163,8 @@ pub struct FileOutcome {
     pub error: Option<ParseError>,
 }
 
-/// The result of [`import_roster`](super::import_roster). The top-level counts are pupils.
+/// The result of [`import_roster`](super::import_roster). The top-level counts are pupils
+/// (names kept for the scripts reading the CLI's JSON); guardians, schools and links have theirs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImportSummary {
     pub import_id: Uuid,

@@ -24,6 +24,7 @@ pub mod attr {
     pub const LINKS: &str = "ENTElevePersRelEleve";
     pub const BOURSIER: &str = "ENTEleveBoursier";
     pub const MEF: &str = "ENTEleveMEF";
+    pub const MEF_LABEL: &str = "ENTEleveLibelleMEF";
     pub const STRUCTURES: &str = "ENTPersonStructRattach";
     pub const CLASSES: &str = "ENTEleveClasses";
     pub const LEFT_AT: &str = "ENTEleveDateSortieStructRattach";
@@ -128,6 +129,7 @@ pub(crate) fn set_pupil_attr(p: &mut Pupil, name: &str, values: &[String], issue
                 issues.push(FieldIssue::soft("UNKNOWN_MEF", msg));
             }
         }
+        attr::MEF_LABEL => p.mef_label = first(values),
         attr::STRUCTURES => p.structure_keys = all_distinct(values),
         attr::CLASSES => {
             // `structJointure$classCode`; the code may contain spaces (`52007$T CAP`).

@@ -90,6 +90,9 @@ pub struct Pupil {
     /// Division (class) codes only, never groups; codes may contain spaces (`T CAP`).
     pub classes: Vec<String>,
     pub mef: Option<String>,
+    /// The MEF's label as the pupil's record gives it (AAF `ENTEleveLibelleMEF`, e.g. `5EME`).
+    /// SIECLE gives labels per MEF code in its nomenclature ([`Record::Mef`]), the CSV none.
+    pub mef_label: Option<String>,
     /// From the MEF; `None` when the MEF is absent or not a known collège MEF.
     pub grade: Option<GradeLevel>,
     pub boursier: Option<bool>,

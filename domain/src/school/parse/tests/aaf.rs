@@ -39,6 +39,8 @@ fn eleve_fixture_pupils_names_classes_levels_links() {
     assert_eq!(first.classes, ["RUS1TERM"]); // groups (52006$206) are not classes
     assert_eq!(first.boursier, Some(false));
     assert_eq!((first.mef.as_deref(), first.grade), (Some("24133610210"), None)); // CAP: not collège
+    assert_eq!(first.mef_label.as_deref(), Some("1CAP2  COIFFURE"), "the label as exported, inner spaces kept");
+    assert_eq!(pupils[1].mef_label.as_deref(), Some("5EME"));
     assert_eq!(first.ine, None); // 2013 files have no INE
 
     // Old link codes: 2 = mother RL1 financial, 1 = father RL2.
