@@ -73,14 +73,12 @@ impl MefLabels {
                       updated_at_us = excluded.updated_at_us";
         insert_rows(db, "mef", &cols, rows, upsert).await?;
         // The pupils of the codes just written (their `updated_at_us` is this import's time)
-        // whose label differs (`COALESCE`: a NULL label compares portably).
-        let sub = "(SELECT m.label FROM mef m WHERE m.funder_id = pupil.funder_id AND m.code = pupil.mef)";
-        let sql = format!(
-            "UPDATE pupil SET mef_label = {sub}, updated_at_us = $2 WHERE funder_id = $1 \
-             AND mef IN (SELECT code FROM mef WHERE funder_id = $1 AND updated_at_us = $2) \
-             AND COALESCE(mef_label, '') <> {sub}"
-        );
-        exec(db, &sql, vec![ctx.funder_id.into(), ctx.now_us.into()]).await
+        // whose label differs (`COALESCE`: a NULL label compares portably). A join, not a
+        // subquery per pupil: the first import of a roster writes every code.
+        let sql = "UPDATE pupil SET mef_label = m.label, updated_at_us = m.updated_at_us FROM mef m \
+                   WHERE pupil.funder_id = $1 AND m.funder_id = pupil.funder_id AND m.code = pupil.mef \
+                   AND m.updated_at_us = $2 AND COALESCE(pupil.mef_label, '') <> m.label";
+        exec(db, sql, vec![ctx.funder_id.into(), ctx.now_us.into()]).await
     }
 }
 

@@ -59,18 +59,48 @@ pub(super) async fn query<C: ConnectionTrait>(
     db.query_all_raw(stmt(db.get_database_backend(), sql, values)).await
 }
 
-/// A bound value as JSON, for `jsonb_populate_recordset` (only the types the import binds).
-fn json(v: Value) -> Result<serde_json::Value, DbErr> {
-    use serde_json::Value as J;
-    Ok(match v {
-        Value::String(s) => s.map_or(J::Null, J::String),
-        Value::Uuid(u) => u.map_or(J::Null, |u| J::String(u.to_string())),
-        Value::Bool(b) => b.map_or(J::Null, J::Bool),
-        Value::SmallInt(i) => i.map_or(J::Null, J::from),
-        Value::BigInt(i) => i.map_or(J::Null, J::from),
-        Value::ChronoDate(d) => d.map_or(J::Null, |d| J::String(d.format("%Y-%m-%d").to_string())),
+/// Writes a bound value as JSON for `json_populate_recordset` (only the types the import
+/// binds). Written straight into the statement's text: building a `serde_json::Value` map per
+/// row first cost a sixth of the import's client time on PostgreSQL.
+fn write_json(out: &mut Vec<u8>, v: Value) -> Result<(), DbErr> {
+    use std::io::Write as _;
+    let io = |e: std::io::Error| DbErr::Custom(format!("import: rows as JSON: {e}"));
+    match v {
+        Value::String(Some(s)) => serde_json::to_writer(&mut *out, &s).map_err(|e| io(e.into()))?,
+        Value::Uuid(Some(u)) => write!(out, "\"{u}\"").map_err(io)?,
+        Value::Bool(Some(b)) => write!(out, "{b}").map_err(io)?,
+        Value::SmallInt(Some(i)) => write!(out, "{i}").map_err(io)?,
+        Value::BigInt(Some(i)) => write!(out, "{i}").map_err(io)?,
+        Value::ChronoDate(Some(d)) => write!(out, "\"{}\"", d.format("%Y-%m-%d")).map_err(io)?,
+        Value::String(None)
+        | Value::Uuid(None)
+        | Value::Bool(None)
+        | Value::SmallInt(None)
+        | Value::BigInt(None)
+        | Value::ChronoDate(None) => out.extend_from_slice(b"null"),
         other => return Err(DbErr::Custom(format!("import: cannot send {other:?} as JSON"))),
-    })
+    }
+    Ok(())
+}
+
+/// `rows` as a JSON array of objects keyed by `cols`.
+fn rows_as_json(cols: &[&str], rows: Vec<Vec<Value>>) -> Result<String, DbErr> {
+    let mut out = Vec::with_capacity(rows.len() * 64 * cols.len().max(1));
+    out.push(b'[');
+    for (i, row) in rows.into_iter().enumerate() {
+        out.extend_from_slice(if i == 0 { b"{" } else { b",{" });
+        for (j, (c, v)) in cols.iter().zip(row).enumerate() {
+            if j > 0 {
+                out.push(b',');
+            }
+            serde_json::to_writer(&mut out, c).map_err(|e| DbErr::Custom(format!("import: rows as JSON: {e}")))?;
+            out.push(b':');
+            write_json(&mut out, v)?;
+        }
+        out.push(b'}');
+    }
+    out.push(b']');
+    String::from_utf8(out).map_err(|e| DbErr::Custom(format!("import: rows as JSON: {e}")))
 }
 
 /// Inserts `rows` (each `cols.len()` values, in column order) in batches of [`batch_size`].
@@ -94,16 +124,7 @@ pub(super) async fn insert_rows<C: ConnectionTrait>(
         let size = if is_pg(db) { usize::MAX } else { BATCH };
         let chunk: Vec<Vec<Value>> = rows.by_ref().take(size).collect();
         if is_pg(db) {
-            let mut objects = Vec::with_capacity(chunk.len());
-            for row in chunk {
-                let mut o = serde_json::Map::with_capacity(cols.len());
-                for (c, v) in cols.iter().zip(row) {
-                    o.insert((*c).to_owned(), json(v)?);
-                }
-                objects.push(serde_json::Value::Object(o));
-            }
-            let text = serde_json::to_string(&serde_json::Value::Array(objects))
-                .map_err(|e| DbErr::Custom(format!("import: rows as JSON: {e}")))?;
+            let text = rows_as_json(cols, chunk)?;
             let sql = format!(
                 "INSERT INTO {table} ({names}) SELECT {names} FROM json_populate_recordset(NULL::{table}, $1::json){suffix}"
             );
@@ -156,9 +177,19 @@ mod tests {
     #[test]
     fn values_as_json() {
         let d = chrono::NaiveDate::from_ymd_opt(2013, 7, 4);
-        assert_eq!(json(d.into()).unwrap(), serde_json::json!("2013-07-04"));
-        assert_eq!(json(Option::<String>::None.into()).unwrap(), serde_json::Value::Null);
-        assert_eq!(json(Some(2i16).into()).unwrap(), serde_json::json!(2));
-        assert!(json(1.5f64.into()).is_err());
+        let rows = vec![
+            vec![d.into(), Option::<String>::None.into(), Some(2i16).into(), Some("a \"b\"\n".to_owned()).into()],
+            vec![Option::<chrono::NaiveDate>::None.into(), Some(true).into(), Some(-7i64).into(), Uuid::nil().into()],
+        ];
+        let text = rows_as_json(&["d", "s", "n", "t"], rows).unwrap();
+        let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            parsed,
+            serde_json::json!([
+                {"d": "2013-07-04", "s": null, "n": 2, "t": "a \"b\"\n"},
+                {"d": null, "s": true, "n": -7, "t": "00000000-0000-0000-0000-000000000000"}
+            ])
+        );
+        assert!(rows_as_json(&["x"], vec![vec![1.5f64.into()]]).is_err());
     }
 }
