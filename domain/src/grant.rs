@@ -14,7 +14,9 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::campaign::{Campaign, get_campaign};
-use crate::db::{begin_write, is_retryable, is_unique_violation, now_us_sql, rows_per_statement, stmt};
+use crate::db::{
+    begin_write, is_retryable, is_unique_violation, now_us_sql, plan_each_statement, rows_per_statement, stmt,
+};
 use crate::error::{Error, Result};
 use crate::ids::CardNumber;
 use crate::ledger::{
@@ -137,6 +139,7 @@ async fn grant_page(
 ) -> Result<()> {
     for _ in 0..5 {
         let txn = begin_write(db).await?;
+        plan_each_statement(&txn).await?;
         let step = page_in(&txn, run, page).await;
         match step {
             Ok(Step::Done { created, batch }) => {

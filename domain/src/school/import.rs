@@ -70,7 +70,7 @@ pub use types::{
     Counts, FileOutcome, ImportFile, ImportOptions, ImportStatus, ImportSummary, LinkCounts, Progress, RosterFormat,
 };
 
-use crate::db::begin_write;
+use crate::db::{begin_write, plan_each_statement};
 use crate::error::Error;
 use crate::school::parse::ParseError;
 use issues::Issue;
@@ -159,11 +159,8 @@ async fn run(
         // Two imports of one funder would race on the same keys: the second waits here.
         let lock = "SELECT id FROM funder WHERE id = $1 FOR UPDATE";
         txn.query_one_raw(crate::db::stmt(backend, lock, [funder_id.into()])).await?;
-        // The same statements (staging, merging) run many times while the tables grow from
-        // empty: a generic plan chosen early, for tiny tables (a sequential scan, a nested
-        // loop), would stay for the big ones. Plan each run instead: planning is cheap next to
-        // the work of these statements.
-        txn.execute_unprepared("SET LOCAL plan_cache_mode = force_custom_plan").await?;
+        // The same statements (staging, merging) run many times while the tables grow.
+        plan_each_statement(&txn).await?;
     }
     let now_us = crate::db::now_us(&txn).await?;
     let ctx = Ctx {
