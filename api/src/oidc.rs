@@ -170,10 +170,17 @@ impl OidcClient {
         };
         let from_token = Profile::of(&claims);
         let userinfo = self.userinfo(&client, response.access_token(), claims.subject()).await;
+        let profile = from_token.or(userinfo);
+        let allowed = &self.settings.affiliations;
+        if !allowed.is_empty() && !profile.affiliations.iter().any(|a| allowed.contains(a)) {
+            tracing::warn!(provider = %self.settings.name, affiliations = ?profile.affiliations,
+                "OIDC sign-in refused: affiliation not allowed");
+            return Err(Error::Forbidden);
+        }
         Ok(OidcClaims {
             issuer: claims.issuer().as_str().to_owned(),
             subject: claims.subject().as_str().to_owned(),
-            ..from_token.or(userinfo).into_claims()
+            ..profile.into_claims()
         })
     }
 

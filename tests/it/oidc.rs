@@ -360,3 +360,21 @@ async fn a_provider_that_takes_the_secret_in_the_body_gets_it_there() {
     assert!(provider.token_requests()[0].client_authenticated);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_provider_limited_to_guardians_refuses_pupils_and_people_without_an_affiliation() {
+    let guardians = [("PASSERELLE_OIDC_EDUCONNECT_AFFILIATIONS", "resp1d,resp2d")];
+    let pupil = TestUser { affiliation: vec!["eleve2d".into()], ..TestUser::new("sub-pupil") };
+    let (provider, app) = setup(pupil, &guardians).await;
+    assert_eq!(err_code(&sign_in(&app, &provider).await), "FORBIDDEN");
+    provider.set_user(TestUser::new("sub-nobody"));
+    assert_eq!(err_code(&sign_in(&app, &provider).await), "FORBIDDEN");
+    assert_eq!(identities(&app).await, 0, "a refused sign-in creates nothing");
+    // Compared case-blind, and read from the userinfo endpoint too (where EduConnect gives them).
+    provider.set_user(TestUser { affiliation: vec!["RESP2D".into()], ..TestUser::new("sub-parent") });
+    provider.profile_in_userinfo(true);
+    let body = sign_in(&app, &provider).await;
+    assert!(body["data"]["completeOidcSignIn"]["accessToken"].is_string(), "{body}");
+    assert_eq!(identities(&app).await, 1);
+    app.stop().await;
+}

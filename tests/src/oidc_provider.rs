@@ -33,6 +33,8 @@ pub struct TestUser {
     pub email_verified: bool,
     /// AAF jointure ids, sent as the `children` claim when not empty.
     pub children: Vec<String>,
+    /// EduConnect's `FrEduCtPersonAffiliation`, sent when not empty.
+    pub affiliation: Vec<String>,
 }
 
 impl TestUser {
@@ -43,6 +45,7 @@ impl TestUser {
             email: Some("camille@example.org".into()),
             email_verified: true,
             children: vec![],
+            affiliation: vec![],
         }
     }
 }
@@ -335,6 +338,9 @@ fn add_profile(claims: &mut Value, user: &TestUser) {
     claims["email_verified"] = json!(user.email_verified);
     if let Some(e) = &user.email {
         claims["email"] = json!(e);
+    }
+    if !user.affiliation.is_empty() {
+        claims["FrEduCtPersonAffiliation"] = json!(user.affiliation);
     }
     if !user.children.is_empty() {
         claims["children"] = json!(user.children.iter().map(|c| json!({ "externalId": c })).collect::<Vec<_>>());

@@ -25,12 +25,17 @@ pub struct OidcProviderSettings {
     /// The funder whose roster the `children` claim (AAF jointure ids) refers to. Unset: the
     /// provider's children claims are ignored.
     pub children_funder: Option<String>,
+    /// `FrEduCtPersonAffiliation` values allowed to sign in (EduConnect: `resp1d,resp2d`, the
+    /// legal guardians). Empty: no such check. Set, a person without one of them is refused,
+    /// so a pupil signing in through EduConnect never gets a parent account.
+    pub affiliations: Vec<String>,
 }
 
 pub const PROVIDERS: &str = "PASSERELLE_OIDC_PROVIDERS";
 
 /// The per-provider settings, after `PASSERELLE_OIDC_<NAME>_`.
-pub const FIELDS: &[&str] = &["ISSUER", "CLIENT_ID", "CLIENT_SECRET", "REDIRECT_URIS", "SCOPES", "CHILDREN_FUNDER"];
+pub const FIELDS: &[&str] =
+    &["ISSUER", "CLIENT_ID", "CLIENT_SECRET", "REDIRECT_URIS", "SCOPES", "CHILDREN_FUNDER", "AFFILIATIONS"];
 
 fn var(name: &str, field: &str) -> String {
     format!("PASSERELLE_OIDC_{}_{field}", name.to_uppercase())
@@ -88,6 +93,7 @@ pub fn parse(get: &dyn Fn(&str) -> Option<String>, production: bool) -> Result<V
             redirect_uris,
             scopes: list("SCOPES").into_iter().filter(|s| s != "openid").collect(),
             children_funder: get(&var(&name, "CHILDREN_FUNDER")).filter(|v| !v.is_empty()),
+            affiliations: list("AFFILIATIONS").into_iter().map(|a| a.to_lowercase()).collect(),
             name,
         });
     }

@@ -12,6 +12,10 @@ use serde::{Deserialize, Serialize};
 pub struct ExtraClaims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     children: Option<serde_json::Value>,
+    /// EduConnect's profile of the person (`eleve1d`, `eleve2d`, `resp1d`, `resp2d`), a list
+    /// or a single value (ent-formats.md §4.1).
+    #[serde(rename = "FrEduCtPersonAffiliation", default, skip_serializing_if = "Option::is_none")]
+    affiliation: Option<serde_json::Value>,
 }
 
 impl AdditionalClaims for ExtraClaims {}
@@ -22,6 +26,8 @@ pub struct Profile {
     name: Option<String>,
     verified_email: Option<String>,
     children: Vec<String>,
+    /// Lower-cased `FrEduCtPersonAffiliation` values.
+    pub affiliations: Vec<String>,
 }
 
 impl Profile {
@@ -50,6 +56,7 @@ impl Profile {
             name: Some(name.chars().take(100).collect()).filter(|n: &String| !n.is_empty()),
             verified_email: email.filter(|_| email_verified == Some(true)).map(|e| e.as_str().trim().to_lowercase()),
             children: children(extra.children.as_ref()),
+            affiliations: strings(extra.affiliation.as_ref()).map(|a| a.trim().to_lowercase()).collect(),
         }
     }
 
@@ -59,6 +66,7 @@ impl Profile {
             name: self.name.or(other.name),
             verified_email: self.verified_email.or(other.verified_email),
             children: if self.children.is_empty() { other.children } else { self.children },
+            affiliations: if self.affiliations.is_empty() { other.affiliations } else { self.affiliations },
         }
     }
 
@@ -72,6 +80,16 @@ impl Profile {
             children: self.children,
         }
     }
+}
+
+/// A claim's string values: an array of strings, or one string.
+fn strings(claim: Option<&serde_json::Value>) -> impl Iterator<Item = &str> {
+    let (one, many) = match claim {
+        Some(serde_json::Value::String(s)) => (Some(s.as_str()), None),
+        Some(serde_json::Value::Array(a)) => (None, Some(a.iter().filter_map(serde_json::Value::as_str))),
+        _ => (None, None),
+    };
+    one.into_iter().chain(many.into_iter().flatten())
 }
 
 /// The value of a localized claim without a language tag.
@@ -102,6 +120,15 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn affiliations_are_read_from_a_list_or_a_single_value() {
+        let list = json!(["resp2d", 3, "eleve2d"]);
+        assert_eq!(strings(Some(&list)).collect::<Vec<_>>(), ["resp2d", "eleve2d"]);
+        assert_eq!(strings(Some(&json!("resp1d"))).collect::<Vec<_>>(), ["resp1d"]);
+        assert_eq!(strings(Some(&json!({ "a": 1 }))).count(), 0);
+        assert_eq!(strings(None).count(), 0);
+    }
+
+    #[test]
     fn children_are_read_from_strings_or_ent_entries() {
         let claim = json!(["3284894", { "externalId": "3284893", "displayName": "x" }, 12, { "id": "u" }, " "]);
         assert_eq!(children(Some(&claim)), ["3284894", "3284893"]);
@@ -111,18 +138,25 @@ mod tests {
 
     #[test]
     fn the_id_token_wins_and_userinfo_fills_the_gaps() {
-        let token = Profile { name: None, verified_email: Some("a@example.org".into()), children: vec![] };
+        let token = Profile {
+            name: None,
+            verified_email: Some("a@example.org".into()),
+            children: vec![],
+            affiliations: vec![],
+        };
         let info = Profile {
             name: Some("Camille".into()),
             verified_email: Some("b@example.org".into()),
             children: vec!["1".into()],
+            affiliations: vec!["resp1d".into()],
         };
         assert_eq!(
             token.or(info),
             Profile {
                 name: Some("Camille".into()),
                 verified_email: Some("a@example.org".into()),
-                children: vec!["1".into()]
+                children: vec!["1".into()],
+                affiliations: vec!["resp1d".into()],
             }
         );
     }
