@@ -166,13 +166,23 @@ async fn grant_page(
 }
 
 async fn page_in(txn: &DatabaseTransaction, run: &Run, page: &[(Uuid, bool)]) -> Result<Step, LedgerError> {
-    let Some(created) = insert_passes(txn, run, page).await? else { return Ok(Step::Collision) };
-    let ops = page_operations(txn, run, page).await?;
+    let Some((created, ops)) = prepare_page(txn, run, page).await? else { return Ok(Step::Collision) };
     match execute_batch_in(txn, &ops).await {
         Ok(batch) => Ok(Step::Done { created, batch }),
         Err(LedgerError::Rejected(_) | LedgerError::IdempotencyConflict) => Ok(Step::Refused),
         Err(e) => Err(e),
     }
+}
+
+/// Creates the page's missing passes and wallets; returns how many passes were created and
+/// the credit operations. `None` when a drawn card number was taken (roll back, draw again).
+async fn prepare_page(
+    txn: &DatabaseTransaction,
+    run: &Run,
+    page: &[(Uuid, bool)],
+) -> Result<Option<(u64, Vec<Operation>)>, LedgerError> {
+    let Some(created) = insert_passes(txn, run, page).await? else { return Ok(None) };
+    Ok(Some((created, page_operations(txn, run, page).await?)))
 }
 
 /// The credit operations of a page whose passes exist, creating the missing wallets.
@@ -202,9 +212,8 @@ async fn grant_page_one_by_one(
     let mut ops = None;
     for _ in 0..5 {
         let txn = begin_write(db).await?;
-        match insert_passes(&txn, run, page).await? {
-            Some(created) => {
-                let page_ops = page_operations(&txn, run, page).await?;
+        match prepare_page(&txn, run, page).await? {
+            Some((created, page_ops)) => {
                 txn.commit().await?;
                 summary.passes_created += created;
                 ops = Some(page_ops);

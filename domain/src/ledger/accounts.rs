@@ -74,28 +74,7 @@ pub(crate) const ACCOUNT_COLUMNS: &str =
 /// Returns the account for `spec`, creating it if needed (safe under concurrency: the unique
 /// index on (kind, owner, wallet) decides, and the loser reads the winner's row).
 pub async fn ensure_account<C: ConnectionTrait>(db: &C, spec: AccountSpec) -> Result<AccountRef, DbErr> {
-    let backend = db.get_database_backend();
-    let wallet = spec.wallet.map_or("", Wallet::as_str);
-    let sql = format!(
-        "INSERT INTO ledger_account (id, kind, owner_id, wallet, must_not_overdraw, credits_posted, debits_posted, \
-         credits_pending, debits_pending, created_at_us) VALUES ($1, $2, $3, $4, $5, 0, 0, 0, 0, {}) \
-         ON CONFLICT (kind, owner_id, wallet) DO NOTHING",
-        now_us_sql(backend)
-    );
-    let values = [
-        Uuid::now_v7().into(),
-        spec.kind.as_str().into(),
-        spec.owner_id.into(),
-        wallet.into(),
-        spec.must_not_overdraw().into(),
-    ];
-    db.execute_raw(stmt(backend, &sql, values)).await?;
-    let sql = "SELECT id, must_not_overdraw FROM ledger_account WHERE kind = $1 AND owner_id = $2 AND wallet = $3";
-    let row = db
-        .query_one_raw(stmt(backend, sql, [spec.kind.as_str().into(), spec.owner_id.into(), wallet.into()]))
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound("ledger account".into()))?;
-    Ok(AccountRef { id: row.try_get("", "id")?, limited: row.try_get("", "must_not_overdraw")? })
+    ensure_accounts(db, &[spec]).await?.pop().ok_or_else(|| DbErr::RecordNotFound("ledger account".into()))
 }
 
 /// Reads one account and its counters.
