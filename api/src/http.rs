@@ -6,9 +6,7 @@ use std::time::Duration;
 use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::GraphQLResponse;
 use axum::body::Bytes;
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -20,7 +18,9 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::server::AppState;
+use crate::auth::{Auth, AuthRejection};
+use crate::error::{error_body, refuse};
+use crate::state::AppState;
 
 /// Largest GraphQL request body; uploads will get their own route and limits.
 const MAX_BODY: usize = 256 * 1024;
@@ -78,7 +78,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
 /// HTML forms, security.md G13) and so are batches (G7), which would multiply one request's cost.
 async fn graphql(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    auth: Result<Auth, AuthRejection>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -95,19 +95,13 @@ async fn graphql(
             return refuse(StatusCode::BAD_REQUEST, "BAD_REQUEST", "the body must be one GraphQL request object");
         }
     };
-    // A bearer token that does not check out is an error (the app refreshes), not anonymity.
-    let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(|v| v.trim().to_owned());
-    let caller = match bearer.as_deref().map(|v| v.strip_prefix("Bearer ").unwrap_or("")) {
-        None => None,
-        Some(token) => match passerelle_domain::auth::authenticate(&state.db, &state.auth, token.trim()).await {
-            Ok(p) => Some(p),
-            Err(e) => {
-                let body = json!({ "errors": [{ "message": e.to_string(), "extensions": { "code": e.code() } }] });
-                return Json(body).into_response();
-            }
-        },
+    // A bearer token that does not check out is an error (the app refreshes), not anonymity;
+    // over `application/json` a GraphQL error comes with 200 like any other.
+    let auth = match auth {
+        Ok(auth) => auth,
+        Err(refusal) => return Json(error_body(refusal.code(), &refusal.message())).into_response(),
     };
-    let request = request.data(Caller(caller)).data(ClientIp(peer.ip().to_string()));
+    let request = request.data(Caller(auth.caller)).data(ClientIp(auth.ip.to_string()));
     let mut response = state.schema.execute(request).await;
     // Resolver errors carry their code already (ApiError); what has none comes from parsing,
     // validation, limits or input coercion (an amount with three decimals): the client's input.
@@ -118,11 +112,6 @@ async fn graphql(
         }
     }
     GraphQLResponse::from(response).into_response()
-}
-
-fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
-    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
-    (status, Json(body)).into_response()
 }
 
 async fn graphiql() -> impl IntoResponse {

@@ -7,10 +7,9 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use passerelle_domain::campaign::find_campaign;
-use passerelle_domain::eligibility::recompute;
 use passerelle_domain::funder::{Funder, find_funder_by_code};
-use passerelle_domain::grant::run_grant;
-use passerelle_domain::school::import::{ImportFile, ImportOptions, Progress, RosterFormat, import_roster};
+use passerelle_domain::school::import::{ImportFile, ImportOptions, Progress, RosterFormat};
+use passerelle_domain::usecase::{import_and_recompute, recompute_and_grant};
 use sea_orm::DatabaseConnection;
 
 use crate::config::Settings;
@@ -38,20 +37,20 @@ pub async fn grant(settings: &Settings, funder_code: &str, school_year: i32, jso
     let Some(campaign) = find_campaign(&db, funder.id, school_year).await? else {
         bail!("funder {funder_code} has no campaign for {school_year}-{}", school_year + 1);
     };
-    let eligibility = recompute(&db, campaign.id).await?;
-    let pb = bar(eligibility.eligible, "granting");
+    let pb = bar(0, "granting");
     let progress = |done: u64, total: u64| {
         pb.set_length(total);
         pb.set_position(done);
     };
-    let summary = run_grant(&db, campaign.id, &progress).await?;
+    let run = recompute_and_grant(&db, campaign.id, &progress).await?;
     pb.finish_and_clear();
+    let (summary, eligibility) = (run.grant, run.eligibility);
     if json {
         println!("{}", serde_json::to_string(&summary)?);
     } else {
         println!(
             "{}: {} passes ({} new), {} credits, {:.2} € credited, {} already done, {} refused; eligibility: {} eligible, {} ineligible, {} to review",
-            campaign.name,
+            run.campaign.name,
             summary.passes,
             summary.passes_created,
             summary.credits,
@@ -82,13 +81,7 @@ pub async fn import(
     }
     let db = connect_and_migrate(settings).await?;
     let funder = funder(&db, funder_code).await?;
-    let files: Vec<ImportFile> = files
-        .iter()
-        .map(|p| ImportFile {
-            name: p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned()),
-            path: p.clone(),
-        })
-        .collect();
+    let files: Vec<ImportFile> = files.iter().map(ImportFile::from_path).collect();
     let total: u64 = files.iter().filter_map(|f| std::fs::metadata(&f.path).ok()).map(|m| m.len()).sum();
     let pb = bar(total, "importing");
     let progress = |p: &Progress| {
@@ -96,11 +89,8 @@ pub async fn import(
         pb.set_position(p.bytes_read);
     };
     let options = ImportOptions { full_snapshot: !partial, author: "cli".to_owned() };
-    let summary = import_roster(&db, funder.id, format, &files, &options, &progress).await?;
+    let summary = import_and_recompute(&db, funder.id, format, &files, &options, &progress).await?;
     pb.finish_and_clear();
-    for campaign in passerelle_domain::campaign::list_campaigns(&db, funder.id).await? {
-        recompute(&db, campaign.id).await?;
-    }
     if json {
         println!("{}", serde_json::to_string(&summary)?);
     } else {

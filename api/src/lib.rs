@@ -3,10 +3,12 @@
 //! `main.rs` only parses the command line; everything else is here so the end-to-end tests
 //! start the very same server on a random port.
 
+mod auth;
 pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod ent;
+mod error;
 mod http;
 pub mod jobs;
 pub mod keys;
@@ -14,6 +16,7 @@ pub mod mailer;
 mod oauth;
 pub mod oidc;
 pub mod server;
+mod state;
 pub mod telemetry;
 mod uploads;
 

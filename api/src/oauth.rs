@@ -26,7 +26,7 @@ use passerelle_domain::Error;
 use passerelle_domain::auth::client_credentials_grant;
 use serde_json::json;
 
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// Largest token request body: a few short parameters.
 pub const MAX_BODY: usize = 8 * 1024;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
-use passerelle_graphql::{AppSchema, SchemaConfig, ServerInfo, build_schema};
+use passerelle_graphql::{SchemaConfig, ServerInfo, build_schema};
 use passerelle_migrations::{Migrator, MigratorTrait};
 use sea_orm::DatabaseConnection;
 use secrecy::ExposeSecret;
@@ -15,17 +15,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::Settings;
 use crate::http;
-
-/// Shared by every request handler.
-#[derive(Clone)]
-pub struct AppState {
-    pub db: DatabaseConnection,
-    pub schema: AppSchema,
-    pub auth: Arc<passerelle_domain::auth::AuthConfig>,
-    pub settings: Arc<Settings>,
-    /// Set when a shutdown begins: `/readyz` answers 503 so load balancers drain us.
-    pub shutting_down: Arc<AtomicBool>,
-}
+use crate::state::AppState;
 
 /// Opens the database (creating the data directory for the SQLite default) and applies
 /// pending migrations.

@@ -2,7 +2,10 @@
 //!
 //! Checked by content, not by name (DESIGN.md "Files"): the first bytes must look like XML
 //! (optionally after a byte-order mark) or like text (no NUL byte: CSV). Size is capped while
-//! streaming, so a huge body never fills the disk. Back-office only, like `importRoster`.
+//! streaming, so a huge body never fills the disk. Back-office only, like `importRoster`: the
+//! caller must be a staff member who may import rosters for some funder, in every environment,
+//! and the file is stored under the uploader's account, so only the uploader's own
+//! `importRoster` finds it (which checks the funder role).
 
 use axum::Json;
 use axum::body::Body;
@@ -10,31 +13,33 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt as _;
+use passerelle_graphql::Uploads;
+use passerelle_graphql::access::ROSTER_IMPORTERS;
 use serde_json::json;
 use tokio::io::AsyncWriteExt as _;
 use uuid::Uuid;
 
-use crate::server::AppState;
+use crate::auth::Auth;
+use crate::error::refuse;
+use crate::state::AppState;
 
 /// Largest roster file accepted (a whole académie's AAF Eleve chunk is ~150 MB).
 pub const MAX_UPLOAD: u64 = 512 * 1024 * 1024;
 
-fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
-    (status, Json(json!({ "errors": [{ "message": message, "extensions": { "code": code } }] }))).into_response()
-}
-
 /// Accepts one file as the raw request body; answers `{"id": "…", "size": n}`.
-pub async fn upload(State(state): State<AppState>, body: Body) -> Response {
-    if state.settings.is_production() {
-        return refuse(StatusCode::FORBIDDEN, "FORBIDDEN", "uploads need a staff account");
-    }
-    let dir = state.settings.data_dir.join("uploads");
-    if let Err(e) = tokio::fs::create_dir_all(&dir).await {
+pub async fn upload(State(state): State<AppState>, auth: Auth, body: Body) -> Response {
+    let uploader = match auth.staff_with_any(ROSTER_IMPORTERS) {
+        Ok(p) => p.account.id,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let id = Uuid::new_v4();
+    let path = Uploads { dir: state.settings.data_dir.join("uploads") }.path(uploader, id);
+    if let Some(dir) = path.parent()
+        && let Err(e) = tokio::fs::create_dir_all(dir).await
+    {
         tracing::error!(error = %e, "cannot create the uploads directory");
         return refuse(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "internal error");
     }
-    let id = Uuid::new_v4();
-    let path = dir.join(id.to_string());
     match store(&path, body).await {
         Ok(size) => Json(json!({ "id": id.to_string(), "size": size })).into_response(),
         Err(r) => {

@@ -15,14 +15,18 @@
 mod accounts;
 mod audit;
 mod batch;
+mod holds;
+mod idempotency;
 mod model;
+mod rows;
 mod service;
 
 pub use accounts::{Account, AccountSpec, ensure_account, ensure_accounts, get_account};
 pub use audit::{AuditReport, audit};
 pub use batch::{BatchOutcome, execute_batch, execute_batch_in};
+pub use holds::expire_due_holds;
 pub use model::{
     AccountId, AccountKind, AccountRef, Counters, Delta, LedgerError, Leg, Operation, OutboxEvent, Outcome, Phase,
     Rejection, TransferId, TransferKind, TransferRecord, Wallet,
 };
-pub use service::{execute, expire_due_holds};
+pub use service::execute;

@@ -9,7 +9,11 @@ use serde::{Deserialize, Serialize};
 
 /// An amount of euro cents. Signed, because balances and deltas can be negative; amounts that
 /// move money are checked positive by [`Cents::parse_amount`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+///
+/// `DeriveValueType` lets a `FromQueryResult` row hold `Cents` directly (stored as BIGINT).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, sea_orm::DeriveValueType,
+)]
 #[serde(transparent)]
 pub struct Cents(pub i64);
 

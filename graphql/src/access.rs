@@ -148,3 +148,5 @@ pub const ANY_STAFF: &[StaffRole] =
     &[StaffRole::Admin, StaffRole::EligibilityOfficer, StaffRole::FinanceOfficer, StaffRole::Auditor];
 pub const ELIGIBILITY_WRITERS: &[StaffRole] = &[StaffRole::Admin, StaffRole::EligibilityOfficer];
 pub const ADMINS: &[StaffRole] = &[StaffRole::Admin];
+/// Who may import rosters (`importRoster`) and so send roster files to `POST /uploads`.
+pub const ROSTER_IMPORTERS: &[StaffRole] = ELIGIBILITY_WRITERS;

@@ -18,7 +18,6 @@ mod server_info;
 
 use async_graphql::{EmptySubscription, Enum, ID, MergedObject, SDLExportOptions, Schema};
 use passerelle_domain::Error;
-use passerelle_domain::ledger::Wallet;
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
@@ -55,30 +54,13 @@ pub struct Mutation(
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 
-/// The Pass wallets (also a partner's categories).
+/// The Pass wallets (also a partner's categories). Mirrors the domain enum: `remote` derives
+/// the conversions both ways, so a new domain variant fails to compile here until exposed.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
-#[graphql(name = "Wallet")]
+#[graphql(name = "Wallet", remote = "passerelle_domain::ledger::Wallet")]
 pub enum GqlWallet {
     Sport,
     Culture,
-}
-
-impl From<GqlWallet> for Wallet {
-    fn from(w: GqlWallet) -> Self {
-        match w {
-            GqlWallet::Sport => Wallet::Sport,
-            GqlWallet::Culture => Wallet::Culture,
-        }
-    }
-}
-
-impl From<Wallet> for GqlWallet {
-    fn from(w: Wallet) -> Self {
-        match w {
-            Wallet::Sport => GqlWallet::Sport,
-            Wallet::Culture => GqlWallet::Culture,
-        }
-    }
 }
 
 /// Parses an `ID` argument; a malformed one is `BAD_USER_INPUT` naming the field.

@@ -21,3 +21,4 @@ mod school_import;
 mod school_import_details;
 mod school_import_snapshots;
 mod staff_links;
+mod uploads;

@@ -2,7 +2,9 @@
 //! nomenclature, whatever the file order) and the counts of guardians, schools and links, read
 //! back from the database, through GraphQL and in the summary the CLI prints.
 
+use passerelle_domain::auth::StaffRole;
 use passerelle_domain::school::import::*;
+use passerelle_tests::accounts::{sign_in, staff, totp};
 use passerelle_tests::{TestApp, fresh_db};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -74,13 +76,17 @@ const IMPORT_ROSTER: &str = "mutation($i: ImportRosterInput!) { importRoster(inp
     created updated unchanged left guardians { created unchanged left } schools { created updated } \
     links { created ended } } }";
 
-/// Uploads a CSV (`POST /uploads`) and imports it with `importRoster` as a full snapshot; the
-/// mutation's answer.
+/// Uploads a CSV (`POST /uploads`) and imports it with `importRoster` as a full snapshot, as an
+/// eligibility officer of `funder` (uploads need one); the mutation's answer.
 async fn import_csv_through_graphql(app: &TestApp, funder: Uuid, text: String) -> Value {
-    let r: Value = app.client.post(app.url("/uploads")).body(text).send().await.unwrap().json().await.unwrap();
+    let email = format!("importer-{}@example.org", Uuid::new_v4().simple());
+    let (_, secret) = staff(app, &email, &[(funder, StaffRole::EligibilityOfficer)]).await;
+    let token = sign_in(app, &email, Some(&totp(&secret, 0))).await;
+    let sent = app.client.post(app.url("/uploads")).bearer_auth(&token).body(text).send().await.unwrap();
+    let r: Value = sent.json().await.unwrap();
     let id = r["id"].as_str().unwrap_or_else(|| panic!("{r}"));
     let input = json!({ "i": { "funderId": funder.to_string(), "format": "CSV", "uploadIds": [id] } });
-    let body = app.graphql(IMPORT_ROSTER, input).await;
+    let body = app.graphql_as(&token, IMPORT_ROSTER, input).await;
     assert_eq!(body["data"]["importRoster"]["status"], "SUCCEEDED", "{body}");
     body["data"]["importRoster"].clone()
 }

@@ -65,7 +65,7 @@ impl Policy {
         }
         for (i, w) in self.wallets.iter().enumerate() {
             if self.wallets[..i].iter().any(|o| o.wallet == w.wallet) {
-                return refuse("wallets", format!("{} appears twice", w.wallet.as_str()));
+                return refuse("wallets", format!("{} appears twice", w.wallet));
             }
             if w.base.0 < 0 || w.boursier.0 < w.base.0 {
                 return refuse("wallets", "amounts must be ≥ 0 and the boursier amount ≥ the base amount");

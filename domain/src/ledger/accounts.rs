@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use sea_orm::{ConnectionTrait, DbErr, QueryResult};
+use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 use uuid::Uuid;
 
 use super::model::{AccountId, AccountKind, AccountRef, Counters, Wallet};
@@ -48,24 +48,54 @@ impl Account {
     pub fn reference(&self) -> AccountRef {
         AccountRef { id: self.id, limited: self.must_not_overdraw }
     }
+}
 
-    pub(crate) fn from_row(row: &QueryResult) -> Result<Account, DbErr> {
-        let kind: String = row.try_get("", "kind")?;
-        let wallet: String = row.try_get("", "wallet")?;
+/// `ledger_account` as [`ACCOUNT_COLUMNS`] select it.
+#[derive(FromQueryResult)]
+pub(crate) struct AccountRow {
+    id: AccountId,
+    kind: AccountKind,
+    owner_id: Uuid,
+    /// `''` for accounts that are not a pass wallet: part of the unique key, where NULLs would
+    /// never collide.
+    wallet: String,
+    must_not_overdraw: bool,
+    credits_posted: i64,
+    debits_posted: i64,
+    credits_pending: i64,
+    debits_pending: i64,
+}
+
+impl TryFrom<AccountRow> for Account {
+    type Error = DbErr;
+
+    fn try_from(r: AccountRow) -> Result<Account, DbErr> {
         Ok(Account {
-            id: row.try_get("", "id")?,
-            kind: AccountKind::parse(&kind).ok_or_else(|| DbErr::Custom(format!("unknown account kind {kind}")))?,
-            owner_id: row.try_get("", "owner_id")?,
-            wallet: Wallet::parse(&wallet),
-            must_not_overdraw: row.try_get("", "must_not_overdraw")?,
+            id: r.id,
+            kind: r.kind,
+            owner_id: r.owner_id,
+            wallet: stored_wallet(&r.wallet)?,
+            must_not_overdraw: r.must_not_overdraw,
             counters: Counters {
-                credits_posted: row.try_get("", "credits_posted")?,
-                debits_posted: row.try_get("", "debits_posted")?,
-                credits_pending: row.try_get("", "credits_pending")?,
-                debits_pending: row.try_get("", "debits_pending")?,
+                credits_posted: r.credits_posted,
+                debits_posted: r.debits_posted,
+                credits_pending: r.credits_pending,
+                debits_pending: r.debits_pending,
             },
         })
     }
+}
+
+/// The stored wallet column: `''` (not a wallet) or a [`Wallet`]; anything else is an error.
+fn stored_wallet(s: &str) -> Result<Option<Wallet>, DbErr> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    s.parse().map(Some).map_err(|_| DbErr::Type(format!("unknown wallet {s:?}")))
+}
+
+fn stored_wallet_text(w: Option<Wallet>) -> &'static str {
+    w.map_or("", <&'static str>::from)
 }
 
 pub(crate) const ACCOUNT_COLUMNS: &str =
@@ -80,10 +110,8 @@ pub async fn ensure_account<C: ConnectionTrait>(db: &C, spec: AccountSpec) -> Re
 /// Reads one account and its counters.
 pub async fn get_account<C: ConnectionTrait>(db: &C, id: AccountId) -> Result<Option<Account>, DbErr> {
     let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM ledger_account WHERE id = $1");
-    match db.query_one_raw(stmt(db.get_database_backend(), &sql, [id.into()])).await? {
-        Some(row) => Account::from_row(&row).map(Some),
-        None => Ok(None),
-    }
+    let row = AccountRow::find_by_statement(stmt(db.get_database_backend(), &sql, [id.into()])).one(db).await?;
+    row.map(Account::try_from).transpose()
 }
 
 /// [`ensure_account`] for many accounts at once (bulk jobs): per chunk (300 accounts, fewer
@@ -111,14 +139,14 @@ pub async fn ensure_accounts<C: ConnectionTrait>(db: &C, specs: &[AccountSpec]) 
         for spec in chunk {
             values.extend([
                 Uuid::now_v7().into(),
-                spec.kind.as_str().into(),
+                spec.kind.into(),
                 spec.owner_id.into(),
-                spec.wallet.map_or("", Wallet::as_str).into(),
+                stored_wallet_text(spec.wallet).into(),
                 spec.must_not_overdraw().into(),
             ]);
         }
         let mut found = HashMap::with_capacity(chunk.len());
-        collect_refs(&mut found, db.query_all_raw(stmt(backend, &sql, values)).await?)?;
+        collect_refs(&mut found, RefRow::find_by_statement(stmt(backend, &sql, values)).all(db).await?);
         let missing: Vec<sea_orm::Value> =
             chunk.iter().filter(|s| !found.contains_key(&key_of(s))).map(|s| s.owner_id.into()).collect();
         if !missing.is_empty() {
@@ -127,7 +155,7 @@ pub async fn ensure_accounts<C: ConnectionTrait>(db: &C, specs: &[AccountSpec]) 
                 "SELECT id, kind, owner_id, wallet, must_not_overdraw FROM ledger_account WHERE owner_id IN ({})",
                 marks.join(", ")
             );
-            collect_refs(&mut found, db.query_all_raw(stmt(backend, &sql, missing)).await?)?;
+            collect_refs(&mut found, RefRow::find_by_statement(stmt(backend, &sql, missing)).all(db).await?);
         }
         for spec in chunk {
             out.push(*found.get(&key_of(spec)).ok_or_else(|| DbErr::RecordNotFound("ledger account".into()))?);
@@ -136,16 +164,24 @@ pub async fn ensure_accounts<C: ConnectionTrait>(db: &C, specs: &[AccountSpec]) 
     Ok(out)
 }
 
-type AccountKey = (String, Uuid, String);
+type AccountKey = (AccountKind, Uuid, String);
 
 fn key_of(spec: &AccountSpec) -> AccountKey {
-    (spec.kind.as_str().to_owned(), spec.owner_id, spec.wallet.map_or("", Wallet::as_str).to_owned())
+    (spec.kind, spec.owner_id, stored_wallet_text(spec.wallet).to_owned())
 }
 
-fn collect_refs(found: &mut HashMap<AccountKey, AccountRef>, rows: Vec<QueryResult>) -> Result<(), DbErr> {
-    for row in rows {
-        let key = (row.try_get("", "kind")?, row.try_get("", "owner_id")?, row.try_get("", "wallet")?);
-        found.insert(key, AccountRef { id: row.try_get("", "id")?, limited: row.try_get("", "must_not_overdraw")? });
+/// What `ensure_accounts` reads back: the unique key and the reference.
+#[derive(FromQueryResult)]
+struct RefRow {
+    id: AccountId,
+    kind: AccountKind,
+    owner_id: Uuid,
+    wallet: String,
+    must_not_overdraw: bool,
+}
+
+fn collect_refs(found: &mut HashMap<AccountKey, AccountRef>, rows: Vec<RefRow>) {
+    for r in rows {
+        found.insert((r.kind, r.owner_id, r.wallet), AccountRef { id: r.id, limited: r.must_not_overdraw });
     }
-    Ok(())
 }

@@ -5,10 +5,10 @@
 
 use std::collections::HashMap;
 
-use sea_orm::{ConnectionTrait, DbErr};
+use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 use uuid::Uuid;
 
-use super::accounts::{ACCOUNT_COLUMNS, Account};
+use super::accounts::{ACCOUNT_COLUMNS, Account, AccountRow};
 use super::model::Counters;
 use crate::db::stmt;
 
@@ -27,15 +27,26 @@ impl AuditReport {
     }
 }
 
+#[derive(FromQueryResult)]
+struct Total {
+    id: Uuid,
+    total: i64,
+}
+
+#[derive(FromQueryResult)]
+struct Count {
+    n: i64,
+}
+
 /// Sums `amount` per account over `sql`'s rows (columns `id`, `total`).
 async fn sums<C: ConnectionTrait>(db: &C, sql: &str) -> Result<HashMap<Uuid, i64>, DbErr> {
-    let rows = db.query_all_raw(stmt(db.get_database_backend(), sql, [])).await?;
-    rows.iter().map(|r| Ok((r.try_get("", "id")?, r.try_get("", "total")?))).collect()
+    let rows = Total::find_by_statement(stmt(db.get_database_backend(), sql, [])).all(db).await?;
+    Ok(rows.into_iter().map(|r| (r.id, r.total)).collect())
 }
 
 async fn count<C: ConnectionTrait>(db: &C, sql: &str) -> Result<i64, DbErr> {
-    let row = db.query_one_raw(stmt(db.get_database_backend(), sql, [])).await?;
-    row.map_or(Ok(0), |r| r.try_get("", "n"))
+    let row = Count::find_by_statement(stmt(db.get_database_backend(), sql, [])).one(db).await?;
+    Ok(row.map_or(0, |r| r.n))
 }
 
 /// Runs the audit. Read-only; safe on a live database (numbers are a consistent snapshot only
@@ -48,12 +59,12 @@ pub async fn audit<C: ConnectionTrait>(db: &C) -> Result<AuditReport, DbErr> {
     let credits_pending = sums(db, "SELECT credit_account_id AS id, CAST(SUM(amount) AS BIGINT) AS total FROM ledger_hold WHERE state = 'pending' GROUP BY credit_account_id").await?;
     let debits_pending = sums(db, "SELECT debit_account_id AS id, CAST(SUM(amount) AS BIGINT) AS total FROM ledger_hold WHERE state = 'pending' GROUP BY debit_account_id").await?;
 
-    let rows = db
-        .query_all_raw(stmt(db.get_database_backend(), &format!("SELECT {ACCOUNT_COLUMNS} FROM ledger_account"), []))
-        .await?;
+    let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM ledger_account");
+    let rows = AccountRow::find_by_statement(stmt(db.get_database_backend(), &sql, [])).all(db).await?;
     let mut total = Counters::default();
-    for row in &rows {
-        let a = Account::from_row(row)?;
+    report.accounts = rows.len() as u64;
+    for row in rows {
+        let a = Account::try_from(row)?;
         let get = |m: &HashMap<Uuid, i64>| m.get(&a.id).copied().unwrap_or(0);
         let recomputed = Counters {
             credits_posted: get(&credits),
@@ -69,7 +80,6 @@ pub async fn audit<C: ConnectionTrait>(db: &C) -> Result<AuditReport, DbErr> {
         }
         total = total.plus(&a.counters);
     }
-    report.accounts = rows.len() as u64;
     if total.credits_posted != total.debits_posted || total.credits_pending != total.debits_pending {
         report.violations.push(format!("debits and credits differ overall: {total:?}"));
     }

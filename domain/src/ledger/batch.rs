@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, Value};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, FromQueryResult, Value};
 use uuid::Uuid;
 
 use super::model::*;
@@ -103,8 +103,13 @@ async fn batch_in(txn: &DatabaseTransaction, ops: &[Operation]) -> Result<BatchO
                 fingerprints[n].clone().into(),
             ]);
         }
-        for r in txn.query_all_raw(stmt(backend, &sql, values)).await? {
-            claimed.insert(r.try_get("", "id")?, r.try_get("", "created_at_us")?);
+        #[derive(FromQueryResult)]
+        struct Claimed {
+            id: Uuid,
+            created_at_us: i64,
+        }
+        for r in Claimed::find_by_statement(stmt(backend, &sql, values)).all(txn).await? {
+            claimed.insert(r.id, r.created_at_us);
         }
     }
 
@@ -216,10 +221,13 @@ async fn check_replays<C: ConnectionTrait>(
                 "SELECT key, fingerprint FROM idempotency_key WHERE scope = $1 AND key IN ({})",
                 marks.join(", ")
             );
-            let mut stored: HashMap<String, String> = HashMap::new();
-            for r in db.query_all_raw(stmt(backend, &sql, values)).await? {
-                stored.insert(r.try_get("", "key")?, r.try_get("", "fingerprint")?);
+            #[derive(FromQueryResult)]
+            struct Stored {
+                key: String,
+                fingerprint: String,
             }
+            let rows = Stored::find_by_statement(stmt(backend, &sql, values)).all(db).await?;
+            let stored: HashMap<String, String> = rows.into_iter().map(|r| (r.key, r.fingerprint)).collect();
             if chunk.iter().any(|&i| stored.get(&ops[i].key) != Some(&fingerprints[i])) {
                 return Ok(true);
             }

@@ -15,8 +15,29 @@ pub const MAX_KEY_LEN: usize = 255;
 pub const MAX_LEGS: usize = 32;
 
 /// The two Pass wallets. Credit never moves between them unless a transfer says so.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+///
+/// The house pattern for every stored or exposed enum: strum gives `Display`/`FromStr` in
+/// snake_case (the stored text), `DeriveValueType` binds and reads it through them, so an
+/// unknown stored value is a read error, never a silent default.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    sea_orm::DeriveValueType,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[sea_orm(value_type = "String")]
 pub enum Wallet {
     Sport,
     Culture,
@@ -24,26 +45,27 @@ pub enum Wallet {
 
 impl Wallet {
     pub const ALL: [Wallet; 2] = [Wallet::Sport, Wallet::Culture];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Wallet::Sport => "sport",
-            Wallet::Culture => "culture",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Wallet> {
-        match s {
-            "sport" => Some(Wallet::Sport),
-            "culture" => Some(Wallet::Culture),
-            _ => None,
-        }
-    }
 }
 
 /// What an account stands for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+    sea_orm::DeriveValueType,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[sea_orm(value_type = "String")]
 pub enum AccountKind {
     /// One per pass and wallet; never overdrawn.
     PassWallet,
@@ -57,33 +79,25 @@ pub enum AccountKind {
     ExpiredCredit,
 }
 
-impl AccountKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AccountKind::PassWallet => "pass_wallet",
-            AccountKind::FunderBudget => "funder_budget",
-            AccountKind::PartnerPayable => "partner_payable",
-            AccountKind::PartnerSettled => "partner_settled",
-            AccountKind::ExpiredCredit => "expired_credit",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<AccountKind> {
-        [
-            AccountKind::PassWallet,
-            AccountKind::FunderBudget,
-            AccountKind::PartnerPayable,
-            AccountKind::PartnerSettled,
-            AccountKind::ExpiredCredit,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
-    }
-}
-
 /// Why money moved; stored on every transfer for statements and statistics.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+    sea_orm::DeriveValueType,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[sea_orm(value_type = "String")]
 pub enum TransferKind {
     Grant,
     TopUp,
@@ -96,65 +110,31 @@ pub enum TransferKind {
     Correction,
 }
 
-impl TransferKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TransferKind::Grant => "grant",
-            TransferKind::TopUp => "top_up",
-            TransferKind::Ticket => "ticket",
-            TransferKind::Payment => "payment",
-            TransferKind::CardCharge => "card_charge",
-            TransferKind::Refund => "refund",
-            TransferKind::Expiry => "expiry",
-            TransferKind::Settlement => "settlement",
-            TransferKind::Correction => "correction",
-        }
-    }
-
-    pub const ALL: [TransferKind; 9] = [
-        TransferKind::Grant,
-        TransferKind::TopUp,
-        TransferKind::Ticket,
-        TransferKind::Payment,
-        TransferKind::CardCharge,
-        TransferKind::Refund,
-        TransferKind::Expiry,
-        TransferKind::Settlement,
-        TransferKind::Correction,
-    ];
-
-    pub fn parse(s: &str) -> Option<TransferKind> {
-        Self::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-}
-
 /// The role a transfer row plays in the two-phase life of money.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+    sea_orm::DeriveValueType,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[sea_orm(value_type = "String")]
 pub enum Phase {
     Posted,
     Pending,
     PostPending,
     VoidPending,
     ExpirePending,
-}
-
-impl Phase {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Phase::Posted => "posted",
-            Phase::Pending => "pending",
-            Phase::PostPending => "post_pending",
-            Phase::VoidPending => "void_pending",
-            Phase::ExpirePending => "expire_pending",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Phase> {
-        [Phase::Posted, Phase::Pending, Phase::PostPending, Phase::VoidPending, Phase::ExpirePending]
-            .into_iter()
-            .find(|p| p.as_str() == s)
-    }
 }
 
 /// An account as a leg names it: its id and whether it carries the *must not overdraw* limit.

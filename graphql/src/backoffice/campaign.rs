@@ -5,9 +5,10 @@ use chrono::NaiveDate;
 use passerelle_domain::Cents;
 use passerelle_domain::campaign::{self, Policy, TerritoryRule, WalletAmounts};
 use passerelle_domain::eligibility::{self, Computed, EligibilityRow};
-use passerelle_domain::grant::{GrantSummary, run_grant};
+use passerelle_domain::grant::GrantSummary;
 use passerelle_domain::ids::GradeLevel;
 use passerelle_domain::ledger::Wallet;
+use passerelle_domain::usecase::recompute_and_grant;
 use sea_orm::DatabaseConnection;
 
 use crate::access::{ADMINS, ANY_STAFF, ELIGIBILITY_WRITERS, StaffOnly, require_staff, require_staff_reauthenticated};
@@ -247,8 +248,7 @@ impl CampaignMutation {
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let id = parse_id(&campaign_id, "campaignId")?;
         require_staff_reauthenticated(ctx, campaign::get_campaign(db, id).await?.funder_id, ADMINS).await?;
-        eligibility::recompute(db, id).await?;
-        Ok(run_grant(db, id, &|_, _| {}).await?.into())
+        Ok(recompute_and_grant(db, id, &|_, _| {}).await?.grant.into())
     }
 
     /// A staff decision on a pupil's eligibility, with its reason; survives re-imports.

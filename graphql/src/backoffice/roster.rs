@@ -7,19 +7,29 @@ use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::NaiveDate;
 use passerelle_domain::school::query::{PupilFilter, PupilRow, list_pupils};
 use sea_orm::DatabaseConnection;
+use uuid::Uuid;
 
 use super::campaign::GqlGrade;
-use crate::access::{ANY_STAFF, ELIGIBILITY_WRITERS, StaffOnly, require_staff, require_staff_reauthenticated};
+use crate::access::{ANY_STAFF, ROSTER_IMPORTERS, StaffOnly, require_staff, require_staff_reauthenticated};
 use crate::error::ApiResult;
 use crate::pagination::{cursor, page};
 use crate::parse_id;
 use passerelle_domain::Error;
 use passerelle_domain::school::import;
+use passerelle_domain::usecase::import_and_recompute;
 
 /// Where uploaded files wait to be imported (`POST /uploads` writes them).
 #[derive(Clone, Debug)]
 pub struct Uploads {
     pub dir: PathBuf,
+}
+
+impl Uploads {
+    /// An upload's file, under its uploader's account: another account's `importRoster`
+    /// looks in its own folder and cannot reach it, whatever id it sends.
+    pub fn path(&self, uploader: Uuid, id: Uuid) -> PathBuf {
+        self.dir.join(uploader.to_string()).join(id.to_string())
+    }
 }
 
 #[derive(InputObject, Default)]
@@ -304,7 +314,9 @@ impl RosterMutation {
     async fn import_roster(&self, ctx: &Context<'_>, input: ImportRosterInput) -> ApiResult<RosterImport> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let funder = parse_id(&input.funder_id, "funderId")?;
-        require_staff_reauthenticated(ctx, funder, ELIGIBILITY_WRITERS).await?;
+        require_staff_reauthenticated(ctx, funder, ROSTER_IMPORTERS).await?;
+        // Files are bound to their uploader; the development back office has none.
+        let uploader = crate::access::caller(ctx).map_or(Uuid::nil(), |p| p.account.id);
         let uploads = ctx.data::<Uploads>().map_err(|_| Error::internal(std::io::Error::other("no upload store")))?;
         if input.upload_ids.is_empty() || input.upload_ids.len() > 50 {
             return Err(Error::bad_input("uploadIds", "1 to 50 uploads").into());
@@ -312,7 +324,7 @@ impl RosterMutation {
         let mut list = Vec::with_capacity(input.upload_ids.len());
         for id in &input.upload_ids {
             let id = parse_id(id, "uploadIds")?;
-            let path = uploads.dir.join(id.to_string());
+            let path = uploads.path(uploader, id);
             if !path.is_file() {
                 return Err(Error::NotFound("upload").into());
             }
@@ -325,12 +337,7 @@ impl RosterMutation {
         };
         let author = crate::access::actor(ctx).label;
         let options = import::ImportOptions { full_snapshot: input.full_snapshot, author };
-        let summary = import::import_roster(db, funder, format, &list, &options, &|_| {}).await?;
-        if summary.status == import::ImportStatus::Succeeded {
-            for c in passerelle_domain::campaign::list_campaigns(db, funder).await? {
-                passerelle_domain::eligibility::recompute(db, c.id).await?;
-            }
-        }
+        let summary = import_and_recompute(db, funder, format, &list, &options, &|_| {}).await?;
         Ok(summary.into())
     }
 }

@@ -1,0 +1,21 @@
+//! What every request handler shares. Its own module, so handlers depend on it and on nothing
+//! of the server's start-up code (no import circle between `server` and the routes).
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use passerelle_graphql::AppSchema;
+use sea_orm::DatabaseConnection;
+
+use crate::config::Settings;
+
+/// Shared by every request handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub schema: AppSchema,
+    pub auth: Arc<passerelle_domain::auth::AuthConfig>,
+    pub settings: Arc<Settings>,
+    /// Set when a shutdown begins: `/readyz` answers 503 so load balancers drain us.
+    pub shutting_down: Arc<AtomicBool>,
+}

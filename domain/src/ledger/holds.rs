@@ -1,0 +1,144 @@
+//! Holds (pending transfers): resolving one — post, void or expire — with a single conditional
+//! update, so a hold is resolved at most once whatever races it; and the expiry sweep.
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult, Value};
+use uuid::Uuid;
+
+use super::model::*;
+use super::service::{Deltas, execute, record};
+use crate::db::{now_us_sql, stmt};
+use crate::money::Cents;
+
+pub(super) fn resolution_hold(leg: &Leg) -> Option<TransferId> {
+    match leg {
+        Leg::Post { hold, .. } | Leg::Void { hold } | Leg::Expire { hold } => Some(*hold),
+        _ => None,
+    }
+}
+
+/// A hold as its resolving update returns it.
+#[derive(FromQueryResult)]
+struct ResolvedHold {
+    debit_account_id: AccountId,
+    debit_limited: bool,
+    credit_account_id: AccountId,
+    credit_limited: bool,
+    amount: Cents,
+}
+
+/// Moves a hold out of `pending` with one conditional update, then books its effect.
+pub(super) async fn resolve_hold<C: ConnectionTrait>(
+    db: &C,
+    op_id: Uuid,
+    now: i64,
+    leg: &Leg,
+    deltas: &mut Deltas,
+) -> Result<TransferRecord, LedgerError> {
+    let hold = resolution_hold(leg).ok_or_else(|| LedgerError::Invalid("not a hold leg".into()))?;
+    let (state, phase, time_rule) = match leg {
+        Leg::Post { .. } => ("posted", Phase::PostPending, "AND expires_at_us > $3"),
+        Leg::Void { .. } => ("voided", Phase::VoidPending, ""),
+        _ => ("expired", Phase::ExpirePending, "AND expires_at_us <= $3"),
+    };
+    let sql = format!(
+        "UPDATE ledger_hold SET state = '{state}', resolved_by = $2, resolved_at_us = $3 \
+         WHERE transfer_id = $1 AND state = 'pending' {time_rule} \
+         RETURNING debit_account_id, debit_limited, credit_account_id, credit_limited, amount"
+    );
+    let backend = db.get_database_backend();
+    let resolved = ResolvedHold::find_by_statement(stmt(backend, &sql, [hold.into(), op_id.into(), now.into()]));
+    let Some(row) = resolved.one(db).await? else {
+        return Err(diagnose_hold(db, hold, now, phase).await?.into());
+    };
+    let debit = AccountRef { id: row.debit_account_id, limited: row.debit_limited };
+    let credit = AccountRef { id: row.credit_account_id, limited: row.credit_limited };
+    let held = row.amount.0;
+    let moved = match leg {
+        Leg::Post { amount: Some(a), .. } if a.0 > held => return Err(Rejection::AmountExceedsHold.into()),
+        Leg::Post { amount, .. } => amount.map_or(held, |a| a.0),
+        _ => held,
+    };
+    deltas.of(debit).debits_pending -= held;
+    deltas.of(credit).credits_pending -= held;
+    if phase == Phase::PostPending {
+        deltas.of(debit).debits_posted += moved;
+        deltas.of(credit).credits_posted += moved;
+    }
+    Ok(record(None, phase, debit.id, credit.id, Cents(moved), Some(hold), None, now))
+}
+
+/// Explains why a hold could not change state (only on the refusal path).
+async fn diagnose_hold<C: ConnectionTrait>(
+    db: &C,
+    hold: TransferId,
+    now: i64,
+    phase: Phase,
+) -> Result<Rejection, DbErr> {
+    let sql = "SELECT state, expires_at_us FROM ledger_hold WHERE transfer_id = $1";
+    #[derive(FromQueryResult)]
+    struct HoldState {
+        state: String,
+        expires_at_us: i64,
+    }
+    let found = HoldState::find_by_statement(stmt(db.get_database_backend(), sql, [hold.into()])).one(db).await?;
+    let Some(HoldState { state, expires_at_us: expires }) = found else {
+        return Ok(Rejection::HoldNotFound { hold });
+    };
+    Ok(match (state.as_str(), phase) {
+        ("pending", Phase::PostPending) if expires <= now => Rejection::HoldExpired,
+        ("pending", Phase::ExpirePending) if expires > now => Rejection::HoldNotExpired,
+        _ => Rejection::HoldNotPending,
+    })
+}
+
+/// Holds remember whether each side is limited, so resolving one keeps the lock order.
+pub(super) async fn insert_holds<C: ConnectionTrait>(
+    db: &C,
+    backend: DbBackend,
+    holds: &[TransferRecord],
+) -> Result<(), DbErr> {
+    if holds.is_empty() {
+        return Ok(());
+    }
+    let sql = "INSERT INTO ledger_hold (transfer_id, debit_account_id, debit_limited, credit_account_id, credit_limited, \
+               amount, expires_at_us, state) SELECT $1, $2, d.must_not_overdraw, $3, c.must_not_overdraw, $4, $5, 'pending' \
+               FROM ledger_account d, ledger_account c WHERE d.id = $2 AND c.id = $3";
+    for h in holds {
+        let values: [Value; 5] = [
+            h.id.into(),
+            h.debit.into(),
+            h.credit.into(),
+            h.amount.0.into(),
+            h.expires_at_us.unwrap_or(h.created_at_us).into(),
+        ];
+        db.execute_raw(stmt(backend, sql, values)).await?;
+    }
+    Ok(())
+}
+
+/// Expires up to `limit` holds whose timeout has passed, each as its own idempotent operation
+/// (key `expire:<hold>`), so a scheduler crash or two schedulers racing expire nothing twice.
+/// Returns how many holds this call expired.
+pub async fn expire_due_holds(db: &DatabaseConnection, limit: u64) -> Result<u64, LedgerError> {
+    let backend = db.get_database_backend();
+    let sql = format!(
+        "SELECT transfer_id FROM ledger_hold WHERE state = 'pending' AND expires_at_us <= {} \
+         ORDER BY expires_at_us LIMIT {limit}",
+        now_us_sql(backend)
+    );
+    #[derive(FromQueryResult)]
+    struct Due {
+        transfer_id: TransferId,
+    }
+    let due = Due::find_by_statement(stmt(backend, &sql, [])).all(db).await?;
+    let mut expired = 0;
+    for Due { transfer_id: hold } in due {
+        let op = Operation::new("system:scheduler", format!("expire:{hold}"), vec![Leg::Expire { hold }]);
+        match execute(db, &op).await {
+            Ok(o) if !o.replayed => expired += 1,
+            Ok(_) | Err(LedgerError::Rejected(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(expired)
+}
