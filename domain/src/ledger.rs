@@ -26,7 +26,8 @@ pub use audit::{AuditReport, audit};
 pub use batch::{BatchOutcome, execute_batch, execute_batch_in};
 pub use holds::expire_due_holds;
 pub use model::{
-    AccountId, AccountKind, AccountRef, Counters, Delta, LedgerError, Leg, Operation, OutboxEvent, Outcome, Phase,
-    Rejection, TransferId, TransferKind, TransferRecord, Wallet,
+    AccountId, AccountKind, AccountRef, Counters, DEFAULT_MAX_LEG_AMOUNT, Delta, KeyOutcome, LedgerError, Leg,
+    MAX_HOLD_TIMEOUT_MS, Operation, OutboxEvent, Outcome, Phase, Rejection, TransferId, TransferKind, TransferRecord,
+    Wallet, max_leg_amount, set_max_leg_amount,
 };
 pub use service::execute;

@@ -49,8 +49,10 @@ impl Cents {
         if normalized.scale() > 2 {
             return Err(AmountError::TooPrecise);
         }
-        let cents = normalized * Decimal::ONE_HUNDRED;
-        i64::try_from(cents).map(Cents).map_err(|_| AmountError::AboveCap(Cents(i64::MAX)))
+        // Checked: a Decimal near its 96-bit limit times 100 would otherwise panic.
+        let too_large = || AmountError::AboveCap(Cents(i64::MAX));
+        let cents = normalized.checked_mul(Decimal::ONE_HUNDRED).ok_or_else(too_large)?;
+        i64::try_from(cents).map(Cents).map_err(|_| too_large())
     }
 
     /// The amount as a decimal with exactly two decimals ("80.00").
@@ -100,6 +102,14 @@ mod tests {
         assert_eq!(Cents::parse_amount(d("-5.00"), cap), Err(AmountError::NotPositive));
         assert_eq!(Cents::parse_amount(d("500.01"), cap), Err(AmountError::AboveCap(cap)));
         assert!(Cents::parse_amount(d("99999999999999999999"), cap).is_err());
+    }
+
+    #[test]
+    fn huge_decimals_are_refused_not_a_panic() {
+        let cap = Cents(50_000);
+        assert_eq!(Cents::from_decimal(Decimal::MAX), Err(AmountError::AboveCap(Cents(i64::MAX))));
+        assert_eq!(Cents::from_decimal(Decimal::MIN), Err(AmountError::AboveCap(Cents(i64::MAX))));
+        assert_eq!(Cents::parse_amount(Decimal::MAX, cap), Err(AmountError::AboveCap(Cents(i64::MAX))));
     }
 
     #[test]

@@ -19,7 +19,14 @@ impl ScalarType for Money {
             _ => return Err(InputValueError::expected_type(value)),
         };
         let d = Decimal::from_str(&text).map_err(|_| InputValueError::custom("not a decimal amount"))?;
-        Cents::from_decimal(d).map(Money).map_err(|e| InputValueError::custom(e.to_string()))
+        let cents = Cents::from_decimal(d).map_err(|e| InputValueError::custom(e.to_string()))?;
+        // No amount the service handles comes near the ledger's per-leg cap: anything above
+        // it is a mistake or an attack on the arithmetic, refused at the edge.
+        let cap = passerelle_domain::ledger::max_leg_amount();
+        if cents.0.unsigned_abs() > cap.0.unsigned_abs() {
+            return Err(InputValueError::custom(format!("the amount is above the limit of {cap}")));
+        }
+        Ok(Money(cents))
     }
 
     fn to_value(&self) -> Value {

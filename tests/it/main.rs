@@ -12,6 +12,7 @@ mod family;
 mod grant;
 mod http;
 mod ledger_basic;
+mod ledger_guards;
 mod ledger_props;
 mod ledger_races;
 mod oidc;

@@ -5,7 +5,10 @@
 
 use std::collections::HashMap;
 
-use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
+use sea_orm::{
+    AccessMode, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, FromQueryResult,
+    IsolationLevel, TransactionTrait,
+};
 use uuid::Uuid;
 
 use super::accounts::{ACCOUNT_COLUMNS, Account, AccountRow};
@@ -49,9 +52,23 @@ async fn count<C: ConnectionTrait>(db: &C, sql: &str) -> Result<i64, DbErr> {
     Ok(row.map_or(0, |r| r.n))
 }
 
-/// Runs the audit. Read-only; safe on a live database (numbers are a consistent snapshot only
-/// when nothing writes meanwhile, which is how tests and benchmarks call it).
-pub async fn audit<C: ConnectionTrait>(db: &C) -> Result<AuditReport, DbErr> {
+/// Runs the audit. Read-only and safe on a live database: every statement reads one snapshot
+/// (a REPEATABLE READ, read-only transaction on PostgreSQL; one read transaction on SQLite,
+/// whose WAL snapshot is taken at its first read), so a commit in between cannot show up as a
+/// mismatch between two of its reads.
+pub async fn audit(db: &DatabaseConnection) -> Result<AuditReport, DbErr> {
+    let txn = match db.get_database_backend() {
+        DbBackend::Postgres => {
+            db.begin_with_config(Some(IsolationLevel::RepeatableRead), Some(AccessMode::ReadOnly)).await?
+        }
+        _ => db.begin().await?,
+    };
+    let report = audit_in(&txn).await;
+    txn.rollback().await?;
+    report
+}
+
+async fn audit_in(db: &DatabaseTransaction) -> Result<AuditReport, DbErr> {
     let mut report = AuditReport::default();
     let posted = "phase IN ('posted', 'post_pending')";
     let credits = sums(db, &format!("SELECT credit_account_id AS id, CAST(SUM(amount) AS BIGINT) AS total FROM ledger_transfer WHERE {posted} GROUP BY credit_account_id")).await?;
@@ -78,13 +95,35 @@ pub async fn audit<C: ConnectionTrait>(db: &C) -> Result<AuditReport, DbErr> {
         if !a.counters.respects_limit(a.must_not_overdraw) {
             report.violations.push(format!("account {} is overdrawn: {:?}", a.id, a.counters));
         }
-        total = total.plus(&a.counters);
+        match total.checked_plus(&a.counters) {
+            Some(t) => total = t,
+            None => report.violations.push(format!("the totals overflow at account {}", a.id)),
+        }
     }
     if total.credits_posted != total.debits_posted || total.credits_pending != total.debits_pending {
         report.violations.push(format!("debits and credits differ overall: {total:?}"));
     }
 
-    let checks: [(&str, &str); 8] = [
+    let checks: [(&str, &str); 12] = [
+        (
+            "transfers naming an account that does not exist",
+            "SELECT COUNT(*) AS n FROM ledger_transfer t LEFT JOIN ledger_account d ON d.id = t.debit_account_id \
+             LEFT JOIN ledger_account c ON c.id = t.credit_account_id WHERE d.id IS NULL OR c.id IS NULL",
+        ),
+        (
+            "holds naming an account that does not exist",
+            "SELECT COUNT(*) AS n FROM ledger_hold h LEFT JOIN ledger_account d ON d.id = h.debit_account_id \
+             LEFT JOIN ledger_account c ON c.id = h.credit_account_id WHERE d.id IS NULL OR c.id IS NULL",
+        ),
+        (
+            "pass wallets allowed to overdraw",
+            "SELECT COUNT(*) AS n FROM ledger_account WHERE kind = 'pass_wallet' AND must_not_overdraw = FALSE",
+        ),
+        (
+            "holds posted at or after their expiry",
+            "SELECT COUNT(*) AS n FROM ledger_hold h JOIN ledger_transfer r ON r.pending_id = h.transfer_id \
+             WHERE h.state = 'posted' AND r.phase = 'post_pending' AND r.created_at_us >= h.expires_at_us",
+        ),
         (
             "transfers outside a succeeded operation",
             "SELECT COUNT(*) AS n FROM ledger_transfer t LEFT JOIN idempotency_key k ON k.id = t.op_id \

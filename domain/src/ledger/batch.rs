@@ -4,10 +4,18 @@
 //! Here a batch claims all its keys with one multi-row insert, sums the deltas of the newly
 //! claimed operations per account, applies them with one conditional update per account (in the
 //! same global lock order as [`super::execute`]) and writes all transfers, then commits once.
-//! Keys already used are skipped (reported as replays, their fingerprints checked). Only posted
-//! transfers are allowed: holds belong to interactive flows. A refusal (an overdraft, an unknown
-//! account) rolls back the whole batch: bulk jobs then fall back to [`super::execute`] per
-//! operation so the one culprit is recorded and the rest go through.
+//! Keys already used are skipped: reported as replays when their first run succeeded, as failed
+//! when it was refused, and as a conflict when the request differs. Only posted transfers are
+//! allowed: holds belong to interactive flows. A refusal (an overdraft, an unknown account)
+//! rolls back the whole batch: bulk jobs then fall back to [`super::execute`] per operation so
+//! the one culprit is recorded and the rest go through.
+//!
+//! Deltas are summed per account, but never netted across operations: a wallet's debits are
+//! checked against its balance before the batch, and its credits applied after, so an
+//! operation that would be refused alone is refused in a batch too, whatever a later operation
+//! of the batch brings in. On PostgreSQL every wallet the batch writes is locked first, in one
+//! pass in id order — the global lock order of [`super::execute`] — so batches and single
+//! operations never wait on each other in a cycle.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -27,7 +35,10 @@ const TRANSFER_ROW_BYTES: usize = 140;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BatchOutcome {
     pub executed: u64,
+    /// Keys whose earlier run succeeded: nothing to do.
     pub replayed: u64,
+    /// Keys whose earlier run was refused (recorded by [`super::execute`]): still refused.
+    pub failed: u64,
     /// Sum of the amounts moved by the operations executed now.
     pub moved_cents: i64,
 }
@@ -129,9 +140,9 @@ async fn batch_in(txn: &DatabaseTransaction, ops: &[Operation]) -> Result<BatchO
                 for (account, is_debit) in [(debit, true), (credit, false)] {
                     let map = if account.limited { &mut limited } else { &mut unlimited };
                     let d = map.entry(account.id).or_default();
-                    if is_debit { d.debits_posted += amount.0 } else { d.credits_posted += amount.0 }
+                    add_checked(if is_debit { &mut d.debits_posted } else { &mut d.credits_posted }, amount.0)?;
                 }
-                outcome.moved_cents += amount.0;
+                add_checked(&mut outcome.moved_cents, amount.0)?;
                 let record = TransferRecord {
                     id: Uuid::now_v7(),
                     kind: Some(*kind),
@@ -147,21 +158,26 @@ async fn batch_in(txn: &DatabaseTransaction, ops: &[Operation]) -> Result<BatchO
             }
         }
     }
-    // Replays must carry the same request as the original.
+    // Replays must carry the same request as the original; their first outcome counts.
     if !replays.is_empty() {
-        if check_replays(txn, ops, &fingerprints, &replays).await? {
-            return Err(LedgerError::IdempotencyConflict);
-        }
-        outcome.replayed = replays.len() as u64;
+        let failed = check_replays(txn, ops, &fingerprints, &replays).await?;
+        outcome.failed = failed;
+        outcome.replayed = replays.len() as u64 - failed;
     }
+    lock_in_id_order(txn, limited.keys()).await?;
     // Wallets that are only credited (a grant) cannot break their limit: one statement per
-    // few hundred of them instead of one round trip each. The others keep the conditional update.
+    // few hundred of them instead of one round trip each. The others get their debits checked
+    // first, alone, then their credits.
     let (credits, others): (Vec<_>, Vec<_>) = limited.iter().partition(|(_, d)| is_pure_credit(d));
     for chunk in credits.chunks(rows_per_statement(backend, 32, 500)) {
         credit_many(txn, chunk).await?;
     }
     for (account, delta) in others {
-        apply_delta(txn, *account, delta, true).await?;
+        let (debits, credits) = split(delta);
+        apply_delta(txn, *account, &debits, true).await?;
+        if credits != Delta::default() {
+            apply_delta(txn, *account, &credits, true).await?;
+        }
     }
     for chunk in transfers.chunks(rows_per_statement(backend, TRANSFER_ROW_BYTES, 500)) {
         insert_transfer_rows(txn, chunk).await?;
@@ -170,6 +186,33 @@ async fn batch_in(txn: &DatabaseTransaction, ops: &[Operation]) -> Result<BatchO
         apply_delta(txn, *account, delta, false).await?;
     }
     Ok(outcome)
+}
+
+/// A delta's debit side and credit side.
+fn split(d: &Delta) -> (Delta, Delta) {
+    let debits = Delta { debits_posted: d.debits_posted, debits_pending: d.debits_pending, ..Delta::default() };
+    let credits = Delta { credits_posted: d.credits_posted, credits_pending: d.credits_pending, ..Delta::default() };
+    (debits, credits)
+}
+
+/// PostgreSQL: locks `accounts` (sorted: a `BTreeMap`'s keys) in id order, in statements of a
+/// few hundred. The bulk credit's `UPDATE … FROM` would otherwise lock in join order. SQLite's
+/// IMMEDIATE transaction already holds the one database lock.
+async fn lock_in_id_order<'a>(
+    txn: &DatabaseTransaction,
+    accounts: impl Iterator<Item = &'a AccountId>,
+) -> Result<(), LedgerError> {
+    let backend = txn.get_database_backend();
+    if backend != sea_orm::DbBackend::Postgres {
+        return Ok(());
+    }
+    let ids: Vec<Value> = accounts.map(|id| (*id).into()).collect();
+    for chunk in ids.chunks(rows_per_statement(backend, 20, 500)) {
+        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!("SELECT id FROM ledger_account WHERE id IN ({}) ORDER BY id FOR UPDATE", marks.join(", "));
+        txn.execute_raw(stmt(backend, &sql, chunk.to_vec())).await?;
+    }
+    Ok(())
 }
 
 fn is_pure_credit(d: &Delta) -> bool {
@@ -200,12 +243,15 @@ async fn credit_many<C: ConnectionTrait>(db: &C, items: &[(&AccountId, &Delta)])
     Err(LedgerError::Db(sea_orm::DbErr::Custom(format!("bulk credit updated {updated} of {} accounts", items.len()))))
 }
 
+/// Checks the replayed keys against what is stored: a different request is a conflict; returns
+/// how many of them were refused the first time.
 async fn check_replays<C: ConnectionTrait>(
     db: &C,
     ops: &[Operation],
     fingerprints: &[String],
     replays: &[usize],
-) -> Result<bool, LedgerError> {
+) -> Result<u64, LedgerError> {
+    let mut failed = 0;
     // Grouped by scope: one `scope = … AND key IN (…)` per scope, served by the unique index.
     let mut by_scope: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for &i in replays {
@@ -218,20 +264,24 @@ async fn check_replays<C: ConnectionTrait>(
             values.extend(chunk.iter().map(|&i| Value::from(ops[i].key.clone())));
             let marks: Vec<String> = (2..=values.len()).map(|j| format!("${j}")).collect();
             let sql = format!(
-                "SELECT key, fingerprint FROM idempotency_key WHERE scope = $1 AND key IN ({})",
+                "SELECT key, fingerprint, outcome FROM idempotency_key WHERE scope = $1 AND key IN ({})",
                 marks.join(", ")
             );
             #[derive(FromQueryResult)]
             struct Stored {
                 key: String,
                 fingerprint: String,
+                outcome: KeyOutcome,
             }
             let rows = Stored::find_by_statement(stmt(backend, &sql, values)).all(db).await?;
-            let stored: HashMap<String, String> = rows.into_iter().map(|r| (r.key, r.fingerprint)).collect();
-            if chunk.iter().any(|&i| stored.get(&ops[i].key) != Some(&fingerprints[i])) {
-                return Ok(true);
+            let stored: HashMap<String, Stored> = rows.into_iter().map(|r| (r.key.clone(), r)).collect();
+            for &i in chunk {
+                match stored.get(&ops[i].key) {
+                    Some(s) if s.fingerprint == fingerprints[i] => failed += u64::from(s.outcome == KeyOutcome::Failed),
+                    _ => return Err(LedgerError::IdempotencyConflict),
+                }
             }
         }
     }
-    Ok(false)
+    Ok(failed)
 }

@@ -58,11 +58,11 @@ pub(super) async fn resolve_hold<C: ConnectionTrait>(
         Leg::Post { amount, .. } => amount.map_or(held, |a| a.0),
         _ => held,
     };
-    deltas.of(debit).debits_pending -= held;
-    deltas.of(credit).credits_pending -= held;
+    add_checked(&mut deltas.of(debit).debits_pending, -held)?;
+    add_checked(&mut deltas.of(credit).credits_pending, -held)?;
     if phase == Phase::PostPending {
-        deltas.of(debit).debits_posted += moved;
-        deltas.of(credit).credits_posted += moved;
+        add_checked(&mut deltas.of(debit).debits_posted, moved)?;
+        add_checked(&mut deltas.of(credit).credits_posted, moved)?;
     }
     Ok(record(None, phase, debit.id, credit.id, Cents(moved), Some(hold), None, now))
 }
@@ -119,25 +119,41 @@ pub(super) async fn insert_holds<C: ConnectionTrait>(
 /// Expires up to `limit` holds whose timeout has passed, each as its own idempotent operation
 /// (key `expire:<hold>`), so a scheduler crash or two schedulers racing expire nothing twice.
 /// Returns how many holds this call expired.
+///
+/// One hold that cannot be expired (a database error, a key taken by another request) is
+/// logged and skipped: the sweep pages on by (expiry, id), so it never blocks the holds behind
+/// it, and a refusal of an expiry is not stored on its key (see `execute`), so the hold is
+/// tried again by the next sweep.
 pub async fn expire_due_holds(db: &DatabaseConnection, limit: u64) -> Result<u64, LedgerError> {
-    let backend = db.get_database_backend();
-    let sql = format!(
-        "SELECT transfer_id FROM ledger_hold WHERE state = 'pending' AND expires_at_us <= {} \
-         ORDER BY expires_at_us LIMIT {limit}",
-        now_us_sql(backend)
-    );
     #[derive(FromQueryResult)]
     struct Due {
         transfer_id: TransferId,
+        expires_at_us: i64,
     }
-    let due = Due::find_by_statement(stmt(backend, &sql, [])).all(db).await?;
+    let backend = db.get_database_backend();
+    let sql = format!(
+        "SELECT transfer_id, expires_at_us FROM ledger_hold WHERE state = 'pending' AND expires_at_us <= {} \
+         AND (expires_at_us > $1 OR (expires_at_us = $1 AND transfer_id > $2)) \
+         ORDER BY expires_at_us, transfer_id LIMIT {}",
+        now_us_sql(backend),
+        limit.max(1)
+    );
+    let (mut after_us, mut after_id) = (i64::MIN, Uuid::nil());
     let mut expired = 0;
-    for Due { transfer_id: hold } in due {
-        let op = Operation::new("system:scheduler", format!("expire:{hold}"), vec![Leg::Expire { hold }]);
-        match execute(db, &op).await {
-            Ok(o) if !o.replayed => expired += 1,
-            Ok(_) | Err(LedgerError::Rejected(_)) => {}
-            Err(e) => return Err(e),
+    while expired < limit {
+        let due = Due::find_by_statement(stmt(backend, &sql, [after_us.into(), after_id.into()])).all(db).await?;
+        let Some(last) = due.last() else { break };
+        (after_us, after_id) = (last.expires_at_us, last.transfer_id);
+        for Due { transfer_id: hold, .. } in due {
+            let op = Operation::new("system:scheduler", format!("expire:{hold}"), vec![Leg::Expire { hold }]);
+            match execute(db, &op).await {
+                Ok(o) if !o.replayed => expired += 1,
+                Ok(_) | Err(LedgerError::Rejected(_)) => {}
+                Err(e) => tracing::warn!(%hold, error = %e, "hold not expired; skipped until the next sweep"),
+            }
+            if expired == limit {
+                break;
+            }
         }
     }
     Ok(expired)

@@ -51,7 +51,7 @@ pub(super) struct Clock {
 pub(super) struct StoredKey {
     id: Uuid,
     fingerprint: String,
-    outcome: String,
+    outcome: KeyOutcome,
     result: Option<String>,
     created_at_us: i64,
 }
@@ -62,8 +62,8 @@ impl StoredKey {
         if self.fingerprint != fingerprint {
             return Err(LedgerError::IdempotencyConflict);
         }
-        match self.outcome.as_str() {
-            "succeeded" => {
+        match self.outcome {
+            KeyOutcome::Succeeded => {
                 let sql = format!("SELECT {TRANSFER_COLUMNS} FROM ledger_transfer WHERE op_id = $1 ORDER BY leg");
                 let rows = TransferRow::find_by_statement(stmt(db.get_database_backend(), &sql, [self.id.into()]))
                     .all(db)
@@ -71,7 +71,7 @@ impl StoredKey {
                 let transfers = rows.into_iter().map(TransferRecord::try_from).collect::<Result<Vec<_>, DbErr>>()?;
                 Ok(Outcome { op_id: self.id, transfers, created_at_us: self.created_at_us, replayed: true })
             }
-            _ => {
+            KeyOutcome::Failed => {
                 let body = self.result.unwrap_or_default();
                 let rejection = serde_json::from_str(&body)
                     .map_err(|e| LedgerError::Db(DbErr::Custom(format!("stored refusal: {e}"))))?;

@@ -1,5 +1,7 @@
 //! Pure ledger types and arithmetic: no database here, so the rules can be read and tested alone.
 
+use std::sync::atomic::{AtomicI64, Ordering};
+
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -13,6 +15,31 @@ pub type TransferId = Uuid;
 pub const MAX_KEY_LEN: usize = 255;
 /// Most legs in one operation: a grant has one per wallet; nothing legitimate needs dozens.
 pub const MAX_LEGS: usize = 32;
+/// Default largest amount of one leg: 10 million euros, far above any Pass amount, far below
+/// where sums of legs and counters could overflow `i64` (32 legs × 10⁹ × 10⁸ operations).
+pub const DEFAULT_MAX_LEG_AMOUNT: Cents = Cents(1_000_000_000);
+/// Longest hold: a ticket lives at most until its campaign's deadline, within a school year.
+pub const MAX_HOLD_TIMEOUT_MS: i64 = 400 * 24 * 3600 * 1000;
+
+/// The leg cap in force (process-wide: set once from configuration at start-up).
+static MAX_LEG_AMOUNT: AtomicI64 = AtomicI64::new(DEFAULT_MAX_LEG_AMOUNT.0);
+
+/// Sets the largest amount one leg may move (`PASSERELLE_MAX_LEG_CENTS`); at least one cent.
+pub fn set_max_leg_amount(cap: Cents) {
+    MAX_LEG_AMOUNT.store(cap.0.max(1), Ordering::Relaxed);
+}
+
+/// The largest amount one leg may move.
+pub fn max_leg_amount() -> Cents {
+    Cents(MAX_LEG_AMOUNT.load(Ordering::Relaxed))
+}
+
+/// `*total += by`, refusing an overflow rather than wrapping (release builds do not check):
+/// a wrapped debit total would pass the conditional update and mint money.
+pub(crate) fn add_checked(total: &mut i64, by: i64) -> Result<(), LedgerError> {
+    *total = total.checked_add(by).ok_or_else(|| LedgerError::Invalid("the amounts overflow".into()))?;
+    Ok(())
+}
 
 /// The two Pass wallets. Credit never moves between them unless a transfer says so.
 ///
@@ -137,6 +164,15 @@ pub enum Phase {
     ExpirePending,
 }
 
+/// What the first run under an idempotency key did (`idempotency_key.outcome`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::Display, strum::EnumString, sea_orm::DeriveValueType)]
+#[strum(serialize_all = "snake_case")]
+#[sea_orm(value_type = "String")]
+pub enum KeyOutcome {
+    Succeeded,
+    Failed,
+}
+
 /// An account as a leg names it: its id and whether it carries the *must not overdraw* limit.
 ///
 /// The limit decides the lock order inside a transaction (limited wallets first, unlimited
@@ -210,6 +246,11 @@ impl Operation {
         digest.iter().map(|b| format!("{b:02x}")).collect()
     }
 
+    /// True when every leg expires a hold: the scheduler's operations.
+    pub fn is_expiry(&self) -> bool {
+        self.legs.iter().all(|l| matches!(l, Leg::Expire { .. }))
+    }
+
     /// Structural checks done before touching the database.
     pub fn validate(&self) -> Result<(), LedgerError> {
         let invalid = |m: &str| Err(LedgerError::Invalid(m.to_owned()));
@@ -220,24 +261,31 @@ impl Operation {
             return invalid("an operation has 1 to 32 legs");
         }
         let mut holds = std::collections::HashSet::new();
+        let cap = max_leg_amount();
         for leg in &self.legs {
             match leg {
                 Leg::Transfer { debit, credit, amount, .. } | Leg::Hold { debit, credit, amount, .. } => {
                     if amount.0 <= 0 {
                         return invalid("amounts must be positive");
                     }
+                    if *amount > cap {
+                        return Err(LedgerError::Invalid(format!("an amount is above the limit of {cap}")));
+                    }
                     if debit.id == credit.id {
                         return invalid("debit and credit accounts must differ");
                     }
                     if let Leg::Hold { timeout_ms, .. } = leg
-                        && *timeout_ms < 0
+                        && !(0..=MAX_HOLD_TIMEOUT_MS).contains(timeout_ms)
                     {
-                        return invalid("a hold timeout cannot be negative");
+                        return invalid("a hold timeout must be between 0 and 400 days");
                     }
                 }
                 Leg::Post { hold, amount } => {
                     if amount.is_some_and(|a| a.0 <= 0) {
                         return invalid("amounts must be positive");
+                    }
+                    if amount.is_some_and(|a| a > cap) {
+                        return Err(LedgerError::Invalid(format!("an amount is above the limit of {cap}")));
                     }
                     if !holds.insert(*hold) {
                         return invalid("a hold appears twice in one operation");
@@ -339,23 +387,27 @@ pub struct Counters {
 pub type Delta = Counters;
 
 impl Counters {
-    /// What the owner can still spend: posted credits minus posted and pending debits.
+    /// What the owner can still spend: posted credits minus posted and pending debits
+    /// (computed wide, so corrupt counters read as a large negative, never a wrapped positive).
     pub fn available(&self) -> i64 {
-        self.credits_posted - self.debits_posted - self.debits_pending
+        let wide = i128::from(self.credits_posted) - i128::from(self.debits_posted) - i128::from(self.debits_pending);
+        wide.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
     }
 
     /// Posted balance (credits minus debits), holds not counted.
     pub fn balance(&self) -> i64 {
-        self.credits_posted - self.debits_posted
+        let wide = i128::from(self.credits_posted) - i128::from(self.debits_posted);
+        wide.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
     }
 
-    pub fn plus(&self, d: &Delta) -> Counters {
-        Counters {
-            credits_posted: self.credits_posted + d.credits_posted,
-            debits_posted: self.debits_posted + d.debits_posted,
-            credits_pending: self.credits_pending + d.credits_pending,
-            debits_pending: self.debits_pending + d.debits_pending,
-        }
+    /// The counters after `d`, or `None` if any would overflow.
+    pub fn checked_plus(&self, d: &Delta) -> Option<Counters> {
+        Some(Counters {
+            credits_posted: self.credits_posted.checked_add(d.credits_posted)?,
+            debits_posted: self.debits_posted.checked_add(d.debits_posted)?,
+            credits_pending: self.credits_pending.checked_add(d.credits_pending)?,
+            debits_pending: self.debits_pending.checked_add(d.debits_pending)?,
+        })
     }
 
     /// The *must not overdraw* rule, the one the conditional update enforces in SQL.

@@ -73,6 +73,13 @@ async fn try_execute(db: &DatabaseConnection, op: &Operation, fingerprint: &str)
             txn.commit().await?;
             Ok(outcome)
         }
+        // An expiry's refusal depends on the clock of the moment (`HoldNotExpired` after the
+        // database clock stepped back): stored, it would be replayed forever. It is not stored;
+        // the hold's own state guarantees it is resolved at most once.
+        Err(LedgerError::Rejected(rejection)) if op.is_expiry() => {
+            txn.rollback().await?;
+            Err(rejection.into())
+        }
         Err(LedgerError::Rejected(rejection)) => {
             txn.rollback().await?;
             record_rejection(db, op, fingerprint, rejection).await
@@ -116,13 +123,13 @@ async fn apply<C: ConnectionTrait>(db: &C, op_id: Uuid, now: i64, op: &Operation
     for (i, leg) in op.legs.iter().enumerate() {
         let record = match leg {
             Leg::Transfer { kind, debit, credit, amount } => {
-                deltas.of(*debit).debits_posted += amount.0;
-                deltas.of(*credit).credits_posted += amount.0;
+                add_checked(&mut deltas.of(*debit).debits_posted, amount.0)?;
+                add_checked(&mut deltas.of(*credit).credits_posted, amount.0)?;
                 record(Some(*kind), Phase::Posted, debit.id, credit.id, *amount, None, None, now)
             }
             Leg::Hold { kind, debit, credit, amount, timeout_ms } => {
-                deltas.of(*debit).debits_pending += amount.0;
-                deltas.of(*credit).credits_pending += amount.0;
+                add_checked(&mut deltas.of(*debit).debits_pending, amount.0)?;
+                add_checked(&mut deltas.of(*credit).credits_pending, amount.0)?;
                 let expires = now.saturating_add(timeout_ms.saturating_mul(1000));
                 let r = record(Some(*kind), Phase::Pending, debit.id, credit.id, *amount, None, Some(expires), now);
                 new_holds.push(r.clone());
