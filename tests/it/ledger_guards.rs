@@ -8,7 +8,7 @@ use passerelle_domain::ledger::*;
 use passerelle_tests::TestApp;
 use passerelle_tests::accounts::error_code;
 use passerelle_tests::fresh_db;
-use passerelle_tests::ledger::{books, funded_wallet, payment};
+use passerelle_tests::ledger::{Books, books, funded_wallet, payment};
 use passerelle_tests::school::funder;
 use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult};
 use serde_json::json;
@@ -100,11 +100,16 @@ async fn a_huge_amount_through_graphql_is_bad_user_input_not_a_crash() {
     app.stop().await;
 }
 
-/// A hold that expires at once (timeout 0).
-async fn due_hold(db: &DatabaseConnection, b: passerelle_tests::ledger::Books, wallet: AccountRef, key: &str) -> Uuid {
+/// A ticket hold of 1 € on `wallet` for the partner; its id.
+async fn hold_of(db: &DatabaseConnection, b: Books, wallet: AccountRef, timeout_ms: i64, key: &str) -> Uuid {
     let leg =
-        Leg::Hold { kind: TransferKind::Ticket, debit: wallet, credit: b.partner, amount: Cents(100), timeout_ms: 0 };
+        Leg::Hold { kind: TransferKind::Ticket, debit: wallet, credit: b.partner, amount: Cents(100), timeout_ms };
     execute(db, &Operation::new("parent:test", key, vec![leg])).await.unwrap().transfers[0].id
+}
+
+/// A hold that expires at once (timeout 0).
+async fn due_hold(db: &DatabaseConnection, b: Books, wallet: AccountRef, key: &str) -> Uuid {
+    hold_of(db, b, wallet, 0, key).await
 }
 
 #[tokio::test]
@@ -136,14 +141,7 @@ async fn an_expiry_refusal_is_not_stored_on_its_key() {
     let t = fresh_db().await;
     let b = books(&t.db).await;
     let wallet = funded_wallet(&t.db, b, 1000).await;
-    let leg = Leg::Hold {
-        kind: TransferKind::Ticket,
-        debit: wallet,
-        credit: b.partner,
-        amount: Cents(100),
-        timeout_ms: 3_600_000,
-    };
-    let hold = execute(&t.db, &Operation::new("parent:test", "later", vec![leg])).await.unwrap().transfers[0].id;
+    let hold = hold_of(&t.db, b, wallet, 3_600_000, "later").await;
     let expire = Operation::new("system:scheduler", format!("expire:{hold}"), vec![Leg::Expire { hold }]);
     // Not due yet (as after the database clock stepped back): refused, and not remembered.
     assert!(matches!(execute(&t.db, &expire).await, Err(LedgerError::Rejected(Rejection::HoldNotExpired))));
@@ -153,7 +151,7 @@ async fn an_expiry_refusal_is_not_stored_on_its_key() {
     assert_eq!(counters(&t.db, wallet).await.debits_pending, 0);
 }
 
-fn grant_op(b: passerelle_tests::ledger::Books, wallet: AccountRef, cents: i64, key: &str) -> Operation {
+fn grant_op(b: Books, wallet: AccountRef, cents: i64, key: &str) -> Operation {
     Operation::new(
         "system:test",
         key,
@@ -205,14 +203,7 @@ async fn the_audit_sees_orphans_unflagged_wallets_and_holds_posted_late() {
     let t = fresh_db().await;
     let b = books(&t.db).await;
     let wallet = funded_wallet(&t.db, b, 1000).await;
-    let leg = Leg::Hold {
-        kind: TransferKind::Ticket,
-        debit: wallet,
-        credit: b.partner,
-        amount: Cents(100),
-        timeout_ms: 3_600_000,
-    };
-    let hold = execute(&t.db, &Operation::new("parent:test", "h", vec![leg])).await.unwrap().transfers[0].id;
+    let hold = hold_of(&t.db, b, wallet, 3_600_000, "h").await;
     execute(&t.db, &Operation::new("partner:test", "post", vec![Leg::Post { hold, amount: None }])).await.unwrap();
     assert_clean(&t.db).await;
 
