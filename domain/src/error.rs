@@ -91,6 +91,8 @@ impl From<LedgerError> for Error {
                     Error::Conflict(r.to_string())
                 }
                 Rejection::AmountExceedsHold => Error::bad_input("amount", r.to_string()),
+                Rejection::CardBlocked { .. } => Error::CardBlocked,
+                Rejection::CampaignClosed { .. } => Error::CampaignClosed,
             },
             LedgerError::IdempotencyConflict => Error::IdempotencyConflict,
             LedgerError::Invalid(m) => Error::bad_input("operation", m),

@@ -20,7 +20,7 @@ use crate::db::{
 use crate::error::{Error, Result};
 use crate::ids::CardNumber;
 use crate::ledger::{
-    AccountKind, AccountRef, AccountSpec, BatchOutcome, LedgerError, Leg, Operation, TransferKind, Wallet,
+    AccountKind, AccountRef, AccountSpec, BatchOutcome, LedgerError, Leg, Operation, Scope, TransferKind, Wallet,
     ensure_account, ensure_accounts, execute, execute_batch_in,
 };
 use crate::money::Cents;
@@ -54,7 +54,8 @@ pub async fn run_grant(
     let campaign = get_campaign(db, campaign_id).await?;
     let backend = db.get_database_backend();
     let prefix = card_prefix(db, campaign.funder_id).await?;
-    let budget = ensure_account(db, AccountSpec::of(AccountKind::FunderBudget, campaign_id)).await?;
+    let scope = Scope::campaign(campaign.funder_id, campaign_id);
+    let budget = ensure_account(db, AccountSpec::of(AccountKind::FunderBudget, campaign_id, scope)).await?;
     let run = Run { campaign, budget, prefix };
     let total: i64 = db
         .query_one_raw(stmt(
@@ -147,6 +148,7 @@ async fn grant_page(
                 summary.passes_created += created;
                 summary.credits += batch.executed;
                 summary.already_done += batch.replayed;
+                summary.refused += batch.failed;
                 summary.credited_cents += batch.moved_cents;
                 return Ok(());
             }
@@ -195,7 +197,13 @@ async fn page_operations(
     let passes = pass_ids(txn, campaign.id, page).await?;
     let specs: Vec<AccountSpec> = passes
         .iter()
-        .flat_map(|(_, pass)| campaign.policy.wallets.iter().map(move |w| AccountSpec::pass_wallet(*pass, w.wallet)))
+        .flat_map(|(_, pass)| {
+            campaign
+                .policy
+                .wallets
+                .iter()
+                .map(move |w| AccountSpec::pass_wallet(campaign.funder_id, campaign.id, *pass, w.wallet))
+        })
         .collect();
     let wallets = ensure_accounts(txn, &specs).await?;
     Ok(credit_operations(campaign, run.budget, page, &passes, &wallets))

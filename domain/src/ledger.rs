@@ -20,6 +20,7 @@ mod idempotency;
 mod model;
 mod rows;
 mod service;
+mod update;
 
 pub use accounts::{Account, AccountSpec, ensure_account, ensure_accounts, get_account};
 pub use audit::{AuditReport, audit};
@@ -27,7 +28,7 @@ pub use batch::{BatchOutcome, execute_batch, execute_batch_in};
 pub use holds::expire_due_holds;
 pub use model::{
     AccountId, AccountKind, AccountRef, Counters, DEFAULT_MAX_LEG_AMOUNT, Delta, KeyOutcome, LedgerError, Leg,
-    MAX_HOLD_TIMEOUT_MS, Operation, OutboxEvent, Outcome, Phase, Rejection, TransferId, TransferKind, TransferRecord,
-    Wallet, max_leg_amount, set_max_leg_amount,
+    MAX_HOLD_TIMEOUT_MS, Operation, OutboxEvent, Outcome, Phase, Rejection, Scope, TransferId, TransferKind,
+    TransferRecord, Wallet, max_leg_amount, set_max_leg_amount,
 };
 pub use service::execute;

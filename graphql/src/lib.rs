@@ -54,8 +54,9 @@ pub struct Mutation(
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 
-/// The Pass wallets (also a partner's categories). Mirrors the domain enum: `remote` derives
-/// the conversions both ways, so a new domain variant fails to compile here until exposed.
+/// The Pass wallets (also a partner's categories).
+// Mirrors the domain enum: `remote` derives the conversions both ways, so a new domain variant
+// fails to compile here until it is exposed.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 #[graphql(name = "Wallet", remote = "passerelle_domain::ledger::Wallet")]
 pub enum GqlWallet {

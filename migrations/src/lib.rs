@@ -18,6 +18,7 @@ mod m0004_partner_access;
 mod m0005_oidc;
 mod m0006_lookup_indexes;
 mod m0007_roster_details;
+mod m0008_ledger_scope;
 mod util;
 
 /// The ordered list of migrations.
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_oidc::Migration),
             Box::new(m0006_lookup_indexes::Migration),
             Box::new(m0007_roster_details::Migration),
+            Box::new(m0008_ledger_scope::Migration),
         ]
     }
 }

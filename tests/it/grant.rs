@@ -10,6 +10,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection};
 use uuid::Uuid;
 
 async fn wallet_balances(db: &DatabaseConnection, campaign: Uuid, pupil: Uuid) -> Option<(i64, i64)> {
+    let funder = passerelle_domain::campaign::get_campaign(db, campaign).await.unwrap().funder_id;
     let sql = "SELECT id FROM pass WHERE campaign_id = $1 AND pupil_id = $2";
     let row = db
         .query_one_raw(passerelle_domain::db::stmt(db.get_database_backend(), sql, [campaign.into(), pupil.into()]))
@@ -18,7 +19,7 @@ async fn wallet_balances(db: &DatabaseConnection, campaign: Uuid, pupil: Uuid) -
     let pass: Uuid = row.try_get("", "id").unwrap();
     let mut out = vec![];
     for w in Wallet::ALL {
-        let acc = ensure_account(db, AccountSpec::pass_wallet(pass, w)).await.unwrap();
+        let acc = ensure_account(db, AccountSpec::pass_wallet(funder, campaign, pass, w)).await.unwrap();
         out.push(get_account(db, acc.id).await.unwrap().unwrap().counters.available());
     }
     Some((out[0], out[1]))
@@ -117,9 +118,9 @@ async fn a_grant_that_dies_half_way_and_runs_again_credits_everyone_once() {
     assert_eq!(rerun.passes, 1200);
     assert_eq!(rerun.passes_created, 700, "the first page's passes were kept");
     assert_eq!(rerun.already_done, 500 + 50, "500 base grants and 50 top-ups of the first page");
-    let budget = ensure_account(&t.db, AccountSpec::of(passerelle_domain::ledger::AccountKind::FunderBudget, c.id))
-        .await
-        .unwrap();
+    let scope = passerelle_domain::ledger::Scope::campaign(c.funder_id, c.id);
+    let budget_spec = AccountSpec::of(passerelle_domain::ledger::AccountKind::FunderBudget, c.id, scope);
+    let budget = ensure_account(&t.db, budget_spec).await.unwrap();
     let spent = get_account(&t.db, budget.id).await.unwrap().unwrap().counters.debits_posted;
     assert_eq!(spent, 1200 * 8000 + 120 * 2000, "every pupil credited exactly once");
     assert_clean(&t.db).await;

@@ -193,7 +193,7 @@ async fn malformed_operations_are_refused_before_touching_the_database() {
     for op in bad {
         assert!(matches!(execute(&t.db, &op).await, Err(LedgerError::Invalid(_))), "{op:?}");
     }
-    let missing = payment(b, AccountRef { id: Uuid::new_v4(), limited: true }, 1, "missing");
+    let missing = payment(b, AccountRef { id: Uuid::new_v4(), limited: true, scope: b.scope }, 1, "missing");
     assert!(matches!(execute(&t.db, &missing).await, Err(LedgerError::Rejected(Rejection::AccountNotFound { .. }))));
     assert_clean(&t.db).await;
 }
@@ -217,7 +217,7 @@ async fn a_batch_credits_many_wallets_at_once_and_refuses_an_unknown_one_whole()
     let b = books(&t.db).await;
     let mut wallets = vec![];
     for _ in 0..250 {
-        wallets.push(ensure_account(&t.db, AccountSpec::pass_wallet(Uuid::new_v4(), Wallet::Sport)).await.unwrap());
+        wallets.push(passerelle_tests::ledger::wallet(&t.db, b, Wallet::Sport).await);
     }
     let ops: Vec<Operation> = wallets
         .iter()
@@ -235,7 +235,7 @@ async fn a_batch_credits_many_wallets_at_once_and_refuses_an_unknown_one_whole()
     }
     let again = execute_batch(&t.db, &ops).await.unwrap();
     assert_eq!((again.executed, again.replayed, again.moved_cents), (0, 250, 0));
-    let ghost = AccountRef { id: Uuid::new_v4(), limited: true };
+    let ghost = AccountRef { id: Uuid::new_v4(), limited: true, scope: b.scope };
     let mut bad = vec![Operation::new(
         "system:test",
         "x1",

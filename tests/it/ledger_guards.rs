@@ -8,7 +8,7 @@ use passerelle_domain::ledger::*;
 use passerelle_tests::TestApp;
 use passerelle_tests::accounts::error_code;
 use passerelle_tests::fresh_db;
-use passerelle_tests::ledger::{Books, books, funded_wallet, payment};
+use passerelle_tests::ledger::{Books, books, funded_wallet, payment, wallet};
 use passerelle_tests::school::funder;
 use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult};
 use serde_json::json;
@@ -163,7 +163,7 @@ fn grant_op(b: Books, wallet: AccountRef, cents: i64, key: &str) -> Operation {
 async fn a_batch_reports_a_key_refused_earlier_as_failed_not_done() {
     let t = fresh_db().await;
     let b = books(&t.db).await;
-    let empty = ensure_account(&t.db, AccountSpec::pass_wallet(Uuid::new_v4(), Wallet::Sport)).await.unwrap();
+    let empty = wallet(&t.db, b, Wallet::Sport).await;
     let full = funded_wallet(&t.db, b, 500).await;
     // Refused alone (an empty wallet), the refusal recorded on its key.
     let refused = payment(b, empty, 300, "pay-1");
@@ -180,7 +180,7 @@ async fn a_batch_reports_a_key_refused_earlier_as_failed_not_done() {
 async fn a_batch_does_not_let_a_later_operation_fund_an_earlier_one() {
     let t = fresh_db().await;
     let b = books(&t.db).await;
-    let wallet = ensure_account(&t.db, AccountSpec::pass_wallet(Uuid::new_v4(), Wallet::Sport)).await.unwrap();
+    let wallet = wallet(&t.db, b, Wallet::Sport).await;
     // Alone, the payment would be refused; netted with the grant after it, it would pass.
     let ops = [payment(b, wallet, 300, "pay"), grant_op(b, wallet, 500, "grant")];
     let refused = execute_batch(&t.db, &ops).await;

@@ -15,6 +15,7 @@ mod ledger_basic;
 mod ledger_guards;
 mod ledger_props;
 mod ledger_races;
+mod ledger_scope;
 mod oidc;
 mod partner_clients;
 mod reauth;

@@ -57,7 +57,29 @@ fn refuse(field: &'static str, message: impl Into<String>) -> Result<(), PolicyE
     Err(PolicyError { field, message: message.into() })
 }
 
+/// The instant a deadline *day* ends: midnight after it in Europe/Paris, in microseconds since
+/// the epoch (the deadline day itself is still open: tickets can be issued on 30 June).
+pub fn end_of_day_us(day: NaiveDate) -> i64 {
+    use chrono::TimeZone as _;
+    let next = day.succ_opt().unwrap_or(day).and_time(chrono::NaiveTime::MIN);
+    // Midnight always exists in Paris (DST changes happen at 2–3 h); `earliest` covers the rest.
+    chrono_tz::Europe::Paris
+        .from_local_datetime(&next)
+        .earliest()
+        .map_or_else(|| next.and_utc().timestamp_micros(), |t| t.timestamp_micros())
+}
+
 impl Policy {
+    /// When tickets, payments and card charges stop (end of `generation_deadline`).
+    pub fn generation_deadline_us(&self) -> i64 {
+        end_of_day_us(self.generation_deadline)
+    }
+
+    /// When partners can no longer redeem tickets (end of `validation_deadline`).
+    pub fn validation_deadline_us(&self) -> i64 {
+        end_of_day_us(self.validation_deadline)
+    }
+
     /// Checks the policy is coherent before it is stored.
     pub fn validate(&self) -> Result<(), PolicyError> {
         if self.wallets.is_empty() {
@@ -132,6 +154,18 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_deadline_day_ends_at_midnight_in_paris() {
+        // 30 June 2027 is in summer time (UTC+2): the day ends at 22:00 UTC.
+        let d = NaiveDate::from_ymd_opt(2027, 6, 30).unwrap();
+        let expected = chrono::DateTime::parse_from_rfc3339("2027-06-30T22:00:00Z").unwrap().timestamp_micros();
+        assert_eq!(end_of_day_us(d), expected);
+        // In winter (UTC+1): 23:00 UTC.
+        let d = NaiveDate::from_ymd_opt(2027, 1, 15).unwrap();
+        let expected = chrono::DateTime::parse_from_rfc3339("2027-01-15T23:00:00Z").unwrap().timestamp_micros();
+        assert_eq!(end_of_day_us(d), expected);
+    }
 
     #[test]
     fn the_pass_plus_model_is_valid_and_pays_80_or_100() {

@@ -110,6 +110,10 @@ pub async fn upsert_campaign(
         let values = [Uuid::now_v7().into(), id.into(), version.into(), policy_json.into(), author.into()];
         txn.execute_raw(stmt(backend, &sql, values)).await?;
     }
+    // The deadlines as instants, where the ledger's conditional updates can compare them.
+    let sql = "UPDATE campaign SET generation_deadline_us = $2, validation_deadline_us = $3 WHERE id = $1";
+    let values = [id.into(), policy.generation_deadline_us().into(), policy.validation_deadline_us().into()];
+    txn.execute_raw(stmt(backend, sql, values)).await?;
     let campaign = get_campaign(&txn, id).await?;
     txn.commit().await?;
     Ok(campaign)

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 use uuid::Uuid;
 
-use super::model::{AccountId, AccountKind, AccountRef, Counters, Wallet};
+use super::model::{AccountId, AccountKind, AccountRef, Counters, Scope, Wallet};
 use crate::db::{now_us_sql, rows_per_statement, stmt};
 
 /// Identifies an account by what it stands for; creating it twice yields the same account.
@@ -14,15 +14,18 @@ pub struct AccountSpec {
     pub kind: AccountKind,
     pub owner_id: Uuid,
     pub wallet: Option<Wallet>,
+    pub scope: Scope,
 }
 
 impl AccountSpec {
-    pub fn pass_wallet(pass_id: Uuid, wallet: Wallet) -> Self {
-        AccountSpec { kind: AccountKind::PassWallet, owner_id: pass_id, wallet: Some(wallet) }
+    /// The wallet of a pass (the owner), in its campaign.
+    pub fn pass_wallet(funder: Uuid, campaign: Uuid, pass_id: Uuid, wallet: Wallet) -> Self {
+        let scope = Scope::campaign(funder, campaign);
+        AccountSpec { kind: AccountKind::PassWallet, owner_id: pass_id, wallet: Some(wallet), scope }
     }
 
-    pub fn of(kind: AccountKind, owner_id: Uuid) -> Self {
-        AccountSpec { kind, owner_id, wallet: None }
+    pub fn of(kind: AccountKind, owner_id: Uuid, scope: Scope) -> Self {
+        AccountSpec { kind, owner_id, wallet: None, scope }
     }
 
     /// Pass wallets must never be overdrawn; budgets and partner accounts are books of the
@@ -40,13 +43,15 @@ pub struct Account {
     pub owner_id: Uuid,
     pub wallet: Option<Wallet>,
     pub must_not_overdraw: bool,
+    /// `None` only for accounts created before scopes existed (the audit flags them).
+    pub scope: Option<Scope>,
     pub counters: Counters,
 }
 
 impl Account {
-    /// How legs refer to this account.
-    pub fn reference(&self) -> AccountRef {
-        AccountRef { id: self.id, limited: self.must_not_overdraw }
+    /// How legs refer to this account (`None` for an account without a scope: no leg may use it).
+    pub fn reference(&self) -> Option<AccountRef> {
+        self.scope.map(|scope| AccountRef { id: self.id, limited: self.must_not_overdraw, scope })
     }
 }
 
@@ -60,6 +65,8 @@ pub(crate) struct AccountRow {
     /// never collide.
     wallet: String,
     must_not_overdraw: bool,
+    funder_id: Option<Uuid>,
+    campaign_id: Option<Uuid>,
     credits_posted: i64,
     debits_posted: i64,
     credits_pending: i64,
@@ -76,6 +83,7 @@ impl TryFrom<AccountRow> for Account {
             owner_id: r.owner_id,
             wallet: stored_wallet(&r.wallet)?,
             must_not_overdraw: r.must_not_overdraw,
+            scope: r.funder_id.map(|funder| Scope { funder, campaign: r.campaign_id }),
             counters: Counters {
                 credits_posted: r.credits_posted,
                 debits_posted: r.debits_posted,
@@ -98,8 +106,8 @@ fn stored_wallet_text(w: Option<Wallet>) -> &'static str {
     w.map_or("", <&'static str>::from)
 }
 
-pub(crate) const ACCOUNT_COLUMNS: &str =
-    "id, kind, owner_id, wallet, must_not_overdraw, credits_posted, debits_posted, credits_pending, debits_pending";
+pub(crate) const ACCOUNT_COLUMNS: &str = "id, kind, owner_id, wallet, must_not_overdraw, funder_id, campaign_id, \
+     credits_posted, debits_posted, credits_pending, debits_pending";
 
 /// Returns the account for `spec`, creating it if needed (safe under concurrency: the unique
 /// index on (kind, owner, wallet) decides, and the loser reads the winner's row).
@@ -121,21 +129,21 @@ pub async fn get_account<C: ConnectionTrait>(db: &C, id: AccountId) -> Result<Op
 pub async fn ensure_accounts<C: ConnectionTrait>(db: &C, specs: &[AccountSpec]) -> Result<Vec<AccountRef>, DbErr> {
     let backend = db.get_database_backend();
     let mut out = Vec::with_capacity(specs.len());
-    for chunk in specs.chunks(rows_per_statement(backend, 80, 300)) {
+    for chunk in specs.chunks(rows_per_statement(backend, 120, 300)) {
         let now = now_us_sql(backend);
         let rows: Vec<String> = (0..chunk.len())
             .map(|i| {
-                let b = i * 5;
-                format!("(${}, ${}, ${}, ${}, ${}, 0, 0, 0, 0, {now})", b + 1, b + 2, b + 3, b + 4, b + 5)
+                let marks: Vec<String> = (1..=7).map(|c| format!("${}", i * 7 + c)).collect();
+                format!("({}, 0, 0, 0, 0, {now})", marks.join(", "))
             })
             .collect();
         let sql = format!(
-            "INSERT INTO ledger_account (id, kind, owner_id, wallet, must_not_overdraw, credits_posted, debits_posted, \
-             credits_pending, debits_pending, created_at_us) VALUES {} ON CONFLICT (kind, owner_id, wallet) DO NOTHING \
-             RETURNING id, kind, owner_id, wallet, must_not_overdraw",
+            "INSERT INTO ledger_account (id, kind, owner_id, wallet, must_not_overdraw, funder_id, campaign_id, \
+             credits_posted, debits_posted, credits_pending, debits_pending, created_at_us) VALUES {} \
+             ON CONFLICT (kind, owner_id, wallet) DO NOTHING RETURNING {REF_COLUMNS}",
             rows.join(", ")
         );
-        let mut values: Vec<sea_orm::Value> = Vec::with_capacity(chunk.len() * 5);
+        let mut values: Vec<sea_orm::Value> = Vec::with_capacity(chunk.len() * 7);
         for spec in chunk {
             values.extend([
                 Uuid::now_v7().into(),
@@ -143,6 +151,8 @@ pub async fn ensure_accounts<C: ConnectionTrait>(db: &C, specs: &[AccountSpec]) 
                 spec.owner_id.into(),
                 stored_wallet_text(spec.wallet).into(),
                 spec.must_not_overdraw().into(),
+                spec.scope.funder.into(),
+                spec.scope.campaign.into(),
             ]);
         }
         let mut found = HashMap::with_capacity(chunk.len());
@@ -151,14 +161,16 @@ pub async fn ensure_accounts<C: ConnectionTrait>(db: &C, specs: &[AccountSpec]) 
             chunk.iter().filter(|s| !found.contains_key(&key_of(s))).map(|s| s.owner_id.into()).collect();
         if !missing.is_empty() {
             let marks: Vec<String> = (1..=missing.len()).map(|i| format!("${i}")).collect();
-            let sql = format!(
-                "SELECT id, kind, owner_id, wallet, must_not_overdraw FROM ledger_account WHERE owner_id IN ({})",
-                marks.join(", ")
-            );
+            let sql = format!("SELECT {REF_COLUMNS} FROM ledger_account WHERE owner_id IN ({})", marks.join(", "));
             collect_refs(&mut found, RefRow::find_by_statement(stmt(backend, &sql, missing)).all(db).await?);
         }
         for spec in chunk {
-            out.push(*found.get(&key_of(spec)).ok_or_else(|| DbErr::RecordNotFound("ledger account".into()))?);
+            let found = found.get(&key_of(spec)).ok_or_else(|| DbErr::RecordNotFound("ledger account".into()))?;
+            // The same account asked for in another scope is a bug in the caller, not a new account.
+            if found.scope != Some(spec.scope) {
+                return Err(DbErr::Custom(format!("ledger account {} exists in another scope", found.id)));
+            }
+            out.push(AccountRef { id: found.id, limited: found.limited, scope: spec.scope });
         }
     }
     Ok(out)
@@ -170,7 +182,9 @@ fn key_of(spec: &AccountSpec) -> AccountKey {
     (spec.kind, spec.owner_id, stored_wallet_text(spec.wallet).to_owned())
 }
 
-/// What `ensure_accounts` reads back: the unique key and the reference.
+const REF_COLUMNS: &str = "id, kind, owner_id, wallet, must_not_overdraw, funder_id, campaign_id";
+
+/// What `ensure_accounts` reads back: the unique key, the reference and the stored scope.
 #[derive(FromQueryResult)]
 struct RefRow {
     id: AccountId,
@@ -178,10 +192,19 @@ struct RefRow {
     owner_id: Uuid,
     wallet: String,
     must_not_overdraw: bool,
+    funder_id: Option<Uuid>,
+    campaign_id: Option<Uuid>,
 }
 
-fn collect_refs(found: &mut HashMap<AccountKey, AccountRef>, rows: Vec<RefRow>) {
+struct Found {
+    id: AccountId,
+    limited: bool,
+    scope: Option<Scope>,
+}
+
+fn collect_refs(found: &mut HashMap<AccountKey, Found>, rows: Vec<RefRow>) {
     for r in rows {
-        found.insert((r.kind, r.owner_id, r.wallet), AccountRef { id: r.id, limited: r.must_not_overdraw });
+        let scope = r.funder_id.map(|funder| Scope { funder, campaign: r.campaign_id });
+        found.insert((r.kind, r.owner_id, r.wallet), Found { id: r.id, limited: r.must_not_overdraw, scope });
     }
 }

@@ -104,7 +104,14 @@ async fn audit_in(db: &DatabaseTransaction) -> Result<AuditReport, DbErr> {
         report.violations.push(format!("debits and credits differ overall: {total:?}"));
     }
 
-    let checks: [(&str, &str); 12] = [
+    let checks: [(&str, &str); 14] = [
+        ("accounts without a funder", "SELECT COUNT(*) AS n FROM ledger_account WHERE funder_id IS NULL"),
+        (
+            "transfers across funders or campaigns",
+            "SELECT COUNT(*) AS n FROM ledger_transfer t JOIN ledger_account d ON d.id = t.debit_account_id \
+             JOIN ledger_account c ON c.id = t.credit_account_id WHERE d.funder_id <> c.funder_id \
+             OR (d.campaign_id IS NOT NULL AND c.campaign_id IS NOT NULL AND d.campaign_id <> c.campaign_id)",
+        ),
         (
             "transfers naming an account that does not exist",
             "SELECT COUNT(*) AS n FROM ledger_transfer t LEFT JOIN ledger_account d ON d.id = t.debit_account_id \

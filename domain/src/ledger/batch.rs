@@ -23,7 +23,8 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, FromQuer
 use uuid::Uuid;
 
 use super::model::*;
-use super::service::{apply_delta, insert_transfer_rows};
+use super::service::insert_transfer_rows;
+use super::update::{Booked, Gate, apply_delta};
 use crate::db::{begin_write, is_retryable, now_us_sql, rows_per_statement, stmt};
 
 /// Bound bytes of one idempotency claim (id, scope, a ~90-character key, a 64-character
@@ -125,8 +126,9 @@ async fn batch_in(txn: &DatabaseTransaction, ops: &[Operation]) -> Result<BatchO
     }
 
     let mut outcome = BatchOutcome::default();
-    let mut limited: BTreeMap<AccountId, Delta> = BTreeMap::new();
-    let mut unlimited: BTreeMap<AccountId, Delta> = BTreeMap::new();
+    let mut limited: BTreeMap<AccountId, Booked> = BTreeMap::new();
+    let mut unlimited: BTreeMap<AccountId, Booked> = BTreeMap::new();
+    let (mut gate, mut now_any) = (Gate::Open, 0);
     let mut transfers: Vec<(Uuid, usize, TransferRecord)> = Vec::new();
     let mut replays: Vec<usize> = Vec::new();
     for (i, op) in ops.iter().enumerate() {
@@ -135,11 +137,15 @@ async fn batch_in(txn: &DatabaseTransaction, ops: &[Operation]) -> Result<BatchO
             continue;
         };
         outcome.executed += 1;
+        gate = gate.max(Gate::of(op));
+        now_any = now;
         for (leg_no, leg) in op.legs.iter().enumerate() {
             if let Leg::Transfer { kind, debit, credit, amount } = leg {
                 for (account, is_debit) in [(debit, true), (credit, false)] {
                     let map = if account.limited { &mut limited } else { &mut unlimited };
-                    let d = map.entry(account.id).or_default();
+                    let b = map.entry(account.id).or_default();
+                    b.scope = Some(account.scope);
+                    let d = &mut b.delta;
                     add_checked(if is_debit { &mut d.debits_posted } else { &mut d.credits_posted }, amount.0)?;
                 }
                 add_checked(&mut outcome.moved_cents, amount.0)?;
@@ -168,31 +174,32 @@ async fn batch_in(txn: &DatabaseTransaction, ops: &[Operation]) -> Result<BatchO
     // Wallets that are only credited (a grant) cannot break their limit: one statement per
     // few hundred of them instead of one round trip each. The others get their debits checked
     // first, alone, then their credits.
-    let (credits, others): (Vec<_>, Vec<_>) = limited.iter().partition(|(_, d)| is_pure_credit(d));
+    let (credits, others): (Vec<_>, Vec<_>) = limited.iter().partition(|(_, b)| is_pure_credit(&b.delta));
     for chunk in credits.chunks(rows_per_statement(backend, 32, 500)) {
         credit_many(txn, chunk).await?;
     }
-    for (account, delta) in others {
-        let (debits, credits) = split(delta);
-        apply_delta(txn, *account, &debits, true).await?;
-        if credits != Delta::default() {
-            apply_delta(txn, *account, &credits, true).await?;
+    for (account, booked) in others {
+        let (debits, credits) = split(booked);
+        apply_delta(txn, *account, &debits, true, gate, now_any).await?;
+        if credits.delta != Delta::default() {
+            apply_delta(txn, *account, &credits, true, Gate::Open, now_any).await?;
         }
     }
     for chunk in transfers.chunks(rows_per_statement(backend, TRANSFER_ROW_BYTES, 500)) {
         insert_transfer_rows(txn, chunk).await?;
     }
-    for (account, delta) in &unlimited {
-        apply_delta(txn, *account, delta, false).await?;
+    for (account, booked) in &unlimited {
+        apply_delta(txn, *account, booked, false, gate, now_any).await?;
     }
     Ok(outcome)
 }
 
-/// A delta's debit side and credit side.
-fn split(d: &Delta) -> (Delta, Delta) {
+/// A booking's debit side and credit side.
+fn split(b: &Booked) -> (Booked, Booked) {
+    let d = &b.delta;
     let debits = Delta { debits_posted: d.debits_posted, debits_pending: d.debits_pending, ..Delta::default() };
     let credits = Delta { credits_posted: d.credits_posted, credits_pending: d.credits_pending, ..Delta::default() };
-    (debits, credits)
+    (Booked { delta: debits, scope: b.scope }, Booked { delta: credits, scope: b.scope })
 }
 
 /// PostgreSQL: locks `accounts` (sorted: a `BTreeMap`'s keys) in id order, in statements of a
@@ -221,14 +228,17 @@ fn is_pure_credit(d: &Delta) -> bool {
 
 /// Adds posted credits to many accounts in one statement (same SQL on SQLite and PostgreSQL;
 /// `UPDATE … FROM` joins once, where a correlated subquery would scan the list per account).
-async fn credit_many<C: ConnectionTrait>(db: &C, items: &[(&AccountId, &Delta)]) -> Result<(), LedgerError> {
+///
+/// The scope is not re-checked here: pure credits name wallets that `ensure_accounts` just
+/// returned for the same scope (and the audit checks every transfer's scope).
+async fn credit_many<C: ConnectionTrait>(db: &C, items: &[(&AccountId, &Booked)]) -> Result<(), LedgerError> {
     let rows: Vec<String> = (0..items.len()).map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2)).collect();
     let sql = format!(
         "WITH v(id, amount) AS (VALUES {}) UPDATE ledger_account SET credits_posted = credits_posted + v.amount \
          FROM v WHERE ledger_account.id = v.id",
         rows.join(", ")
     );
-    let values: Vec<Value> = items.iter().flat_map(|(id, d)| [(**id).into(), d.credits_posted.into()]).collect();
+    let values: Vec<Value> = items.iter().flat_map(|(id, b)| [(**id).into(), b.delta.credits_posted.into()]).collect();
     let updated = db.execute_raw(stmt(db.get_database_backend(), &sql, values)).await?.rows_affected();
     if updated as usize == items.len() {
         return Ok(());

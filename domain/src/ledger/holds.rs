@@ -4,6 +4,7 @@
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult, Value};
 use uuid::Uuid;
 
+use super::accounts::{AccountSpec, ensure_account};
 use super::model::*;
 use super::service::{Deltas, execute, record};
 use crate::db::{now_us_sql, stmt};
@@ -33,7 +34,7 @@ pub(super) async fn resolve_hold<C: ConnectionTrait>(
     now: i64,
     leg: &Leg,
     deltas: &mut Deltas,
-) -> Result<TransferRecord, LedgerError> {
+) -> Result<Vec<TransferRecord>, LedgerError> {
     let hold = resolution_hold(leg).ok_or_else(|| LedgerError::Invalid("not a hold leg".into()))?;
     let (state, phase, time_rule) = match leg {
         Leg::Post { .. } => ("posted", Phase::PostPending, "AND expires_at_us > $3"),
@@ -50,21 +51,53 @@ pub(super) async fn resolve_hold<C: ConnectionTrait>(
     let Some(row) = resolved.one(db).await? else {
         return Err(diagnose_hold(db, hold, now, phase).await?.into());
     };
-    let debit = AccountRef { id: row.debit_account_id, limited: row.debit_limited };
-    let credit = AccountRef { id: row.credit_account_id, limited: row.credit_limited };
+    let (debit, credit) = (row.debit_account_id, row.credit_account_id);
     let held = row.amount.0;
     let moved = match leg {
         Leg::Post { amount: Some(a), .. } if a.0 > held => return Err(Rejection::AmountExceedsHold.into()),
         Leg::Post { amount, .. } => amount.map_or(held, |a| a.0),
         _ => held,
     };
-    add_checked(&mut deltas.of(debit).debits_pending, -held)?;
-    add_checked(&mut deltas.of(credit).credits_pending, -held)?;
+    add_checked(&mut deltas.held(debit, row.debit_limited).delta.debits_pending, -held)?;
+    add_checked(&mut deltas.held(credit, row.credit_limited).delta.credits_pending, -held)?;
     if phase == Phase::PostPending {
-        add_checked(&mut deltas.of(debit).debits_posted, moved)?;
-        add_checked(&mut deltas.of(credit).credits_posted, moved)?;
+        add_checked(&mut deltas.held(debit, row.debit_limited).delta.debits_posted, moved)?;
+        add_checked(&mut deltas.held(credit, row.credit_limited).delta.credits_posted, moved)?;
     }
-    Ok(record(None, phase, debit.id, credit.id, Cents(moved), Some(hold), None, now))
+    let mut records = vec![record(None, phase, debit, credit, Cents(moved), Some(hold), None, now)];
+    if phase != Phase::PostPending
+        && row.debit_limited
+        && let Some(lost) = expired_credit_if_closed(db, debit, now).await?
+    {
+        // Released after the generation deadline, the credit is lost (Pass+ rules): it goes
+        // from the wallet to the campaign's expired credit, not back to the family.
+        add_checked(&mut deltas.held(debit, true).delta.debits_posted, held)?;
+        add_checked(&mut deltas.of(lost).credits_posted, held)?;
+        records.push(record(Some(TransferKind::Expiry), Phase::Posted, debit, lost.id, Cents(held), None, None, now));
+    }
+    Ok(records)
+}
+
+/// The campaign's expired-credit account when `wallet`'s generation deadline has passed at
+/// `now`; `None` while it is open (or for a wallet without a campaign or deadline).
+async fn expired_credit_if_closed<C: ConnectionTrait>(
+    db: &C,
+    wallet: AccountId,
+    now: i64,
+) -> Result<Option<AccountRef>, LedgerError> {
+    #[derive(FromQueryResult)]
+    struct Closed {
+        funder_id: Uuid,
+        campaign_id: Uuid,
+    }
+    let sql = "SELECT a.funder_id, a.campaign_id FROM ledger_account a JOIN campaign c ON c.id = a.campaign_id \
+               WHERE a.id = $1 AND c.generation_deadline_us <= $2";
+    let closed = Closed::find_by_statement(stmt(db.get_database_backend(), sql, [wallet.into(), now.into()]));
+    let Some(Closed { funder_id, campaign_id }) = closed.one(db).await? else {
+        return Ok(None);
+    };
+    let spec = AccountSpec::of(AccountKind::ExpiredCredit, campaign_id, Scope::campaign(funder_id, campaign_id));
+    Ok(Some(ensure_account(db, spec).await?))
 }
 
 /// Explains why a hold could not change state (only on the refusal path).

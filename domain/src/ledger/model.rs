@@ -137,6 +137,14 @@ pub enum TransferKind {
     Correction,
 }
 
+impl TransferKind {
+    /// Money a family spends from a wallet: gated by the card's status and the campaign's
+    /// deadlines (the ledger's [`super::update`] gate).
+    pub fn is_spending(self) -> bool {
+        matches!(self, TransferKind::Ticket | TransferKind::Payment | TransferKind::CardCharge)
+    }
+}
+
 /// The role a transfer row plays in the two-phase life of money.
 #[derive(
     Clone,
@@ -173,16 +181,38 @@ pub enum KeyOutcome {
     Failed,
 }
 
-/// An account as a leg names it: its id and whether it carries the *must not overdraw* limit.
+/// Where an account belongs: its funder, and its campaign when it lives for one (pass wallets,
+/// budgets, expired credit; a partner's books span its funder's campaigns). Money never crosses
+/// a funder, nor moves between two campaigns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Scope {
+    pub funder: Uuid,
+    pub campaign: Option<Uuid>,
+}
+
+impl Scope {
+    pub fn campaign(funder: Uuid, campaign: Uuid) -> Scope {
+        Scope { funder, campaign: Some(campaign) }
+    }
+
+    pub fn funder(funder: Uuid) -> Scope {
+        Scope { funder, campaign: None }
+    }
+}
+
+/// An account as a leg names it: its id, whether it carries the *must not overdraw* limit, and
+/// its scope.
 ///
 /// The limit decides the lock order inside a transaction (limited wallets first, unlimited
 /// books last, so the hot book rows — a partner's payable, a campaign budget — stay locked
-/// only for their final update and the commit). The database verifies the claim: a leg that
-/// calls a limited account unlimited matches no row and is refused.
+/// only for their final update and the commit). The database verifies both claims in the
+/// conditional update: a leg that calls a limited account unlimited, or names another scope,
+/// matches no row and is refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct AccountRef {
     pub id: AccountId,
     pub limited: bool,
+    pub scope: Scope,
 }
 
 /// One step of an operation.
@@ -262,6 +292,7 @@ impl Operation {
         }
         let mut holds = std::collections::HashSet::new();
         let cap = max_leg_amount();
+        let (mut funder, mut campaign) = (None, None);
         for leg in &self.legs {
             match leg {
                 Leg::Transfer { debit, credit, amount, .. } | Leg::Hold { debit, credit, amount, .. } => {
@@ -273,6 +304,16 @@ impl Operation {
                     }
                     if debit.id == credit.id {
                         return invalid("debit and credit accounts must differ");
+                    }
+                    for scope in [debit.scope, credit.scope] {
+                        if *funder.get_or_insert(scope.funder) != scope.funder {
+                            return invalid("an operation cannot cross funders");
+                        }
+                        if let Some(c) = scope.campaign
+                            && *campaign.get_or_insert(c) != c
+                        {
+                            return invalid("an operation cannot move money between campaigns");
+                        }
                     }
                     if let Leg::Hold { timeout_ms, .. } = leg
                         && !(0..=MAX_HOLD_TIMEOUT_MS).contains(timeout_ms)
@@ -345,6 +386,10 @@ pub enum Rejection {
     HoldNotExpired,
     #[error("cannot post more than the held amount")]
     AmountExceedsHold,
+    #[error("the card of account {account} is not active")]
+    CardBlocked { account: AccountId },
+    #[error("the campaign of account {account} is closed for this operation")]
+    CampaignClosed { account: AccountId },
 }
 
 impl Rejection {
@@ -357,6 +402,8 @@ impl Rejection {
             Rejection::HoldExpired => "HOLD_EXPIRED",
             Rejection::HoldNotExpired => "HOLD_NOT_EXPIRED",
             Rejection::AmountExceedsHold => "AMOUNT_EXCEEDS_HOLD",
+            Rejection::CardBlocked { .. } => "CARD_BLOCKED",
+            Rejection::CampaignClosed { .. } => "CAMPAIGN_CLOSED",
         }
     }
 }

@@ -31,6 +31,7 @@ use super::holds::{insert_holds, resolution_hold, resolve_hold};
 use super::idempotency::{Clock, load_key, record_rejection};
 use super::model::*;
 use super::rows::RESOLUTION;
+use super::update::{Booked, Gate, apply_delta};
 use crate::db::{begin_write, is_retryable, now_us_sql, stmt};
 use crate::money::Cents;
 
@@ -94,14 +95,22 @@ async fn try_execute(db: &DatabaseConnection, op: &Operation, fingerprint: &str)
 /// Per-account deltas, split by lock class.
 #[derive(Default)]
 pub(super) struct Deltas {
-    limited: BTreeMap<AccountId, Delta>,
-    unlimited: BTreeMap<AccountId, Delta>,
+    limited: BTreeMap<AccountId, Booked>,
+    unlimited: BTreeMap<AccountId, Booked>,
 }
 
 impl Deltas {
+    /// The delta of an account a leg names; the update checks the scope the reference claims.
     pub(super) fn of(&mut self, account: AccountRef) -> &mut Delta {
-        let map = if account.limited { &mut self.limited } else { &mut self.unlimited };
-        map.entry(account.id).or_default()
+        let booked = self.held(account.id, account.limited);
+        booked.scope = Some(account.scope);
+        &mut booked.delta
+    }
+
+    /// The delta of an account a hold names (its scope was checked when the hold was made).
+    pub(super) fn held(&mut self, id: AccountId, limited: bool) -> &mut Booked {
+        let map = if limited { &mut self.limited } else { &mut self.unlimited };
+        map.entry(id).or_default()
     }
 }
 
@@ -115,17 +124,17 @@ async fn apply<C: ConnectionTrait>(db: &C, op_id: Uuid, now: i64, op: &Operation
     let mut resolutions: Vec<(usize, TransferId)> =
         op.legs.iter().enumerate().filter_map(|(i, l)| resolution_hold(l).map(|h| (i, h))).collect();
     resolutions.sort_by_key(|(_, h)| *h);
-    let mut resolved: Vec<Option<TransferRecord>> = vec![None; op.legs.len()];
+    let mut resolved: Vec<Vec<TransferRecord>> = vec![vec![]; op.legs.len()];
     for (i, _) in resolutions {
-        resolved[i] = Some(resolve_hold(db, op_id, now, &op.legs[i], &mut deltas).await?);
+        resolved[i] = resolve_hold(db, op_id, now, &op.legs[i], &mut deltas).await?;
     }
 
     for (i, leg) in op.legs.iter().enumerate() {
-        let record = match leg {
+        match leg {
             Leg::Transfer { kind, debit, credit, amount } => {
                 add_checked(&mut deltas.of(*debit).debits_posted, amount.0)?;
                 add_checked(&mut deltas.of(*credit).credits_posted, amount.0)?;
-                record(Some(*kind), Phase::Posted, debit.id, credit.id, *amount, None, None, now)
+                transfers.push(record(Some(*kind), Phase::Posted, debit.id, credit.id, *amount, None, None, now));
             }
             Leg::Hold { kind, debit, credit, amount, timeout_ms } => {
                 add_checked(&mut deltas.of(*debit).debits_pending, amount.0)?;
@@ -133,21 +142,21 @@ async fn apply<C: ConnectionTrait>(db: &C, op_id: Uuid, now: i64, op: &Operation
                 let expires = now.saturating_add(timeout_ms.saturating_mul(1000));
                 let r = record(Some(*kind), Phase::Pending, debit.id, credit.id, *amount, None, Some(expires), now);
                 new_holds.push(r.clone());
-                r
+                transfers.push(r);
             }
-            _ => resolved[i].take().ok_or_else(|| LedgerError::Invalid("unresolved hold leg".into()))?,
-        };
-        transfers.push(record);
+            _ => transfers.append(&mut resolved[i]),
+        }
     }
 
-    for (account, delta) in &deltas.limited {
-        apply_delta(db, *account, delta, true).await?;
+    let gate = Gate::of(op);
+    for (account, booked) in &deltas.limited {
+        apply_delta(db, *account, booked, true, gate, now).await?;
     }
     insert_transfers(db, backend, op_id, &transfers).await?;
     insert_holds(db, backend, &new_holds).await?;
     write_events(db, now, &op.events).await?;
-    for (account, delta) in &deltas.unlimited {
-        apply_delta(db, *account, delta, false).await?;
+    for (account, booked) in &deltas.unlimited {
+        apply_delta(db, *account, booked, false, gate, now).await?;
     }
     Ok(Outcome { op_id, transfers, created_at_us: now, replayed: false })
 }
@@ -174,47 +183,6 @@ pub(super) fn record(
         expires_at_us,
         created_at_us: now,
     }
-}
-
-/// One conditional update per account: the whole check-and-write is a single statement, so
-/// concurrent writers serialise on the row and each re-checks the limit on the latest value.
-pub(super) async fn apply_delta<C: ConnectionTrait>(
-    db: &C,
-    account: AccountId,
-    d: &Delta,
-    limited: bool,
-) -> Result<(), LedgerError> {
-    let rule = if limited {
-        "(must_not_overdraw = FALSE OR credits_posted + $2 - debits_posted - $3 - debits_pending - $5 >= 0)"
-    } else {
-        "must_not_overdraw = FALSE"
-    };
-    let sql = format!(
-        "UPDATE ledger_account SET credits_posted = credits_posted + $2, debits_posted = debits_posted + $3, \
-         credits_pending = credits_pending + $4, debits_pending = debits_pending + $5 WHERE id = $1 AND {rule}"
-    );
-    let values = [
-        account.into(),
-        d.credits_posted.into(),
-        d.debits_posted.into(),
-        d.credits_pending.into(),
-        d.debits_pending.into(),
-    ];
-    let backend = db.get_database_backend();
-    if db.execute_raw(stmt(backend, &sql, values)).await?.rows_affected() == 1 {
-        return Ok(());
-    }
-    let exists = db
-        .query_one_raw(stmt(backend, "SELECT id FROM ledger_account WHERE id = $1", [account.into()]))
-        .await?
-        .is_some();
-    // An unlimited reference to a limited account matches no row: refused like an unknown account.
-    Err(if exists && limited {
-        Rejection::InsufficientFunds { account }
-    } else {
-        Rejection::AccountNotFound { account }
-    }
-    .into())
 }
 
 /// `($1, $2, …), ($n+1, …)` for a multi-row insert.

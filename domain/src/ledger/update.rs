@@ -1,0 +1,165 @@
+//! The one conditional update that writes an account's counters. Every check the ledger makes
+//! on an account is part of its `WHERE`, so check and write are one statement: concurrent
+//! writers serialise on the row and each re-checks on the latest values, with no read before.
+//!
+//! - the *must not overdraw* limit, for limited accounts (pass wallets);
+//! - the reference's claims: the limit flag and the scope (funder, campaign) the leg names;
+//! - for a wallet that is spent from ([`Gate`]): its card is active, and the campaign deadline
+//!   of that kind of spending has not passed by the database clock of the operation.
+//!
+//! Only when the update matches no row does [`diagnose`] read the account to say why.
+
+use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Value};
+
+use super::model::*;
+use crate::db::stmt;
+
+/// What spending from a wallet requires besides its balance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Gate {
+    /// Not spending (a grant, a release, an expiry, a correction): nothing more.
+    Open,
+    /// Redeeming a ticket: active card, before the partner (validation) deadline.
+    Redeem,
+    /// Issuing a ticket, paying, charging the card: active card, before the generation deadline.
+    Spend,
+}
+
+impl Gate {
+    /// The strictest gate any leg of `op` asks for. A resolution leg's own kind is the hold's;
+    /// posting one is a redemption.
+    pub(super) fn of(op: &Operation) -> Gate {
+        op.legs
+            .iter()
+            .map(|leg| match leg {
+                Leg::Transfer { kind, debit, .. } | Leg::Hold { kind, debit, .. }
+                    if debit.limited && kind.is_spending() =>
+                {
+                    Gate::Spend
+                }
+                Leg::Post { .. } => Gate::Redeem,
+                _ => Gate::Open,
+            })
+            .max()
+            .unwrap_or(Gate::Open)
+    }
+
+    fn deadline_column(self) -> Option<&'static str> {
+        match self {
+            Gate::Open => None,
+            Gate::Redeem => Some("validation_deadline_us"),
+            Gate::Spend => Some("generation_deadline_us"),
+        }
+    }
+}
+
+/// One account's change within an operation, with the scope its legs claim (`None` when only
+/// hold resolutions touch it: the scope was checked when the hold was made).
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Booked {
+    pub(super) delta: Delta,
+    pub(super) scope: Option<Scope>,
+}
+
+impl Booked {
+    /// Whether the account gives money out (posted or reserved).
+    fn debits(&self) -> bool {
+        self.delta.debits_posted > 0 || self.delta.debits_pending > 0
+    }
+}
+
+/// Applies `booked` to `account` with one conditional update, or says why it cannot.
+pub(super) async fn apply_delta<C: ConnectionTrait>(
+    db: &C,
+    account: AccountId,
+    booked: &Booked,
+    limited: bool,
+    gate: Gate,
+    now: i64,
+) -> Result<(), LedgerError> {
+    let d = &booked.delta;
+    let mut values: Vec<Value> = vec![
+        account.into(),
+        d.credits_posted.into(),
+        d.debits_posted.into(),
+        d.credits_pending.into(),
+        d.debits_pending.into(),
+    ];
+    let mut sql = String::from(
+        "UPDATE ledger_account SET credits_posted = credits_posted + $2, debits_posted = debits_posted + $3, \
+         credits_pending = credits_pending + $4, debits_pending = debits_pending + $5 WHERE id = $1 AND ",
+    );
+    sql.push_str(if limited {
+        "(must_not_overdraw = FALSE OR credits_posted + $2 - debits_posted - $3 - debits_pending - $5 >= 0)"
+    } else {
+        "must_not_overdraw = FALSE"
+    });
+    if let Some(scope) = booked.scope {
+        values.push(scope.funder.into());
+        sql.push_str(&format!(" AND funder_id = ${}", values.len()));
+        match scope.campaign {
+            Some(c) => {
+                values.push(c.into());
+                sql.push_str(&format!(" AND campaign_id = ${}", values.len()));
+            }
+            None => sql.push_str(" AND campaign_id IS NULL"),
+        }
+    }
+    let gated = limited && booked.debits();
+    if let Some(column) = gate.deadline_column().filter(|_| gated) {
+        values.push(now.into());
+        sql.push_str(&format!(
+            " AND NOT EXISTS (SELECT 1 FROM pass p WHERE p.id = ledger_account.owner_id AND p.status <> 'active') \
+             AND NOT EXISTS (SELECT 1 FROM campaign c WHERE c.id = ledger_account.campaign_id AND c.{column} <= ${})",
+            values.len()
+        ));
+    }
+    if db.execute_raw(stmt(db.get_database_backend(), &sql, values)).await?.rows_affected() == 1 {
+        return Ok(());
+    }
+    Err(diagnose(db, account, booked, limited, if gated { gate } else { Gate::Open }, now).await?.into())
+}
+
+/// The account as the refusal path reads it.
+#[derive(FromQueryResult)]
+struct Seen {
+    must_not_overdraw: bool,
+    funder_id: Option<uuid::Uuid>,
+    campaign_id: Option<uuid::Uuid>,
+    pass_status: Option<String>,
+    generation_deadline_us: Option<i64>,
+    validation_deadline_us: Option<i64>,
+}
+
+/// Why the conditional update matched no row (refusal path only).
+async fn diagnose<C: ConnectionTrait>(
+    db: &C,
+    account: AccountId,
+    booked: &Booked,
+    limited: bool,
+    gate: Gate,
+    now: i64,
+) -> Result<Rejection, DbErr> {
+    let sql = "SELECT a.must_not_overdraw, a.funder_id, a.campaign_id, p.status AS pass_status, \
+               c.generation_deadline_us, c.validation_deadline_us FROM ledger_account a \
+               LEFT JOIN pass p ON p.id = a.owner_id LEFT JOIN campaign c ON c.id = a.campaign_id WHERE a.id = $1";
+    let Some(seen) = Seen::find_by_statement(stmt(db.get_database_backend(), sql, [account.into()])).one(db).await?
+    else {
+        return Ok(Rejection::AccountNotFound { account });
+    };
+    // A reference that misstates the limit or the scope names no account we hold.
+    let claimed = booked.scope.is_none_or(|s| Some(s.funder) == seen.funder_id && s.campaign == seen.campaign_id);
+    if seen.must_not_overdraw != limited || !claimed {
+        return Ok(Rejection::AccountNotFound { account });
+    }
+    let passed = |deadline: Option<i64>| deadline.is_some_and(|d| d <= now);
+    Ok(match gate {
+        _ if !limited => Rejection::AccountNotFound { account },
+        Gate::Spend | Gate::Redeem if seen.pass_status.as_deref().is_some_and(|s| s != "active") => {
+            Rejection::CardBlocked { account }
+        }
+        Gate::Spend if passed(seen.generation_deadline_us) => Rejection::CampaignClosed { account },
+        Gate::Redeem if passed(seen.validation_deadline_us) => Rejection::CampaignClosed { account },
+        _ => Rejection::InsufficientFunds { account },
+    })
+}
