@@ -76,7 +76,7 @@ pub async fn import(
     partial: bool,
     json: bool,
 ) -> anyhow::Result<()> {
-    let format: RosterFormat = format.trim().to_ascii_lowercase().parse().map_err(|_| {
+    let format: RosterFormat = format.trim().parse().map_err(|_| {
         Error::bad_input("format", format!("unknown roster format {format:?}: expected aaf, siecle or csv"))
     })?;
     if files.is_empty() {

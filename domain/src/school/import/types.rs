@@ -13,7 +13,7 @@ use crate::school::parse::ParseError;
 
 /// Which parser reads the files of one import. One import has one format: the source-key
 /// prefix (`aaf:`, `siecle:`, `csv:`) and the snapshot scope depend on it. Stored as
-/// `aaf`, `siecle`, `csv` (`roster_import.format`).
+/// `aaf`, `siecle`, `csv` (`roster_import.format`); parsing takes any case (`--format AAF`).
 #[derive(
     Debug,
     Clone,
@@ -29,7 +29,7 @@ use crate::school::parse::ParseError;
     sea_orm::DeriveValueType,
 )]
 #[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
+#[strum(serialize_all = "snake_case", ascii_case_insensitive)]
 #[sea_orm(value_type = "String")]
 pub enum RosterFormat {
     /// The académie's AAF export (`ficAlimMENESR`).
