@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use indicatif::{ProgressBar, ProgressStyle};
+use passerelle_domain::Error;
 use passerelle_domain::campaign::find_campaign;
 use passerelle_domain::funder::{Funder, find_funder_by_code};
 use passerelle_domain::school::import::{ImportFile, ImportOptions, Progress, RosterFormat};
@@ -75,7 +76,9 @@ pub async fn import(
     partial: bool,
     json: bool,
 ) -> anyhow::Result<()> {
-    let format: RosterFormat = format.parse()?;
+    let format: RosterFormat = format.trim().parse().map_err(|_| {
+        Error::bad_input("format", format!("unknown roster format {format:?}: expected aaf, siecle or csv"))
+    })?;
     if files.is_empty() {
         bail!("name at least one file");
     }

@@ -9,7 +9,7 @@
 //! which keeps a 100,000-pupil grant to seconds and leaves a crashed run with whole pages only.
 
 use rand::Rng;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, Value};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, FromQueryResult, Value};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -57,14 +57,8 @@ pub async fn run_grant(
     let scope = Scope::campaign(campaign.funder_id, campaign_id);
     let budget = ensure_account(db, AccountSpec::of(AccountKind::FunderBudget, campaign_id, scope)).await?;
     let run = Run { campaign, budget, prefix };
-    let total: i64 = db
-        .query_one_raw(stmt(
-            backend,
-            "SELECT COUNT(*) AS n FROM eligibility WHERE campaign_id = $1 AND eligible = TRUE",
-            [campaign_id.into()],
-        ))
-        .await?
-        .map_or(Ok(0), |r| r.try_get("", "n"))?;
+    let sql = "SELECT COUNT(*) AS n FROM eligibility WHERE campaign_id = $1 AND eligible = TRUE";
+    let total = Count::find_by_statement(stmt(backend, sql, [campaign_id.into()])).one(db).await?.map_or(0, |c| c.n);
     let mut summary = GrantSummary::default();
     let mut after = Uuid::nil();
     loop {
@@ -79,6 +73,11 @@ pub async fn run_grant(
         progress(summary.passes, total.max(0) as u64);
     }
     Ok(summary)
+}
+
+#[derive(FromQueryResult)]
+struct Count {
+    n: i64,
 }
 
 /// PostgreSQL plans lookups of many wallets or keys from the tables' statistics; a first grant
@@ -101,12 +100,17 @@ async fn next_page(db: &DatabaseConnection, campaign_id: Uuid, after: Uuid) -> R
         "SELECT e.pupil_id, (SELECT p.boursier FROM pupil p WHERE p.id = e.pupil_id) AS boursier FROM eligibility e \
          WHERE e.campaign_id = $1 AND e.eligible = TRUE AND e.pupil_id > $2 ORDER BY e.pupil_id LIMIT {PAGE}"
     );
-    let rows = db.query_all_raw(stmt(db.get_database_backend(), &sql, [campaign_id.into(), after.into()])).await?;
-    let mut page = Vec::with_capacity(rows.len());
-    for r in &rows {
-        page.push((r.try_get::<Uuid>("", "pupil_id")?, r.try_get::<Option<bool>>("", "boursier")?.unwrap_or(false)));
-    }
-    Ok(page)
+    let rows = PageRow::find_by_statement(stmt(db.get_database_backend(), &sql, [campaign_id.into(), after.into()]))
+        .all(db)
+        .await?;
+    // A pupil whose boursier flag is unknown (NULL) gets the base amount only.
+    Ok(rows.into_iter().map(|r| (r.pupil_id, r.boursier.unwrap_or(false))).collect())
+}
+
+#[derive(FromQueryResult)]
+struct PageRow {
+    pupil_id: Uuid,
+    boursier: Option<bool>,
 }
 
 /// What every page of a run needs.
@@ -250,11 +254,15 @@ async fn grant_page_one_by_one(
 
 /// Card numbers start with the funder's code (digits only), then random digits, then Luhn.
 async fn card_prefix(db: &DatabaseConnection, funder_id: Uuid) -> Result<String> {
-    let row = db
-        .query_one_raw(stmt(db.get_database_backend(), "SELECT code FROM funder WHERE id = $1", [funder_id.into()]))
+    #[derive(FromQueryResult)]
+    struct Funder {
+        code: String,
+    }
+    let sql = "SELECT code FROM funder WHERE id = $1";
+    let Funder { code } = Funder::find_by_statement(stmt(db.get_database_backend(), sql, [funder_id.into()]))
+        .one(db)
         .await?
         .ok_or(Error::NotFound("funder"))?;
-    let code: String = row.try_get("", "code")?;
     Ok(format!("6{}", code.chars().filter(char::is_ascii_digit).take(3).collect::<String>()))
 }
 
@@ -317,17 +325,18 @@ async fn pass_ids<C: ConnectionTrait>(
     let (Some((first, _)), Some((last, _))) = (page.first(), page.last()) else { return Ok(vec![]) };
     let sql = "SELECT pupil_id, id FROM pass WHERE campaign_id = $1 AND pupil_id >= $2 AND pupil_id <= $3";
     let values: [Value; 3] = [campaign_id.into(), (*first).into(), (*last).into()];
-    let rows = db.query_all_raw(stmt(db.get_database_backend(), sql, values)).await?;
+    let rows = PassRow::find_by_statement(stmt(db.get_database_backend(), sql, values)).all(db).await?;
     let wanted: std::collections::HashSet<Uuid> = page.iter().map(|(p, _)| *p).collect();
-    let mut out = Vec::with_capacity(page.len());
-    for r in &rows {
-        let pupil: Uuid = r.try_get("", "pupil_id")?;
-        if wanted.contains(&pupil) {
-            out.push((pupil, r.try_get("", "id")?));
-        }
-    }
+    let mut out: Vec<(Uuid, Uuid)> =
+        rows.into_iter().filter(|r| wanted.contains(&r.pupil_id)).map(|r| (r.pupil_id, r.id)).collect();
     out.sort();
     Ok(out)
+}
+
+#[derive(FromQueryResult)]
+struct PassRow {
+    pupil_id: Uuid,
+    id: Uuid,
 }
 
 /// The base grant of every pupil of the page, and the boursier top-up where it applies.

@@ -194,3 +194,32 @@ async fn a_staff_override_survives_a_re_import_that_changes_the_pupil() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Stored codes that no version of the code writes are read errors, never a default: a grade
+/// `7E` used to read as "unknown" (the pupil went to review) and a computed `maybe` as `review`.
+#[tokio::test]
+async fn unknown_stored_grades_and_outcomes_are_errors() {
+    use passerelle_domain::school::query::{PupilFilter, list_pupils};
+    let t = fresh_db().await;
+    let f = funder(&t.db, "92").await;
+    let c = upsert_campaign(&t.db, f, 2026, "Pass+", &Policy::pass_plus("92", 2026), "staff").await.unwrap();
+    let ids = insert_pupils(&t.db, f, &[PupilSeed { key: "k", grade: "5E", uai: "0921778H", boursier: false }]).await;
+    recompute(&t.db, c.id).await.unwrap();
+    assert_eq!(get_eligibility(&t.db, ids[0], c.id).await.unwrap().unwrap().computed, Computed::Eligible);
+    let exec = |sql: &'static str| {
+        let db = t.db.clone();
+        async move { db.execute_raw(passerelle_domain::db::stmt(db.get_database_backend(), sql, [])).await.unwrap() }
+    };
+
+    exec("UPDATE eligibility SET computed = 'maybe'").await;
+    assert_eq!(get_eligibility(&t.db, ids[0], c.id).await.unwrap_err().code(), "INTERNAL");
+    assert_eq!(recompute(&t.db, c.id).await.unwrap_err().code(), "INTERNAL");
+    exec("UPDATE eligibility SET computed = 'eligible'").await;
+
+    exec("UPDATE pupil SET grade = '7E'").await;
+    assert_eq!(recompute(&t.db, c.id).await.unwrap_err().code(), "INTERNAL");
+    let filter = PupilFilter { funder_id: Some(f), ..PupilFilter::default() };
+    assert_eq!(list_pupils(&t.db, &filter, None, 10).await.unwrap_err().code(), "INTERNAL");
+    let row = get_eligibility(&t.db, ids[0], c.id).await.unwrap().unwrap();
+    assert_eq!(row.computed, Computed::Eligible, "the failed recomputation changed nothing");
+}

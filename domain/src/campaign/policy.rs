@@ -16,9 +16,13 @@ pub struct WalletAmounts {
     pub boursier: Cents,
 }
 
-/// Which territory decides eligibility.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Which territory decides eligibility. Stored inside the policy JSON as `school`,
+/// `residence`, `school_or_residence` (serde); not a column of its own.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, strum::Display, strum::EnumString, strum::IntoStaticStr,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum TerritoryRule {
     /// The school is in the département (UAI prefix).
     School,

@@ -1,6 +1,6 @@
 //! Storing campaigns and their policy versions.
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, QueryResult};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, FromQueryResult};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -21,36 +21,54 @@ pub struct Campaign {
 
 const COLUMNS: &str = "id, funder_id, school_year, name, policy_version, policy";
 
-fn from_row(row: &QueryResult) -> Result<Campaign> {
-    let policy: String = row.try_get("", "policy")?;
-    Ok(Campaign {
-        id: row.try_get("", "id")?,
-        funder_id: row.try_get("", "funder_id")?,
-        school_year: row.try_get("", "school_year")?,
-        name: row.try_get("", "name")?,
-        policy_version: row.try_get("", "policy_version")?,
-        policy: serde_json::from_str(&policy).map_err(|e| Error::internal(DbErr::Custom(format!("policy: {e}"))))?,
-    })
+/// `campaign` as [`COLUMNS`] select it; `policy` is the policy's JSON.
+#[derive(FromQueryResult)]
+struct CampaignRow {
+    id: Uuid,
+    funder_id: Uuid,
+    school_year: i32,
+    name: String,
+    policy_version: i32,
+    policy: String,
+}
+
+impl TryFrom<CampaignRow> for Campaign {
+    type Error = DbErr;
+
+    fn try_from(r: CampaignRow) -> Result<Campaign, DbErr> {
+        let policy =
+            serde_json::from_str(&r.policy).map_err(|e| DbErr::Type(format!("campaign {} policy: {e}", r.id)))?;
+        Ok(Campaign {
+            id: r.id,
+            funder_id: r.funder_id,
+            school_year: r.school_year,
+            name: r.name,
+            policy_version: r.policy_version,
+            policy,
+        })
+    }
 }
 
 pub async fn get_campaign<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<Campaign> {
     let sql = format!("SELECT {COLUMNS} FROM campaign WHERE id = $1");
-    match db.query_one_raw(stmt(db.get_database_backend(), &sql, [id.into()])).await? {
-        Some(row) => from_row(&row),
-        None => Err(Error::NotFound("campaign")),
-    }
+    let row = CampaignRow::find_by_statement(stmt(db.get_database_backend(), &sql, [id.into()])).one(db).await?;
+    row.map(Campaign::try_from).transpose()?.ok_or(Error::NotFound("campaign"))
 }
 
 pub async fn find_campaign<C: ConnectionTrait>(db: &C, funder_id: Uuid, school_year: i32) -> Result<Option<Campaign>> {
     let sql = format!("SELECT {COLUMNS} FROM campaign WHERE funder_id = $1 AND school_year = $2");
-    let row = db.query_one_raw(stmt(db.get_database_backend(), &sql, [funder_id.into(), school_year.into()])).await?;
-    row.map(|r| from_row(&r)).transpose()
+    let row =
+        CampaignRow::find_by_statement(stmt(db.get_database_backend(), &sql, [funder_id.into(), school_year.into()]))
+            .one(db)
+            .await?;
+    Ok(row.map(Campaign::try_from).transpose()?)
 }
 
 pub async fn list_campaigns<C: ConnectionTrait>(db: &C, funder_id: Uuid) -> Result<Vec<Campaign>> {
     let sql = format!("SELECT {COLUMNS} FROM campaign WHERE funder_id = $1 ORDER BY school_year DESC");
-    let rows = db.query_all_raw(stmt(db.get_database_backend(), &sql, [funder_id.into()])).await?;
-    rows.iter().map(from_row).collect()
+    let rows =
+        CampaignRow::find_by_statement(stmt(db.get_database_backend(), &sql, [funder_id.into()])).all(db).await?;
+    Ok(rows.into_iter().map(Campaign::try_from).collect::<Result<_, _>>()?)
 }
 
 /// Creates the campaign of `(funder, school_year)` or changes it. A changed policy becomes a

@@ -17,33 +17,30 @@ pub struct PupilFacts {
     pub left_at: Option<NaiveDate>,
 }
 
-/// The outcome of the rules alone.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// The outcome of the rules alone. Stored as `eligible`, `ineligible`, `review`
+/// (`eligibility.computed`).
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    sea_orm::DeriveValueType,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[sea_orm(value_type = "String")]
 pub enum Computed {
     /// The school data confirms it: granted without review.
     Eligible,
     Ineligible,
     /// Data is missing: a staff member decides.
     Review,
-}
-
-impl Computed {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Computed::Eligible => "eligible",
-            Computed::Ineligible => "ineligible",
-            Computed::Review => "review",
-        }
-    }
-
-    pub fn parse(s: &str) -> Computed {
-        match s {
-            "eligible" => Computed::Eligible,
-            "ineligible" => Computed::Ineligible,
-            _ => Computed::Review,
-        }
-    }
 }
 
 /// A decision and every reason behind it (stable codes, shown to staff).

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
-use sea_orm::{ConnectionTrait, DatabaseConnection, Value};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, FromQueryResult, Value};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -40,21 +40,11 @@ pub async fn recompute(db: &DatabaseConnection, campaign_id: Uuid) -> Result<Rec
             "SELECT id, source_key, grade, birth_date, uai, left_at FROM pupil WHERE funder_id = $1 AND id > $2 \
              ORDER BY id LIMIT {PAGE}"
         );
-        let rows = db.query_all_raw(stmt(backend, &sql, [campaign.funder_id.into(), after.into()])).await?;
+        let rows =
+            FactsRow::find_by_statement(stmt(backend, &sql, [campaign.funder_id.into(), after.into()])).all(db).await?;
         let Some(last) = rows.last() else { break };
-        after = last.try_get("", "id")?;
-        let mut pupils = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let grade: Option<String> = r.try_get("", "grade")?;
-            let facts = PupilFacts {
-                grade: grade.and_then(|g| g.parse::<GradeLevel>().ok()),
-                birth_date: r.try_get::<Option<NaiveDate>>("", "birth_date")?,
-                school_uai: r.try_get("", "uai")?,
-                guardian_postal_codes: vec![],
-                left_at: r.try_get::<Option<NaiveDate>>("", "left_at")?,
-            };
-            pupils.push((r.try_get::<Uuid>("", "id")?, r.try_get::<String>("", "source_key")?, facts));
-        }
+        after = last.id;
+        let mut pupils: Vec<(Uuid, String, PupilFacts)> = rows.into_iter().map(FactsRow::into_facts).collect();
         let codes = postal_codes(db, campaign.funder_id, &pupils).await?;
         for (_, key, facts) in pupils.iter_mut() {
             facts.guardian_postal_codes = codes.get(key.as_str()).cloned().unwrap_or_default();
@@ -62,6 +52,37 @@ pub async fn recompute(db: &DatabaseConnection, campaign_id: Uuid) -> Result<Rec
         store_page(db, campaign_id, &campaign.policy, &pupils, &mut summary).await?;
     }
     Ok(summary)
+}
+
+/// A pupil as the rules read it (`grade` is a stored code: an unknown one is a read error).
+#[derive(FromQueryResult)]
+struct FactsRow {
+    id: Uuid,
+    source_key: String,
+    grade: Option<GradeLevel>,
+    birth_date: Option<NaiveDate>,
+    uai: Option<String>,
+    left_at: Option<NaiveDate>,
+}
+
+impl FactsRow {
+    /// The pupil's id, source key and facts; the postal codes come from [`postal_codes`].
+    fn into_facts(self) -> (Uuid, String, PupilFacts) {
+        let facts = PupilFacts {
+            grade: self.grade,
+            birth_date: self.birth_date,
+            school_uai: self.uai,
+            guardian_postal_codes: vec![],
+            left_at: self.left_at,
+        };
+        (self.id, self.source_key, facts)
+    }
+}
+
+#[derive(FromQueryResult)]
+struct PostalCodeRow {
+    source_key: String,
+    postal_code: String,
 }
 
 /// Postal codes of the legal guardians of a page of pupils, by pupil source key. The page is
@@ -80,10 +101,20 @@ async fn postal_codes<C: ConnectionTrait>(
                AND g.postal_code IS NOT NULL";
     let values: [Value; 3] = [funder_id.into(), (*first).into(), (*last).into()];
     let mut out: HashMap<String, Vec<String>> = HashMap::new();
-    for r in db.query_all_raw(stmt(db.get_database_backend(), sql, values)).await? {
-        out.entry(r.try_get("", "source_key")?).or_default().push(r.try_get("", "postal_code")?);
+    for r in PostalCodeRow::find_by_statement(stmt(db.get_database_backend(), sql, values)).all(db).await? {
+        out.entry(r.source_key).or_default().push(r.postal_code);
     }
     Ok(out)
+}
+
+/// A decision as [`store_page`] compares it with the rules' new one.
+#[derive(FromQueryResult)]
+struct StoredDecision {
+    pupil_id: Uuid,
+    computed: Computed,
+    /// The JSON text of the reasons.
+    reasons: String,
+    override_eligible: Option<bool>,
 }
 
 async fn store_page(
@@ -99,13 +130,12 @@ async fn store_page(
     let sql = "SELECT pupil_id, computed, reasons, override_eligible FROM eligibility \
                WHERE campaign_id = $1 AND pupil_id >= $2 AND pupil_id <= $3";
     let values: [Value; 3] = [campaign_id.into(), (*first).into(), (*last).into()];
-    let mut existing: HashMap<Uuid, (String, String, Option<bool>)> = HashMap::new();
-    for r in txn.query_all_raw(stmt(backend, sql, values)).await? {
-        existing.insert(
-            r.try_get("", "pupil_id")?,
-            (r.try_get("", "computed")?, r.try_get("", "reasons")?, r.try_get("", "override_eligible")?),
-        );
-    }
+    let existing: HashMap<Uuid, StoredDecision> = StoredDecision::find_by_statement(stmt(backend, sql, values))
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|d| (d.pupil_id, d))
+        .collect();
     let now = now_us_sql(backend);
     let mut inserts: Vec<Value> = vec![];
     for (pupil_id, _, facts) in pupils {
@@ -116,15 +146,16 @@ async fn store_page(
             Computed::Review => summary.review += 1,
         }
         let reasons = serde_json::to_string(&decision.reasons).map_err(Error::internal)?;
-        let computed = decision.computed.as_str();
+        let computed = decision.computed;
         match existing.get(pupil_id) {
-            Some((c, r, over)) => {
-                if over.is_some() {
+            Some(stored) => {
+                if stored.override_eligible.is_some() {
                     summary.overridden += 1;
                 }
-                if c != computed || r != &reasons {
+                // The reasons are compared as the stored text: the same list always serializes the same.
+                if stored.computed != computed || stored.reasons != reasons {
                     summary.changed += 1;
-                    let eligible = over.unwrap_or(decision.computed == Computed::Eligible);
+                    let eligible = stored.override_eligible.unwrap_or(computed == Computed::Eligible);
                     let sql = format!(
                         "UPDATE eligibility SET computed = $3, reasons = $4, eligible = $5, computed_at_us = {now} \
                          WHERE campaign_id = $1 AND pupil_id = $2"
@@ -229,20 +260,41 @@ pub async fn get_eligibility<C: ConnectionTrait>(
 ) -> Result<Option<EligibilityRow>> {
     let sql = "SELECT pupil_id, campaign_id, computed, reasons, eligible, override_eligible, override_reason, override_author \
                FROM eligibility WHERE pupil_id = $1 AND campaign_id = $2";
-    let Some(r) = db.query_one_raw(stmt(db.get_database_backend(), sql, [pupil_id.into(), campaign_id.into()])).await?
-    else {
-        return Ok(None);
-    };
-    let computed: String = r.try_get("", "computed")?;
-    let reasons: String = r.try_get("", "reasons")?;
-    Ok(Some(EligibilityRow {
-        pupil_id: r.try_get("", "pupil_id")?,
-        campaign_id: r.try_get("", "campaign_id")?,
-        computed: Computed::parse(&computed),
-        reasons: serde_json::from_str(&reasons).unwrap_or_default(),
-        eligible: r.try_get("", "eligible")?,
-        override_eligible: r.try_get("", "override_eligible")?,
-        override_reason: r.try_get("", "override_reason")?,
-        override_author: r.try_get("", "override_author")?,
-    }))
+    let row =
+        DecisionRow::find_by_statement(stmt(db.get_database_backend(), sql, [pupil_id.into(), campaign_id.into()]))
+            .one(db)
+            .await?;
+    Ok(row.map(EligibilityRow::try_from).transpose()?)
+}
+
+/// `eligibility` as [`get_eligibility`] selects it; `reasons` is a JSON list.
+#[derive(FromQueryResult)]
+struct DecisionRow {
+    pupil_id: Uuid,
+    campaign_id: Uuid,
+    computed: Computed,
+    reasons: String,
+    eligible: bool,
+    override_eligible: Option<bool>,
+    override_reason: Option<String>,
+    override_author: Option<String>,
+}
+
+impl TryFrom<DecisionRow> for EligibilityRow {
+    type Error = DbErr;
+
+    fn try_from(r: DecisionRow) -> Result<EligibilityRow, DbErr> {
+        let reasons = serde_json::from_str(&r.reasons)
+            .map_err(|e| DbErr::Type(format!("eligibility reasons {:?}: {e}", r.reasons)))?;
+        Ok(EligibilityRow {
+            pupil_id: r.pupil_id,
+            campaign_id: r.campaign_id,
+            computed: r.computed,
+            reasons,
+            eligible: r.eligible,
+            override_eligible: r.override_eligible,
+            override_reason: r.override_reason,
+            override_author: r.override_author,
+        })
+    }
 }

@@ -7,69 +7,53 @@
 //! SEGPA/ULIS MEFs use other prefixes that no public source confirms; they are *not* guessed:
 //! an unknown MEF gives `None`, and the importer reports it.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 
 use super::IdError;
 
 /// A collège grade level. [`GradeLevel::Other`] is never derived from a MEF (unknown MEFs give
 /// `None`); it exists so an agent can record a pupil of a non-standard course by hand.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+///
+/// The stable code (`6E`, `5E`, `4E`, `3E`, `OTHER`) is what `pupil.grade` and the stored
+/// policies hold; parsing also accepts the `6EME` spelling of exports, in any case.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+    sea_orm::DeriveValueType,
+)]
 #[serde(into = "&'static str", try_from = "String")]
+#[strum(ascii_case_insensitive, parse_err_ty = IdError, parse_err_fn = unknown_grade)]
+#[sea_orm(value_type = "String")]
 pub enum GradeLevel {
+    #[strum(to_string = "6E", serialize = "6EME")]
     Sixieme,
+    #[strum(to_string = "5E", serialize = "5EME")]
     Cinquieme,
+    #[strum(to_string = "4E", serialize = "4EME")]
     Quatrieme,
+    #[strum(to_string = "3E", serialize = "3EME")]
     Troisieme,
+    #[strum(to_string = "OTHER")]
     Other,
 }
 
-impl GradeLevel {
-    /// Every level, in school order.
-    pub const ALL: [GradeLevel; 5] =
-        [GradeLevel::Sixieme, GradeLevel::Cinquieme, GradeLevel::Quatrieme, GradeLevel::Troisieme, GradeLevel::Other];
-
-    /// Stable code stored in the database and sent to clients.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GradeLevel::Sixieme => "6E",
-            GradeLevel::Cinquieme => "5E",
-            GradeLevel::Quatrieme => "4E",
-            GradeLevel::Troisieme => "3E",
-            GradeLevel::Other => "OTHER",
-        }
-    }
+fn unknown_grade(s: &str) -> IdError {
+    IdError::GradeLevel(s.to_owned())
 }
 
-impl FromStr for GradeLevel {
-    type Err = IdError;
-    /// Accepts the stable codes, case-insensitively, and the `6EME` spelling of exports.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_uppercase().as_str() {
-            "6E" | "6EME" => Ok(GradeLevel::Sixieme),
-            "5E" | "5EME" => Ok(GradeLevel::Cinquieme),
-            "4E" | "4EME" => Ok(GradeLevel::Quatrieme),
-            "3E" | "3EME" => Ok(GradeLevel::Troisieme),
-            "OTHER" => Ok(GradeLevel::Other),
-            _ => Err(IdError::GradeLevel(s.to_owned())),
-        }
-    }
-}
-
-impl fmt::Display for GradeLevel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl From<GradeLevel> for &'static str {
-    fn from(g: GradeLevel) -> &'static str {
-        g.as_str()
-    }
-}
-
+/// For serde's `try_from`: the policies stored as JSON hold the codes.
 impl TryFrom<String> for GradeLevel {
     type Error = IdError;
     fn try_from(s: String) -> Result<Self, Self::Error> {
@@ -131,11 +115,15 @@ mod tests {
 
     #[test]
     fn codes_round_trip() {
-        for g in GradeLevel::ALL {
-            assert_eq!(g.as_str().parse::<GradeLevel>(), Ok(g));
-            assert_eq!(g.to_string(), g.as_str());
+        use strum::VariantArray as _;
+        let codes: Vec<&'static str> = GradeLevel::VARIANTS.iter().map(|g| (*g).into()).collect();
+        assert_eq!(codes, ["6E", "5E", "4E", "3E", "OTHER"], "the stored codes, in school order");
+        for g in GradeLevel::VARIANTS {
+            assert_eq!(g.to_string().parse::<GradeLevel>(), Ok(*g));
+            assert_eq!(g.to_string(), <&'static str>::from(*g));
         }
         assert_eq!("6eme".parse::<GradeLevel>(), Ok(GradeLevel::Sixieme));
-        assert!("7E".parse::<GradeLevel>().is_err());
+        assert_eq!("7E".parse::<GradeLevel>(), Err(IdError::GradeLevel("7E".into())));
+        assert_eq!(serde_json::to_string(&GradeLevel::VARIANTS).unwrap(), r#"["6E","5E","4E","3E","OTHER"]"#);
     }
 }

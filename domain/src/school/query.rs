@@ -1,7 +1,7 @@
 //! Reading the roster for staff: pupils with their eligibility, keyset-paginated by id.
 
 use chrono::NaiveDate;
-use sea_orm::{ConnectionTrait, Value};
+use sea_orm::{ConnectionTrait, FromQueryResult, Value};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -22,8 +22,9 @@ pub struct PupilFilter {
     pub campaign_id: Option<Uuid>,
 }
 
-/// A pupil as staff see it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// A pupil as staff see it (the columns of [`PUPIL_COLUMNS`]; an unknown stored grade is a read
+/// error).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, FromQueryResult)]
 pub struct PupilRow {
     pub id: Uuid,
     pub funder_id: Uuid,
@@ -46,35 +47,13 @@ pub async fn list_pupils_by_ids<C: ConnectionTrait>(db: &C, ids: &[Uuid]) -> Res
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         let sql = format!("SELECT {PUPIL_COLUMNS} FROM pupil p WHERE p.id = $1");
-        let rows = db.query_all_raw(stmt(db.get_database_backend(), &sql, [(*id).into()])).await?;
-        for r in &rows {
-            out.push(pupil_from_row(r)?);
-        }
+        out.extend(PupilRow::find_by_statement(stmt(db.get_database_backend(), &sql, [(*id).into()])).all(db).await?);
     }
     Ok(out)
 }
 
 const PUPIL_COLUMNS: &str = "p.id, p.funder_id, p.ine, p.family_name, p.usage_name, p.given_name, p.birth_date, p.uai, \
                              p.class_name, p.grade, p.mef_label, p.boursier, p.left_at";
-
-fn pupil_from_row(r: &sea_orm::QueryResult) -> Result<PupilRow> {
-    let grade: Option<String> = r.try_get("", "grade")?;
-    Ok(PupilRow {
-        id: r.try_get("", "id")?,
-        funder_id: r.try_get("", "funder_id")?,
-        ine: r.try_get("", "ine")?,
-        family_name: r.try_get("", "family_name")?,
-        usage_name: r.try_get("", "usage_name")?,
-        given_name: r.try_get("", "given_name")?,
-        birth_date: r.try_get("", "birth_date")?,
-        uai: r.try_get("", "uai")?,
-        class_name: r.try_get("", "class_name")?,
-        grade: grade.and_then(|g| g.parse().ok()),
-        mef_label: r.try_get("", "mef_label")?,
-        boursier: r.try_get("", "boursier")?,
-        left_at: r.try_get("", "left_at")?,
-    })
-}
 
 /// Up to `limit` pupils after `after` (by id), matching `filter`.
 pub async fn list_pupils<C: ConnectionTrait>(
@@ -109,7 +88,7 @@ pub async fn list_pupils<C: ConnectionTrait>(
         conds.push(format!("p.uai = {}", q.bind(u.trim().to_ascii_uppercase().into())));
     }
     if let Some(g) = filter.grade {
-        conds.push(format!("p.grade = {}", q.bind(g.as_str().into())));
+        conds.push(format!("p.grade = {}", q.bind(g.into())));
     }
     let values = q.values;
     let sql = format!(
@@ -117,8 +96,7 @@ pub async fn list_pupils<C: ConnectionTrait>(
         conds.join(" AND "),
         limit.min(1000)
     );
-    let rows = db.query_all_raw(stmt(db.get_database_backend(), &sql, values)).await?;
-    rows.iter().map(pupil_from_row).collect()
+    Ok(PupilRow::find_by_statement(stmt(db.get_database_backend(), &sql, values)).all(db).await?)
 }
 
 /// Numbered placeholders for a query built piece by piece.

@@ -3,10 +3,9 @@
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::NaiveDate;
 use passerelle_domain::Cents;
-use passerelle_domain::campaign::{self, Policy, TerritoryRule, WalletAmounts};
-use passerelle_domain::eligibility::{self, Computed, EligibilityRow};
+use passerelle_domain::campaign::{self, Policy, WalletAmounts};
+use passerelle_domain::eligibility::{self, EligibilityRow};
 use passerelle_domain::grant::GrantSummary;
-use passerelle_domain::ids::GradeLevel;
 use passerelle_domain::ledger::Wallet;
 use passerelle_domain::usecase::recompute_and_grant;
 use sea_orm::DatabaseConnection;
@@ -17,49 +16,31 @@ use crate::scalars::Money;
 use crate::{GqlWallet, parse_id};
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
-#[graphql(name = "GradeLevel")]
+#[graphql(name = "GradeLevel", remote = "passerelle_domain::ids::GradeLevel")]
 pub enum GqlGrade {
-    #[graphql(name = "SIXIEME")]
     Sixieme,
-    #[graphql(name = "CINQUIEME")]
     Cinquieme,
-    #[graphql(name = "QUATRIEME")]
     Quatrieme,
-    #[graphql(name = "TROISIEME")]
     Troisieme,
-    #[graphql(name = "OTHER")]
     Other,
 }
 
-impl From<GqlGrade> for GradeLevel {
-    fn from(g: GqlGrade) -> Self {
-        match g {
-            GqlGrade::Sixieme => GradeLevel::Sixieme,
-            GqlGrade::Cinquieme => GradeLevel::Cinquieme,
-            GqlGrade::Quatrieme => GradeLevel::Quatrieme,
-            GqlGrade::Troisieme => GradeLevel::Troisieme,
-            GqlGrade::Other => GradeLevel::Other,
-        }
-    }
-}
-
-impl From<GradeLevel> for GqlGrade {
-    fn from(g: GradeLevel) -> Self {
-        match g {
-            GradeLevel::Sixieme => GqlGrade::Sixieme,
-            GradeLevel::Cinquieme => GqlGrade::Cinquieme,
-            GradeLevel::Quatrieme => GqlGrade::Quatrieme,
-            GradeLevel::Troisieme => GqlGrade::Troisieme,
-            GradeLevel::Other => GqlGrade::Other,
-        }
-    }
-}
-
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "passerelle_domain::campaign::TerritoryRule")]
 pub enum Territory {
     School,
     Residence,
     SchoolOrResidence,
+}
+
+/// What the eligibility rules say about a pupil, before any staff decision.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(name = "ComputedEligibility", remote = "passerelle_domain::eligibility::Computed")]
+pub enum GqlComputed {
+    Eligible,
+    Ineligible,
+    /// Data is missing: a staff member decides.
+    Review,
 }
 
 #[derive(InputObject)]
@@ -137,8 +118,8 @@ pub struct Eligibility {
     pub pupil_id: ID,
     pub campaign_id: ID,
     pub eligible: bool,
-    /// What the rules say: ELIGIBLE, INELIGIBLE or REVIEW.
-    pub computed: String,
+    /// What the rules say.
+    pub computed: GqlComputed,
     pub reasons: Vec<String>,
     pub override_reason: Option<String>,
     pub override_author: Option<String>,
@@ -150,12 +131,7 @@ impl From<EligibilityRow> for Eligibility {
             pupil_id: ID(e.pupil_id.to_string()),
             campaign_id: ID(e.campaign_id.to_string()),
             eligible: e.eligible,
-            computed: match e.computed {
-                Computed::Eligible => "ELIGIBLE",
-                Computed::Ineligible => "INELIGIBLE",
-                Computed::Review => "REVIEW",
-            }
-            .to_owned(),
+            computed: e.computed.into(),
             reasons: e.reasons,
             override_reason: e.override_reason,
             override_author: e.override_author,
@@ -226,11 +202,7 @@ impl CampaignMutation {
                 .collect(),
             eligible_grades: input.eligible_grades.iter().map(|g| (*g).into()).collect(),
             max_age: input.max_age,
-            territory: match input.territory {
-                Territory::School => TerritoryRule::School,
-                Territory::Residence => TerritoryRule::Residence,
-                Territory::SchoolOrResidence => TerritoryRule::SchoolOrResidence,
-            },
+            territory: input.territory.into(),
             departement: input.departement.trim().to_owned(),
             opens_on: input.opens_on,
             generation_deadline: input.generation_deadline,

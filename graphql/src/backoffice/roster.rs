@@ -115,6 +115,7 @@ impl RosterQuery {
 }
 
 #[derive(async_graphql::Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "passerelle_domain::school::import::RosterFormat")]
 pub enum RosterFormatGql {
     Aaf,
     Siecle,
@@ -199,13 +200,24 @@ fn detail_counts(
     )
 }
 
+/// Where a roster import stands.
+#[derive(async_graphql::Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(name = "ImportStatus", remote = "passerelle_domain::school::import::ImportStatus")]
+pub enum GqlImportStatus {
+    /// Started, not finished (or the process died: nothing of it was kept).
+    Running,
+    /// Committed.
+    Succeeded,
+    /// A file was malformed: nothing of the import was kept (`error` says why).
+    Rejected,
+}
+
 /// One roster import: what it counted and, if rejected, why. The top-level counts are pupils.
 #[derive(SimpleObject)]
 #[graphql(complex)]
 pub struct RosterImport {
     pub id: ID,
-    /// RUNNING, SUCCEEDED or REJECTED.
-    pub status: String,
+    pub status: GqlImportStatus,
     pub full_snapshot: bool,
     pub created: u64,
     pub updated: u64,
@@ -253,16 +265,12 @@ fn files(list: Vec<import::FileOutcome>) -> Vec<ImportedFile> {
         .collect()
 }
 
-fn status(s: import::ImportStatus) -> String {
-    format!("{s:?}").to_uppercase()
-}
-
 impl From<import::ImportSummary> for RosterImport {
     fn from(s: import::ImportSummary) -> Self {
         let (guardians, schools, links) = detail_counts(s.guardians, s.schools, s.links);
         RosterImport {
             id: ID(s.import_id.to_string()),
-            status: status(s.status),
+            status: s.status.into(),
             full_snapshot: s.full_snapshot,
             created: s.created,
             updated: s.updated,
@@ -285,7 +293,7 @@ impl From<import::RosterImportRow> for RosterImport {
         let (guardians, schools, links) = detail_counts(r.guardians, r.schools, r.links);
         RosterImport {
             id: ID(r.id.to_string()),
-            status: status(r.status),
+            status: r.status.into(),
             full_snapshot: r.full_snapshot,
             created: r.created,
             updated: r.updated,
@@ -330,11 +338,7 @@ impl RosterMutation {
             }
             list.push(import::ImportFile { name: format!("upload-{id}"), path });
         }
-        let format = match input.format {
-            RosterFormatGql::Aaf => import::RosterFormat::Aaf,
-            RosterFormatGql::Siecle => import::RosterFormat::Siecle,
-            RosterFormatGql::Csv => import::RosterFormat::Csv,
-        };
+        let format = input.format.into();
         let author = crate::access::actor(ctx).label;
         let options = import::ImportOptions { full_snapshot: input.full_snapshot, author };
         let summary = import_and_recompute(db, funder, format, &list, &options, &|_| {}).await?;

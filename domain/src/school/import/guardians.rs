@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDate;
-use sea_orm::{ConnectionTrait, DbErr, QueryResult, Value};
+use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Value};
 use uuid::Uuid;
 
 use super::issues::Issue;
@@ -86,21 +86,12 @@ fn values(
     ]
 }
 
-fn read_row(r: &QueryResult) -> Result<(GuardianRow, Option<NaiveDate>), DbErr> {
-    let row = GuardianRow {
-        source_key: r.try_get("", "source_key")?,
-        title: r.try_get("", "title")?,
-        family_name: r.try_get("", "family_name")?,
-        usage_name: r.try_get("", "usage_name")?,
-        given_name: r.try_get("", "given_name")?,
-        email: r.try_get("", "email")?,
-        mobile: r.try_get("", "mobile")?,
-        home_phone: r.try_get("", "home_phone")?,
-        work_phone: r.try_get("", "work_phone")?,
-        postal_code: r.try_get("", "postal_code")?,
-        city: r.try_get("", "city")?,
-    };
-    Ok((row, r.try_get("", "left_at")?))
+/// A stored guardian as [`SELECT_FULL`] reads it.
+#[derive(FromQueryResult)]
+struct StoredGuardian {
+    #[sea_orm(nested)]
+    row: GuardianRow,
+    left_at: Option<NaiveDate>,
 }
 
 /// Queued ops on stored guardians, as staged guardians (see `pupils::load_ops`; the staging
@@ -115,8 +106,7 @@ pub(super) async fn load_ops<C: ConnectionTrait>(
     keys.sort_unstable();
     keys.dedup();
     let mut rebuilt: HashMap<String, StagedGuardian> = HashMap::with_capacity(keys.len());
-    for r in select_by_keys(db, SELECT_FULL, "source_key", ctx.funder_id, &keys).await? {
-        let (row, left_at) = read_row(&r)?;
+    for StoredGuardian { row, left_at } in select_by_keys(db, SELECT_FULL, "source_key", ctx.funder_id, &keys).await? {
         let staged = StagedGuardian {
             guardian: row.to_record(),
             keep_left: Some(left_at),

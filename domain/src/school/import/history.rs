@@ -3,12 +3,12 @@
 //! import's transaction, or `rejected` after its rollback. Plus the reads behind the GraphQL
 //! `rosterImports` query.
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, QueryResult, Value};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, FromQueryResult, Value};
 use serde::Serialize;
 use uuid::Uuid;
 
 use super::issues::{Issue, insert_one};
-use super::sql::{exec, query};
+use super::sql::{count, exec, query};
 use super::types::{Counts, FileOutcome, ImportOptions, ImportStatus, ImportSummary, LinkCounts, RosterFormat};
 use crate::db::{begin_write, now_us_sql};
 use crate::error::Error;
@@ -17,7 +17,7 @@ fn files_json(files: &[FileOutcome]) -> Result<String, DbErr> {
     serde_json::to_string(files).map_err(|e| DbErr::Custom(format!("import files: {e}")))
 }
 
-fn count(n: u64) -> Value {
+fn bind_count(n: u64) -> Value {
     i64::try_from(n).unwrap_or(i64::MAX).into()
 }
 
@@ -40,7 +40,7 @@ pub(super) async fn create(
     let values = vec![
         id.into(),
         funder_id.into(),
-        format.as_str().into(),
+        format.into(),
         files_json(&files)?.into(),
         options.full_snapshot.into(),
         options.author.clone().into(),
@@ -95,17 +95,17 @@ pub(super) async fn record<C: ConnectionTrait>(db: &C, s: &ImportSummary) -> Res
         columns.len() + 10
     );
     let mut values = vec![
-        s.status.as_str().into(),
-        count(s.created),
-        count(s.updated),
-        count(s.unchanged),
-        count(s.left),
-        count(s.rejected),
-        count(s.warnings),
+        s.status.into(),
+        bind_count(s.created),
+        bind_count(s.updated),
+        bind_count(s.unchanged),
+        bind_count(s.left),
+        bind_count(s.rejected),
+        bind_count(s.warnings),
         files_json(&s.files)?.into(),
         s.error.clone().into(),
     ];
-    values.extend(detail_counts(&s.guardians, &s.schools, &s.links).map(count));
+    values.extend(detail_counts(&s.guardians, &s.schools, &s.links).map(bind_count));
     values.push(s.import_id.into());
     exec(db, &sql, values).await?;
     Ok(())
@@ -148,55 +148,85 @@ pub struct RosterImportRow {
     pub finished_at_us: Option<i64>,
 }
 
-fn u(r: &QueryResult, col: &str) -> Result<u64, DbErr> {
-    let v: i64 = r.try_get("", col)?;
-    Ok(u64::try_from(v).unwrap_or(0))
+/// `roster_import` as [`list_imports`] selects it: counts are `BIGINT`s, `files` a JSON list.
+#[derive(FromQueryResult)]
+struct ImportRow {
+    id: Uuid,
+    funder_id: Uuid,
+    format: RosterFormat,
+    status: ImportStatus,
+    full_snapshot: bool,
+    files: String,
+    created: i64,
+    updated: i64,
+    unchanged: i64,
+    left: i64,
+    rejected: i64,
+    warnings: i64,
+    guardians_created: i64,
+    guardians_updated: i64,
+    guardians_unchanged: i64,
+    guardians_left: i64,
+    guardians_rejected: i64,
+    schools_created: i64,
+    schools_updated: i64,
+    schools_unchanged: i64,
+    links_created: i64,
+    links_updated: i64,
+    links_ended: i64,
+    links_one_sided: i64,
+    error: Option<String>,
+    author: String,
+    started_at_us: i64,
+    finished_at_us: Option<i64>,
 }
 
-/// The [`DETAILS`] counts of a group; a field not stored for it reads as 0.
-fn stored_counts(r: &QueryResult, group: &str) -> Result<Counts, DbErr> {
-    let stored = DETAILS.iter().find(|(g, _)| *g == group).map_or(&[][..], |(_, fields)| *fields);
-    let n = |field: &str| if stored.contains(&field) { u(r, &format!("{group}_{field}")) } else { Ok(0) };
-    Ok(Counts {
-        created: n("created")?,
-        updated: n("updated")?,
-        unchanged: n("unchanged")?,
-        left: n("left")?,
-        rejected: n("rejected")?,
-    })
-}
+impl TryFrom<ImportRow> for RosterImportRow {
+    type Error = DbErr;
 
-fn import_row(r: &QueryResult) -> Result<RosterImportRow, DbErr> {
-    let format: String = r.try_get("", "format")?;
-    let status: String = r.try_get("", "status")?;
-    let files: String = r.try_get("", "files")?;
-    Ok(RosterImportRow {
-        id: r.try_get("", "id")?,
-        funder_id: r.try_get("", "funder_id")?,
-        format: format.parse().map_err(|_| DbErr::Custom(format!("unknown import format {format:?}")))?,
-        status: ImportStatus::parse(&status),
-        full_snapshot: r.try_get("", "full_snapshot")?,
-        // Rows written by this code always parse; an unreadable list shows as empty, not as a failure.
-        files: serde_json::from_str(&files).unwrap_or_default(),
-        created: u(r, "created")?,
-        updated: u(r, "updated")?,
-        unchanged: u(r, "unchanged")?,
-        left: u(r, "left")?,
-        rejected: u(r, "rejected")?,
-        warnings: u(r, "warnings")?,
-        guardians: stored_counts(r, "guardians")?,
-        schools: stored_counts(r, "schools")?,
-        links: LinkCounts {
-            created: u(r, "links_created")?,
-            updated: u(r, "links_updated")?,
-            ended: u(r, "links_ended")?,
-            one_sided: u(r, "links_one_sided")?,
-        },
-        error: r.try_get("", "error")?,
-        author: r.try_get("", "author")?,
-        started_at_us: r.try_get("", "started_at_us")?,
-        finished_at_us: r.try_get("", "finished_at_us")?,
-    })
+    fn try_from(r: ImportRow) -> Result<RosterImportRow, DbErr> {
+        let files =
+            serde_json::from_str(&r.files).map_err(|e| DbErr::Type(format!("roster import {} files: {e}", r.id)))?;
+        Ok(RosterImportRow {
+            id: r.id,
+            funder_id: r.funder_id,
+            format: r.format,
+            status: r.status,
+            full_snapshot: r.full_snapshot,
+            files,
+            created: count(r.created)?,
+            updated: count(r.updated)?,
+            unchanged: count(r.unchanged)?,
+            left: count(r.left)?,
+            rejected: count(r.rejected)?,
+            warnings: count(r.warnings)?,
+            guardians: Counts {
+                created: count(r.guardians_created)?,
+                updated: count(r.guardians_updated)?,
+                unchanged: count(r.guardians_unchanged)?,
+                left: count(r.guardians_left)?,
+                rejected: count(r.guardians_rejected)?,
+            },
+            // Schools never leave nor are refused: those two are not stored for them.
+            schools: Counts {
+                created: count(r.schools_created)?,
+                updated: count(r.schools_updated)?,
+                unchanged: count(r.schools_unchanged)?,
+                left: 0,
+                rejected: 0,
+            },
+            links: LinkCounts {
+                created: count(r.links_created)?,
+                updated: count(r.links_updated)?,
+                ended: count(r.links_ended)?,
+                one_sided: count(r.links_one_sided)?,
+            },
+            error: r.error,
+            author: r.author,
+            started_at_us: r.started_at_us,
+            finished_at_us: r.finished_at_us,
+        })
+    }
 }
 
 /// A funder's imports, newest first, `limit` at a time (capped at 100); `before` is the
@@ -220,8 +250,8 @@ pub async fn list_imports(
         values.extend([at.into(), id.into()]);
     }
     sql.push_str(&format!(" ORDER BY started_at_us DESC, id DESC LIMIT {limit}"));
-    let rows = query(db, &sql, values).await?;
-    Ok(rows.iter().map(import_row).collect::<Result<_, _>>()?)
+    let rows: Vec<ImportRow> = query(db, &sql, values).await?;
+    Ok(rows.into_iter().map(RosterImportRow::try_from).collect::<Result<_, _>>()?)
 }
 
 /// One stored warning of an import.
@@ -243,18 +273,27 @@ pub async fn import_issues(db: &DatabaseConnection, import_id: Uuid, limit: u64)
         "SELECT file, line, col, record_key, code, message FROM roster_import_issue \
          WHERE import_id = $1 ORDER BY id LIMIT {limit}"
     );
-    let rows = query(db, &sql, vec![import_id.into()]).await?;
-    let issue = |r: &QueryResult| -> Result<ImportIssueRow, DbErr> {
+    #[derive(FromQueryResult)]
+    struct IssueRow {
+        file: String,
+        line: i64,
+        col: i64,
+        record_key: Option<String>,
+        code: String,
+        message: String,
+    }
+    let rows: Vec<IssueRow> = query(db, &sql, vec![import_id.into()]).await?;
+    let issue = |r: IssueRow| -> Result<ImportIssueRow, DbErr> {
         Ok(ImportIssueRow {
-            file: r.try_get("", "file")?,
-            line: u(r, "line")?,
-            column: u(r, "col")?,
-            record_key: r.try_get("", "record_key")?,
-            code: r.try_get("", "code")?,
-            message: r.try_get("", "message")?,
+            file: r.file,
+            line: count(r.line)?,
+            column: count(r.col)?,
+            record_key: r.record_key,
+            code: r.code,
+            message: r.message,
         })
     };
-    Ok(rows.iter().map(issue).collect::<Result<_, _>>()?)
+    Ok(rows.into_iter().map(issue).collect::<Result<_, _>>()?)
 }
 
 /// The funder with this code, created if missing; idempotent (see `funder::ensure_funder_by_code`).

@@ -33,12 +33,12 @@
 
 use std::collections::HashSet;
 
-use sea_orm::{ConnectionTrait, DbErr};
+use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 use uuid::Uuid;
 
 use super::issues::{Issue, IssueSink};
 use super::rows::raw_key;
-use super::sql::{exec, insert_rows, query};
+use super::sql::{count, exec, insert_rows, query};
 use super::stage::Ctx;
 use super::staging::{analyze, set_excluded};
 use super::types::LinkCounts;
@@ -210,19 +210,19 @@ pub(super) async fn merge<C: ConnectionTrait>(db: &C, ctx: &Ctx, sink: &mut Issu
     );
     exec(db, &pairs, vec![ctx.funder_id.into()]).await?;
 
-    let count = |cond: &str| format!("COALESCE(SUM(CASE WHEN {cond} THEN 1 ELSE 0 END), 0)");
+    let sum = |cond: &str| format!("COALESCE(SUM(CASE WHEN {cond} THEN 1 ELSE 0 END), 0)");
     let counts_sql = format!(
         "SELECT {} AS created, {} AS updated, {} AS ended, {} AS one_sided FROM imp_pair c",
-        count("c.e_id IS NULL AND c.n_stated IS NOT NULL"),
-        count(&format!("c.e_id IS NOT NULL AND c.n_stated IS NOT NULL AND {CHANGED}")),
-        count("c.e_id IS NOT NULL AND c.n_stated IS NULL"),
-        count("c.n_stated = 'guardian' AND c.g_said"),
+        sum("c.e_id IS NULL AND c.n_stated IS NOT NULL"),
+        sum(&format!("c.e_id IS NOT NULL AND c.n_stated IS NOT NULL AND {CHANGED}")),
+        sum("c.e_id IS NOT NULL AND c.n_stated IS NULL"),
+        sum("c.n_stated = 'guardian' AND c.g_said"),
     );
     let mut counts = LinkCounts::default();
-    if let Some(r) = query(db, &counts_sql, vec![]).await?.first() {
-        let n = |col: &str| -> Result<u64, DbErr> { Ok(u64::try_from(r.try_get::<i64>("", col)?).unwrap_or(0)) };
+    let rows: Vec<PairCounts> = query(db, &counts_sql, vec![]).await?;
+    if let Some(r) = rows.first() {
         (counts.created, counts.updated, counts.ended, counts.one_sided) =
-            (n("created")?, n("updated")?, n("ended")?, n("one_sided")?);
+            (count(r.created)?, count(r.updated)?, count(r.ended)?, count(r.one_sided)?);
     }
 
     let insert = "INSERT INTO guardianship (id, funder_id, pupil_key, guardian_key, legal_level, relation_code, \
@@ -242,6 +242,22 @@ pub(super) async fn merge<C: ConnectionTrait>(db: &C, ctx: &Ctx, sink: &mut Issu
     report_one_sided(db, counts.one_sided, sink).await?;
     Ok(counts)
 }
+
+/// What [`merge`] counts in `imp_pair` before it writes.
+#[derive(FromQueryResult)]
+struct PairCounts {
+    created: i64,
+    updated: i64,
+    ended: i64,
+    one_sided: i64,
+}
+
+#[derive(FromQueryResult)]
+struct Pair {
+    pupil_key: String,
+    guardian_key: String,
+}
+
 /// `LINK_ONE_SIDED` issues for the links that only a guardian's record of this import states
 /// (all counted, as many stored as the sink allows).
 async fn report_one_sided<C: ConnectionTrait>(db: &C, n: u64, sink: &mut IssueSink) -> Result<(), DbErr> {
@@ -251,10 +267,8 @@ async fn report_one_sided<C: ConnectionTrait>(db: &C, n: u64, sink: &mut IssueSi
             "SELECT pupil_key, guardian_key FROM imp_pair WHERE n_stated = 'guardian' AND g_said \
              ORDER BY guardian_key, pupil_key LIMIT {room}"
         );
-        for r in query(db, &sql, vec![]).await? {
-            let pupil: String = r.try_get("", "pupil_key")?;
-            let guardian: String = r.try_get("", "guardian_key")?;
-            let (guardian, pupil) = (raw_key(&guardian), raw_key(&pupil));
+        for r in query::<Pair, _>(db, &sql, vec![]).await? {
+            let (guardian, pupil) = (raw_key(&r.guardian_key), raw_key(&r.pupil_key));
             let msg = format!(
                 "person {guardian} names pupil {pupil} but the pupil's record does not name them: \
                  stored without parental authority (legal level 0)"

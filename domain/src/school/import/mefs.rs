@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 
-use sea_orm::{ConnectionTrait, DbErr};
+use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 use uuid::Uuid;
 
 use super::sql::{exec, insert_rows, query};
@@ -32,10 +32,14 @@ pub(super) struct MefLabels {
 impl MefLabels {
     /// The funder's stored labels.
     pub async fn load<C: ConnectionTrait>(db: &C, funder_id: Uuid) -> Result<MefLabels, DbErr> {
-        let mut stored = HashMap::new();
-        for r in query(db, "SELECT code, label FROM mef WHERE funder_id = $1", vec![funder_id.into()]).await? {
-            stored.insert(r.try_get("", "code")?, r.try_get("", "label")?);
+        #[derive(FromQueryResult)]
+        struct Mef {
+            code: String,
+            label: String,
         }
+        let sql = "SELECT code, label FROM mef WHERE funder_id = $1";
+        let stored: HashMap<String, String> =
+            query::<Mef, _>(db, sql, vec![funder_id.into()]).await?.into_iter().map(|m| (m.code, m.label)).collect();
         Ok(MefLabels { current: stored.clone(), stored })
     }
 

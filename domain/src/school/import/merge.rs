@@ -11,9 +11,9 @@
 //! the stored rows), insert the keys not stored, update the rows whose fingerprint or `left_at`
 //! differ. `last_import_id` is set on the rows it writes: the import that last changed the row.
 
-use sea_orm::{ConnectionTrait, DbErr, Value};
+use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Value};
 
-use super::sql::{exec, insert_rows, query};
+use super::sql::{count, exec, insert_rows, query};
 use super::stage::Ctx;
 use super::types::Counts;
 
@@ -102,26 +102,36 @@ pub(super) async fn stage<C: ConnectionTrait>(
     insert_rows(db, staged, &cols, rows, &suffix).await
 }
 
+/// What [`merge`] counts before it writes.
+#[derive(FromQueryResult)]
+struct MergeCounts {
+    created: i64,
+    unchanged: i64,
+    /// Newly left.
+    gone: i64,
+    updated: i64,
+}
+
 /// Merges the rows staged in round `round_no` into the real table; returns what it counted
 /// (`rejected` is counted at staging).
 pub(super) async fn merge<C: ConnectionTrait>(db: &C, ctx: &Ctx, e: &Entity, round_no: i64) -> Result<Counts, DbErr> {
     let (real, staged) = (e.real, e.staged);
     let went = "(r.left_at IS NULL AND t.left_at IS NOT NULL)";
-    let count = |cond: &str| format!("COALESCE(SUM(CASE WHEN {cond} THEN 1 ELSE 0 END), 0)");
+    let sum = |cond: &str| format!("COALESCE(SUM(CASE WHEN {cond} THEN 1 ELSE 0 END), 0)");
     let counts_sql = format!(
         "SELECT {} AS created, {} AS unchanged, {} AS gone, {} AS updated \
          FROM {staged} t LEFT JOIN {real} r ON r.funder_id = $1 AND r.source_key = t.source_key \
          WHERE t.gen = $2 AND t.first_gen = $2 AND NOT t.refused",
-        count("r.id IS NULL"),
-        count(&format!("r.id IS NOT NULL AND {SAME}")),
-        count(&format!("r.id IS NOT NULL AND NOT {SAME} AND {went}")),
-        count(&format!("r.id IS NOT NULL AND NOT {SAME} AND NOT {went}")),
+        sum("r.id IS NULL"),
+        sum(&format!("r.id IS NOT NULL AND {SAME}")),
+        sum(&format!("r.id IS NOT NULL AND NOT {SAME} AND {went}")),
+        sum(&format!("r.id IS NOT NULL AND NOT {SAME} AND NOT {went}")),
     );
     let mut counts = Counts::default();
-    if let Some(r) = query(db, &counts_sql, vec![ctx.funder_id.into(), round_no.into()]).await?.first() {
-        let n = |col: &str| -> Result<u64, DbErr> { Ok(u64::try_from(r.try_get::<i64>("", col)?).unwrap_or(0)) };
+    let rows: Vec<MergeCounts> = query(db, &counts_sql, vec![ctx.funder_id.into(), round_no.into()]).await?;
+    if let Some(r) = rows.first() {
         (counts.created, counts.unchanged, counts.left, counts.updated) =
-            (n("created")?, n("unchanged")?, n("gone")?, n("updated")?);
+            (count(r.created)?, count(r.unchanged)?, count(r.gone)?, count(r.updated)?);
     }
 
     let data = e.data.join(", ");

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDate;
-use sea_orm::{ConnectionTrait, DbErr, QueryResult, Value};
+use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Value};
 use uuid::Uuid;
 
 use super::issues::{Issue, IssueSink};
@@ -99,7 +99,7 @@ fn values(
         r.class_name.into(),
         r.mef.into(),
         mef_label.into(),
-        r.grade.map(|g| g.as_str().to_owned()).into(),
+        r.grade.map(<&'static str>::from).into(),
         r.boursier.into(),
         r.echelon.into(),
         left.into(),
@@ -108,25 +108,12 @@ fn values(
     ]
 }
 
-fn read_row(r: &QueryResult) -> Result<(PupilRow, Option<NaiveDate>), DbErr> {
-    let grade: Option<String> = r.try_get("", "grade")?;
-    let row = PupilRow {
-        source_key: r.try_get("", "source_key")?,
-        ine: r.try_get("", "ine")?,
-        siecle_id: r.try_get("", "siecle_id")?,
-        family_name: r.try_get("", "family_name")?,
-        usage_name: r.try_get("", "usage_name")?,
-        given_name: r.try_get("", "given_name")?,
-        birth_date: r.try_get("", "birth_date")?,
-        school_key: r.try_get("", "school_key")?,
-        uai: r.try_get("", "uai")?,
-        class_name: r.try_get("", "class_name")?,
-        mef: r.try_get("", "mef")?,
-        grade: grade.and_then(|g| g.parse().ok()),
-        boursier: r.try_get("", "boursier")?,
-        echelon: r.try_get("", "echelon")?,
-    };
-    Ok((row, r.try_get("", "left_at")?))
+/// A stored pupil as [`SELECT_FULL`] reads it (an unknown stored grade is a read error).
+#[derive(FromQueryResult)]
+struct StoredPupil {
+    #[sea_orm(nested)]
+    row: PupilRow,
+    left_at: Option<NaiveDate>,
 }
 
 /// Turns queued `modifyRequest`s and `deleteRequest`s into staged pupils: each stored pupil is
@@ -143,8 +130,7 @@ pub(super) async fn load_ops<C: ConnectionTrait>(
     keys.sort_unstable();
     keys.dedup();
     let mut rebuilt: HashMap<String, StagedPupil> = HashMap::with_capacity(keys.len());
-    for r in select_by_keys(db, SELECT_FULL, "source_key", ctx.funder_id, &keys).await? {
-        let (row, left_at) = read_row(&r)?;
+    for StoredPupil { row, left_at } in select_by_keys(db, SELECT_FULL, "source_key", ctx.funder_id, &keys).await? {
         let staged = StagedPupil {
             pupil: row.to_record(left_at),
             left: LeftAt::Keep(left_at),

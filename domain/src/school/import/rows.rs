@@ -19,6 +19,7 @@
 //! not part of it, so a row rebuilt from the database for a patch fingerprints like the record.
 
 use chrono::NaiveDate;
+use sea_orm::FromQueryResult;
 use sha2::{Digest, Sha256};
 
 use super::types::RosterFormat;
@@ -92,7 +93,7 @@ fn flag(v: Option<bool>) -> Option<&'static str> {
 }
 
 /// The stored, imported columns of a pupil.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
 pub(super) struct PupilRow {
     pub source_key: String,
     pub ine: Option<String>,
@@ -183,7 +184,7 @@ impl PupilRow {
             .opt(self.uai.as_deref())
             .opt(self.class_name.as_deref())
             .opt(self.mef.as_deref())
-            .opt(self.grade.map(GradeLevel::as_str))
+            .opt(self.grade.map(<&'static str>::from))
             .opt(flag(self.boursier))
             .opt(echelon.as_deref())
             .finish()
@@ -191,7 +192,7 @@ impl PupilRow {
 }
 
 /// The stored, imported columns of a guardian.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
 pub(super) struct GuardianRow {
     pub source_key: String,
     pub title: Option<String>,
@@ -263,7 +264,7 @@ impl GuardianRow {
 }
 
 /// The stored columns of a school.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
 pub(super) struct SchoolRow {
     pub source_key: String,
     pub uai: Option<String>,

@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use sea_orm::{ConnectionTrait, DbErr};
+use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 
 use super::issues::{Issue, IssueSink};
 use super::links::{LinkFields, PupilSide, stage_pupil_side};
@@ -102,9 +102,13 @@ impl<'t, C: ConnectionTrait> Importer<'t, C> {
         self.labels = MefLabels::load(self.db, self.ctx.funder_id).await?;
         if self.ctx.format == RosterFormat::Aaf {
             let sql = "SELECT source_key, uai FROM school WHERE funder_id = $1 AND source_key LIKE 'aaf:%'";
-            for r in query(self.db, sql, vec![self.ctx.funder_id.into()]).await? {
-                self.school_uais.insert(r.try_get("", "source_key")?, r.try_get("", "uai")?);
+            #[derive(FromQueryResult)]
+            struct Structure {
+                source_key: String,
+                uai: Option<String>,
             }
+            let rows: Vec<Structure> = query(self.db, sql, vec![self.ctx.funder_id.into()]).await?;
+            self.school_uais.extend(rows.into_iter().map(|s| (s.source_key, s.uai)));
         }
         Ok(())
     }

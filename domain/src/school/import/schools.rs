@@ -10,7 +10,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use sea_orm::{ConnectionTrait, DbErr, QueryResult, Value};
+use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Value};
 use uuid::Uuid;
 
 use super::issues::{Issue, IssueSink};
@@ -38,16 +38,12 @@ const COLS: [&str; 13] = [
 
 const SELECT: &str = "SELECT id, source_key, uai, name, kind, postal_code, city, academie, fingerprint FROM school";
 
-fn read_row(r: &QueryResult) -> Result<SchoolRow, DbErr> {
-    Ok(SchoolRow {
-        source_key: r.try_get("", "source_key")?,
-        uai: r.try_get("", "uai")?,
-        name: r.try_get("", "name")?,
-        kind: r.try_get("", "kind")?,
-        postal_code: r.try_get("", "postal_code")?,
-        city: r.try_get("", "city")?,
-        academie: r.try_get("", "academie")?,
-    })
+/// What [`write`] compares a school with: its id and fingerprint.
+#[derive(FromQueryResult)]
+struct Stored {
+    id: Uuid,
+    source_key: String,
+    fingerprint: String,
 }
 
 /// Writes a batch of schools. `counted` holds the keys already counted by this import (a
@@ -63,11 +59,12 @@ pub(super) async fn write<C: ConnectionTrait>(
         return Ok(());
     }
     let keys: Vec<String> = batch.iter().map(|s| s.source_key.clone()).collect();
-    let mut stored: HashMap<String, (Uuid, String)> = HashMap::new();
-    for r in select_by_keys(db, SELECT, "source_key", ctx.funder_id, &keys).await? {
-        let key: String = r.try_get("", "source_key")?;
-        stored.insert(key, (r.try_get("", "id")?, r.try_get("", "fingerprint")?));
-    }
+    let stored: HashMap<String, (Uuid, String)> =
+        select_by_keys::<Stored, _>(db, SELECT, "source_key", ctx.funder_id, &keys)
+            .await?
+            .into_iter()
+            .map(|s| (s.source_key, (s.id, s.fingerprint)))
+            .collect();
     let mut inserts = Vec::new();
     for row in batch {
         let fp = row.fingerprint();
@@ -126,8 +123,8 @@ pub(super) async fn load_ops<C: ConnectionTrait>(
 ) -> Result<Vec<SchoolRow>, DbErr> {
     let keys: Vec<String> = ops.iter().map(|(k, _)| school_key(ctx.format, k)).collect();
     let mut rebuilt: HashMap<String, Structure> = HashMap::new();
-    for r in select_by_keys(db, SELECT, "source_key", ctx.funder_id, &keys).await? {
-        let s = read_row(&r)?.to_record();
+    for row in select_by_keys::<SchoolRow, _>(db, SELECT, "source_key", ctx.funder_id, &keys).await? {
+        let s = row.to_record();
         rebuilt.insert(s.key.clone(), s);
     }
     let mut order: Vec<String> = Vec::new();

@@ -18,7 +18,7 @@
 //! few parameters whatever its size and fewer round trips pay (a batch of records is still a
 //! couple of MB at most).
 
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult, Value};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, FromQueryResult, Value};
 use uuid::Uuid;
 
 use crate::db::stmt;
@@ -52,13 +52,18 @@ pub(super) async fn exec<C: ConnectionTrait>(db: &C, sql: &str, values: Vec<Valu
     Ok(db.execute_raw(stmt(db.get_database_backend(), sql, values)).await?.rows_affected())
 }
 
-/// Runs a query, returning every row.
-pub(super) async fn query<C: ConnectionTrait>(
+/// Runs a query, returning every row as an `R`.
+pub(super) async fn query<R: FromQueryResult, C: ConnectionTrait>(
     db: &C,
     sql: &str,
     values: Vec<Value>,
-) -> Result<Vec<QueryResult>, DbErr> {
-    db.query_all_raw(stmt(db.get_database_backend(), sql, values)).await
+) -> Result<Vec<R>, DbErr> {
+    R::find_by_statement(stmt(db.get_database_backend(), sql, values)).all(db).await
+}
+
+/// A stored or computed count (a `BIGINT`) as `u64`; a negative one is a read error.
+pub(super) fn count(n: i64) -> Result<u64, DbErr> {
+    u64::try_from(n).map_err(|_| DbErr::Type(format!("negative count {n}")))
 }
 
 /// Writes a bound value as JSON for `json_populate_recordset` (only the types the import
@@ -141,14 +146,14 @@ pub(super) async fn insert_rows<C: ConnectionTrait>(
 }
 
 /// `SELECT … WHERE funder_id = ? AND key_col IN (keys)`, in batches of [`batch_size`] keys.
-/// `select` is `SELECT cols FROM table`.
-pub(super) async fn select_by_keys<C: ConnectionTrait>(
+/// `select` is `SELECT cols FROM table`; each row is read as an `R`.
+pub(super) async fn select_by_keys<R: FromQueryResult, C: ConnectionTrait>(
     db: &C,
     select: &str,
     key_col: &str,
     funder: Uuid,
     keys: &[String],
-) -> Result<Vec<QueryResult>, DbErr> {
+) -> Result<Vec<R>, DbErr> {
     let mut out = Vec::new();
     for chunk in keys.chunks(batch_size(db.get_database_backend())) {
         let rows = if is_pg(db) {

@@ -3,9 +3,7 @@
 //! The summary is `Serialize` so the CLI can print it as one JSON line and the same shape is
 //! stored (per file) in `roster_import.files`.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -14,9 +12,25 @@ use crate::error::Error;
 use crate::school::parse::ParseError;
 
 /// Which parser reads the files of one import. One import has one format: the source-key
-/// prefix (`aaf:`, `siecle:`, `csv:`) and the snapshot scope depend on it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// prefix (`aaf:`, `siecle:`, `csv:`) and the snapshot scope depend on it. Stored as
+/// `aaf`, `siecle`, `csv` (`roster_import.format`); parsing takes any case (`--format AAF`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    sea_orm::DeriveValueType,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case", ascii_case_insensitive)]
+#[sea_orm(value_type = "String")]
 pub enum RosterFormat {
     /// The académie's AAF export (`ficAlimMENESR`).
     Aaf,
@@ -24,35 +38,6 @@ pub enum RosterFormat {
     Siecle,
     /// The département CSV, one row per pupil–guardian link.
     Csv,
-}
-
-impl RosterFormat {
-    /// The stored and typed spelling: `aaf`, `siecle`, `csv`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RosterFormat::Aaf => "aaf",
-            RosterFormat::Siecle => "siecle",
-            RosterFormat::Csv => "csv",
-        }
-    }
-}
-
-impl FromStr for RosterFormat {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "aaf" => Ok(RosterFormat::Aaf),
-            "siecle" => Ok(RosterFormat::Siecle),
-            "csv" => Ok(RosterFormat::Csv),
-            _ => Err(Error::bad_input("format", format!("unknown roster format {s:?}: expected aaf, siecle or csv"))),
-        }
-    }
-}
-
-impl fmt::Display for RosterFormat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// One file to import: `name` is what reports and issues show (the original file name, not a
@@ -82,9 +67,23 @@ pub struct ImportOptions {
     pub author: String,
 }
 
-/// Where an import stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// Where an import stands. Stored as `running`, `succeeded`, `rejected` (`roster_import.status`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    sea_orm::DeriveValueType,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[sea_orm(value_type = "String")]
 pub enum ImportStatus {
     /// Started, not finished (or the process died: nothing of it was committed).
     Running,
@@ -92,25 +91,6 @@ pub enum ImportStatus {
     Succeeded,
     /// A file was malformed (or the database failed): nothing of the import was kept.
     Rejected,
-}
-
-impl ImportStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ImportStatus::Running => "running",
-            ImportStatus::Succeeded => "succeeded",
-            ImportStatus::Rejected => "rejected",
-        }
-    }
-
-    /// The stored spelling back; unknown values read as `Rejected` (never "succeeded" by accident).
-    pub fn parse(s: &str) -> ImportStatus {
-        match s {
-            "running" => ImportStatus::Running,
-            "succeeded" => ImportStatus::Succeeded,
-            _ => ImportStatus::Rejected,
-        }
-    }
 }
 
 /// What happened to the records of one kind.

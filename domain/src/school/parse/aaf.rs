@@ -142,13 +142,14 @@ fn finish_request(cx: &mut Cx<'_>, req: Request) {
         cx.stats.ignore("(no category)");
         return;
     };
-    let Some(category) = Category::from_aaf(raw_category) else {
+    // An unknown category is a record kind this import skips (counted in the stats), not an error.
+    let Ok(category) = raw_category.trim().parse::<Category>() else {
         cx.stats.ignore(raw_category);
         return;
     };
     let key = req.id.clone().or_else(|| jointure_attr(&req.attrs));
     let Some(key) = key else {
-        cx.warn(req.pos, None, "MISSING_ID", format!("{} request without identifier ignored", category.as_str()));
+        cx.warn(req.pos, None, "MISSING_ID", format!("{category} request without identifier ignored"));
         cx.stats.ignore("(no id)");
         return;
     };

@@ -17,8 +17,22 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::GradeLevel;
 
-/// What an AAF request (or a later patch) is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// What an AAF request (or a later patch) is about. Display/FromStr give the AAF spelling, as
+/// in `categoriePersonne`/`categorieStructure` (the variant names); parsing fails for those we
+/// ignore (`PersEducNat`, …).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+)]
 pub enum Category {
     /// A pupil (`Eleve`).
     Eleve,
@@ -26,27 +40,6 @@ pub enum Category {
     PersRelEleve,
     /// A school or pseudo-structure (`EtabEducNat`).
     EtabEducNat,
-}
-
-impl Category {
-    /// The AAF spelling, as in `categoriePersonne`/`categorieStructure`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Category::Eleve => "Eleve",
-            Category::PersRelEleve => "PersRelEleve",
-            Category::EtabEducNat => "EtabEducNat",
-        }
-    }
-
-    /// The category for an AAF value; `None` for those we ignore (`PersEducNat`, …).
-    pub fn from_aaf(value: &str) -> Option<Category> {
-        match value.trim() {
-            "Eleve" => Some(Category::Eleve),
-            "PersRelEleve" => Some(Category::PersRelEleve),
-            "EtabEducNat" => Some(Category::EtabEducNat),
-            _ => None,
-        }
-    }
 }
 
 /// A school (AAF `EtabEducNat`, or the school named by a SIECLE file's `UAJ`).
