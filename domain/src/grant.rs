@@ -20,10 +20,13 @@ use crate::db::{
 use crate::error::{Error, Result};
 use crate::ids::CardNumber;
 use crate::ledger::{
-    AccountKind, AccountRef, AccountSpec, BatchOutcome, LedgerError, Leg, Operation, Scope, TransferKind, Wallet,
-    ensure_account, ensure_accounts, execute, execute_batch_in,
+    AccountKind, AccountRef, AccountSpec, BatchOutcome, LedgerError, Operation, Scope, ensure_account, ensure_accounts,
+    execute, execute_batch_in,
 };
-use crate::money::Cents;
+
+mod credits;
+
+use credits::{base_credits, credit_operations};
 
 const PAGE: u64 = 500;
 /// Bound bytes of one pass row (three ids and a card number), to size PostgreSQL statements.
@@ -210,7 +213,9 @@ async fn page_operations(
         })
         .collect();
     let wallets = ensure_accounts(txn, &specs).await?;
-    Ok(credit_operations(campaign, run.budget, page, &passes, &wallets))
+    let boursiers: Vec<Uuid> = page.iter().filter(|(_, b)| *b).map(|(p, _)| *p).collect();
+    let base = base_credits(txn, campaign.id, &boursiers).await?;
+    Ok(credit_operations(campaign, run.budget, page, &passes, &wallets, &base))
 }
 
 /// The slow path after a refused batch: passes and wallets first, then one ledger operation at
@@ -337,49 +342,4 @@ async fn pass_ids<C: ConnectionTrait>(
 struct PassRow {
     pupil_id: Uuid,
     id: Uuid,
-}
-
-/// The base grant of every pupil of the page, and the boursier top-up where it applies.
-fn credit_operations(
-    campaign: &Campaign,
-    budget: AccountRef,
-    page: &[(Uuid, bool)],
-    passes: &[(Uuid, Uuid)],
-    wallets: &[AccountRef],
-) -> Vec<Operation> {
-    let per_pass = campaign.policy.wallets.len();
-    let boursiers: std::collections::HashSet<Uuid> = page.iter().filter(|(_, b)| *b).map(|(p, _)| *p).collect();
-    let mut ops = Vec::with_capacity(page.len() * 2);
-    for (i, (pupil, _)) in passes.iter().enumerate() {
-        let boursier = boursiers.contains(pupil);
-        let legs = |amount: &dyn Fn(Wallet) -> Cents| -> Vec<Leg> {
-            campaign
-                .policy
-                .wallets
-                .iter()
-                .enumerate()
-                .filter_map(|(j, w)| {
-                    let a = amount(w.wallet);
-                    (a.0 > 0).then(|| Leg::Transfer {
-                        kind: TransferKind::Grant,
-                        debit: budget,
-                        credit: wallets[i * per_pass + j],
-                        amount: a,
-                    })
-                })
-                .collect()
-        };
-        let key = |tier: &str| format!("grant:{}:{pupil}:{tier}", campaign.id);
-        let base = legs(&|w| campaign.policy.amount(w, false));
-        if !base.is_empty() {
-            ops.push(Operation::new("system:grant", key("base"), base));
-        }
-        if boursier {
-            let top_up = legs(&|w| Cents(campaign.policy.amount(w, true).0 - campaign.policy.amount(w, false).0));
-            if !top_up.is_empty() {
-                ops.push(Operation::new("system:grant", key("boursier"), top_up));
-            }
-        }
-    }
-    ops
 }

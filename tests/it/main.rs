@@ -10,6 +10,7 @@ mod contract;
 mod ent;
 mod family;
 mod grant;
+mod grant_guards;
 mod http;
 mod ledger_basic;
 mod ledger_guards;

@@ -155,11 +155,14 @@ async fn store_page(
                 // The reasons are compared as the stored text: the same list always serializes the same.
                 if stored.computed != computed || stored.reasons != reasons {
                     summary.changed += 1;
-                    let eligible = stored.override_eligible.unwrap_or(computed == Computed::Eligible);
+                    // The override is read by the statement itself, not from the page's read:
+                    // a staff decision committed since then must still win (on PostgreSQL the
+                    // UPDATE re-reads the row's latest version).
                     let sql = format!(
-                        "UPDATE eligibility SET computed = $3, reasons = $4, eligible = $5, computed_at_us = {now} \
-                         WHERE campaign_id = $1 AND pupil_id = $2"
+                        "UPDATE eligibility SET computed = $3, reasons = $4, eligible = COALESCE(override_eligible, $5), \
+                         computed_at_us = {now} WHERE campaign_id = $1 AND pupil_id = $2"
                     );
+                    let eligible = computed == Computed::Eligible;
                     let v = [campaign_id.into(), (*pupil_id).into(), computed.into(), reasons.into(), eligible.into()];
                     txn.execute_raw(stmt(backend, &sql, v)).await?;
                 }
@@ -185,8 +188,10 @@ async fn store_page(
             })
             .collect();
         let sql = format!(
-            "INSERT INTO eligibility (id, pupil_id, campaign_id, computed, reasons, eligible, computed_at_us) VALUES {}",
-            tuples.join(", ")
+            "INSERT INTO eligibility (id, pupil_id, campaign_id, computed, reasons, eligible, computed_at_us) VALUES {} \
+             ON CONFLICT (campaign_id, pupil_id) DO NOTHING",
+            tuples.join(", ") // (A staff decision inserted the pupil's row meanwhile: it stands, and the next
+                              // recompute stores the computed outcome beside it.)
         );
         txn.execute_raw(stmt(backend, &sql, chunk.to_vec())).await?;
     }
@@ -234,20 +239,25 @@ pub async fn set_eligibility(
         return Err(Error::NotFound("pupil"));
     }
     let now = now_us_sql(backend);
+    // One upsert: a recompute inserting the same pupil's first decision at the same moment
+    // cannot make this fail on the unique key, and the override wins either way.
     let sql = format!(
-        "UPDATE eligibility SET override_eligible = $3, override_reason = $4, override_author = $5, override_at_us = {now}, \
-         eligible = $3 WHERE campaign_id = $1 AND pupil_id = $2"
+        "INSERT INTO eligibility (id, pupil_id, campaign_id, computed, reasons, override_eligible, override_reason, \
+         override_author, override_at_us, eligible, computed_at_us) VALUES ($1, $2, $3, 'review', '[]', $4, $5, $6, {now}, $7, {now}) \
+         ON CONFLICT (campaign_id, pupil_id) DO UPDATE SET override_eligible = excluded.override_eligible, \
+         override_reason = excluded.override_reason, override_author = excluded.override_author, \
+         override_at_us = excluded.override_at_us, eligible = excluded.eligible"
     );
-    let v: [Value; 5] = [campaign_id.into(), pupil_id.into(), eligible.into(), reason.into(), author.into()];
-    if txn.execute_raw(stmt(backend, &sql, v)).await?.rows_affected() == 0 {
-        let sql = format!(
-            "INSERT INTO eligibility (id, pupil_id, campaign_id, computed, reasons, override_eligible, override_reason, \
-             override_author, override_at_us, eligible, computed_at_us) VALUES ($1, $2, $3, 'review', '[]', $4, $5, $6, {now}, $4, {now})"
-        );
-        let v: [Value; 6] =
-            [Uuid::now_v7().into(), pupil_id.into(), campaign_id.into(), eligible.into(), reason.into(), author.into()];
-        txn.execute_raw(stmt(backend, &sql, v)).await?;
-    }
+    let v: [Value; 7] = [
+        Uuid::now_v7().into(),
+        pupil_id.into(),
+        campaign_id.into(),
+        eligible.into(),
+        reason.into(),
+        author.into(),
+        eligible.into(),
+    ];
+    txn.execute_raw(stmt(backend, &sql, v)).await?;
     let row = get_eligibility(&txn, pupil_id, campaign_id).await?.ok_or(Error::NotFound("eligibility"))?;
     txn.commit().await?;
     Ok(row)
