@@ -18,21 +18,13 @@ use std::str::FromStr;
 pub use oidc::OidcProviderSettings;
 
 /// Where the service runs; production turns off every development convenience.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// `PASSERELLE_ENV` holds its snake_case name (unset or empty: development).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::Display, strum::EnumString, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum Environment {
     Development,
     Test,
     Production,
-}
-
-impl Environment {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Environment::Development => "development",
-            Environment::Test => "test",
-            Environment::Production => "production",
-        }
-    }
 }
 
 /// The service's settings.
@@ -112,12 +104,10 @@ impl Settings {
             return Err(err(k, format!("unknown setting (known: {})", KNOWN.join(", "))));
         }
         let environment = match get("PASSERELLE_ENV").as_deref() {
-            None | Some("") | Some("development") => Environment::Development,
-            Some("test") => Environment::Test,
-            Some("production") => Environment::Production,
-            Some(other) => {
-                return Err(err("PASSERELLE_ENV", format!("{other:?} is not development, test or production")));
-            }
+            None | Some("") => Environment::Development,
+            Some(name) => name
+                .parse()
+                .map_err(|_| err("PASSERELLE_ENV", format!("{name:?} is not development, test or production")))?,
         };
         let production = environment == Environment::Production;
         let bind = match get("PASSERELLE_BIND") {

@@ -67,7 +67,7 @@ impl RunningServer {
 pub async fn start(settings: Settings, db: DatabaseConnection, handle_signals: bool) -> anyhow::Result<RunningServer> {
     let server_info = ServerInfo {
         version: env!("CARGO_PKG_VERSION").to_owned(),
-        environment: settings.environment.as_str().to_owned(),
+        environment: settings.environment.to_string(),
         database: settings.database_kind().to_owned(),
     };
     let uploads = passerelle_graphql::Uploads { dir: settings.data_dir.join("uploads") };

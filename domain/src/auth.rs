@@ -26,6 +26,7 @@ mod sessions;
 mod staff_links;
 mod throttle;
 
+pub(crate) use accounts::account_kind;
 pub use accounts::{
     Account, AccountKind, StaffRole, create_account, find_account_by_email, request_password_reset, reset_password,
     sign_up, verify_email,

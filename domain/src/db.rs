@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait, Value,
+    FromQueryResult, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait, Value,
 };
 
 /// Opens a pool on `url` (`sqlite://…` or `postgres://…`) with the settings the ledger relies on.
@@ -127,12 +127,13 @@ pub fn now_us_sql(backend: DbBackend) -> &'static str {
 /// Reads the database clock.
 pub async fn now_us<C: ConnectionTrait>(db: &C) -> Result<i64, DbErr> {
     let backend = db.get_database_backend();
+    #[derive(FromQueryResult)]
+    struct Clock {
+        now_us: i64,
+    }
     let sql = format!("SELECT {} AS now_us", now_us_sql(backend));
-    let row = db
-        .query_one_raw(Statement::from_string(backend, sql))
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound("clock".into()))?;
-    row.try_get("", "now_us")
+    let row = Clock::find_by_statement(Statement::from_string(backend, sql)).one(db).await?;
+    Ok(row.ok_or_else(|| DbErr::RecordNotFound("clock".into()))?.now_us)
 }
 
 /// PostgreSQL: plan the rest of this transaction's statements for their actual parameters.

@@ -1,14 +1,14 @@
 //! Funders: the collectivités that own campaigns, budgets and eligibility. The platform is
 //! mutualised: several funders, each with its own policy, on one deployment.
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, QueryResult};
+use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult};
 use serde::Serialize;
 use uuid::Uuid;
 
 use crate::db::{begin_write, now_us_sql, stmt};
 use crate::error::{Error, Result};
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, FromQueryResult)]
 pub struct Funder {
     pub id: Uuid,
     /// "92": also what staff type on the command line.
@@ -17,25 +17,15 @@ pub struct Funder {
     pub departement: String,
 }
 
-fn from_row(r: &QueryResult) -> Result<Funder> {
-    Ok(Funder {
-        id: r.try_get("", "id")?,
-        code: r.try_get("", "code")?,
-        name: r.try_get("", "name")?,
-        departement: r.try_get("", "departement")?,
-    })
-}
-
 pub async fn find_funder_by_code<C: ConnectionTrait>(db: &C, code: &str) -> Result<Option<Funder>> {
     let sql = "SELECT id, code, name, departement FROM funder WHERE code = $1";
-    let row = db.query_one_raw(stmt(db.get_database_backend(), sql, [code.trim().into()])).await?;
-    row.map(|r| from_row(&r)).transpose()
+    Ok(Funder::find_by_statement(stmt(db.get_database_backend(), sql, [code.trim().into()])).one(db).await?)
 }
 
 pub async fn get_funder<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<Funder> {
     let sql = "SELECT id, code, name, departement FROM funder WHERE id = $1";
-    let row = db.query_one_raw(stmt(db.get_database_backend(), sql, [id.into()])).await?;
-    row.map(|r| from_row(&r)).transpose()?.ok_or(Error::NotFound("funder"))
+    let row = Funder::find_by_statement(stmt(db.get_database_backend(), sql, [id.into()])).one(db).await?;
+    row.ok_or(Error::NotFound("funder"))
 }
 
 /// The funder with `code`, created if missing (idempotent; the name of an existing one is kept).

@@ -5,37 +5,37 @@
 //! A partner member account belongs to exactly one partner, so "the caller's partner" is never
 //! ambiguous; owners also manage the partner's API clients.
 
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::auth::AccountKind;
+use crate::auth::{AccountKind, account_kind};
 use crate::db::{begin_write, now_us_sql, stmt};
 use crate::error::{Error, Result};
 
-/// What a member may do for its partner.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+/// What a member may do for its partner. Stored in `partner_member.role` as its snake_case name.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Serialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    sea_orm::DeriveValueType,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[sea_orm(value_type = "String")]
 pub enum PartnerRole {
     /// Everything a member does, plus the partner's API clients.
     Owner,
     Member,
 }
 
-impl PartnerRole {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PartnerRole::Owner => "owner",
-            PartnerRole::Member => "member",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<PartnerRole> {
-        [PartnerRole::Owner, PartnerRole::Member].into_iter().find(|r| r.as_str() == s)
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, FromQueryResult)]
 pub struct Partner {
     pub id: Uuid,
     pub name: String,
@@ -57,11 +57,15 @@ pub async fn create_partner(db: &DatabaseConnection, name: &str) -> Result<Partn
 }
 
 pub async fn get_partner<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<Partner> {
-    let row = db
-        .query_one_raw(stmt(db.get_database_backend(), "SELECT name FROM partner WHERE id = $1", [id.into()]))
-        .await?;
-    let row = row.ok_or(Error::NotFound("partner"))?;
-    Ok(Partner { id, name: row.try_get("", "name")? })
+    let sql = "SELECT id, name FROM partner WHERE id = $1";
+    let row = Partner::find_by_statement(stmt(db.get_database_backend(), sql, [id.into()])).one(db).await?;
+    row.ok_or(Error::NotFound("partner"))
+}
+
+#[derive(FromQueryResult)]
+struct Membership {
+    partner_id: Uuid,
+    role: PartnerRole,
 }
 
 /// Makes a partner member account act for `partner`. An account joins one partner only
@@ -75,9 +79,7 @@ pub async fn add_partner_member(
     let backend = db.get_database_backend();
     let txn = begin_write(db).await?;
     get_partner(&txn, partner).await?;
-    let row = txn.query_one_raw(stmt(backend, "SELECT kind FROM account WHERE id = $1", [account.into()])).await?;
-    let kind: String = row.ok_or(Error::NotFound("account"))?.try_get("", "kind")?;
-    if kind != AccountKind::PartnerMember.as_str() {
+    if account_kind(&txn, account).await?.ok_or(Error::NotFound("account"))? != AccountKind::PartnerMember {
         return Err(Error::bad_input("accountId", "only partner member accounts act for a partner"));
     }
     let sql = format!(
@@ -85,7 +87,7 @@ pub async fn add_partner_member(
          ON CONFLICT (account_id) DO NOTHING",
         now_us_sql(backend)
     );
-    let values = [Uuid::now_v7().into(), account.into(), partner.into(), role.as_str().into()];
+    let values = [Uuid::now_v7().into(), account.into(), partner.into(), role.into()];
     if txn.execute_raw(stmt(backend, &sql, values)).await?.rows_affected() == 0 {
         return Err(Error::Conflict("this account already acts for a partner".into()));
     }
@@ -97,9 +99,7 @@ pub async fn add_partner_member(
 /// member applies at once, Z4).
 pub async fn membership_of<C: ConnectionTrait>(db: &C, account: Uuid) -> Result<Option<(Uuid, PartnerRole)>> {
     let sql = "SELECT partner_id, role FROM partner_member WHERE account_id = $1";
-    let Some(row) = db.query_one_raw(stmt(db.get_database_backend(), sql, [account.into()])).await? else {
-        return Ok(None);
-    };
-    let role: String = row.try_get("", "role")?;
-    Ok(PartnerRole::parse(&role).map(|r| row.try_get("", "partner_id").map(|p| (p, r))).transpose()?)
+    // An unknown stored role is a read error (the request fails), never "not a member".
+    let row = Membership::find_by_statement(stmt(db.get_database_backend(), sql, [account.into()])).one(db).await?;
+    Ok(row.map(|m| (m.partner_id, m.role)))
 }

@@ -75,12 +75,24 @@ pub struct Reauthentication {
     pub valid_until: Option<DateTime<Utc>>,
 }
 
-#[derive(Enum, Copy, Clone, Eq, PartialEq)]
-#[graphql(name = "AccountKind")]
-pub enum AccountKindGql {
+/// What kind of person an account is for.
+// `remote` derives the conversions with the domain enum both ways.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(name = "AccountKind", remote = "passerelle_domain::auth::AccountKind")]
+pub enum GqlAccountKind {
     Parent,
     PartnerMember,
     Staff,
+}
+
+/// What a staff member may do for one funder.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(name = "StaffRole", remote = "passerelle_domain::auth::StaffRole")]
+pub enum GqlStaffRole {
+    Admin,
+    EligibilityOfficer,
+    FinanceOfficer,
+    Auditor,
 }
 
 #[derive(SimpleObject)]
@@ -88,20 +100,12 @@ pub enum AccountKindGql {
 pub struct AccountObj {
     pub id: ID,
     pub email: String,
-    pub kind: AccountKindGql,
+    pub kind: GqlAccountKind,
 }
 
 impl From<&auth::Account> for AccountObj {
     fn from(a: &auth::Account) -> Self {
-        AccountObj {
-            id: ID(a.id.to_string()),
-            email: a.email.clone(),
-            kind: match a.kind {
-                AccountKind::Parent => AccountKindGql::Parent,
-                AccountKind::PartnerMember => AccountKindGql::PartnerMember,
-                AccountKind::Staff => AccountKindGql::Staff,
-            },
-        }
+        AccountObj { id: ID(a.id.to_string()), email: a.email.clone(), kind: a.kind.into() }
     }
 }
 
@@ -133,14 +137,14 @@ pub struct SignUpPayload {
 #[derive(SimpleObject)]
 pub struct StaffRoleObj {
     pub funder_id: ID,
-    pub role: String,
+    pub role: GqlStaffRole,
 }
 
 #[derive(SimpleObject)]
 pub struct Viewer {
     pub id: ID,
     pub email: String,
-    pub kind: AccountKindGql,
+    pub kind: GqlAccountKind,
     pub display_name: String,
     pub email_verified: bool,
     pub roles: Vec<StaffRoleObj>,
@@ -177,7 +181,7 @@ impl AccountQuery {
                 roles: p
                     .staff_roles
                     .iter()
-                    .map(|(f, r)| StaffRoleObj { funder_id: ID(f.to_string()), role: r.as_str().to_uppercase() })
+                    .map(|(f, r)| StaffRoleObj { funder_id: ID(f.to_string()), role: (*r).into() })
                     .collect(),
             }
         })

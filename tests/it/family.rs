@@ -160,25 +160,31 @@ async fn another_parent_cannot_use_a_challenge_and_unlinking_applies_at_once() {
     app.stop().await;
 }
 
+const RESET: &str = "mutation($t: String!, $p: String!) { resetPassword(token: $t, newPassword: $p) }";
+
+/// Asks for a reset mail to `email`; the answer (always true).
+async fn ask_reset(app: &TestApp, email: &str) -> Value {
+    let ask = "mutation($e: String!) { requestPasswordReset(email: $e) }";
+    app.graphql(ask, json!({ "e": email })).await["data"]["requestPasswordReset"].clone()
+}
+
 #[tokio::test]
 async fn a_password_reset_by_e_mail_signs_out_every_device() {
     let sink = SmtpSink::start().await;
     let app = TestApp::spawn_with_smtp(&sink).await;
     let (_, old_token) = parent_token(&app, "forgetful@example.org").await;
-    let ask = "mutation($e: String!) { requestPasswordReset(email: $e) }";
-    assert_eq!(app.graphql(ask, json!({ "e": "forgetful@example.org" })).await["data"]["requestPasswordReset"], true);
-    assert_eq!(app.graphql(ask, json!({ "e": "unknown@example.org" })).await["data"]["requestPasswordReset"], true);
+    assert_eq!(ask_reset(&app, "forgetful@example.org").await, true);
+    assert_eq!(ask_reset(&app, "unknown@example.org").await, true);
     assert!(sink.messages_to("unknown@example.org").is_empty());
     let token = token_in(&sink, "forgetful@example.org");
-    let reset = "mutation($t: String!, $p: String!) { resetPassword(token: $t, newPassword: $p) }";
-    let weak = app.graphql(reset, json!({ "t": token, "p": "short" })).await;
+    let weak = app.graphql(RESET, json!({ "t": token, "p": "short" })).await;
     assert_eq!(code(&weak), "BAD_USER_INPUT");
     assert_eq!(
-        app.graphql(reset, json!({ "t": token, "p": "a brand new passphrase" })).await["data"]["resetPassword"],
+        app.graphql(RESET, json!({ "t": token, "p": "a brand new passphrase" })).await["data"]["resetPassword"],
         true
     );
     assert_eq!(
-        app.graphql(reset, json!({ "t": token, "p": "another new passphrase" })).await["data"]["resetPassword"],
+        app.graphql(RESET, json!({ "t": token, "p": "another new passphrase" })).await["data"]["resetPassword"],
         false,
         "single use"
     );
@@ -190,5 +196,32 @@ async fn a_password_reset_by_e_mail_signs_out_every_device() {
     let q = "mutation($i: LogInInput!) { logIn(input: $i) { accessToken } }";
     let v = json!({ "i": { "email": "forgetful@example.org", "password": "a brand new passphrase", "device": { "deviceId": "d", "platform": "IOS", "name": "i" } } });
     assert!(app.graphql(q, v).await["data"]["logIn"]["accessToken"].is_string());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_reset_for_an_account_of_unknown_kind_fails_and_changes_nothing() {
+    use sea_orm::ConnectionTrait;
+    let sink = SmtpSink::start().await;
+    let app = TestApp::spawn_with_smtp(&sink).await;
+    let (id, old_token) = parent_token(&app, "odd@example.org").await;
+    assert_eq!(ask_reset(&app, "odd@example.org").await, true);
+    let token = token_in(&sink, "odd@example.org");
+    let set_kind = |kind: &'static str| {
+        let sql = "UPDATE account SET kind = $1 WHERE id = $2";
+        app.db.execute_raw(passerelle_domain::db::stmt(app.db.get_database_backend(), sql, [kind.into(), id.into()]))
+    };
+    // A kind this version does not know (a later release, a hand edit): its password policy is
+    // unknown, so the reset is refused rather than checked against another kind's policy.
+    set_kind("robot").await.unwrap();
+    let refused = app.graphql(RESET, json!({ "t": token, "p": "a brand new passphrase" })).await;
+    assert_eq!(code(&refused), "INTERNAL", "{refused}");
+    set_kind("parent").await.unwrap();
+    assert!(app.graphql_as(&old_token, CHILDREN, json!({})).await["data"]["children"].is_array(), "sessions kept");
+    assert_eq!(
+        app.graphql(RESET, json!({ "t": token, "p": "a brand new passphrase" })).await["data"]["resetPassword"],
+        true,
+        "the token was not spent"
+    );
     app.stop().await;
 }

@@ -1,6 +1,6 @@
 //! Accounts: sign-up with e-mail verification, staff with roles and TOTP.
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, QueryResult};
+use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -8,9 +8,22 @@ use crate::db::{begin_write, now_us_sql, stmt};
 use crate::error::{Error, Result};
 use crate::identity::{PasswordPolicy, TokenHash, TotpSecret, check_password, hash_password, new_email_token};
 
-/// What kind of person signs in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+/// What kind of person signs in. Stored in `account.kind` as its snake_case name.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Serialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    sea_orm::DeriveValueType,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[sea_orm(value_type = "String")]
 pub enum AccountKind {
     Parent,
     PartnerMember,
@@ -18,49 +31,34 @@ pub enum AccountKind {
 }
 
 impl AccountKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AccountKind::Parent => "parent",
-            AccountKind::PartnerMember => "partner_member",
-            AccountKind::Staff => "staff",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<AccountKind> {
-        [AccountKind::Parent, AccountKind::PartnerMember, AccountKind::Staff].into_iter().find(|k| k.as_str() == s)
-    }
-
     /// ANSSI: 12 characters for users, 16 for administrators (A2).
     pub fn password_policy(self) -> PasswordPolicy {
         if self == AccountKind::Staff { PasswordPolicy::Staff } else { PasswordPolicy::Standard }
     }
 }
 
-/// A staff role, scoped to one funder.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+/// A staff role, scoped to one funder. Stored in `staff_role.role` as its snake_case name.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Serialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+    sea_orm::DeriveValueType,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[sea_orm(value_type = "String")]
 pub enum StaffRole {
     Admin,
     EligibilityOfficer,
     FinanceOfficer,
     Auditor,
-}
-
-impl StaffRole {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StaffRole::Admin => "admin",
-            StaffRole::EligibilityOfficer => "eligibility_officer",
-            StaffRole::FinanceOfficer => "finance_officer",
-            StaffRole::Auditor => "auditor",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<StaffRole> {
-        [StaffRole::Admin, StaffRole::EligibilityOfficer, StaffRole::FinanceOfficer, StaffRole::Auditor]
-            .into_iter()
-            .find(|r| r.as_str() == s)
-    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -75,17 +73,50 @@ pub struct Account {
 
 pub(super) const COLUMNS: &str = "id, kind, email, email_verified_at_us, display_name, status";
 
-pub(super) fn from_row(r: &QueryResult) -> Result<Account> {
-    let kind: String = r.try_get("", "kind")?;
-    let status: String = r.try_get("", "status")?;
-    Ok(Account {
-        id: r.try_get("", "id")?,
-        kind: AccountKind::parse(&kind).ok_or_else(|| Error::internal(std::io::Error::other("account kind")))?,
-        email: r.try_get("", "email")?,
-        email_verified: r.try_get::<Option<i64>>("", "email_verified_at_us")?.is_some(),
-        display_name: r.try_get("", "display_name")?,
-        active: status == "active",
-    })
+/// `account` as [`COLUMNS`] select it.
+#[derive(FromQueryResult)]
+pub(super) struct AccountRow {
+    id: Uuid,
+    kind: AccountKind,
+    email: String,
+    email_verified_at_us: Option<i64>,
+    display_name: String,
+    /// `active`, or why the account was switched off (`disabled`…): anything but `active`
+    /// signs nobody in.
+    status: String,
+}
+
+impl From<AccountRow> for Account {
+    fn from(r: AccountRow) -> Account {
+        Account {
+            id: r.id,
+            kind: r.kind,
+            email: r.email,
+            email_verified: r.email_verified_at_us.is_some(),
+            display_name: r.display_name,
+            active: r.status == "active",
+        }
+    }
+}
+
+/// An account with its password hash (`None` for accounts signing in elsewhere).
+#[derive(FromQueryResult)]
+struct AccountWithHash {
+    #[sea_orm(nested)]
+    account: AccountRow,
+    password_hash: Option<String>,
+}
+
+#[derive(FromQueryResult)]
+struct KindRow {
+    kind: AccountKind,
+}
+
+/// The kind of account `id`; `None` when there is no such account.
+pub(crate) async fn account_kind<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<Option<AccountKind>> {
+    let sql = "SELECT kind FROM account WHERE id = $1";
+    let row = KindRow::find_by_statement(stmt(db.get_database_backend(), sql, [id.into()])).one(db).await?;
+    Ok(row.map(|r| r.kind))
 }
 
 /// Trims and lower-cases; refuses what cannot be an address.
@@ -104,10 +135,8 @@ pub async fn find_account_by_email<C: ConnectionTrait>(
     email: &str,
 ) -> Result<Option<(Account, Option<String>)>> {
     let sql = format!("SELECT {COLUMNS}, password_hash FROM account WHERE email = $1");
-    let Some(r) = db.query_one_raw(stmt(db.get_database_backend(), &sql, [email.into()])).await? else {
-        return Ok(None);
-    };
-    Ok(Some((from_row(&r)?, r.try_get("", "password_hash")?)))
+    let row = AccountWithHash::find_by_statement(stmt(db.get_database_backend(), &sql, [email.into()])).one(db).await?;
+    Ok(row.map(|r| (r.account.into(), r.password_hash)))
 }
 
 /// Creates an account (demo seed, CLI, staff administration). Returns it with, for staff, the
@@ -138,7 +167,7 @@ pub async fn create_account(
     );
     let values = [
         id.into(),
-        kind.as_str().into(),
+        kind.into(),
         email.clone().into(),
         hash.into(),
         display_name.trim().into(),
@@ -151,12 +180,8 @@ pub async fn create_account(
         let sql = format!(
             "INSERT INTO staff_role (id, account_id, funder_id, role, created_at_us) VALUES ($1, $2, $3, $4, {now})"
         );
-        txn.execute_raw(stmt(
-            backend,
-            &sql,
-            [Uuid::now_v7().into(), id.into(), (*funder).into(), role.as_str().into()],
-        ))
-        .await?;
+        txn.execute_raw(stmt(backend, &sql, [Uuid::now_v7().into(), id.into(), (*funder).into(), (*role).into()]))
+            .await?;
     }
     let account = find_account_by_email(&txn, &email).await?.ok_or(Error::NotFound("account"))?.0;
     txn.commit().await?;
@@ -237,16 +262,15 @@ pub async fn request_password_reset(db: &DatabaseConnection, email: &str) -> Res
 /// account: whoever knew the old password is signed out everywhere (A10).
 pub async fn reset_password(db: &DatabaseConnection, token: &str, new_password: &str) -> Result<bool> {
     let backend = db.get_database_backend();
-    let sql = "SELECT a.id, a.kind, a.email, a.display_name FROM email_token t JOIN account a ON a.id = t.account_id \
+    let sql = "SELECT a.kind, a.email, a.display_name FROM email_token t JOIN account a ON a.id = t.account_id \
                WHERE t.token_hash = $1 AND t.purpose = 'reset' AND t.used_at_us IS NULL";
-    let Some(row) = db.query_one_raw(stmt(backend, sql, [TokenHash::of(token).to_hex().into()])).await? else {
+    // An unknown stored kind is a read error: the password policy depends on it.
+    let row =
+        ResetTarget::find_by_statement(stmt(backend, sql, [TokenHash::of(token).to_hex().into()])).one(db).await?;
+    let Some(ResetTarget { kind, email, display_name }) = row else {
         return Ok(false);
     };
-    let kind: String = row.try_get("", "kind")?;
-    let kind = AccountKind::parse(&kind).unwrap_or(AccountKind::Staff);
-    let email: String = row.try_get("", "email")?;
-    let name: String = row.try_get("", "display_name")?;
-    check_password(kind.password_policy(), new_password, &[&email, &name])
+    check_password(kind.password_policy(), new_password, &[&email, &display_name])
         .map_err(|e| Error::bad_input("newPassword", e.to_string()))?;
     let owned = new_password.to_owned();
     let hash = tokio_blocking(move || hash_password(&owned)).await?;
@@ -269,6 +293,19 @@ pub async fn reset_password(db: &DatabaseConnection, token: &str, new_password: 
     Ok(true)
 }
 
+/// The account a reset token is for: what the password policy needs.
+#[derive(FromQueryResult)]
+struct ResetTarget {
+    kind: AccountKind,
+    email: String,
+    display_name: String,
+}
+
+#[derive(FromQueryResult)]
+struct AccountId {
+    account_id: Uuid,
+}
+
 /// Marks a live e-mail token of `purpose` used (one conditional update: a token works once even
 /// when two requests race) and returns its account.
 async fn consume_email_token<C: ConnectionTrait>(db: &C, token: &str, purpose: &str) -> Result<Option<Uuid>> {
@@ -278,8 +315,9 @@ async fn consume_email_token<C: ConnectionTrait>(db: &C, token: &str, purpose: &
         "UPDATE email_token SET used_at_us = {now} WHERE token_hash = $1 AND purpose = $2 AND used_at_us IS NULL \
          AND expires_at_us > {now} RETURNING account_id"
     );
-    let row = db.query_one_raw(stmt(backend, &sql, [TokenHash::of(token).to_hex().into(), purpose.into()])).await?;
-    Ok(row.map(|r| r.try_get("", "account_id")).transpose()?)
+    let values = [TokenHash::of(token).to_hex().into(), purpose.into()];
+    let row = AccountId::find_by_statement(stmt(backend, &sql, values)).one(db).await?;
+    Ok(row.map(|r| r.account_id))
 }
 
 /// Argon2 takes ~20-50 ms of CPU: off the async workers.

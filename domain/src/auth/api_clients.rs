@@ -11,7 +11,7 @@
 
 use std::fmt;
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, QueryResult, Value};
+use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult, Value};
 use uuid::Uuid;
 
 use super::audit::{Actor, AuditEvent, record};
@@ -28,12 +28,13 @@ pub const CLIENT_TOKEN_TTL_SECS: i64 = 15 * 60;
 /// Live clients per partner: one per piece of software is the norm; this only bounds abuse.
 pub const MAX_LIVE_CLIENTS: i64 = 20;
 
-/// An API client as its owners see it (never its secret).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// An API client as its owners see it (never its secret); read as [`COLUMNS`] select it.
+#[derive(Clone, Debug, PartialEq, Eq, FromQueryResult)]
 pub struct ApiClient {
     pub id: Uuid,
     pub partner_id: Uuid,
-    /// The `client_id` sent to `/oauth/token`.
+    /// The `client_id` sent to `/oauth/token` (stored as `public_id`).
+    #[sea_orm(from_alias = "public_id")]
     pub client_id: String,
     pub name: String,
     pub created_at_us: i64,
@@ -56,9 +57,10 @@ impl fmt::Debug for IssuedSecret {
 }
 
 /// Partner software calling with a client-credentials access token.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, FromQueryResult)]
 pub struct ClientPrincipal {
     pub id: Uuid,
+    #[sea_orm(from_alias = "public_id")]
     pub client_id: String,
     pub partner_id: Uuid,
     pub name: String,
@@ -72,17 +74,17 @@ pub struct ClientToken {
 
 const COLUMNS: &str = "id, partner_id, public_id, name, created_at_us, rotated_at_us, last_used_at_us, revoked_at_us";
 
-fn from_row(r: &QueryResult) -> Result<ApiClient> {
-    Ok(ApiClient {
-        id: r.try_get("", "id")?,
-        partner_id: r.try_get("", "partner_id")?,
-        client_id: r.try_get("", "public_id")?,
-        name: r.try_get("", "name")?,
-        created_at_us: r.try_get("", "created_at_us")?,
-        rotated_at_us: r.try_get("", "rotated_at_us")?,
-        last_used_at_us: r.try_get("", "last_used_at_us")?,
-        revoked_at_us: r.try_get("", "revoked_at_us")?,
-    })
+#[derive(FromQueryResult)]
+struct Count {
+    n: i64,
+}
+
+/// What the token endpoint checks a secret against.
+#[derive(FromQueryResult)]
+struct StoredSecret {
+    id: Uuid,
+    secret_hash: String,
+    credential_id: Uuid,
 }
 
 fn check_name(name: &str) -> Result<String> {
@@ -104,8 +106,7 @@ pub async fn create_api_client(
     let backend = db.get_database_backend();
     let txn = begin_write(db).await?;
     let sql = "SELECT COUNT(*) AS n FROM api_client WHERE partner_id = $1 AND revoked_at_us IS NULL";
-    let live: i64 =
-        txn.query_one_raw(stmt(backend, sql, [partner.into()])).await?.map_or(Ok(0), |r| r.try_get("", "n"))?;
+    let live = Count::find_by_statement(stmt(backend, sql, [partner.into()])).one(&txn).await?.map_or(0, |c| c.n);
     if live >= MAX_LIVE_CLIENTS {
         return Err(Error::Conflict(format!("at most {MAX_LIVE_CLIENTS} live API clients: revoke one first")));
     }
@@ -125,8 +126,10 @@ pub async fn create_api_client(
         Uuid::new_v4().into(),
         actor.account_id.into(),
     ];
-    let row = txn.query_one_raw(stmt(backend, &sql, values)).await?.ok_or(Error::NotFound("API client"))?;
-    let client = from_row(&row)?;
+    let client = ApiClient::find_by_statement(stmt(backend, &sql, values))
+        .one(&txn)
+        .await?
+        .ok_or(Error::NotFound("API client"))?;
     audit(&txn, "create_api_client", actor, &client).await?;
     txn.commit().await?;
     Ok(IssuedSecret { client, secret })
@@ -150,8 +153,8 @@ pub async fn rotate_api_client_secret(
         now_us_sql(backend)
     );
     let values: [Value; 4] = [id.into(), partner.into(), hash.to_hex().into(), Uuid::new_v4().into()];
-    let row = txn.query_one_raw(stmt(backend, &sql, values)).await?;
-    let client = from_row(&row.ok_or_else(|| Error::Conflict("this API client is revoked".into()))?)?;
+    let row = ApiClient::find_by_statement(stmt(backend, &sql, values)).one(&txn).await?;
+    let client = row.ok_or_else(|| Error::Conflict("this API client is revoked".into()))?;
     audit(&txn, "rotate_api_client", actor, &client).await?;
     txn.commit().await?;
     Ok(IssuedSecret { client, secret })
@@ -167,8 +170,8 @@ pub async fn revoke_api_client(db: &DatabaseConnection, actor: &Actor, partner: 
          RETURNING {COLUMNS}",
         now_us_sql(backend)
     );
-    let row = txn.query_one_raw(stmt(backend, &sql, [id.into(), partner.into()])).await?;
-    let client = from_row(&row.ok_or_else(|| Error::Conflict("this API client is already revoked".into()))?)?;
+    let row = ApiClient::find_by_statement(stmt(backend, &sql, [id.into(), partner.into()])).one(&txn).await?;
+    let client = row.ok_or_else(|| Error::Conflict("this API client is already revoked".into()))?;
     audit(&txn, "revoke_api_client", actor, &client).await?;
     txn.commit().await?;
     Ok(client)
@@ -177,15 +180,16 @@ pub async fn revoke_api_client(db: &DatabaseConnection, actor: &Actor, partner: 
 /// A partner's clients, newest first (revoked ones too: owners see what was withdrawn).
 pub async fn list_api_clients<C: ConnectionTrait>(db: &C, partner: Uuid) -> Result<Vec<ApiClient>> {
     let sql = format!("SELECT {COLUMNS} FROM api_client WHERE partner_id = $1 ORDER BY created_at_us DESC, id DESC");
-    let rows = db.query_all_raw(stmt(db.get_database_backend(), &sql, [partner.into()])).await?;
-    rows.iter().map(from_row).collect()
+    Ok(ApiClient::find_by_statement(stmt(db.get_database_backend(), &sql, [partner.into()])).all(db).await?)
 }
 
 /// The client `id` of `partner`; another partner's client is `NOT_FOUND` like an unknown one.
 async fn find<C: ConnectionTrait>(db: &C, partner: Uuid, id: Uuid) -> Result<ApiClient> {
     let sql = format!("SELECT {COLUMNS} FROM api_client WHERE id = $1 AND partner_id = $2");
-    let row = db.query_one_raw(stmt(db.get_database_backend(), &sql, [id.into(), partner.into()])).await?;
-    from_row(&row.ok_or(Error::NotFound("API client"))?)
+    let row = ApiClient::find_by_statement(stmt(db.get_database_backend(), &sql, [id.into(), partner.into()]))
+        .one(db)
+        .await?;
+    row.ok_or(Error::NotFound("API client"))
 }
 
 async fn audit<C: ConnectionTrait>(db: &C, action: &'static str, actor: &Actor, client: &ApiClient) -> Result<()> {
@@ -222,12 +226,10 @@ pub async fn client_credentials_grant(
     if client_secret_public_id(secret) == Some(client_id) {
         let sql =
             "SELECT id, secret_hash, credential_id FROM api_client WHERE public_id = $1 AND revoked_at_us IS NULL";
-        if let Some(r) = db.query_one_raw(stmt(backend, sql, [client_id.into()])).await? {
-            let stored: String = r.try_get("", "secret_hash")?;
-            if TokenHash::from_hex(&stored).is_some_and(|h| h.matches(secret)) {
-                found = Some((r.try_get::<Uuid>("", "id")?, r.try_get::<Uuid>("", "credential_id")?));
-            }
-        }
+        let row = StoredSecret::find_by_statement(stmt(backend, sql, [client_id.into()])).one(db).await?;
+        found = row
+            .filter(|r| TokenHash::from_hex(&r.secret_hash).is_some_and(|h| h.matches(secret)))
+            .map(|r| (r.id, r.credential_id));
     }
     let Some((id, credential)) = found else {
         throttle_fail(db, &id_key, Throttle::LOGIN_ACCOUNT).await?;
@@ -249,13 +251,10 @@ pub(super) async fn authenticate_client(
     id: Uuid,
     credential: Uuid,
 ) -> Result<ClientPrincipal> {
-    let sql = "SELECT public_id, partner_id, name FROM api_client WHERE id = $1 AND credential_id = $2 AND revoked_at_us IS NULL";
-    let row = db.query_one_raw(stmt(db.get_database_backend(), sql, [id.into(), credential.into()])).await?;
-    let row = row.ok_or_else(unauthenticated)?;
-    Ok(ClientPrincipal {
-        id,
-        client_id: row.try_get("", "public_id")?,
-        partner_id: row.try_get("", "partner_id")?,
-        name: row.try_get("", "name")?,
-    })
+    let sql = "SELECT id, public_id, partner_id, name FROM api_client \
+               WHERE id = $1 AND credential_id = $2 AND revoked_at_us IS NULL";
+    let row = ClientPrincipal::find_by_statement(stmt(db.get_database_backend(), sql, [id.into(), credential.into()]))
+        .one(db)
+        .await?;
+    row.ok_or_else(unauthenticated)
 }

@@ -3,7 +3,7 @@
 //! on whom, why and when (database clock), and is written in the same transaction as the change
 //! itself: there is no change without its row, and no row for a change that did not happen.
 
-use sea_orm::{ConnectionTrait, Value};
+use sea_orm::{ConnectionTrait, FromQueryResult, Value};
 use uuid::Uuid;
 
 use crate::db::{now_us_sql, stmt};
@@ -63,8 +63,13 @@ pub(crate) async fn record<C: ConnectionTrait>(db: &C, e: &AuditEvent<'_>) -> Re
         e.object_id.into(),
         e.reason.map(str::to_owned).into(),
     ];
-    let row = db.query_one_raw(stmt(backend, &sql, values)).await?.ok_or(Error::NotFound("audit event"))?;
-    Ok(row.try_get("", "created_at_us")?)
+    let row = Recorded::find_by_statement(stmt(backend, &sql, values)).one(db).await?;
+    Ok(row.ok_or(Error::NotFound("audit event"))?.created_at_us)
+}
+
+#[derive(FromQueryResult)]
+struct Recorded {
+    created_at_us: i64,
 }
 
 /// A reason as staff must give it: trimmed, 1 to [`MAX_REASON_CHARS`] characters, no control

@@ -9,10 +9,10 @@
 //! * Children the provider lists by AAF jointure id are linked at once: the roster carries the
 //!   same ids (DESIGN.md "Identity"). Only providers configured for a funder's roster do this.
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Value};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, FromQueryResult, Value};
 use uuid::Uuid;
 
-use super::accounts::{self, Account, AccountKind};
+use super::accounts::{self, Account, AccountKind, AccountRow};
 use super::sessions::{AuthConfig, Device, Tokens, check_device, open_session};
 use crate::db::{begin_write, is_unique_violation, now_us_sql, stmt};
 use crate::error::{Error, Result};
@@ -77,9 +77,10 @@ async fn find_or_create(
     let txn = begin_write(db).await?;
     let now = now_us_sql(backend);
     let sql = "SELECT account_id FROM account_identity WHERE issuer = $1 AND subject = $2";
-    let found = txn.query_one_raw(stmt(backend, sql, [identity.issuer.into(), identity.subject.into()])).await?;
+    let values = [identity.issuer.into(), identity.subject.into()];
+    let found = IdentityAccount::find_by_statement(stmt(backend, sql, values)).one(&txn).await?;
     let account_id: Uuid = match found {
-        Some(r) => r.try_get("", "account_id")?,
+        Some(r) => r.account_id,
         None => match create_parent(&txn, identity).await {
             Ok(id) => id,
             Err(e) if is_unique_violation(&e) => return Ok(None),
@@ -104,10 +105,15 @@ async fn find_or_create(
         }
     }
     let sql = format!("SELECT {} FROM account WHERE id = $1", accounts::COLUMNS);
-    let row = txn.query_one_raw(stmt(backend, &sql, [account_id.into()])).await?.ok_or(Error::Unauthenticated)?;
-    let account = accounts::from_row(&row)?;
+    let row = AccountRow::find_by_statement(stmt(backend, &sql, [account_id.into()])).one(&txn).await?;
+    let account = Account::from(row.ok_or(Error::Unauthenticated)?);
     txn.commit().await?;
     Ok(Some(account))
+}
+
+#[derive(FromQueryResult)]
+struct IdentityAccount {
+    account_id: Uuid,
 }
 
 /// A new parent account for a first sign-in, with its identity row.

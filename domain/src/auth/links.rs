@@ -7,7 +7,7 @@
 //! valid 10 minutes, 5 attempts, and requests are throttled per account (A5, Z1).
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sea_orm::{ConnectionTrait, DatabaseConnection, Value};
+use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult, Value};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -78,36 +78,24 @@ pub async fn request_child_link(
     let backend = db.get_database_backend();
     let sql = "SELECT p.id, p.source_key, p.funder_id, p.family_name, p.usage_name, p.given_name FROM pupil p \
                WHERE p.uai = $1 AND p.birth_date = $2 AND p.left_at IS NULL";
-    let rows =
-        db.query_all_raw(stmt(backend, sql, [uai.trim().to_ascii_uppercase().into(), birth_date.into()])).await?;
+    let values = [uai.trim().to_ascii_uppercase().into(), birth_date.into()];
+    let rows = Candidate::find_by_statement(stmt(backend, sql, values)).all(db).await?;
     let (fam, giv) = (normalize_name(family_name), normalize_name(given_name));
-    let mut matched = None;
-    for r in &rows {
-        let f: String = r.try_get("", "family_name")?;
-        let u: Option<String> = r.try_get("", "usage_name")?;
-        let g: String = r.try_get("", "given_name")?;
-        if (normalize_name(&f) == fam || u.as_deref().is_some_and(|u| normalize_name(u) == fam))
-            && normalize_name(&g) == giv
-        {
-            matched = Some((
-                r.try_get::<Uuid>("", "id")?,
-                r.try_get::<String>("", "source_key")?,
-                r.try_get::<Uuid>("", "funder_id")?,
-                g,
-            ));
-            break;
-        }
-    }
+    let matched = rows.into_iter().find(|c| {
+        (normalize_name(&c.family_name) == fam || c.usage_name.as_deref().is_some_and(|u| normalize_name(u) == fam))
+            && normalize_name(&c.given_name) == giv
+    });
     let mut send = None;
     let mut pupil_id = Uuid::nil();
-    if let Some((id, source_key, funder, given)) = matched {
+    if let Some(Candidate { id, source_key, funder_id: funder, given_name: given, .. }) = matched {
         let sql = "SELECT g.email FROM guardianship gs JOIN guardian g ON g.funder_id = gs.funder_id AND g.source_key = gs.guardian_key \
                    WHERE gs.funder_id = $1 AND gs.pupil_key = $2 AND gs.legal_level IN (1, 2) AND g.email IS NOT NULL \
                    AND g.left_at IS NULL ORDER BY gs.legal_level, g.source_key";
-        let contacts = db.query_all_raw(stmt(backend, sql, [funder.into(), source_key.into()])).await?;
-        if let Some(c) = contacts.first() {
+        let contacts =
+            Contact::find_by_statement(stmt(backend, sql, [funder.into(), source_key.into()])).all(db).await?;
+        if let Some(c) = contacts.into_iter().next() {
             pupil_id = id;
-            send = Some(CodeToSend { to: c.try_get("", "email")?, code: new_code(), child_given_name: given });
+            send = Some(CodeToSend { to: c.email, code: new_code(), child_given_name: given });
         }
     }
     let challenge_id = Uuid::new_v4();
@@ -123,8 +111,46 @@ pub async fn request_child_link(
     let destination = send.as_ref().map(|s| mask_email(&s.to)).unwrap_or_default();
     let values: [Value; 6] =
         [challenge_id.into(), account_id.into(), pupil_id.into(), hash.to_hex().into(), destination.into(), ttl.into()];
-    let row = db.query_one_raw(stmt(backend, &sql, values)).await?.ok_or(Error::NotFound("challenge"))?;
-    Ok((LinkChallenge { id: challenge_id, expires_at_us: row.try_get("", "expires_at_us")? }, send))
+    let row =
+        Expiry::find_by_statement(stmt(backend, &sql, values)).one(db).await?.ok_or(Error::NotFound("challenge"))?;
+    Ok((LinkChallenge { id: challenge_id, expires_at_us: row.expires_at_us }, send))
+}
+
+/// A pupil born that day at that school, whose names may match.
+#[derive(FromQueryResult)]
+struct Candidate {
+    id: Uuid,
+    source_key: String,
+    funder_id: Uuid,
+    family_name: String,
+    usage_name: Option<String>,
+    given_name: String,
+}
+
+/// A legal guardian's address on the school record.
+#[derive(FromQueryResult)]
+struct Contact {
+    email: String,
+}
+
+#[derive(FromQueryResult)]
+struct Expiry {
+    expires_at_us: i64,
+}
+
+/// A challenge as [`confirm_child_link`] checks it.
+#[derive(FromQueryResult)]
+struct Challenge {
+    pupil_id: Uuid,
+    code_hash: String,
+    attempts: i32,
+    created_at_us: i64,
+    consumed_at_us: Option<i64>,
+}
+
+#[derive(FromQueryResult)]
+struct LinkedPupil {
+    pupil_id: Uuid,
 }
 
 fn mask_email(e: &str) -> String {
@@ -145,14 +171,14 @@ pub async fn confirm_child_link(
     let backend = db.get_database_backend();
     let txn = begin_write(db).await?;
     let sql = "SELECT pupil_id, code_hash, attempts, created_at_us, consumed_at_us FROM link_challenge WHERE id = $1 AND account_id = $2";
-    let Some(r) = txn.query_one_raw(stmt(backend, sql, [challenge_id.into(), account_id.into()])).await? else {
+    let row =
+        Challenge::find_by_statement(stmt(backend, sql, [challenge_id.into(), account_id.into()])).one(&txn).await?;
+    let Some(Challenge { pupil_id: pupil, code_hash, attempts, created_at_us: created, consumed_at_us: consumed }) =
+        row
+    else {
         return Err(Error::NotFound("challenge"));
     };
-    let pupil: Uuid = r.try_get("", "pupil_id")?;
-    let attempts: i32 = r.try_get("", "attempts")?;
-    let created: i64 = r.try_get("", "created_at_us")?;
-    let consumed: Option<i64> = r.try_get("", "consumed_at_us")?;
-    let stored = CodeHash::from_hex(&r.try_get::<String>("", "code_hash")?).ok_or(Error::NotFound("challenge"))?;
+    let stored = CodeHash::from_hex(&code_hash).ok_or(Error::NotFound("challenge"))?;
     if consumed.is_some() {
         return Err(Error::Conflict("this code was already used".into()));
     }
@@ -204,6 +230,7 @@ pub async fn confirm_child_link(
 /// Pupils an account is linked to (live links only): the only children a parent can reach.
 pub async fn linked_pupils<C: ConnectionTrait>(db: &C, account_id: Uuid) -> Result<Vec<Uuid>> {
     let sql = "SELECT pupil_id FROM family_link WHERE account_id = $1 AND revoked_at_us IS NULL ORDER BY created_at_us";
-    let rows = db.query_all_raw(stmt(db.get_database_backend(), sql, [account_id.into()])).await?;
-    rows.iter().map(|r| Ok(r.try_get("", "pupil_id")?)).collect()
+    let rows =
+        LinkedPupil::find_by_statement(stmt(db.get_database_backend(), sql, [account_id.into()])).all(db).await?;
+    Ok(rows.into_iter().map(|r| r.pupil_id).collect())
 }

@@ -17,7 +17,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, Value};
+use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult, Value};
 use uuid::Uuid;
 
 use super::federated::{Identity, federated_sign_in};
@@ -137,13 +137,24 @@ pub async fn start_oidc_sign_in(
         start.redirect_uri.into(),
         (FLOW_TTL_SECS * 1_000_000).into(),
     ];
-    let row = db.query_one_raw(stmt(backend, &sql, values)).await?.ok_or(Error::NotFound("flow"))?;
+    let row =
+        FlowExpiry::find_by_statement(stmt(backend, &sql, values)).one(db).await?.ok_or(Error::NotFound("flow"))?;
     throttle_fail(db, &ip_key, START_THROTTLE).await?;
-    Ok(OidcStart {
-        authorization_url: start.authorization_url,
-        state: start.state,
-        expires_at_us: row.try_get("", "expires_at_us")?,
-    })
+    Ok(OidcStart { authorization_url: start.authorization_url, state: start.state, expires_at_us: row.expires_at_us })
+}
+
+#[derive(FromQueryResult)]
+struct FlowExpiry {
+    expires_at_us: i64,
+}
+
+/// A stored flow as [`take_flow`] returns it.
+#[derive(FromQueryResult)]
+struct StoredFlow {
+    provider: String,
+    nonce: String,
+    pkce_verifier: String,
+    redirect_uri: String,
 }
 
 /// Completes a sign-in with the `code` and `state` the provider sent back to the app.
@@ -188,14 +199,10 @@ async fn take_flow(db: &DatabaseConnection, state: &str) -> Result<(String, Pend
          RETURNING provider, nonce, pkce_verifier, redirect_uri",
         now_us_sql(backend)
     );
-    let row = db.query_one_raw(stmt(backend, &sql, [TokenHash::of(state).to_hex().into()])).await?;
-    let Some(row) = row else {
+    let row =
+        StoredFlow::find_by_statement(stmt(backend, &sql, [TokenHash::of(state).to_hex().into()])).one(db).await?;
+    let Some(StoredFlow { provider, nonce, pkce_verifier, redirect_uri }) = row else {
         return Err(Error::bad_input("state", "unknown, expired or already used: start the sign-in again"));
     };
-    let flow = PendingFlow {
-        nonce: row.try_get("", "nonce")?,
-        pkce_verifier: row.try_get("", "pkce_verifier")?,
-        redirect_uri: row.try_get("", "redirect_uri")?,
-    };
-    Ok((row.try_get("", "provider")?, flow))
+    Ok((provider, PendingFlow { nonce, pkce_verifier, redirect_uri }))
 }

@@ -2,7 +2,7 @@
 //! the database (session, account, staff roles, partner membership, or the API client), so a
 //! revocation, a removed role or a rotated client secret applies to the very next request (Z4).
 
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult};
 use uuid::Uuid;
 
 use super::accounts::{Account, AccountKind, StaffRole};
@@ -38,6 +38,12 @@ pub enum Authenticated {
     ApiClient(ClientPrincipal),
 }
 
+#[derive(FromQueryResult)]
+struct RoleRow {
+    funder_id: Uuid,
+    role: StaffRole,
+}
+
 /// Checks a bearer token and reads the caller from the database.
 pub async fn authenticate(db: &DatabaseConnection, auth: &AuthConfig, bearer: &str) -> Result<Authenticated> {
     let now = now_us(db).await?;
@@ -61,13 +67,10 @@ pub async fn authenticate(db: &DatabaseConnection, auth: &AuthConfig, bearer: &s
     let mut partner = None;
     match account.kind {
         AccountKind::Staff => {
+            // An unknown stored role is a read error (the request fails), never a role skipped.
             let sql = "SELECT funder_id, role FROM staff_role WHERE account_id = $1";
-            for r in db.query_all_raw(stmt(backend, sql, [account.id.into()])).await? {
-                let role: String = r.try_get("", "role")?;
-                if let Some(role) = StaffRole::parse(&role) {
-                    staff_roles.push((r.try_get("", "funder_id")?, role));
-                }
-            }
+            let rows = RoleRow::find_by_statement(stmt(backend, sql, [account.id.into()])).all(db).await?;
+            staff_roles = rows.into_iter().map(|r| (r.funder_id, r.role)).collect();
         }
         AccountKind::PartnerMember => partner = membership_of(db, account.id).await?,
         AccountKind::Parent => {}

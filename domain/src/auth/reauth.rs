@@ -6,7 +6,7 @@
 //! in counts as one. Times come from the database clock, like every other session decision, so
 //! several servers agree.
 
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult};
 use uuid::Uuid;
 
 use super::accounts::{AccountKind, tokio_blocking};
@@ -38,9 +38,9 @@ pub async fn reauthenticate(
         return Err(Error::RateLimited);
     }
     let backend = db.get_database_backend();
-    let row =
-        db.query_one_raw(stmt(backend, "SELECT password_hash FROM account WHERE id = $1", [account.id.into()])).await?;
-    let phc: Option<String> = row.map(|r| r.try_get::<Option<String>>("", "password_hash")).transpose()?.flatten();
+    let sql = "SELECT password_hash FROM account WHERE id = $1";
+    let row = PasswordHash::find_by_statement(stmt(backend, sql, [account.id.into()])).one(db).await?;
+    let phc = row.and_then(|r| r.password_hash);
     let supplied = password.to_owned();
     let password_ok = tokio_blocking(move || {
         Ok(match phc {
@@ -64,9 +64,20 @@ pub async fn reauthenticate(
         "UPDATE device_session SET reauthenticated_at_us = {now} WHERE id = $1 AND account_id = $2 \
          AND revoked_at_us IS NULL RETURNING reauthenticated_at_us"
     );
-    let row = db.query_one_raw(stmt(backend, &sql, [principal.session_id.into(), account.id.into()])).await?;
-    let at: i64 = row.ok_or(Error::Unauthenticated)?.try_get("", "reauthenticated_at_us")?;
+    let values = [principal.session_id.into(), account.id.into()];
+    let row = Reauthenticated::find_by_statement(stmt(backend, &sql, values)).one(db).await?;
+    let at = row.ok_or(Error::Unauthenticated)?.reauthenticated_at_us;
     Ok(at + REAUTH_WINDOW_SECS * 1_000_000)
+}
+
+#[derive(FromQueryResult)]
+struct PasswordHash {
+    password_hash: Option<String>,
+}
+
+#[derive(FromQueryResult)]
+struct Reauthenticated {
+    reauthenticated_at_us: i64,
 }
 
 /// `REAUTH_REQUIRED` unless `session` proved its credentials within [`REAUTH_WINDOW_SECS`].

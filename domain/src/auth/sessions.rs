@@ -1,10 +1,10 @@
 //! Sign-in, refresh-token rotation with reuse detection, sign-out, and per-request checks.
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, Value};
+use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult, Value};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::accounts::{self, Account, AccountKind, find_account_by_email, normalize_email, tokio_blocking};
+use super::accounts::{self, Account, AccountKind, AccountRow, find_account_by_email, normalize_email, tokio_blocking};
 use super::throttle::{Throttle, throttle_check, throttle_fail, throttle_reset};
 use crate::db::{begin_write, now_us, now_us_sql, stmt};
 use crate::error::{Error, Result};
@@ -117,16 +117,9 @@ pub(super) async fn totp_ok(db: &DatabaseConnection, account: &Account, code: Op
     }
     let Some(code) = code else { return Ok(false) };
     let backend = db.get_database_backend();
-    let row = db
-        .query_one_raw(stmt(
-            backend,
-            "SELECT totp_secret, totp_last_step FROM account WHERE id = $1",
-            [account.id.into()],
-        ))
-        .await?;
-    let Some(row) = row else { return Ok(false) };
-    let secret: Option<String> = row.try_get("", "totp_secret")?;
-    let last: Option<i64> = row.try_get("", "totp_last_step")?;
+    let sql = "SELECT totp_secret, totp_last_step FROM account WHERE id = $1";
+    let row = TotpState::find_by_statement(stmt(backend, sql, [account.id.into()])).one(db).await?;
+    let Some(TotpState { totp_secret: secret, totp_last_step: last }) = row else { return Ok(false) };
     let Some(secret) = secret.and_then(|s| TotpSecret::from_base32(&s).ok()) else { return Ok(false) };
     let now = (now_us(db).await? / 1_000_000).max(0) as u64;
     let Some(step) = secret.verify(code, now, last.map(|l| l.max(0) as u64)) else { return Ok(false) };
@@ -134,6 +127,12 @@ pub(super) async fn totp_ok(db: &DatabaseConnection, account: &Account, code: Op
     let sql =
         "UPDATE account SET totp_last_step = $2 WHERE id = $1 AND (totp_last_step IS NULL OR totp_last_step < $2)";
     Ok(db.execute_raw(stmt(backend, sql, [account.id.into(), (step as i64).into()])).await?.rows_affected() == 1)
+}
+
+#[derive(FromQueryResult)]
+struct TotpState {
+    totp_secret: Option<String>,
+    totp_last_step: Option<i64>,
 }
 
 pub(super) async fn open_session(
@@ -213,17 +212,14 @@ pub async fn refresh(db: &DatabaseConnection, auth: &AuthConfig, refresh_token: 
     let txn = begin_write(db).await?;
     let now = now_us_sql(backend);
     let sql = format!(
-        "SELECT r.id, r.used_at_us, s.id AS session_id, s.account_id, \
+        "SELECT r.id AS token_id, s.id AS session_id, s.account_id, \
          (s.revoked_at_us IS NULL AND s.expires_at_us > {now}) AS live FROM refresh_token r \
          JOIN device_session s ON s.id = r.session_id WHERE r.token_hash = $1"
     );
-    let Some(row) = txn.query_one_raw(stmt(backend, &sql, [hash.into()])).await? else {
+    let row = RefreshTarget::find_by_statement(stmt(backend, &sql, [hash.into()])).one(&txn).await?;
+    let Some(RefreshTarget { token_id, session_id, account_id, live }) = row else {
         return Err(unauthenticated());
     };
-    let token_id: Uuid = row.try_get("", "id")?;
-    let session_id: Uuid = row.try_get("", "session_id")?;
-    let account_id: Uuid = row.try_get("", "account_id")?;
-    let live: bool = row.try_get("", "live")?;
     if !live {
         return Err(unauthenticated());
     }
@@ -240,6 +236,15 @@ pub async fn refresh(db: &DatabaseConnection, auth: &AuthConfig, refresh_token: 
     let token = insert_refresh(&txn, session_id).await?;
     txn.commit().await?;
     issue(db, auth, account, session_id, token).await
+}
+
+/// A refresh token and the state of its session.
+#[derive(FromQueryResult)]
+struct RefreshTarget {
+    token_id: Uuid,
+    session_id: Uuid,
+    account_id: Uuid,
+    live: bool,
 }
 
 async fn revoke<C: ConnectionTrait>(db: &C, session_id: Uuid, reason: &str) -> Result<()> {
@@ -264,12 +269,12 @@ pub async fn log_out(db: &DatabaseConnection, account_id: Uuid, session_id: Uuid
 
 pub(super) async fn load_account<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<Option<Account>> {
     let sql = format!("SELECT {} FROM account WHERE id = $1", accounts::COLUMNS);
-    let row = db.query_one_raw(stmt(db.get_database_backend(), &sql, [id.into()])).await?;
-    row.map(|r| accounts::from_row(&r)).transpose()
+    let row = AccountRow::find_by_statement(stmt(db.get_database_backend(), &sql, [id.into()])).one(db).await?;
+    Ok(row.map(Account::from))
 }
 
 /// A device session as its owner sees it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, FromQueryResult)]
 pub struct Session {
     pub id: Uuid,
     pub device_id: String,
@@ -282,21 +287,9 @@ pub struct Session {
 /// The live sessions of an account, newest first.
 pub async fn list_sessions(db: &DatabaseConnection, account_id: Uuid) -> Result<Vec<Session>> {
     let sql = format!(
-        "SELECT id, device_id, platform, device_name, created_at_us, last_used_at_us FROM device_session \
+        "SELECT id, device_id, platform, device_name AS name, created_at_us, last_used_at_us FROM device_session \
          WHERE account_id = $1 AND revoked_at_us IS NULL AND expires_at_us > {} ORDER BY created_at_us DESC",
         now_us_sql(db.get_database_backend())
     );
-    let rows = db.query_all_raw(stmt(db.get_database_backend(), &sql, [account_id.into()])).await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Session {
-                id: r.try_get("", "id")?,
-                device_id: r.try_get("", "device_id")?,
-                platform: r.try_get("", "platform")?,
-                name: r.try_get("", "device_name")?,
-                created_at_us: r.try_get("", "created_at_us")?,
-                last_used_at_us: r.try_get("", "last_used_at_us")?,
-            })
-        })
-        .collect()
+    Ok(Session::find_by_statement(stmt(db.get_database_backend(), &sql, [account_id.into()])).all(db).await?)
 }

@@ -6,10 +6,11 @@
 //! a wrong pairing cannot slip through. The link change and its audit row are one transaction.
 //! Parents re-read their links on every request: an unlink applies to their next request.
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, Value};
+use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult, Value};
 use uuid::Uuid;
 
 use super::AccountKind;
+use super::accounts::account_kind;
 use super::audit::{Actor, AuditEvent, check_reason, record};
 use crate::db::{begin_write, now_us_sql, stmt};
 use crate::error::{Error, Result};
@@ -28,10 +29,14 @@ pub struct LinkChange {
 
 /// The funder a pupil belongs to: the scope of the staff who may change its links.
 pub async fn pupil_funder<C: ConnectionTrait>(db: &C, pupil: Uuid) -> Result<Uuid> {
-    let row = db
-        .query_one_raw(stmt(db.get_database_backend(), "SELECT funder_id FROM pupil WHERE id = $1", [pupil.into()]))
-        .await?;
-    Ok(row.ok_or(Error::NotFound("pupil"))?.try_get("", "funder_id")?)
+    let sql = "SELECT funder_id FROM pupil WHERE id = $1";
+    let row = PupilFunder::find_by_statement(stmt(db.get_database_backend(), sql, [pupil.into()])).one(db).await?;
+    Ok(row.ok_or(Error::NotFound("pupil"))?.funder_id)
+}
+
+#[derive(FromQueryResult)]
+struct PupilFunder {
+    funder_id: Uuid,
 }
 
 /// Link or unlink.
@@ -92,9 +97,7 @@ pub async fn decide_family_link(db: &DatabaseConnection, actor: &Actor, d: &Link
 
 async fn link<C: ConnectionTrait>(db: &C, actor: &Actor, d: &LinkDecision<'_>) -> Result<()> {
     let backend = db.get_database_backend();
-    let row = db.query_one_raw(stmt(backend, "SELECT kind FROM account WHERE id = $1", [d.account.into()])).await?;
-    let kind: String = row.ok_or(Error::NotFound("account"))?.try_get("", "kind")?;
-    if kind != AccountKind::Parent.as_str() {
+    if account_kind(db, d.account).await?.ok_or(Error::NotFound("account"))? != AccountKind::Parent {
         return Err(Error::bad_input("accountId", "only parent accounts are linked to children"));
     }
     let live = "SELECT id FROM family_link WHERE account_id = $1 AND pupil_id = $2 AND revoked_at_us IS NULL";

@@ -4,7 +4,7 @@
 //! up to 15 minutes: a script gets nowhere, a person who mistyped waits a few seconds. Delays,
 //! not hard locks, so nobody can lock a parent out by guessing on their behalf (A3).
 
-use sea_orm::{ConnectionTrait, DbErr};
+use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 
 use crate::db::{now_us_sql, stmt};
 
@@ -27,8 +27,18 @@ pub async fn throttle_check<C: ConnectionTrait>(db: &C, key: &str) -> Result<boo
         "SELECT blocked_until_us > {} AS blocked FROM throttle WHERE key = $1",
         now_us_sql(db.get_database_backend())
     );
-    let row = db.query_one_raw(stmt(db.get_database_backend(), &sql, [key.into()])).await?;
-    row.map_or(Ok(false), |r| r.try_get("", "blocked"))
+    let row = Blocked::find_by_statement(stmt(db.get_database_backend(), &sql, [key.into()])).one(db).await?;
+    Ok(row.is_some_and(|r| r.blocked))
+}
+
+#[derive(FromQueryResult)]
+struct Blocked {
+    blocked: bool,
+}
+
+#[derive(FromQueryResult)]
+struct Failures {
+    failures: i32,
 }
 
 /// Counts a failure and extends the block when the free failures are used up.
@@ -40,8 +50,9 @@ pub async fn throttle_fail<C: ConnectionTrait>(db: &C, key: &str, t: Throttle) -
          ON CONFLICT (key) DO UPDATE SET failures = throttle.failures + 1"
     );
     db.execute_raw(stmt(backend, &insert, [key.into()])).await?;
-    let row = db.query_one_raw(stmt(backend, "SELECT failures FROM throttle WHERE key = $1", [key.into()])).await?;
-    let failures: i32 = row.map_or(Ok(0), |r| r.try_get("", "failures"))?;
+    let sql = "SELECT failures FROM throttle WHERE key = $1";
+    let failures =
+        Failures::find_by_statement(stmt(backend, sql, [key.into()])).one(db).await?.map_or(0, |r| r.failures);
     if failures > t.free {
         let secs = 1i64.checked_shl((failures - t.free - 1).min(20) as u32).unwrap_or(i64::MAX).min(t.max_block_secs);
         let sql = format!("UPDATE throttle SET blocked_until_us = {now} + $2 WHERE key = $1");

@@ -38,26 +38,28 @@ pub const CLOCK_LEEWAY_SECS: i64 = 30;
 /// Suggested access-token lifetime (A8 proposes 10–15 minutes).
 pub const DEFAULT_ACCESS_TTL_SECS: i64 = 15 * 60;
 
-/// Who the token was issued to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Who the token was issued to. The claim value is the snake_case name (serde and strum agree).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum TokenKind {
     Parent,
     PartnerMember,
     PartnerClient,
     Staff,
-}
-
-impl TokenKind {
-    /// The claim value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TokenKind::Parent => "parent",
-            TokenKind::PartnerMember => "partner_member",
-            TokenKind::PartnerClient => "partner_client",
-            TokenKind::Staff => "staff",
-        }
-    }
 }
 
 /// The claims of an access token. Times are Unix seconds.
@@ -108,7 +110,7 @@ impl Claims {
         map.insert("aud".into(), Value::String(self.aud.clone()));
         map.insert("sub".into(), Value::String(self.sub.to_string()));
         map.insert("sid".into(), Value::String(self.sid.to_string()));
-        map.insert("kind".into(), Value::String(self.kind.as_str().into()));
+        map.insert("kind".into(), Value::String(self.kind.to_string()));
         map.insert("iat".into(), Value::from(self.iat));
         map.insert("nbf".into(), Value::from(self.nbf));
         map.insert("exp".into(), Value::from(self.exp));
@@ -320,6 +322,7 @@ mod tests {
     use super::*;
     use hmac::{Hmac, Mac};
     use proptest::prelude::*;
+    use strum::VariantArray as _;
 
     const ISS: &str = "https://passerelle.test";
     const AUD: &str = "passerelle-app";
@@ -354,8 +357,12 @@ mod tests {
         assert!(token.len() < 600, "{}", token.len());
         // The hand-built payload agrees with the derived serialisation.
         assert_eq!(serde_json::from_str::<Value>(&c.to_json()).unwrap(), serde_json::to_value(&c).unwrap());
-        for kind in [TokenKind::Parent, TokenKind::PartnerMember, TokenKind::PartnerClient, TokenKind::Staff] {
-            assert_eq!(serde_json::to_value(kind).unwrap(), Value::String(kind.as_str().into()));
+        // The claim values tokens already in circulation carry.
+        let names: Vec<&str> = TokenKind::VARIANTS.iter().map(|k| <&'static str>::from(*k)).collect();
+        assert_eq!(names, ["parent", "partner_member", "partner_client", "staff"]);
+        for &kind in TokenKind::VARIANTS {
+            assert_eq!(serde_json::to_value(kind).unwrap(), Value::String(kind.to_string()));
+            assert_eq!(kind.to_string().parse::<TokenKind>(), Ok(kind));
             let c = Claims { kind, ..claims() };
             assert_eq!(keys.verify(&keys.issue(&c), NOW, ISS, AUD), Ok(c));
         }
