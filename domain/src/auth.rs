@@ -19,6 +19,7 @@ pub mod audit;
 mod ent;
 mod federated;
 mod links;
+mod membership;
 mod oidc;
 mod principal;
 pub mod reauth;
@@ -38,6 +39,7 @@ pub use api_clients::{
 pub use audit::Actor;
 pub use ent::{EntClaims, EntValidator, ent_sign_in, parse_service_response};
 pub use links::{CodeToSend, LinkChallenge, confirm_child_link, linked_pupils, normalize_name, request_child_link};
+pub use membership::{PartnerRole, membership_of};
 pub use oidc::{
     AuthorizationStart, BoxFuture, FLOW_TTL_SECS, OidcClaims, OidcProvider, OidcProviders, OidcStart, PendingFlow,
     complete_oidc_sign_in, start_oidc_sign_in,

@@ -9,31 +9,10 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult};
 use serde::Serialize;
 use uuid::Uuid;
 
+pub use crate::auth::PartnerRole;
 use crate::auth::{AccountKind, account_kind};
 use crate::db::{begin_write, now_us_sql, stmt};
 use crate::error::{Error, Result};
-
-/// What a member may do for its partner. Stored in `partner_member.role` as its snake_case name.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Serialize,
-    strum::Display,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    sea_orm::DeriveValueType,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[sea_orm(value_type = "String")]
-pub enum PartnerRole {
-    /// Everything a member does, plus the partner's API clients.
-    Owner,
-    Member,
-}
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, FromQueryResult)]
 pub struct Partner {
@@ -62,12 +41,6 @@ pub async fn get_partner<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<Partner
     row.ok_or(Error::NotFound("partner"))
 }
 
-#[derive(FromQueryResult)]
-struct Membership {
-    partner_id: Uuid,
-    role: PartnerRole,
-}
-
 /// Makes a partner member account act for `partner`. An account joins one partner only
 /// (`CONFLICT` otherwise); parents and staff cannot join.
 pub async fn add_partner_member(
@@ -93,13 +66,4 @@ pub async fn add_partner_member(
     }
     txn.commit().await?;
     Ok(())
-}
-
-/// The partner an account acts for, and its role there (read on every request: removing a
-/// member applies at once, Z4).
-pub async fn membership_of<C: ConnectionTrait>(db: &C, account: Uuid) -> Result<Option<(Uuid, PartnerRole)>> {
-    let sql = "SELECT partner_id, role FROM partner_member WHERE account_id = $1";
-    // An unknown stored role is a read error (the request fails), never "not a member".
-    let row = Membership::find_by_statement(stmt(db.get_database_backend(), sql, [account.into()])).one(db).await?;
-    Ok(row.map(|m| (m.partner_id, m.role)))
 }

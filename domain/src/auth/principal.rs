@@ -7,11 +7,11 @@ use uuid::Uuid;
 
 use super::accounts::{Account, AccountKind, StaffRole};
 use super::api_clients::{ClientPrincipal, authenticate_client};
+use super::membership::{PartnerRole, membership_of};
 use super::sessions::{AuthConfig, load_account, token_kind, unauthenticated};
 use crate::db::{now_us, stmt};
 use crate::error::Result;
 use crate::identity::TokenKind;
-use crate::partner::{PartnerRole, membership_of};
 
 /// A signed-in person, read from the database on every request.
 #[derive(Clone, Debug, PartialEq, Eq)]
