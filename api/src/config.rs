@@ -38,6 +38,9 @@ pub struct Settings {
     pub db_max_connections: u32,
     /// Largest amount one money-moving request may carry.
     pub max_amount: Cents,
+    /// Largest amount one ledger leg may move, whoever asks (the ledger's own guard against
+    /// arithmetic abuse; far above `max_amount`).
+    pub ledger_max_leg: Cents,
     /// Seed the demo funder, campaign and accounts on an empty database.
     pub demo: bool,
     pub log_json: bool,
@@ -73,6 +76,7 @@ const KNOWN: &[&str] = &[
     "PASSERELLE_DATA_DIR",
     "PASSERELLE_DB_MAX_CONNECTIONS",
     "PASSERELLE_MAX_AMOUNT",
+    "PASSERELLE_LEDGER_MAX_LEG",
     "PASSERELLE_DEMO",
     "PASSERELLE_LOG_FORMAT",
     "PASSERELLE_JWT_KEY_FILE",
@@ -146,6 +150,14 @@ impl Settings {
             }
             None => Cents(50_000),
         };
+        let ledger_max_leg = match get("PASSERELLE_LEDGER_MAX_LEG") {
+            Some(v) => {
+                Decimal::from_str(&v).ok().and_then(|d| Cents::from_decimal(d).ok()).filter(|c| c.0 > 0).ok_or_else(
+                    || err("PASSERELLE_LEDGER_MAX_LEG", format!("{v:?} is not a positive amount like 10000000.00")),
+                )?
+            }
+            None => passerelle_domain::ledger::DEFAULT_MAX_LEG_AMOUNT,
+        };
         let demo = match get("PASSERELLE_DEMO").as_deref() {
             None | Some("") => !production,
             Some("1") | Some("true") if production => {
@@ -209,6 +221,7 @@ impl Settings {
             database_url: SecretString::from(database_url),
             db_max_connections,
             max_amount,
+            ledger_max_leg,
             demo,
             log_json,
         })
@@ -276,6 +289,8 @@ mod tests {
             ("PASSERELLE_DB_MAX_CONNECTIONS", "0"),
             ("PASSERELLE_MAX_AMOUNT", "12.345"),
             ("PASSERELLE_MAX_AMOUNT", "-5"),
+            ("PASSERELLE_LEDGER_MAX_LEG", "0"),
+            ("PASSERELLE_LEDGER_MAX_LEG", "1e40"),
             ("DATABASE_URL", "mysql://x"),
             ("PASSERELLE_BNID", "127.0.0.1:1"),
         ] {

@@ -18,8 +18,10 @@ use crate::http;
 use crate::state::AppState;
 
 /// Opens the database (creating the data directory for the SQLite default) and applies
-/// pending migrations.
+/// pending migrations. Every command that touches the database starts here, so this is also
+/// where the ledger's process-wide per-leg cap is set.
 pub async fn connect_and_migrate(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
+    passerelle_domain::ledger::set_max_leg_amount(settings.ledger_max_leg);
     if settings.database_kind() == "sqlite" {
         std::fs::create_dir_all(&settings.data_dir)
             .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
