@@ -5,8 +5,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use passerelle_domain::auth::{AccountKind, StaffRole, create_account};
 use passerelle_domain::identity::{AccessTokenKeys, Claims, TokenKind, TotpSecret};
-use passerelle_tests::TestApp;
 use passerelle_tests::school::funder;
+use passerelle_tests::{TestApp, code};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -14,10 +14,6 @@ const PASSWORD: &str = "correct horse battery staple";
 const LOG_IN: &str = "mutation($i: LogInInput!) { logIn(input: $i) { accessToken refreshToken account { id kind } } }";
 const REFRESH: &str = "mutation($t: String!) { refreshSession(refreshToken: $t) { accessToken refreshToken } }";
 const VIEWER: &str = "{ viewer { email kind roles { role } } }";
-
-fn code(body: &Value) -> &str {
-    body["errors"][0]["extensions"]["code"].as_str().unwrap_or("")
-}
 
 fn login_vars(email: &str, password: &str, totp: Option<&str>) -> Value {
     json!({ "i": { "email": email, "password": password, "totpCode": totp,

@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 use passerelle_domain::auth::{AccountKind, Actor, StaffRole, create_account, create_api_client};
 use passerelle_domain::campaign::{Policy, upsert_campaign};
 use passerelle_domain::partner::{PartnerRole, add_partner_member, create_partner};
-use passerelle_tests::TestApp;
 use passerelle_tests::school::{PupilSeed, funder, insert_pupils};
+use passerelle_tests::{TestApp, code};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -196,7 +196,7 @@ async fn every_operation_answers_each_kind_of_caller_as_the_matrix_says() {
                 Some(t) => app.graphql_as(t, query, vars.clone()).await,
                 None => app.graphql(query, vars.clone()).await,
             };
-            let code = body["errors"][0]["extensions"]["code"].as_str().unwrap_or("");
+            let code = code(&body);
             if matches!(rule, Rule::Public) {
                 assert_ne!(code, "FORBIDDEN", "{name} as {who:?}: {body}");
                 public_codes.insert(code.to_owned());

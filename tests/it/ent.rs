@@ -4,9 +4,9 @@
 use axum::Router;
 use axum::extract::Query;
 use axum::routing::get;
-use passerelle_tests::TestApp;
 use passerelle_tests::school::{PupilSeed, funder, insert_pupils};
-use serde_json::{Value, json};
+use passerelle_tests::{TestApp, code};
+use serde_json::json;
 use std::collections::HashMap;
 
 const ANSWER: &str = include_str!(concat!(
@@ -37,10 +37,6 @@ async fn cas() -> String {
 
 const SIGN_IN: &str = "mutation($t: String!, $s: String!) { entSignIn(input: { ticket: $t, service: $s, \
     device: { deviceId: \"d\", platform: ANDROID, name: \"p\" } }) { accessToken account { id kind } } }";
-
-fn code(body: &Value) -> &str {
-    body["errors"][0]["extensions"]["code"].as_str().unwrap_or("")
-}
 
 #[tokio::test]
 async fn an_ent_parent_signs_in_and_finds_the_children_the_ent_lists() {

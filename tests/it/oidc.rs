@@ -4,11 +4,11 @@
 
 use passerelle_domain::auth::{AccountKind, create_account};
 use passerelle_domain::db::stmt;
-use passerelle_tests::TestApp;
 use passerelle_tests::oidc_provider::{
     CLIENT_ID, CLIENT_SECRET, Misbehaviour, OidcTestProvider, REDIRECT_URI, TestUser,
 };
 use passerelle_tests::school::{PupilSeed, funder, insert_pupils};
+use passerelle_tests::{TestApp, code};
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
@@ -16,10 +16,6 @@ const START: &str = "mutation($p: String!, $r: String) { startOidcSignIn(input: 
     { authorizationUrl state expiresAt } }";
 const COMPLETE: &str = "mutation($s: String!, $c: String!) { completeOidcSignIn(input: { state: $s, code: $c, \
     device: { deviceId: \"phone-1\", platform: IOS, name: \"iPhone\" } }) { accessToken refreshToken account { id email kind } } }";
-
-fn err_code(body: &Value) -> &str {
-    body["errors"][0]["extensions"]["code"].as_str().unwrap_or("")
-}
 
 async fn setup(user: TestUser, extra: &[(&str, &str)]) -> (OidcTestProvider, TestApp) {
     let provider = OidcTestProvider::start(user).await;
@@ -35,16 +31,16 @@ async fn start(app: &TestApp) -> (String, String) {
     (url, s["state"].as_str().unwrap_or_default().to_owned())
 }
 
-async fn complete(app: &TestApp, state: &str, code: &str) -> Value {
-    app.graphql(COMPLETE, json!({ "s": state, "c": code })).await
+async fn complete(app: &TestApp, state: &str, auth_code: &str) -> Value {
+    app.graphql(COMPLETE, json!({ "s": state, "c": auth_code })).await
 }
 
 /// The whole flow; returns `completeOidcSignIn`'s answer.
 async fn sign_in(app: &TestApp, provider: &OidcTestProvider) -> Value {
     let (url, state) = start(app).await;
-    let (code, returned_state) = provider.authorize(&url).await.unwrap_or_else(|e| panic!("authorize: {e}"));
+    let (auth_code, returned_state) = provider.authorize(&url).await.unwrap_or_else(|e| panic!("authorize: {e}"));
     assert_eq!(returned_state, state, "the provider hands the state back");
-    complete(app, &state, &code).await
+    complete(app, &state, &auth_code).await
 }
 
 fn account_id(body: &Value) -> String {
@@ -73,8 +69,8 @@ async fn a_parent_signs_in_with_oidc_and_is_the_viewer() {
     assert_eq!(param("state").as_deref(), Some(state.as_str()));
     assert!(param("nonce").is_some_and(|n| n.len() >= 22) && state.len() >= 22, "fresh random nonce and state");
 
-    let (code, _) = provider.authorize(&url).await.unwrap();
-    let body = complete(&app, &state, &code).await;
+    let (auth_code, _) = provider.authorize(&url).await.unwrap();
+    let body = complete(&app, &state, &auth_code).await;
     let signed_in = &body["data"]["completeOidcSignIn"];
     assert_eq!(signed_in["account"]["kind"], "PARENT", "{body}");
     assert_eq!(signed_in["account"]["email"], "camille@example.org", "the provider vouched for it");
@@ -107,11 +103,11 @@ async fn the_provider_refuses_a_code_without_the_pkce_verifier() {
     // The provider's PKCE check is what makes the previous test's `accepted` meaningful.
     let (provider, app) = setup(TestUser::new("sub-pkce"), &[]).await;
     let (url, _) = start(&app).await;
-    let (code, _) = provider.authorize(&url).await.unwrap();
+    let (auth_code, _) = provider.authorize(&url).await.unwrap();
     let mut form = reqwest::Url::parse("form:").unwrap();
     form.query_pairs_mut()
         .append_pair("grant_type", "authorization_code")
-        .append_pair("code", &code)
+        .append_pair("code", &auth_code)
         .append_pair("redirect_uri", REDIRECT_URI);
     let answer = reqwest::Client::new()
         .post(format!("{}/token", provider.issuer))
@@ -168,17 +164,17 @@ async fn the_same_email_under_another_subject_is_another_account() {
 async fn an_unknown_state_is_refused() {
     let (provider, app) = setup(TestUser::new("sub-state"), &[]).await;
     let (url, state) = start(&app).await;
-    let (code, _) = provider.authorize(&url).await.unwrap();
-    let body = complete(&app, "a-state-we-never-issued", &code).await;
+    let (auth_code, _) = provider.authorize(&url).await.unwrap();
+    let body = complete(&app, "a-state-we-never-issued", &auth_code).await;
     assert_eq!(code_of(&body), ("BAD_USER_INPUT", "state"), "{body}");
     assert!(body["data"].is_null(), "{body}");
     // The real flow was left alone and still completes.
-    assert!(complete(&app, &state, &code).await["data"]["completeOidcSignIn"]["accessToken"].is_string());
+    assert!(complete(&app, &state, &auth_code).await["data"]["completeOidcSignIn"]["accessToken"].is_string());
     app.stop().await;
 }
 
 fn code_of(body: &Value) -> (&str, &str) {
-    (err_code(body), body["errors"][0]["extensions"]["field"].as_str().unwrap_or(""))
+    (code(body), body["errors"][0]["extensions"]["field"].as_str().unwrap_or(""))
 }
 
 #[tokio::test]
@@ -188,7 +184,7 @@ async fn a_code_from_another_flow_is_refused() {
     let (_, state_a) = start(&app).await;
     let (url_b, _) = start(&app).await;
     let (code_b, _) = provider.authorize(&url_b).await.unwrap();
-    assert_eq!(err_code(&complete(&app, &state_a, &code_b).await), "UNAUTHENTICATED");
+    assert_eq!(code(&complete(&app, &state_a, &code_b).await), "UNAUTHENTICATED");
     assert_eq!(identities(&app).await, 0);
     app.stop().await;
 }
@@ -197,16 +193,16 @@ async fn a_code_from_another_flow_is_refused() {
 async fn a_state_works_once() {
     let (provider, app) = setup(TestUser::new("sub-replay"), &[]).await;
     let (url, state) = start(&app).await;
-    let (code, _) = provider.authorize(&url).await.unwrap();
-    assert!(complete(&app, &state, &code).await["data"]["completeOidcSignIn"]["accessToken"].is_string());
-    assert_eq!(code_of(&complete(&app, &state, &code).await), ("BAD_USER_INPUT", "state"));
+    let (auth_code, _) = provider.authorize(&url).await.unwrap();
+    assert!(complete(&app, &state, &auth_code).await["data"]["completeOidcSignIn"]["accessToken"].is_string());
+    assert_eq!(code_of(&complete(&app, &state, &auth_code).await), ("BAD_USER_INPUT", "state"));
     // A failed completion spends the state too: no second try with another code.
     let (url, state) = start(&app).await;
     provider.misbehave(Misbehaviour::WrongNonce);
-    let (code, _) = provider.authorize(&url).await.unwrap();
-    assert_eq!(err_code(&complete(&app, &state, &code).await), "UNAUTHENTICATED");
+    let (auth_code, _) = provider.authorize(&url).await.unwrap();
+    assert_eq!(code(&complete(&app, &state, &auth_code).await), "UNAUTHENTICATED");
     provider.misbehave(Misbehaviour::Honest);
-    assert_eq!(code_of(&complete(&app, &state, &code).await), ("BAD_USER_INPUT", "state"));
+    assert_eq!(code_of(&complete(&app, &state, &auth_code).await), ("BAD_USER_INPUT", "state"));
     app.stop().await;
 }
 
@@ -214,11 +210,11 @@ async fn a_state_works_once() {
 async fn two_completions_racing_on_one_state_sign_in_once() {
     let (provider, app) = setup(TestUser::new("sub-race"), &[]).await;
     let (url, state) = start(&app).await;
-    let (code, _) = provider.authorize(&url).await.unwrap();
-    let (a, b) = tokio::join!(complete(&app, &state, &code), complete(&app, &state, &code));
+    let (auth_code, _) = provider.authorize(&url).await.unwrap();
+    let (a, b) = tokio::join!(complete(&app, &state, &auth_code), complete(&app, &state, &auth_code));
     let won = [&a, &b].iter().filter(|r| r["data"]["completeOidcSignIn"]["accessToken"].is_string()).count();
     assert_eq!(won, 1, "{a} {b}");
-    let lost = if err_code(&a).is_empty() { &b } else { &a };
+    let lost = if code(&a).is_empty() { &b } else { &a };
     assert_eq!(code_of(lost), ("BAD_USER_INPUT", "state"));
     assert_eq!(provider.token_requests().len(), 1, "the code is exchanged once");
     app.stop().await;
@@ -228,12 +224,12 @@ async fn two_completions_racing_on_one_state_sign_in_once() {
 async fn an_expired_flow_is_refused() {
     let (provider, app) = setup(TestUser::new("sub-late"), &[]).await;
     let (url, state) = start(&app).await;
-    let (code, _) = provider.authorize(&url).await.unwrap();
+    let (auth_code, _) = provider.authorize(&url).await.unwrap();
     // Ten minutes pass (the flow's clock is the database's).
     let backend = app.db.get_database_backend();
     app.db.execute_raw(stmt(backend, "UPDATE oidc_flow SET expires_at_us = created_at_us - 1", [])).await.unwrap();
-    assert_eq!(code_of(&complete(&app, &state, &code).await), ("BAD_USER_INPUT", "state"));
-    assert!(provider.token_requests().is_empty(), "the code is not even exchanged");
+    assert_eq!(code_of(&complete(&app, &state, &auth_code).await), ("BAD_USER_INPUT", "state"));
+    assert!(provider.token_requests().is_empty(), "the auth_code is not even exchanged");
     app.stop().await;
 }
 
@@ -242,7 +238,7 @@ async fn refused_when(m: Misbehaviour) {
     let (provider, app) = setup(TestUser::new("sub-bad"), &[]).await;
     provider.misbehave(m);
     let body = sign_in(&app, &provider).await;
-    assert_eq!(err_code(&body), "UNAUTHENTICATED", "{m:?}: {body}");
+    assert_eq!(code(&body), "UNAUTHENTICATED", "{m:?}: {body}");
     assert!(body["data"].is_null(), "{m:?}: {body}");
     assert_eq!(identities(&app).await, 0, "{m:?}");
     // The same provider behaving again signs in: the refusal was about the token.
@@ -329,7 +325,7 @@ async fn unknown_providers_and_unregistered_redirects_are_bad_input() {
     let bad_device = "mutation($s: String!) { completeOidcSignIn(input: { state: $s, code: \"c\", \
         device: { deviceId: \"\", platform: IOS, name: \"x\" } }) { accessToken } }";
     assert_eq!(code_of(&app.graphql(bad_device, json!({ "s": state })).await), ("BAD_USER_INPUT", "device"));
-    assert_eq!(err_code(&complete(&app, &state, "not-a-code").await), "UNAUTHENTICATED", "the flow was still there");
+    assert_eq!(code(&complete(&app, &state, "not-a-code").await), "UNAUTHENTICATED", "the flow was still there");
     app.stop().await;
 }
 
@@ -366,9 +362,9 @@ async fn a_provider_limited_to_guardians_refuses_pupils_and_people_without_an_af
     let guardians = [("PASSERELLE_OIDC_EDUCONNECT_AFFILIATIONS", "resp1d,resp2d")];
     let pupil = TestUser { affiliation: vec!["eleve2d".into()], ..TestUser::new("sub-pupil") };
     let (provider, app) = setup(pupil, &guardians).await;
-    assert_eq!(err_code(&sign_in(&app, &provider).await), "FORBIDDEN");
+    assert_eq!(code(&sign_in(&app, &provider).await), "FORBIDDEN");
     provider.set_user(TestUser::new("sub-nobody"));
-    assert_eq!(err_code(&sign_in(&app, &provider).await), "FORBIDDEN");
+    assert_eq!(code(&sign_in(&app, &provider).await), "FORBIDDEN");
     assert_eq!(identities(&app).await, 0, "a refused sign-in creates nothing");
     // Compared case-blind, and read from the userinfo endpoint too (where EduConnect gives them).
     provider.set_user(TestUser { affiliation: vec!["RESP2D".into()], ..TestUser::new("sub-parent") });

@@ -4,18 +4,13 @@
 use passerelle_domain::auth::{AccountKind, StaffRole, create_account};
 use passerelle_domain::identity::TotpSecret;
 use passerelle_domain::identity::totp::STEP_SECS;
-use serde_json::{Value, json};
+use serde_json::json;
 use uuid::Uuid;
 
 use crate::TestApp;
 
 /// Every test account's password (long enough for the staff policy).
 pub const PASSWORD: &str = "correct horse battery staple 2026";
-
-/// `errors[0].extensions.code` of a GraphQL answer, or "".
-pub fn error_code(body: &Value) -> &str {
-    body["errors"][0]["extensions"]["code"].as_str().unwrap_or("")
-}
 
 /// A verified account of `kind` (no roles); its id.
 pub async fn account(app: &TestApp, kind: AccountKind, email: &str) -> Uuid {

@@ -3,10 +3,17 @@
 use std::net::SocketAddr;
 
 use passerelle_api::{RunningServer, Settings, start};
+use reqwest::StatusCode;
 use sea_orm::DatabaseConnection;
 use serde_json::{Value, json};
 
 use crate::db::{TestDb, fresh_db};
+
+/// `errors[0].extensions.code` of a GraphQL answer (or of a route's error body, which has the
+/// same shape), or "" when there is none.
+pub fn code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"].as_str().unwrap_or("")
+}
 
 pub struct TestApp {
     pub addr: SocketAddr,
@@ -26,6 +33,12 @@ impl TestApp {
 
     /// Same, with extra settings (`("PASSERELLE_ENV", "production")`, …).
     pub async fn spawn_with(extra: &[(&str, &str)]) -> TestApp {
+        Self::spawn_adjusted(extra, |_| {}).await
+    }
+
+    /// Same, then `adjust` changes the parsed settings before the server starts: a test can
+    /// reach a combination `Settings::from_vars` refuses, to check the next guard holds.
+    pub async fn spawn_adjusted(extra: &[(&str, &str)], adjust: impl FnOnce(&mut Settings)) -> TestApp {
         let test_db = fresh_db().await;
         let data_dir = std::env::temp_dir().join(format!("passerelle-app-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&data_dir).expect("data dir");
@@ -46,7 +59,8 @@ impl TestApp {
             vars.push(("PASSERELLE_SMTP_URL".into(), "smtp://127.0.0.1:9".into()));
         }
         vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let settings = Settings::from_vars(&vars).expect("test settings");
+        let mut settings = Settings::from_vars(&vars).expect("test settings");
+        adjust(&mut settings);
         let server = start(settings, test_db.db.clone(), false).await.expect("start server");
         TestApp {
             addr: server.addr,
@@ -95,13 +109,19 @@ impl TestApp {
         self.post_graphql(Some(token), query, variables).await
     }
 
-    async fn post_graphql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+    /// Same, with the HTTP status: for tests that compare two whole answers.
+    pub async fn graphql_answer(&self, token: Option<&str>, query: &str, variables: Value) -> (StatusCode, Value) {
         let mut request =
             self.client.post(self.url("/graphql")).json(&json!({ "query": query, "variables": variables }));
         if let Some(t) = token {
             request = request.bearer_auth(t);
         }
-        request.send().await.expect("send graphql").json().await.expect("graphql answers JSON")
+        let response = request.send().await.expect("send graphql");
+        (response.status(), response.json().await.expect("graphql answers JSON"))
+    }
+
+    async fn post_graphql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        self.graphql_answer(token, query, variables).await.1
     }
 
     /// `POST /oauth/token` as club software sends it: a form body (given encoded), and HTTP
@@ -110,7 +130,7 @@ impl TestApp {
         &self,
         basic: Option<(&str, &str)>,
         form: &str,
-    ) -> (reqwest::StatusCode, reqwest::header::HeaderMap, Value) {
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
         let mut request = self
             .client
             .post(self.url("/oauth/token"))
