@@ -1,17 +1,22 @@
 //! Property test: random sequences of grant / hold / post / partial post / void / expire /
 //! transfer / refund / multi-leg operations (with holds among their legs) / replay / key reuse
-//! with other metadata or other amounts, run against the real ledger on the real database AND
+//! with other metadata or other amounts / payments to another funder's partner (refused) /
+//! blocking and unblocking a card / passing the campaign's deadlines (spending refused,
+//! redemption until the partners' deadline, released holds to expired credit), run against the
+//! real ledger on the real database AND
 //! against a naive reference model (`passerelle_tests::ledger_model`). After every step the
 //! answers must agree, every account's counters must equal the model's, and the audit must
 //! find nothing.
 
 use passerelle_domain::Cents;
+use passerelle_domain::db::stmt;
 use passerelle_domain::ledger::*;
 use passerelle_tests::fresh_db_with_pool;
+use passerelle_tests::ledger::{books, campaign_books, pass_wallet};
 use passerelle_tests::ledger_model::{Model, Verdict, answer_code};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
-use sea_orm::DatabaseConnection;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use uuid::Uuid;
 
 /// Cases per run, in CI too: the environment cannot lower it.
@@ -95,6 +100,20 @@ enum Cmd {
         op: usize,
         extra: i64,
     },
+    /// A payment to another funder's partner: refused whole.
+    Cross {
+        wallet: usize,
+        amount: i64,
+    },
+    /// The card of a wallet is blocked (lost) or active again.
+    Block {
+        wallet: usize,
+        blocked: bool,
+    },
+    /// The generation deadline passes; the partners' deadline too when `validation`.
+    Close {
+        validation: bool,
+    },
 }
 
 fn cmd() -> impl Strategy<Value = Cmd> {
@@ -121,19 +140,55 @@ fn cmd() -> impl Strategy<Value = Cmd> {
         1 => any::<usize>().prop_map(|op| Cmd::Replay { op }),
         1 => any::<usize>().prop_map(|op| Cmd::Reuse { op }),
         1 => (any::<usize>(), 1i64..500).prop_map(|(op, extra)| Cmd::ReuseAmounts { op, extra }),
+        1 => (w.clone(), amount.clone()).prop_map(|(wallet, amount)| Cmd::Cross { wallet, amount }),
+        1 => (w.clone(), any::<bool>()).prop_map(|(wallet, blocked)| Cmd::Block { wallet, blocked }),
+        1 => proptest::bool::weighted(0.3).prop_map(|validation| Cmd::Close { validation }),
     ]
 }
 
 struct Case {
     wallets: Vec<AccountRef>,
+    /// The pass of each wallet (its card).
+    passes: Vec<Uuid>,
     budget: AccountRef,
     partner: AccountRef,
+    /// A partner of another funder.
+    foreign: AccountRef,
+    scope: Scope,
+    /// The campaign's expired credit (made up front: the ledger finds the same account).
+    expired: AccountRef,
     model: Model,
     /// Every operation sent with a new key, and the ledger's first answer.
     history: Vec<(Operation, Result<Outcome, LedgerError>)>,
 }
 
 impl Case {
+    /// Carries out a command that changes the world around the ledger (a card, the calendar)
+    /// as the rest of the service will (a lost-card report, the passing of a deadline), and tells
+    /// the model; `None` for the commands that send operations.
+    async fn environment(&mut self, db: &DatabaseConnection, cmd: &Cmd) -> Option<()> {
+        let backend = db.get_database_backend();
+        match *cmd {
+            Cmd::Block { wallet, blocked } => {
+                let status = if blocked { "blocked" } else { "active" };
+                let sql = "UPDATE pass SET status = $1 WHERE id = $2";
+                db.execute_raw(stmt(backend, sql, [status.into(), self.passes[wallet].into()])).await.unwrap();
+                self.model.block(self.wallets[wallet].id, blocked);
+            }
+            Cmd::Close { validation } => {
+                let sql = if validation {
+                    "UPDATE campaign SET generation_deadline_us = 0, validation_deadline_us = 0 WHERE id = $1"
+                } else {
+                    "UPDATE campaign SET generation_deadline_us = 0 WHERE id = $1"
+                };
+                db.execute_raw(stmt(backend, sql, [self.scope.campaign.into()])).await.unwrap();
+                self.model.close(validation);
+            }
+            _ => return None,
+        }
+        Some(())
+    }
+
     fn hold(&self, wallet: usize, amount: i64, expired: bool) -> Leg {
         let timeout_ms = if expired { 0 } else { HOUR_MS };
         let debit = self.wallets[wallet];
@@ -195,7 +250,11 @@ impl Case {
             }
             Cmd::Void { hold } => resolve(hold, |hold| Leg::Void { hold })?,
             Cmd::Expire { hold } => resolve(hold, |hold| Leg::Expire { hold })?,
+            Cmd::Cross { wallet, amount } => {
+                (vec![self.transfer(TransferKind::Payment, w(wallet), self.foreign, amount)], false)
+            }
             Cmd::Replay { .. } | Cmd::Reuse { .. } | Cmd::ReuseAmounts { .. } => return None,
+            Cmd::Block { .. } | Cmd::Close { .. } => return None,
         })
     }
 
@@ -226,18 +285,29 @@ impl Case {
 
 async fn run_case(db: &DatabaseConnection, cmds: Vec<Cmd>) -> Result<(), TestCaseError> {
     let tag = Uuid::new_v4().simple().to_string();
-    let mut wallets = vec![];
+    let (mut wallets, mut passes) = (vec![], vec![]);
     let mut model = Model::default();
-    let b = passerelle_tests::ledger::books(db).await;
+    let b = campaign_books(db, i64::MAX, i64::MAX).await;
     for _ in 0..WALLETS {
-        let id = passerelle_tests::ledger::wallet(db, b, Wallet::Culture).await;
-        model.flag(id.id);
-        wallets.push(id);
+        let (pass, wallet) = pass_wallet(db, b, 0).await;
+        model.flag(wallet.id);
+        wallets.push(wallet);
+        passes.push(pass);
     }
-    let (budget, partner) = (b.budget, b.partner);
-    let mut case = Case { wallets, budget, partner, model, history: vec![] };
+    let foreign = books(db).await.partner;
+    for account in wallets.iter().chain([&b.budget, &b.partner, &foreign]) {
+        model.scope(account.id, account.scope);
+    }
+    let (budget, partner, scope) = (b.budget, b.partner, b.scope);
+    let campaign = scope.campaign.expect("a campaign");
+    let expired = ensure_account(db, AccountSpec::of(AccountKind::ExpiredCredit, campaign, scope)).await.unwrap();
+    let mut case = Case { wallets, passes, budget, partner, foreign, scope, expired, model, history: vec![] };
 
     for (step, cmd) in cmds.into_iter().enumerate() {
+        if case.environment(db, &cmd).await.is_some() {
+            check(db, &case).await?;
+            continue;
+        }
         let (op, expired) = match case.legs(&cmd) {
             Some((legs, expired)) => (Operation::new("model", format!("{tag}-{step}"), legs), expired),
             None => match case.resend(&cmd, step) {
@@ -275,11 +345,13 @@ async fn run_case(db: &DatabaseConnection, cmds: Vec<Cmd>) -> Result<(), TestCas
 
 /// Every account equals the model, and the audit is clean.
 async fn check(db: &DatabaseConnection, case: &Case) -> Result<(), TestCaseError> {
-    let all = case.wallets.iter().chain([&case.budget, &case.partner]);
+    let all = case.wallets.iter().chain([&case.budget, &case.partner, &case.foreign]);
     for account in all {
         let actual = get_account(db, account.id).await.unwrap().unwrap().counters;
         prop_assert_eq!(actual, case.model.counters(account.id), "account {}", account.id);
     }
+    let lost = get_account(db, case.expired.id).await.unwrap().unwrap().counters.credits_posted;
+    prop_assert_eq!(lost, case.model.expired_credit(), "expired credit");
     let report = audit(db).await.unwrap();
     prop_assert!(report.is_clean(), "audit: {:?}", report.violations);
     Ok(())
