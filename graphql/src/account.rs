@@ -236,11 +236,10 @@ impl AccountMutation {
         Ok(auth::ent_sign_in(db, auth_config(ctx), ent.as_ref(), &claims, &device).await?.into())
     }
 
-    /// Exchanges a refresh token for new tokens (the old one is spent). Public.
-    ///
-    /// `deviceId` is the one given at sign-in. With it, a token this device rotated less than
-    /// 20 seconds ago in a racing call is refused with `REFRESH_SUPERSEDED` and the session
-    /// lives on; otherwise re-presenting a spent token revokes the session.
+    /// Exchanges a refresh token for new tokens (the old one is spent). Public. `deviceId` is
+    /// the one given at sign-in: with it, a token this device rotated less than 20 seconds ago
+    /// in a racing call is refused with `REFRESH_SUPERSEDED` and the session lives on;
+    /// otherwise re-presenting a spent token revokes the session.
     async fn refresh_session(
         &self,
         ctx: &Context<'_>,
