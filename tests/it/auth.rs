@@ -3,7 +3,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use passerelle_domain::auth::{AccountKind, StaffRole, create_account};
+use passerelle_domain::auth::{AccountKind, StaffRole, create_account, create_staff_account};
 use passerelle_domain::identity::{AccessTokenKeys, Claims, TokenKind, TotpSecret};
 use passerelle_tests::school::funder;
 use passerelle_tests::{TestApp, code};
@@ -135,18 +135,11 @@ async fn staff_need_a_fresh_totp_code_and_act_only_on_their_funder() {
     let f92 = funder(&app.db, "92").await;
     let f78 = funder(&app.db, "78").await;
     let password = "a long staff passphrase 2026";
-    let (_, secret) = create_account(
-        &app.db,
-        AccountKind::Staff,
-        "s@example.org",
-        password,
-        "Agent",
-        true,
-        &[(f92, StaffRole::Admin)],
-    )
-    .await
-    .unwrap();
-    let secret: TotpSecret = secret.unwrap();
+    let (_, secret) =
+        create_staff_account(&app.db, &app.data_key, "s@example.org", password, "Agent", &[(f92, StaffRole::Admin)])
+            .await
+            .unwrap();
+    let secret: TotpSecret = secret;
     assert_eq!(code(&app.graphql(LOG_IN, login_vars("s@example.org", password, None)).await), "UNAUTHENTICATED");
     let now = chrono::Utc::now().timestamp() as u64;
     let totp = secret.code_at(now);

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use passerelle_domain::auth::{AccountKind, Actor, StaffRole, create_account, create_api_client};
+use passerelle_domain::auth::{AccountKind, Actor, StaffRole, create_account, create_api_client, create_staff_account};
 use passerelle_domain::campaign::{Policy, upsert_campaign};
 use passerelle_domain::partner::{PartnerRole, add_partner_member, create_partner};
 use passerelle_tests::school::{PupilSeed, funder, insert_pupils};
@@ -170,9 +170,8 @@ async fn every_operation_answers_each_kind_of_caller_as_the_matrix_says() {
         (Who::FinanceOfficer, "fin@example.org", StaffRole::FinanceOfficer),
         (Who::Auditor, "audit@example.org", StaffRole::Auditor),
     ] {
-        let (_, totp) =
-            create_account(&app.db, AccountKind::Staff, email, PASSWORD, "x", true, &[(f, role)]).await.unwrap();
-        tokens.push((who, Some(token(&app, email, totp).await)));
+        let (_, totp) = create_staff_account(&app.db, &app.data_key, email, PASSWORD, "x", &[(f, role)]).await.unwrap();
+        tokens.push((who, Some(token(&app, email, Some(totp)).await)));
     }
     assert_eq!(tokens.iter().map(|(w, _)| *w).collect::<Vec<_>>(), EVERYONE.to_vec());
 

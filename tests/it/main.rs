@@ -19,6 +19,7 @@ mod ledger_races;
 mod ledger_scope;
 mod oidc;
 mod partner_clients;
+mod protocols;
 mod reauth;
 mod school_import;
 mod school_import_aaf;

@@ -20,8 +20,12 @@ pub struct TestApp {
     /// The service's data directory (uploads, keys), removed on drop.
     pub data_dir: std::path::PathBuf,
     pub db: DatabaseConnection,
+    /// The server's data key: what staff accounts created straight in the database seal their
+    /// TOTP seed with.
+    pub data_key: passerelle_domain::identity::DataKey,
     pub client: reqwest::Client,
     server: Option<RunningServer>,
+    settings: Settings,
     pub test_db: TestDb,
 }
 
@@ -57,17 +61,22 @@ impl TestApp {
             vars.push(("PASSERELLE_JWT_KEY_FILE".into(), path.display().to_string()));
             // Nothing listens there: production tests send no mail.
             vars.push(("PASSERELLE_SMTP_URL".into(), "smtp://127.0.0.1:9".into()));
+            let data_key = passerelle_domain::identity::DataKey::generate().to_base64();
+            vars.push(("PASSERELLE_DATA_KEY".into(), data_key));
         }
         vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let mut settings = Settings::from_vars(&vars).expect("test settings");
         adjust(&mut settings);
-        let server = start(settings, test_db.db.clone(), false).await.expect("start server");
+        let data_key = passerelle_api::keys::data_key(&settings).expect("data key");
+        let server = start(settings.clone(), test_db.db.clone(), false).await.expect("start server");
         TestApp {
             addr: server.addr,
             data_dir,
             db: test_db.db.clone(),
+            data_key,
             client: reqwest::Client::new(),
             server: Some(server),
+            settings,
             test_db,
         }
     }
@@ -142,6 +151,18 @@ impl TestApp {
         let response = request.send().await.expect("send token request");
         let (status, headers) = (response.status(), response.headers().clone());
         (status, headers, response.json().await.expect("the token endpoint answers JSON"))
+    }
+
+    /// Stops the server and starts it again over the same database and data directory (what an
+    /// upgrade does); the new address is in `addr`.
+    pub async fn restart(&mut self) {
+        if let Some(s) = self.server.take() {
+            s.stop().await.expect("graceful stop");
+        }
+        let db = passerelle_domain::db::connect(&self.test_db.url, 5).await.expect("reconnect");
+        let server = start(self.settings.clone(), db.clone(), false).await.expect("restart server");
+        (self.addr, self.db) = (server.addr, db);
+        self.server = Some(server);
     }
 
     /// Graceful stop.
