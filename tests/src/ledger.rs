@@ -33,6 +33,12 @@ pub async fn books_in(db: &DatabaseConnection, scope: Scope) -> Books {
     Books { budget, partner, scope }
 }
 
+/// Another partner's payable account of the books' funder.
+pub async fn partner_of(db: &DatabaseConnection, books: Books) -> AccountRef {
+    let spec = AccountSpec::of(AccountKind::PartnerPayable, Uuid::new_v4(), Scope::funder(books.scope.funder));
+    ensure_account(db, spec).await.expect("partner")
+}
+
 /// A new, empty pass wallet in the books' campaign.
 pub async fn wallet(db: &DatabaseConnection, books: Books, which: Wallet) -> AccountRef {
     let campaign = books.scope.campaign.expect("books of a campaign");

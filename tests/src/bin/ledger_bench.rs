@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use passerelle_domain::ledger::{LedgerError, audit, execute};
-use passerelle_tests::ledger::{Books, books, funded_wallet, payment};
+use passerelle_tests::ledger::{Books, books, funded_wallet, partner_of, payment};
 use passerelle_tests::{Backend, fresh_db_with_pool};
 use serde_json::json;
 
@@ -62,11 +62,12 @@ async fn main() -> anyhow::Result<()> {
             for _ in 0..n {
                 wallets.push(funded_wallet(&db, b, 1_000_000_000).await);
             }
-            // Distinct wallets pay one of 200 partners (ledger.md W1); the hot case, one partner.
+            // Distinct wallets pay one of 200 partners of the funder (ledger.md W1); the hot
+            // case, one partner.
             let mut partners = vec![b.partner];
             if case == "distinct_wallets" {
                 for _ in 1..200 {
-                    partners.push(books(&db).await.partner);
+                    partners.push(partner_of(&db, b).await);
                 }
             }
             let wallets = Arc::new(wallets);
