@@ -191,7 +191,9 @@ async fn prepare_page(
     page: &[(Uuid, bool)],
 ) -> Result<Option<(u64, Vec<Operation>)>, LedgerError> {
     let Some(created) = insert_passes(txn, run, page).await? else { return Ok(None) };
-    Ok(Some((created, page_operations(txn, run, page).await?)))
+    // Passes created just now were never granted: no earlier base grant to read.
+    let all_new = created == page.len() as u64;
+    Ok(Some((created, page_operations(txn, run, page, all_new).await?)))
 }
 
 /// The credit operations of a page whose passes exist, creating the missing wallets.
@@ -199,6 +201,7 @@ async fn page_operations(
     txn: &DatabaseTransaction,
     run: &Run,
     page: &[(Uuid, bool)],
+    all_new: bool,
 ) -> Result<Vec<Operation>, LedgerError> {
     let campaign = &run.campaign;
     let passes = pass_ids(txn, campaign.id, page).await?;
@@ -213,7 +216,7 @@ async fn page_operations(
         })
         .collect();
     let wallets = ensure_accounts(txn, &specs).await?;
-    let boursiers: Vec<Uuid> = page.iter().filter(|(_, b)| *b).map(|(p, _)| *p).collect();
+    let boursiers: Vec<Uuid> = page.iter().filter(|(_, b)| *b && !all_new).map(|(p, _)| *p).collect();
     let base = base_credits(txn, campaign.id, &boursiers).await?;
     Ok(credit_operations(campaign, run.budget, page, &passes, &wallets, &base))
 }
