@@ -24,4 +24,5 @@ mod school_import;
 mod school_import_details;
 mod school_import_snapshots;
 mod staff_links;
+mod throttle;
 mod uploads;
