@@ -251,7 +251,7 @@ async fn twenty_parallel_confirmations_make_at_most_five_guesses() {
     let wrong = answers.iter().filter(|b| code(b) == "BAD_USER_INPUT").count();
     let refused = answers.iter().filter(|b| code(b) == "RATE_LIMITED").count();
     assert_eq!((wrong, refused), (5, 15), "{answers:?}");
-    let sql = "SELECT attempts AS n FROM link_challenge WHERE id = $1";
+    let sql = "SELECT CAST(attempts AS BIGINT) AS n FROM link_challenge WHERE id = $1";
     assert_eq!(number(&app, sql, challenge).await, 5, "guesses counted in the challenge");
     let sql = "SELECT g.attempts AS n FROM child_link_guard g JOIN link_challenge c ON c.pupil_id = g.pupil_id WHERE c.id = $1";
     assert_eq!(number(&app, sql, challenge).await, 5, "and for the child");
