@@ -233,7 +233,9 @@ async fn number(app: &TestApp, sql: &str, id: Uuid) -> i64 {
     row.await.unwrap().unwrap_or_else(|| panic!("no row: {sql}")).try_get("", "n").unwrap()
 }
 
-#[tokio::test]
+/// On several worker threads: the confirmations really overlap (on one thread, the old
+/// read-then-increment happened to interleave harmlessly).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_parallel_confirmations_make_at_most_five_guesses() {
     let sink = SmtpSink::start().await;
     let app = TestApp::spawn_with_smtp(&sink).await;
