@@ -50,6 +50,9 @@ pub struct Settings {
     /// Ed25519 private key (PKCS#8 PEM) signing access tokens; required in production, generated
     /// under the data directory otherwise.
     pub jwt_key_file: Option<PathBuf>,
+    /// 32 bytes in standard base64 sealing secrets at rest (staff TOTP seeds); required in
+    /// production, generated under the data directory otherwise.
+    pub data_key: Option<SecretString>,
     /// The service's public base URL: the access tokens' issuer and audience.
     pub public_url: String,
     /// Back-office operations without a staff account: only in the `test` environment.
@@ -60,6 +63,9 @@ pub struct Settings {
     pub mail_from: String,
     /// The ENT's CAS base URL (`…/cas`), enabling `entSignIn`; and the funder its ids belong to.
     pub ent_cas_url: Option<String>,
+    /// The service URLs of Passerelle registered with the ENT's CAS (required with the CAS URL):
+    /// a ticket is validated only for one of them, exactly, whatever the app says.
+    pub ent_service_urls: Vec<String>,
     pub ent_funder: String,
     /// OIDC sign-in providers (`PASSERELLE_OIDC_PROVIDERS` and `PASSERELLE_OIDC_<NAME>_*`).
     pub oidc: Vec<OidcProviderSettings>,
@@ -84,11 +90,13 @@ const KNOWN: &[&str] = &[
     "PASSERELLE_DEMO",
     "PASSERELLE_LOG_FORMAT",
     "PASSERELLE_JWT_KEY_FILE",
+    "PASSERELLE_DATA_KEY",
     "PASSERELLE_PUBLIC_URL",
     "PASSERELLE_DEV_BACK_OFFICE",
     "PASSERELLE_SMTP_URL",
     "PASSERELLE_MAIL_FROM",
     "PASSERELLE_ENT_CAS_URL",
+    "PASSERELLE_ENT_SERVICE_URLS",
     "PASSERELLE_ENT_FUNDER",
 ];
 
@@ -185,6 +193,13 @@ impl Settings {
         if production && jwt_key_file.is_none() {
             return Err(err("PASSERELLE_JWT_KEY_FILE", "required in production (no generated signing key)"));
         }
+        let data_key = get("PASSERELLE_DATA_KEY").filter(|v| !v.is_empty());
+        if let Some(k) = &data_key {
+            passerelle_domain::identity::DataKey::from_base64(k)
+                .map_err(|e| err("PASSERELLE_DATA_KEY", e.to_string()))?;
+        } else if production {
+            return Err(err("PASSERELLE_DATA_KEY", "required in production (no generated data key)"));
+        }
         let public_url = get("PASSERELLE_PUBLIC_URL").unwrap_or_else(|| format!("http://{bind}"));
         let dev_back_office = match get("PASSERELLE_DEV_BACK_OFFICE").as_deref() {
             None | Some("") | Some("0") | Some("false") => false,
@@ -209,15 +224,27 @@ impl Settings {
         {
             return Err(err("PASSERELLE_ENT_CAS_URL", "must be an https:// URL (http:// outside production)"));
         }
+        let ent_service_urls: Vec<String> = get("PASSERELLE_ENT_SERVICE_URLS")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if ent_cas_url.is_some() && ent_service_urls.is_empty() {
+            return Err(err("PASSERELLE_ENT_SERVICE_URLS", "required with PASSERELLE_ENT_CAS_URL"));
+        }
         let ent_funder = get("PASSERELLE_ENT_FUNDER").filter(|v| !v.is_empty()).unwrap_or_else(|| "92".into());
         let oidc = oidc::parse(&get, production)?;
         Ok(Settings {
             oidc,
             ent_cas_url,
+            ent_service_urls,
             ent_funder,
             smtp_url: smtp_url.map(SecretString::from),
             mail_from,
             jwt_key_file,
+            data_key: data_key.map(SecretString::from),
             public_url,
             dev_back_office,
             environment,
@@ -291,6 +318,7 @@ mod tests {
             ("DATABASE_URL", "postgres://db/p"),
             ("PASSERELLE_JWT_KEY_FILE", "/etc/passerelle/jwt.pem"),
             ("PASSERELLE_SMTP_URL", "smtps://mailer:secret@smtp.example.org"),
+            ("PASSERELLE_DATA_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
         ]));
         assert!(!ok.unwrap().demo);
         let e = Settings::from_vars(&vars(&[("PASSERELLE_DEV_BACK_OFFICE", "true")])).unwrap_err();
@@ -309,9 +337,22 @@ mod tests {
             ("PASSERELLE_LEDGER_MAX_LEG", "1e40"),
             ("DATABASE_URL", "mysql://x"),
             ("PASSERELLE_BNID", "127.0.0.1:1"),
+            ("PASSERELLE_DATA_KEY", "c2hvcnQ="),
         ] {
             let e = Settings::from_vars(&vars(&[(k, v)])).unwrap_err();
             assert_eq!(e.var, k, "{k}={v}");
         }
+    }
+
+    #[test]
+    fn the_ent_needs_the_service_urls_it_validates_tickets_for() {
+        let e = Settings::from_vars(&vars(&[("PASSERELLE_ENT_CAS_URL", "https://ent.example/cas")])).unwrap_err();
+        assert_eq!(e.var, "PASSERELLE_ENT_SERVICE_URLS");
+        let s = Settings::from_vars(&vars(&[
+            ("PASSERELLE_ENT_CAS_URL", "https://ent.example/cas"),
+            ("PASSERELLE_ENT_SERVICE_URLS", "https://pass.example/ent, fr.passerelle.app://ent"),
+        ]))
+        .unwrap();
+        assert_eq!(s.ent_service_urls, ["https://pass.example/ent", "fr.passerelle.app://ent"]);
     }
 }

@@ -4,7 +4,7 @@
 //! real passes with real balances.
 
 use anyhow::Context as _;
-use passerelle_domain::auth::{AccountKind, StaffRole, create_account};
+use passerelle_domain::auth::{AccountKind, StaffRole, create_account, create_staff_account};
 use passerelle_domain::campaign::{Policy, upsert_campaign};
 use passerelle_domain::eligibility::recompute;
 use passerelle_domain::funder::{ensure_funder_by_code, find_funder_by_code};
@@ -62,13 +62,12 @@ pub async fn seed(db: &DatabaseConnection, settings: &Settings) -> anyhow::Resul
     let club = create_partner(db, "Club de judo de Bagneux").await?;
     add_partner_member(db, club.id, partner_account.id, PartnerRole::Owner).await?;
     let roles = [(funder.id, StaffRole::Admin)];
-    let (_, totp) = create_account(
+    let (_, totp) = create_staff_account(
         db,
-        AccountKind::Staff,
+        &crate::keys::data_key(settings)?,
         "staff@example.org",
         DEMO_PASSWORD,
         "Agent du Département",
-        true,
         &roles,
     )
     .await?;
@@ -76,7 +75,7 @@ pub async fn seed(db: &DatabaseConnection, settings: &Settings) -> anyhow::Resul
     for key in ["csv:900001", "csv:900002"] {
         link_demo_child(db, parent.id, funder.id, key).await?;
     }
-    let staff_totp_secret = totp.map(|t| t.to_base32()).unwrap_or_default();
+    let staff_totp_secret = totp.to_base32();
     Ok(Some(DemoReport { pupils: imported.created, passes: grant.passes, staff_totp_secret }))
 }
 
@@ -103,10 +102,9 @@ async fn link_demo_child(
 
 /// The demo staff member's TOTP secret, printed at every start outside production so the demo
 /// stays usable after a restart.
-pub async fn staff_totp_secret(db: &DatabaseConnection) -> anyhow::Result<Option<String>> {
-    use passerelle_domain::db::stmt;
-    use sea_orm::ConnectionTrait;
-    let sql = "SELECT totp_secret FROM account WHERE email = $1";
-    let row = db.query_one_raw(stmt(db.get_database_backend(), sql, ["staff@example.org".into()])).await?;
-    Ok(row.map(|r| r.try_get::<Option<String>>("", "totp_secret")).transpose()?.flatten())
+/// It is stored sealed (or, before the first start with sealing, in clear: it is sealed first).
+pub async fn staff_totp_secret(db: &DatabaseConnection, settings: &Settings) -> anyhow::Result<Option<String>> {
+    let key = crate::keys::data_key(settings)?;
+    passerelle_domain::auth::seal_clear_totp_secrets(db, &key).await?;
+    Ok(passerelle_domain::auth::totp_secret_of(db, &key, "staff@example.org").await?.map(|s| s.to_base32()))
 }

@@ -37,7 +37,7 @@ async fn main() -> anyhow::Result<()> {
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let db = connect_and_migrate(&settings).await?;
     let demo = if settings.demo { passerelle_api::demo::seed(&db, &settings).await? } else { None };
-    let totp = if settings.demo { passerelle_api::demo::staff_totp_secret(&db).await? } else { None };
+    let totp = if settings.demo { passerelle_api::demo::staff_totp_secret(&db, &settings).await? } else { None };
     let production = settings.is_production();
     let kind = settings.database_kind();
     let server = start(settings, db, true).await?;

@@ -74,6 +74,8 @@ pub async fn start(settings: Settings, db: DatabaseConnection, handle_signals: b
     };
     let uploads = passerelle_graphql::Uploads { dir: settings.data_dir.join("uploads") };
     let auth = crate::keys::auth_config(&settings)?;
+    // Staff TOTP seeds from before sealing: sealed before the first request is served.
+    passerelle_domain::auth::seal_clear_totp_secrets(&db, &auth.data_key).await.context("sealing TOTP secrets")?;
     let mailer = crate::mailer::mailer(&settings)?;
     let config = SchemaConfig {
         server_info,

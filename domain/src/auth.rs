@@ -6,7 +6,9 @@
 //! * attempts are throttled (GCRA, reserved before checking): refused only per (account,
 //!   address), slowed down per account and per address ([`guard`], A3);
 //! * a session per device holds a chain of single-use refresh tokens; presenting a used one
-//!   revokes the whole session (A9); absolute expiry 90 days (12 hours for staff);
+//!   revokes the whole session, except the device's own race within 20 s ([`refresh`]) (A9);
+//!   absolute expiry 90 days (12 hours for staff);
+//! * staff TOTP seeds are stored sealed with the data key ([`totp_store`]);
 //! * every request re-reads the session, the account and the roles from the database, so a
 //!   revocation takes effect at once (A10, Z4);
 //! * partner software signs in with client credentials ([`api_clients`]) and is re-checked
@@ -26,14 +28,16 @@ mod membership;
 mod oidc;
 mod principal;
 pub mod reauth;
+mod refresh;
 mod sessions;
 mod staff_links;
 mod throttle;
+mod totp_store;
 
 pub(crate) use accounts::account_kind;
 pub use accounts::{
-    Account, AccountKind, StaffRole, create_account, find_account_by_email, request_password_reset, reset_password,
-    sign_up, verify_email,
+    Account, AccountKind, StaffRole, create_account, create_staff_account, find_account_by_email,
+    request_password_reset, reset_password, sign_up, verify_email,
 };
 pub use api_clients::{
     ApiClient, ClientPrincipal, ClientToken, IssuedSecret, client_credentials_grant, create_api_client,
@@ -51,6 +55,8 @@ pub use oidc::{
 };
 pub use principal::{Authenticated, Principal, authenticate};
 pub use reauth::{REAUTH_WINDOW_SECS, reauthenticate, require_recent_auth};
-pub use sessions::{AuthConfig, Device, Session, Tokens, list_sessions, log_in, log_out, refresh};
+pub use refresh::{REFRESH_GRACE_SECS, refresh};
+pub use sessions::{AuthConfig, Device, Session, Tokens, list_sessions, log_in, log_out};
 pub use staff_links::{LinkAction, LinkChange, LinkDecision, decide_family_link, pupil_funder};
 pub use throttle::{Throttle, ip_bucket, throttle_check, throttle_fail, throttle_purge, throttle_reset};
+pub use totp_store::{seal_clear_totp_secrets, totp_secret_of};

@@ -44,6 +44,10 @@ pub enum Error {
     /// (security.md A6, A11): the app calls `reauthenticate`, then retries.
     #[error("this operation needs a recent re-authentication")]
     ReauthRequired,
+    /// A refresh token the same device rotated a moment ago, in a racing request (security.md
+    /// A9): the session lives on; the app uses the tokens the other request received.
+    #[error("this refresh token was just rotated by another request of this device")]
+    RefreshSuperseded,
     #[error("the campaign is closed")]
     CampaignClosed,
     #[error("the card is blocked")]
@@ -69,6 +73,7 @@ impl Error {
             Error::EmailNotVerified => "EMAIL_NOT_VERIFIED",
             Error::LinkReviewRequired => "LINK_REVIEW_REQUIRED",
             Error::ReauthRequired => "REAUTH_REQUIRED",
+            Error::RefreshSuperseded => "REFRESH_SUPERSEDED",
             Error::CampaignClosed => "CAMPAIGN_CLOSED",
             Error::CardBlocked => "CARD_BLOCKED",
             Error::TicketNotRedeemable => "TICKET_NOT_REDEEMABLE",

@@ -8,17 +8,20 @@
 //! * [`totp`]: RFC 6238 codes for staff MFA (A6), replay-proof (A5);
 //! * [`token`]: refresh, e-mail and partner API secrets, stored only as hashes (A9, A12);
 //! * [`codes`]: 6-digit family-link and e-mail codes with TTL and attempt cap (A5);
-//! * [`jwt`]: Ed25519-signed access tokens with an explicit algorithm allow-list (A8).
+//! * [`jwt`]: Ed25519-signed access tokens with an explicit algorithm allow-list (A8);
+//! * [`data_key`]: the AEAD key sealing secrets the server must read back (staff TOTP seeds).
 //!
 //! Secrets never implement a revealing `Debug` and must never be logged (M9).
 
 pub mod codes;
+pub mod data_key;
 pub mod jwt;
 pub mod password;
 pub mod token;
 pub mod totp;
 
 pub use codes::{ChallengePolicy, CodeError, CodeHash, check_attempt, new_code};
+pub use data_key::{DataKey, DataKeyError};
 pub use jwt::{AccessTokenKeys, Claims, JwtError, TokenKind};
 pub use password::{
     PasswordError, PasswordPolicy, check_password, dummy_verify, hash_password, needs_rehash, verify_password,

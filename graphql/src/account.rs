@@ -50,7 +50,8 @@ pub struct LogInInput {
 pub struct EntSignInInput {
     /// The CAS service ticket the ENT gave the app.
     pub ticket: String,
-    /// The service URL the ticket was issued for.
+    /// The service URL the ticket was issued for: one of the server's configured
+    /// `PASSERELLE_ENT_SERVICE_URLS`, exactly (anything else is `UNAUTHENTICATED`).
     pub service: String,
     pub device: DeviceInput,
 }
@@ -235,10 +236,18 @@ impl AccountMutation {
         Ok(auth::ent_sign_in(db, auth_config(ctx), ent.as_ref(), &claims, &device).await?.into())
     }
 
-    /// Exchanges a refresh token for new tokens (the old one is spent). Public.
-    async fn refresh_session(&self, ctx: &Context<'_>, refresh_token: String) -> ApiResult<AuthPayload> {
+    /// Exchanges a refresh token for new tokens (the old one is spent). Public. `deviceId` is
+    /// the one given at sign-in: with it, a token this device rotated less than 20 seconds ago
+    /// in a racing call is refused with `REFRESH_SUPERSEDED` and the session lives on;
+    /// otherwise re-presenting a spent token revokes the session.
+    async fn refresh_session(
+        &self,
+        ctx: &Context<'_>,
+        refresh_token: String,
+        device_id: Option<String>,
+    ) -> ApiResult<AuthPayload> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
-        Ok(auth::refresh(db, auth_config(ctx), &refresh_token).await?.into())
+        Ok(auth::refresh(db, auth_config(ctx), &refresh_token, device_id.as_deref()).await?.into())
     }
 
     /// Ends the current session, or another of the caller's sessions.
@@ -259,7 +268,7 @@ impl AccountMutation {
     async fn reauthenticate(&self, ctx: &Context<'_>, input: ReauthenticateInput) -> ApiResult<Reauthentication> {
         let p = signed_in(ctx)?;
         let db = ctx.data_unchecked::<DatabaseConnection>();
-        let until = auth::reauthenticate(db, p, &input.password, input.totp_code.as_deref()).await?;
+        let until = auth::reauthenticate(db, auth_config(ctx), p, &input.password, input.totp_code.as_deref()).await?;
         Ok(Reauthentication { valid_until: DateTime::from_timestamp_micros(until) })
     }
 

@@ -25,6 +25,10 @@ pub struct StartOidcSignInPayload {
     pub authorization_url: String,
     /// Comes back on the redirect URI with the code; hand both to `completeOidcSignIn`.
     pub state: String,
+    /// Keep in memory (never in a URL) and hand it to `completeOidcSignIn` with `state`: it
+    /// proves the completion comes from the app that started the flow, not from another app
+    /// that read the redirect.
+    pub flow_secret: String,
     /// The flow must be completed before this time (10 minutes).
     pub expires_at: DateTime<Utc>,
 }
@@ -32,6 +36,9 @@ pub struct StartOidcSignInPayload {
 #[derive(InputObject)]
 pub struct CompleteOidcSignInInput {
     pub state: String,
+    /// The `flowSecret` of `startOidcSignIn`. A wrong one is `UNAUTHENTICATED` and leaves the
+    /// flow usable.
+    pub flow_secret: String,
     pub code: String,
     pub device: DeviceInput,
 }
@@ -73,6 +80,7 @@ impl OidcMutation {
         Ok(StartOidcSignInPayload {
             authorization_url: s.authorization_url,
             state: s.state,
+            flow_secret: s.flow_secret,
             expires_at: DateTime::from_timestamp_micros(s.expires_at_us).unwrap_or_default(),
         })
     }
@@ -88,6 +96,7 @@ impl OidcMutation {
             auth_config(ctx),
             providers(ctx),
             &input.state,
+            &input.flow_secret,
             &input.code,
             &device,
             &ip(ctx),

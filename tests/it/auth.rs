@@ -3,10 +3,10 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use passerelle_domain::auth::{AccountKind, StaffRole, create_account};
+use passerelle_domain::auth::{AccountKind, StaffRole, create_account, create_staff_account};
 use passerelle_domain::identity::{AccessTokenKeys, Claims, TokenKind, TotpSecret};
-use passerelle_tests::TestApp;
 use passerelle_tests::school::funder;
+use passerelle_tests::{TestApp, code};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -14,10 +14,6 @@ const PASSWORD: &str = "correct horse battery staple";
 const LOG_IN: &str = "mutation($i: LogInInput!) { logIn(input: $i) { accessToken refreshToken account { id kind } } }";
 const REFRESH: &str = "mutation($t: String!) { refreshSession(refreshToken: $t) { accessToken refreshToken } }";
 const VIEWER: &str = "{ viewer { email kind roles { role } } }";
-
-fn code(body: &Value) -> &str {
-    body["errors"][0]["extensions"]["code"].as_str().unwrap_or("")
-}
 
 fn login_vars(email: &str, password: &str, totp: Option<&str>) -> Value {
     json!({ "i": { "email": email, "password": password, "totpCode": totp,
@@ -139,18 +135,11 @@ async fn staff_need_a_fresh_totp_code_and_act_only_on_their_funder() {
     let f92 = funder(&app.db, "92").await;
     let f78 = funder(&app.db, "78").await;
     let password = "a long staff passphrase 2026";
-    let (_, secret) = create_account(
-        &app.db,
-        AccountKind::Staff,
-        "s@example.org",
-        password,
-        "Agent",
-        true,
-        &[(f92, StaffRole::Admin)],
-    )
-    .await
-    .unwrap();
-    let secret: TotpSecret = secret.unwrap();
+    let (_, secret) =
+        create_staff_account(&app.db, &app.data_key, "s@example.org", password, "Agent", &[(f92, StaffRole::Admin)])
+            .await
+            .unwrap();
+    let secret: TotpSecret = secret;
     assert_eq!(code(&app.graphql(LOG_IN, login_vars("s@example.org", password, None)).await), "UNAUTHENTICATED");
     let now = chrono::Utc::now().timestamp() as u64;
     let totp = secret.code_at(now);

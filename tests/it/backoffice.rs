@@ -1,7 +1,7 @@
 //! Back-office GraphQL operations over HTTP: campaigns, pupils, eligibility, the grant.
 
-use passerelle_tests::TestApp;
 use passerelle_tests::school::{PupilSeed, funder, insert_pupils};
+use passerelle_tests::{TestApp, code, count};
 use serde_json::{Value, json};
 
 const UPSERT: &str = "mutation($input: CampaignInput!) { upsertCampaign(input: $input) { id schoolYear policyVersion \
@@ -18,10 +18,6 @@ fn campaign_input(funder: &str, base: &str) -> Value {
         "territory": "SCHOOL", "departement": "92",
         "opensOn": "2026-09-01", "generationDeadline": "2027-06-30", "validationDeadline": "2028-06-30"
     }})
-}
-
-fn code(body: &Value) -> &str {
-    body["errors"][0]["extensions"]["code"].as_str().unwrap_or("")
 }
 
 #[tokio::test]
@@ -108,12 +104,16 @@ async fn pagination_is_capped_and_cursors_are_checked() {
 
 #[tokio::test]
 async fn production_refuses_the_development_back_office() {
-    let app = TestApp::spawn_with(&[("PASSERELLE_ENV", "production")]).await;
+    // The settings refuse the flag in production (api's config tests); set it anyway, as a
+    // mistaken deployment might, to check the schema's own guard.
+    let app = TestApp::spawn_adjusted(&[("PASSERELLE_ENV", "production")], |s| s.dev_back_office = true).await;
     let f = funder(&app.db, "92").await;
     let body = app.graphql(UPSERT, campaign_input(&f.to_string(), "40.00")).await;
     assert_eq!(code(&body), "UNAUTHENTICATED", "{body}");
+    assert!(body["data"].is_null(), "{body}");
     let body = app.graphql("{ pupils(first: 5) { edges { cursor } } }", json!({})).await;
     assert_eq!(code(&body), "UNAUTHENTICATED", "{body}");
+    assert_eq!(count(&app.db, "SELECT COUNT(*) AS n FROM campaign").await, 0, "nothing was written");
     let upload = app.client.post(app.url("/uploads")).body("uai;ine\n").send().await.unwrap();
     assert_eq!(upload.status(), 401, "uploads need a signed-in staff member");
     app.stop().await;

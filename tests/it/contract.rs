@@ -34,6 +34,7 @@ fn every_domain_error_code_is_documented() {
         Error::IdempotencyConflict,
         Error::RateLimited,
         Error::ReauthRequired,
+        Error::RefreshSuperseded,
         Error::CampaignClosed,
         Error::CardBlocked,
         Error::TicketNotRedeemable,

@@ -4,10 +4,12 @@
 use axum::Router;
 use axum::extract::Query;
 use axum::routing::get;
-use passerelle_tests::TestApp;
 use passerelle_tests::school::{PupilSeed, funder, insert_pupils};
-use serde_json::{Value, json};
+use passerelle_tests::{TestApp, code, count};
+use serde_json::json;
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 const ANSWER: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -15,16 +17,27 @@ const ANSWER: &str = include_str!(concat!(
 ));
 const FAILURE: &str = r#"<cas:serviceResponse xmlns:cas="http://www.yale.edu/tp/cas"><cas:authenticationFailure code="INVALID_TICKET">unknown</cas:authenticationFailure></cas:serviceResponse>"#;
 const SERVICE: &str = "fr.passerelle.app://ent";
+/// Another service registered with the same CAS (a school site, a game…).
+const OTHER_SERVICE: &str = "https://other-service.example/login";
 
-/// A CAS server: `ST-parent` is valid for SERVICE, `ST-teacher` too but for a teacher.
+/// A CAS server: `ST-parent` is valid for SERVICE, `ST-teacher` too but for a teacher;
+/// `ST-elsewhere` is the same parent's ticket, issued to OTHER_SERVICE. Like a real CAS, a ticket
+/// validates only for the service it was issued to — whichever that is.
 async fn cas() -> String {
+    cas_counting(Arc::new(AtomicUsize::new(0))).await
+}
+
+async fn cas_counting(asked: Arc<AtomicUsize>) -> String {
     let app = Router::new().route(
         "/cas/serviceValidate",
-        get(|Query(q): Query<HashMap<String, String>>| async move {
-            let service_ok = q.get("service").map(String::as_str) == Some(SERVICE);
+        get(move |Query(q): Query<HashMap<String, String>>| async move {
+            asked.fetch_add(1, Ordering::SeqCst);
+            let service = q.get("service").map(String::as_str);
+            let service_ok = service == Some(SERVICE);
             match q.get("ticket").map(String::as_str) {
                 Some("ST-parent") if service_ok => ANSWER.to_owned(),
                 Some("ST-teacher") if service_ok => ANSWER.replace("[\"Relative\"]", "[\"Teacher\"]"),
+                Some("ST-elsewhere") if service == Some(OTHER_SERVICE) => ANSWER.to_owned(),
                 _ => FAILURE.to_owned(),
             }
         }),
@@ -38,14 +51,15 @@ async fn cas() -> String {
 const SIGN_IN: &str = "mutation($t: String!, $s: String!) { entSignIn(input: { ticket: $t, service: $s, \
     device: { deviceId: \"d\", platform: ANDROID, name: \"p\" } }) { accessToken account { id kind } } }";
 
-fn code(body: &Value) -> &str {
-    body["errors"][0]["extensions"]["code"].as_str().unwrap_or("")
-}
-
 #[tokio::test]
 async fn an_ent_parent_signs_in_and_finds_the_children_the_ent_lists() {
     let cas = cas().await;
-    let app = TestApp::spawn_with(&[("PASSERELLE_ENT_CAS_URL", cas.as_str()), ("PASSERELLE_ENT_FUNDER", "92")]).await;
+    let app = TestApp::spawn_with(&[
+        ("PASSERELLE_ENT_CAS_URL", cas.as_str()),
+        ("PASSERELLE_ENT_SERVICE_URLS", SERVICE),
+        ("PASSERELLE_ENT_FUNDER", "92"),
+    ])
+    .await;
     let f = funder(&app.db, "92").await;
     insert_pupils(
         &app.db,
@@ -77,5 +91,34 @@ async fn an_ent_parent_signs_in_and_finds_the_children_the_ent_lists() {
         "UNAUTHENTICATED"
     );
     assert_eq!(code(&app.graphql(SIGN_IN, json!({ "t": "ST-teacher", "s": SERVICE })).await), "FORBIDDEN");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_ticket_issued_to_another_service_of_the_cas_does_not_sign_in() {
+    // Any site of the ENT's CAS receives tickets of its users; it must not be able to sign in
+    // as them here by naming itself as the service.
+    let asked = Arc::new(AtomicUsize::new(0));
+    let cas = cas_counting(asked.clone()).await;
+    let ours = format!("{SERVICE}, https://pass.example/ent");
+    let app = TestApp::spawn_with(&[
+        ("PASSERELLE_ENT_CAS_URL", cas.as_str()),
+        ("PASSERELLE_ENT_SERVICE_URLS", ours.as_str()),
+    ])
+    .await;
+    funder(&app.db, "92").await;
+    let body = app.graphql(SIGN_IN, json!({ "t": "ST-elsewhere", "s": OTHER_SERVICE })).await;
+    assert_eq!(code(&body), "UNAUTHENTICATED", "{body}");
+    assert_eq!(asked.load(Ordering::SeqCst), 0, "CAS is never asked about a service that is not ours");
+    // Near misses of our own service are other services too: the match is exact.
+    for near in [format!("{SERVICE}/"), SERVICE.to_uppercase(), format!(" {SERVICE}"), format!("{SERVICE}?x=1")] {
+        assert_eq!(code(&app.graphql(SIGN_IN, json!({ "t": "ST-parent", "s": near })).await), "UNAUTHENTICATED");
+    }
+    assert_eq!(asked.load(Ordering::SeqCst), 0);
+    assert_eq!(count(&app.db, "SELECT COUNT(*) AS n FROM account").await, 0, "no account was created");
+    // Our own service still signs in.
+    let ok = app.graphql(SIGN_IN, json!({ "t": "ST-parent", "s": SERVICE })).await;
+    assert!(ok["data"]["entSignIn"]["accessToken"].is_string(), "{ok}");
+    assert_eq!(asked.load(Ordering::SeqCst), 1);
     app.stop().await;
 }

@@ -6,16 +6,12 @@ use passerelle_domain::auth::{
 };
 use passerelle_domain::funder::ensure_funder_by_code;
 use passerelle_domain::school::import::{ImportFile, ImportOptions, RosterFormat, import_roster};
-use passerelle_tests::TestApp;
 use passerelle_tests::smtp::{SmtpSink, digits};
+use passerelle_tests::{TestApp, code};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 const PASSWORD: &str = "correct horse battery staple";
-
-fn code(body: &Value) -> &str {
-    body["errors"][0]["extensions"]["code"].as_str().unwrap_or("")
-}
 
 const ROSTER: &str = "uai;ine;eleve_id_siecle;nom_eleve;prenom_eleve;date_naissance_eleve;code_mef;division;boursier;echelon;resp_id;resp_niveau;lien_parente;nom_resp;prenom_resp;mel_resp;tel_portable_resp;percoit_aides;heberge_eleve;date_sortie\n\
 0921778H;;900001;MARTIN;Léa;14/03/2015;10010012110;6A;N;;800001;1;10;MARTIN;Claire;claire@example.org;;1;1;\n\
@@ -100,6 +96,17 @@ async fn a_parent_links_a_child_with_the_code_sent_to_the_school_record() {
     app.stop().await;
 }
 
+/// A `requestChildLink` answer with its per-request values checked and masked: the challenge
+/// id (a UUID, its version kept) and the expiry (a timestamp, returned beside).
+fn masked(mut body: Value) -> (Value, chrono::DateTime<chrono::Utc>) {
+    let answer = &mut body["data"]["requestChildLink"];
+    let id: Uuid = answer["challengeId"].as_str().and_then(|i| i.parse().ok()).expect("a challenge id");
+    answer["challengeId"] = json!(format!("uuid-v{}", id.get_version_num()));
+    let expires = answer["expiresAt"].as_str().and_then(|e| e.parse().ok()).expect("an expiry");
+    answer["expiresAt"] = json!("timestamp");
+    (body, expires)
+}
+
 #[tokio::test]
 async fn no_match_gives_the_same_answer_and_no_code_can_open_it() {
     let sink = SmtpSink::start().await;
@@ -107,10 +114,17 @@ async fn no_match_gives_the_same_answer_and_no_code_can_open_it() {
     roster(&app).await;
     let (_, token) = parent_token(&app, "prober@example.org").await;
     let nobody = json!({ "i": { "uai": "0921778H", "pupilFamilyName": "Martin", "pupilGivenName": "Léa", "pupilBirthDate": "2015-03-15" } });
-    let body = app.graphql_as(&token, REQUEST, nobody).await;
+    let (status, body) = app.graphql_answer(Some(&token), REQUEST, nobody).await;
     let challenge =
         body["data"]["requestChildLink"]["challengeId"].as_str().unwrap_or_else(|| panic!("{body}")).to_owned();
     assert!(sink.messages_to("claire@example.org").is_empty(), "nothing sent");
+    // A request that matches Léa answers the same way: only the mail tells them apart.
+    let (matched_status, matched) = app.graphql_answer(Some(&token), REQUEST, lea()).await;
+    // Sent after the answer: wait for it.
+    assert_eq!(sink.wait_for("claire@example.org", 1).await.len(), 1, "a code for the matching request");
+    let ((body, expires), (matched, matched_expires)) = (masked(body), masked(matched));
+    assert_eq!((status, body), (matched_status, matched));
+    assert!((matched_expires - expires).abs() < chrono::Duration::seconds(5), "the same lifetime");
     for k in ["000000", "123456", "999999"] {
         assert_eq!(code(&app.graphql_as(&token, CONFIRM, json!({ "c": challenge, "k": k })).await), "BAD_USER_INPUT");
     }
@@ -163,9 +177,10 @@ async fn another_parent_cannot_use_a_challenge_and_unlinking_applies_at_once() {
 const RESET: &str = "mutation($t: String!, $p: String!) { resetPassword(token: $t, newPassword: $p) }";
 
 /// Asks for a reset mail to `email`; the answer (always true).
+const ASK_RESET: &str = "mutation($e: String!) { requestPasswordReset(email: $e) }";
+
 async fn ask_reset(app: &TestApp, email: &str) -> Value {
-    let ask = "mutation($e: String!) { requestPasswordReset(email: $e) }";
-    app.graphql(ask, json!({ "e": email })).await["data"]["requestPasswordReset"].clone()
+    app.graphql(ASK_RESET, json!({ "e": email })).await["data"]["requestPasswordReset"].clone()
 }
 
 #[tokio::test]
@@ -173,8 +188,10 @@ async fn a_password_reset_by_e_mail_signs_out_every_device() {
     let sink = SmtpSink::start().await;
     let app = TestApp::spawn_with_smtp(&sink).await;
     let (_, old_token) = parent_token(&app, "forgetful@example.org").await;
-    assert_eq!(ask_reset(&app, "forgetful@example.org").await, true);
-    assert_eq!(ask_reset(&app, "unknown@example.org").await, true);
+    let known = app.graphql_answer(None, ASK_RESET, json!({ "e": "forgetful@example.org" })).await;
+    assert_eq!(known.1["data"]["requestPasswordReset"], true, "{}", known.1);
+    let unknown = app.graphql_answer(None, ASK_RESET, json!({ "e": "unknown@example.org" })).await;
+    assert_eq!(unknown, known, "the same answer for an unknown address");
     assert!(sink.messages_to("unknown@example.org").is_empty());
     let token = token_in(&sink, "forgetful@example.org").await;
     let weak = app.graphql(RESET, json!({ "t": token, "p": "short" })).await;

@@ -1,7 +1,7 @@
 //! The HTTP surface: health, readiness, the GraphQL transport rules, graceful stop.
 
-use passerelle_tests::{Backend, TestApp};
-use serde_json::json;
+use passerelle_tests::{Backend, TestApp, code};
+use serde_json::{Value, json};
 
 #[tokio::test]
 async fn healthz_and_readyz_answer_200_on_a_migrated_database() {
@@ -45,36 +45,68 @@ async fn graphql_refuses_get_forms_and_batches() {
     assert_eq!(form.status(), 415);
     let batch = app.client.post(app.url("/graphql")).json(&json!([{ "query": "{__typename}" }])).send().await.unwrap();
     assert_eq!(batch.status(), 400);
-    let body: serde_json::Value = batch.json().await.unwrap();
-    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_REQUEST");
+    let body: Value = batch.json().await.unwrap();
+    assert_eq!(code(&body), "BAD_REQUEST", "{body}");
+    app.stop().await;
+}
+
+/// `{ __schema { types { fields { type { ofType { … { name } } } } } } }`: a valid query
+/// `depth` fields deep (it runs: `ofType` is null past the last wrapper).
+fn introspection_of_depth(depth: usize) -> String {
+    let of_types = depth - 5; // __schema, types, fields, type … name
+    format!(
+        "{{ __schema {{ types {{ fields {{ type {{ {} name {} }} }} }} }} }}",
+        "ofType { ".repeat(of_types),
+        "}".repeat(of_types)
+    )
+}
+
+/// The refusal of a query by one of the schema's limits: no data, one error, this message.
+fn assert_refused(body: &Value, message: &str) {
+    assert!(body.get("data").is_none_or(Value::is_null), "{body}");
+    let errors = body["errors"].as_array().unwrap_or_else(|| panic!("no errors: {body}"));
+    assert_eq!(errors.len(), 1, "{body}");
+    assert_eq!(errors[0]["message"], message, "{body}");
+}
+
+#[tokio::test]
+async fn the_depth_limit_refuses_a_valid_query_one_level_too_deep() {
+    let app = TestApp::spawn().await;
+    // Twelve levels: served.
+    let body = app.graphql(&introspection_of_depth(12), json!({})).await;
+    assert!(body["errors"].is_null(), "{body}");
+    assert!(body["data"]["__schema"]["types"].as_array().is_some_and(|t| !t.is_empty()), "{body}");
+    // Thirteen: the same kind of query, refused by the depth limit alone.
+    let body = app.graphql(&introspection_of_depth(13), json!({})).await;
+    assert_refused(&body, "Query is nested too deep.");
     app.stop().await;
 }
 
 #[tokio::test]
-async fn hostile_queries_are_refused_by_the_limits() {
+async fn the_complexity_limit_refuses_a_valid_query_of_many_aliases() {
     let app = TestApp::spawn().await;
-    let refused = |body: &serde_json::Value| body["errors"].is_array() && body.get("data").is_none_or(|d| d.is_null());
-    // Depth: introspection lets us nest far deeper than the limit of 12.
-    let deep = format!(
-        "{{ __schema {{ types {{ fields {{ type {} name {} }} }} }} }}",
-        "{ ofType ".repeat(10),
-        "}".repeat(10)
-    );
-    let body = app.graphql(&deep, json!({})).await;
-    assert!(refused(&body), "too deep: {body}");
-    // Aliases multiply the cost: 600 aliased fields exceed the complexity limit of 500.
-    let wide: String = (0..600).map(|i| format!("a{i}: serverInfo {{ version }} ")).collect();
-    let body = app.graphql(&format!("{{ {wide} }}"), json!({})).await;
-    assert!(refused(&body), "too complex: {body}");
-    // Directive overload (CVE-2024-47614).
-    let directives = format!("{{ __typename {} }}", "@skip(if: false) ".repeat(50));
-    let body = app.graphql(&directives, json!({})).await;
-    assert!(refused(&body), "too many directives: {body}");
-    // A normal query still passes.
-    assert_eq!(
-        app.graphql("{ serverInfo { version } }", json!({})).await["data"]["serverInfo"]["version"],
-        env!("CARGO_PKG_VERSION")
-    );
+    // Each aliased `serverInfo { version }` costs 2: 250 are served, 251 exceed 500.
+    let aliases = |n: usize| -> String {
+        let fields: String = (0..n).map(|i| format!("a{i}: serverInfo {{ version }} ")).collect();
+        format!("{{ {fields} }}")
+    };
+    let body = app.graphql(&aliases(250), json!({})).await;
+    assert_eq!(body["data"]["a249"]["version"], env!("CARGO_PKG_VERSION"), "{body}");
+    assert_refused(&app.graphql(&aliases(251), json!({})).await, "Query is too complex.");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_directive_limit_refuses_a_valid_query_with_nine_on_a_field() {
+    // A flood of directives costs the parser and validator before anything runs
+    // (CVE-2024-47614); repeating `@skip(if: false)` is accepted and runs, so only the limit of
+    // eight stops it.
+    let app = TestApp::spawn().await;
+    let directives = |n: usize| format!("{{ __typename {} }}", "@skip(if: false) ".repeat(n));
+    let body = app.graphql(&directives(8), json!({})).await;
+    assert_eq!(body["data"]["__typename"], "Query", "eight are served: {body}");
+    let body = app.graphql(&directives(9), json!({})).await;
+    assert_refused(&body, "The number of directives on the field `__typename` cannot be greater than `8`");
     app.stop().await;
 }
 
@@ -96,5 +128,6 @@ async fn graceful_stop_closes_the_listener() {
     let url = app.url("/healthz");
     let client = app.client.clone();
     app.stop().await;
-    assert!(client.get(url).send().await.is_err(), "nothing listens after stop");
+    let refused = client.get(url).send().await.expect_err("nothing listens after stop");
+    assert!(refused.is_connect(), "{refused:?}");
 }

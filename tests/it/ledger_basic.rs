@@ -3,13 +3,17 @@
 
 use passerelle_domain::Cents;
 use passerelle_domain::ledger::*;
-use passerelle_tests::fresh_db;
 use passerelle_tests::ledger::{books, funded_wallet, payment};
+use passerelle_tests::{count, fresh_db};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use uuid::Uuid;
 
+async fn counters(db: &DatabaseConnection, account: AccountRef) -> Counters {
+    get_account(db, account.id).await.unwrap().expect("the account exists").counters
+}
+
 async fn available(db: &DatabaseConnection, account: AccountRef) -> i64 {
-    get_account(db, account.id).await.unwrap().unwrap().counters.available()
+    counters(db, account).await.available()
 }
 
 async fn assert_clean(db: &DatabaseConnection) {
@@ -31,6 +35,11 @@ fn hold(wallet: AccountRef, partner: AccountRef, cents: i64, timeout_ms: i64, ke
     )
 }
 
+/// A refusal for lack of funds on `account` (not another refusal, not another account).
+fn is_short_of_funds(r: &Result<Outcome, LedgerError>, account: AccountRef) -> bool {
+    matches!(r, Err(LedgerError::Rejected(Rejection::InsufficientFunds { account: a })) if *a == account.id)
+}
+
 fn single(key: &str, leg: Leg) -> Operation {
     Operation::new("partner:test", key, vec![leg])
 }
@@ -44,13 +53,12 @@ async fn a_payment_moves_money_and_an_overdraft_is_refused() {
     assert!(!out.replayed);
     assert_eq!(out.transfers.len(), 1);
     assert_eq!(available(&t.db, wallet).await, 5000);
+    let before = (counters(&t.db, wallet).await, counters(&t.db, b.partner).await);
+    assert_eq!(before.1.credits_posted, 3000);
     let refused = execute(&t.db, &payment(b, wallet, 5001, "p2")).await;
-    assert!(
-        matches!(refused, Err(LedgerError::Rejected(Rejection::InsufficientFunds { account })) if account == wallet.id)
-    );
-    assert_eq!(available(&t.db, wallet).await, 5000, "a refusal changes nothing");
-    let partner = get_account(&t.db, b.partner.id).await.unwrap().unwrap();
-    assert_eq!(partner.counters.credits_posted, 3000);
+    assert!(is_short_of_funds(&refused, wallet), "{refused:?}");
+    let after = (counters(&t.db, wallet).await, counters(&t.db, b.partner).await);
+    assert_eq!(after, before, "a refusal moves nothing");
     assert_clean(&t.db).await;
 }
 
@@ -63,7 +71,9 @@ async fn holds_count_against_the_balance_and_post_partially() {
     let hold_id = h.transfers[0].id;
     assert_eq!(available(&t.db, wallet).await, 4000);
     // A second hold larger than what is left is refused: pending debits count.
-    assert!(execute(&t.db, &hold(wallet, b.partner, 4001, 3_600_000, "h2")).await.is_err());
+    let refused = execute(&t.db, &hold(wallet, b.partner, 4001, 3_600_000, "h2")).await;
+    assert!(is_short_of_funds(&refused, wallet), "{refused:?}");
+    assert_eq!(available(&t.db, wallet).await, 4000, "a refused hold holds nothing");
     let posted =
         execute(&t.db, &single("post1", Leg::Post { hold: hold_id, amount: Some(Cents(2500)) })).await.unwrap();
     assert_eq!(posted.transfers[0].amount, Cents(2500));
@@ -128,7 +138,9 @@ async fn a_key_refused_for_funds_keeps_being_refused() {
     let t = fresh_db().await;
     let b = books(&t.db).await;
     let wallet = funded_wallet(&t.db, b, 1000).await;
-    assert!(execute(&t.db, &payment(b, wallet, 1500, "k")).await.is_err());
+    let refused = execute(&t.db, &payment(b, wallet, 1500, "k")).await;
+    assert!(is_short_of_funds(&refused, wallet), "{refused:?}");
+    assert_eq!(available(&t.db, wallet).await, 1000);
     // Money arrives; the same key still fails the same way (TigerBeetle's id_already_failed).
     let top_up = Operation::new(
         "system:test",
@@ -137,7 +149,7 @@ async fn a_key_refused_for_funds_keeps_being_refused() {
     );
     execute(&t.db, &top_up).await.unwrap();
     let retry = execute(&t.db, &payment(b, wallet, 1500, "k")).await;
-    assert!(matches!(retry, Err(LedgerError::Rejected(Rejection::InsufficientFunds { .. }))));
+    assert!(is_short_of_funds(&retry, wallet), "{retry:?}");
     assert_eq!(available(&t.db, wallet).await, 6000);
     assert_clean(&t.db).await;
 }
@@ -157,8 +169,13 @@ async fn legs_apply_all_or_none_and_events_only_on_success() {
         ]
     };
     let failing = Operation::new("parent:test", "pair-1", legs(101)).with_events(vec![event.clone()]);
-    assert!(execute(&t.db, &failing).await.is_err());
-    assert_eq!(available(&t.db, rich).await, 5000, "the first leg was rolled back");
+    let refused = execute(&t.db, &failing).await;
+    assert!(is_short_of_funds(&refused, poor), "the second leg overdraws: {refused:?}");
+    assert_eq!(
+        (available(&t.db, rich).await, available(&t.db, poor).await),
+        (5000, 100),
+        "the first leg was rolled back"
+    );
     assert_eq!(outbox_rows(&t.db).await, 0);
     let ok = Operation::new("parent:test", "pair-2", legs(100)).with_events(vec![event]);
     execute(&t.db, &ok).await.unwrap();
@@ -168,9 +185,7 @@ async fn legs_apply_all_or_none_and_events_only_on_success() {
 }
 
 async fn outbox_rows(db: &DatabaseConnection) -> i64 {
-    let sql = "SELECT COUNT(*) AS n FROM outbox";
-    let row = db.query_one_raw(passerelle_domain::db::stmt(db.get_database_backend(), sql, [])).await.unwrap().unwrap();
-    row.try_get("", "n").unwrap()
+    count(db, "SELECT COUNT(*) AS n FROM outbox").await
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ use passerelle_domain::Cents;
 use passerelle_domain::db::stmt;
 use passerelle_domain::ledger::*;
 use passerelle_tests::TestApp;
-use passerelle_tests::accounts::error_code;
+use passerelle_tests::code;
 use passerelle_tests::fresh_db;
 use passerelle_tests::ledger::{Books, books, funded_wallet, payment, wallet};
 use passerelle_tests::school::funder;
@@ -92,7 +92,7 @@ async fn a_huge_amount_through_graphql_is_bad_user_input_not_a_crash() {
             "opensOn": "2026-09-01", "generationDeadline": "2027-06-30", "validationDeadline": "2028-06-30"
         }});
         let body = app.graphql(q, input).await;
-        assert_eq!(error_code(&body), "BAD_USER_INPUT", "{huge}: {body}");
+        assert_eq!(code(&body), "BAD_USER_INPUT", "{huge}: {body}");
     }
     // The server is still there.
     let ok = app.graphql("{ serverInfo { version } }", json!({})).await;

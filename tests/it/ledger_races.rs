@@ -10,6 +10,22 @@ use passerelle_tests::fresh_db;
 use passerelle_tests::ledger::{books, funded_wallet, payment};
 use sea_orm::DatabaseConnection;
 
+/// Posted counters only (no pending amount left): (credits, debits).
+fn posted(credits: i64, debits: i64) -> Counters {
+    Counters { credits_posted: credits, debits_posted: debits, credits_pending: 0, debits_pending: 0 }
+}
+
+async fn counters(db: &DatabaseConnection, account: AccountRef) -> Counters {
+    get_account(db, account.id).await.unwrap().expect("the account exists").counters
+}
+
+/// Every account of the test against its expected counters, by name.
+async fn assert_counters(db: &DatabaseConnection, expected: &[(&str, AccountRef, Counters)]) {
+    for (name, account, want) in expected {
+        assert_eq!(counters(db, *account).await, *want, "{name}");
+    }
+}
+
 async fn assert_clean(db: &DatabaseConnection) {
     let report = audit(db).await.unwrap();
     assert!(report.is_clean(), "audit: {:?}", report.violations);
@@ -28,13 +44,18 @@ async fn sixty_four_debits_of_more_than_a_third_exactly_floor_succeed() {
         tokio::spawn(async move { execute(&db, &payment(b, wallet, amount, format!("race-{i}"))).await })
     });
     let results: Vec<_> = join_all(tasks).await.into_iter().map(|r| r.unwrap()).collect();
-    let ok = results.iter().filter(|r| r.is_ok()).count();
+    let ok = results.iter().filter(|r| matches!(r, Ok(o) if !o.replayed)).count();
     let refused =
         results.iter().filter(|r| matches!(r, Err(LedgerError::Rejected(Rejection::InsufficientFunds { .. })))).count();
     assert_eq!(ok as i64, balance / amount);
     assert_eq!(refused, 64 - ok, "every other task is refused for funds: {results:?}");
-    let left = get_account(&t.db, wallet.id).await.unwrap().unwrap().counters.available();
-    assert_eq!(left, balance - amount * (balance / amount));
+    let spent = amount * (balance / amount);
+    let expected = [
+        ("budget", b.budget, posted(0, balance)),
+        ("wallet", wallet, posted(balance, spent)),
+        ("partner", b.partner, posted(spent, 0)),
+    ];
+    assert_counters(&t.db, &expected).await;
     assert_clean(&t.db).await;
 }
 
@@ -52,7 +73,12 @@ async fn thirty_two_replays_of_one_key_make_one_transfer_with_identical_results(
     assert_eq!(outcomes.iter().filter(|o| !o.replayed).count(), 1, "exactly one execution");
     let first = &outcomes[0];
     assert!(outcomes.iter().all(|o| o.op_id == first.op_id && o.transfers == first.transfers));
-    assert_eq!(get_account(&t.db, wallet.id).await.unwrap().unwrap().counters.available(), 3_500);
+    let expected = [
+        ("budget", b.budget, posted(0, 5_000)),
+        ("wallet", wallet, posted(5_000, 1_500)),
+        ("partner", b.partner, posted(1_500, 0)),
+    ];
+    assert_counters(&t.db, &expected).await;
     let report = audit(&t.db).await.unwrap();
     assert_eq!(report.transfers, 2, "the grant and one payment");
     assert!(report.is_clean(), "{:?}", report.violations);
@@ -64,6 +90,7 @@ async fn thirty_two_replays_of_one_key_make_one_transfer_with_identical_results(
 async fn post_racing_expire_on_one_hold_has_exactly_one_winner() {
     let t = fresh_db().await;
     let b = books(&t.db).await;
+    let mut paid = 0;
     for round in 0..10 {
         let wallet = funded_wallet(&t.db, b, 5_000).await;
         let hold = Operation::new(
@@ -104,9 +131,14 @@ async fn post_racing_expire_on_one_hold_has_exactly_one_winner() {
         });
         let winners: Vec<Phase> = join_all(tasks).await.into_iter().filter_map(|r| r.unwrap()).collect();
         assert_eq!(winners.len(), 1, "round {round}: {winners:?}");
-        let c = get_account(&t.db, wallet.id).await.unwrap().unwrap().counters;
-        let expected = if winners[0] == Phase::PostPending { 3_000 } else { 5_000 };
-        assert_eq!((c.available(), c.debits_pending), (expected, 0));
+        let posted_now = if winners[0] == Phase::PostPending { 2_000 } else { 0 };
+        paid += posted_now;
+        let expected = [
+            ("wallet", wallet, posted(5_000, posted_now)),
+            ("partner", b.partner, posted(paid, 0)),
+            ("budget", b.budget, posted(0, 5_000 * (round + 1))),
+        ];
+        assert_counters(&t.db, &expected).await;
     }
     assert_clean(&t.db).await;
 }
@@ -141,13 +173,17 @@ async fn concurrent_posts_and_voids_resolve_a_hold_once() {
         })
     });
     let results: Vec<_> = join_all(tasks).await.into_iter().map(|r| r.unwrap()).collect();
-    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
-    assert!(
-        results
-            .iter()
-            .filter(|r| r.is_err())
-            .all(|r| matches!(r, Err(LedgerError::Rejected(Rejection::HoldNotPending))))
-    );
+    let won: Vec<&Outcome> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(won.len(), 1, "{results:?}");
+    let refused = results.iter().filter(|r| matches!(r, Err(LedgerError::Rejected(Rejection::HoldNotPending))));
+    assert_eq!(refused.count(), 31, "every other resolution finds the hold resolved: {results:?}");
+    let moved = if won[0].transfers[0].phase == Phase::PostPending { 1_000 } else { 0 };
+    let expected = [
+        ("budget", b.budget, posted(0, 5_000)),
+        ("wallet", wallet, posted(5_000, moved)),
+        ("partner", b.partner, posted(moved, 0)),
+    ];
+    assert_counters(&t.db, &expected).await;
     assert_clean(&t.db).await;
 }
 
@@ -172,8 +208,14 @@ async fn opposite_transfers_between_two_wallets_do_not_deadlock() {
     for r in join_all(tasks).await {
         r.unwrap().unwrap();
     }
-    let sum = get_account(&t.db, a.id).await.unwrap().unwrap().counters.available()
-        + get_account(&t.db, c.id).await.unwrap().unwrap().counters.available();
-    assert_eq!(sum, 200_000 - 40 * 10);
+    // Each wallet sends 20 corrections and receives 20, and pays 10 after each it receives.
+    let each = posted(100_000 + 20 * 100, 20 * 100 + 20 * 10);
+    let expected = [
+        ("budget", b.budget, posted(0, 200_000)),
+        ("a", a, each),
+        ("c", c, each),
+        ("partner", b.partner, posted(40 * 10, 0)),
+    ];
+    assert_counters(&t.db, &expected).await;
     assert_clean(&t.db).await;
 }

@@ -4,22 +4,18 @@
 
 use passerelle_domain::auth::{AccountKind, create_account};
 use passerelle_domain::db::stmt;
-use passerelle_tests::TestApp;
 use passerelle_tests::oidc_provider::{
     CLIENT_ID, CLIENT_SECRET, Misbehaviour, OidcTestProvider, REDIRECT_URI, TestUser,
 };
 use passerelle_tests::school::{PupilSeed, funder, insert_pupils};
+use passerelle_tests::{TestApp, code};
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
 const START: &str = "mutation($p: String!, $r: String) { startOidcSignIn(input: { provider: $p, redirectUri: $r }) \
-    { authorizationUrl state expiresAt } }";
-const COMPLETE: &str = "mutation($s: String!, $c: String!) { completeOidcSignIn(input: { state: $s, code: $c, \
+    { authorizationUrl state flowSecret expiresAt } }";
+const COMPLETE: &str = "mutation($s: String!, $f: String!, $c: String!) { completeOidcSignIn(input: { state: $s, flowSecret: $f, code: $c, \
     device: { deviceId: \"phone-1\", platform: IOS, name: \"iPhone\" } }) { accessToken refreshToken account { id email kind } } }";
-
-fn err_code(body: &Value) -> &str {
-    body["errors"][0]["extensions"]["code"].as_str().unwrap_or("")
-}
 
 async fn setup(user: TestUser, extra: &[(&str, &str)]) -> (OidcTestProvider, TestApp) {
     let provider = OidcTestProvider::start(user).await;
@@ -27,24 +23,25 @@ async fn setup(user: TestUser, extra: &[(&str, &str)]) -> (OidcTestProvider, Tes
     (provider, app)
 }
 
-/// `startOidcSignIn` → (authorization URL, state).
-async fn start(app: &TestApp) -> (String, String) {
+/// `startOidcSignIn` → (authorization URL, state, flow secret).
+async fn start(app: &TestApp) -> (String, String, String) {
     let body = app.graphql(START, json!({ "p": "educonnect" })).await;
     let s = &body["data"]["startOidcSignIn"];
     let url = s["authorizationUrl"].as_str().unwrap_or_else(|| panic!("{body}")).to_owned();
-    (url, s["state"].as_str().unwrap_or_default().to_owned())
+    let secret = s["flowSecret"].as_str().unwrap_or_default().to_owned();
+    (url, s["state"].as_str().unwrap_or_default().to_owned(), secret)
 }
 
-async fn complete(app: &TestApp, state: &str, code: &str) -> Value {
-    app.graphql(COMPLETE, json!({ "s": state, "c": code })).await
+async fn complete(app: &TestApp, state: &str, flow_secret: &str, auth_code: &str) -> Value {
+    app.graphql(COMPLETE, json!({ "s": state, "f": flow_secret, "c": auth_code })).await
 }
 
 /// The whole flow; returns `completeOidcSignIn`'s answer.
 async fn sign_in(app: &TestApp, provider: &OidcTestProvider) -> Value {
-    let (url, state) = start(app).await;
-    let (code, returned_state) = provider.authorize(&url).await.unwrap_or_else(|e| panic!("authorize: {e}"));
+    let (url, state, secret) = start(app).await;
+    let (auth_code, returned_state) = provider.authorize(&url).await.unwrap_or_else(|e| panic!("authorize: {e}"));
     assert_eq!(returned_state, state, "the provider hands the state back");
-    complete(app, &state, &code).await
+    complete(app, &state, &secret, &auth_code).await
 }
 
 fn account_id(body: &Value) -> String {
@@ -63,7 +60,7 @@ async fn a_parent_signs_in_with_oidc_and_is_the_viewer() {
     let listed = app.graphql("{ oidcProviders }", json!({})).await;
     assert_eq!(listed["data"]["oidcProviders"], json!(["educonnect"]));
 
-    let (url, state) = start(&app).await;
+    let (url, state, secret) = start(&app).await;
     let auth_url = reqwest::Url::parse(&url).unwrap();
     let param = |n: &str| auth_url.query_pairs().find(|(k, _)| k == n).map(|(_, v)| v.into_owned());
     assert!(url.starts_with(&format!("{}/authorize?", provider.issuer)), "{url}");
@@ -73,8 +70,8 @@ async fn a_parent_signs_in_with_oidc_and_is_the_viewer() {
     assert_eq!(param("state").as_deref(), Some(state.as_str()));
     assert!(param("nonce").is_some_and(|n| n.len() >= 22) && state.len() >= 22, "fresh random nonce and state");
 
-    let (code, _) = provider.authorize(&url).await.unwrap();
-    let body = complete(&app, &state, &code).await;
+    let (auth_code, _) = provider.authorize(&url).await.unwrap();
+    let body = complete(&app, &state, &secret, &auth_code).await;
     let signed_in = &body["data"]["completeOidcSignIn"];
     assert_eq!(signed_in["account"]["kind"], "PARENT", "{body}");
     assert_eq!(signed_in["account"]["email"], "camille@example.org", "the provider vouched for it");
@@ -106,12 +103,12 @@ async fn a_parent_signs_in_with_oidc_and_is_the_viewer() {
 async fn the_provider_refuses_a_code_without_the_pkce_verifier() {
     // The provider's PKCE check is what makes the previous test's `accepted` meaningful.
     let (provider, app) = setup(TestUser::new("sub-pkce"), &[]).await;
-    let (url, _) = start(&app).await;
-    let (code, _) = provider.authorize(&url).await.unwrap();
+    let (url, _, _) = start(&app).await;
+    let (auth_code, _) = provider.authorize(&url).await.unwrap();
     let mut form = reqwest::Url::parse("form:").unwrap();
     form.query_pairs_mut()
         .append_pair("grant_type", "authorization_code")
-        .append_pair("code", &code)
+        .append_pair("code", &auth_code)
         .append_pair("redirect_uri", REDIRECT_URI);
     let answer = reqwest::Client::new()
         .post(format!("{}/token", provider.issuer))
@@ -167,28 +164,52 @@ async fn the_same_email_under_another_subject_is_another_account() {
 #[tokio::test]
 async fn an_unknown_state_is_refused() {
     let (provider, app) = setup(TestUser::new("sub-state"), &[]).await;
-    let (url, state) = start(&app).await;
-    let (code, _) = provider.authorize(&url).await.unwrap();
-    let body = complete(&app, "a-state-we-never-issued", &code).await;
+    let (url, state, secret) = start(&app).await;
+    let (auth_code, _) = provider.authorize(&url).await.unwrap();
+    let body = complete(&app, "a-state-we-never-issued", &secret, &auth_code).await;
     assert_eq!(code_of(&body), ("BAD_USER_INPUT", "state"), "{body}");
     assert!(body["data"].is_null(), "{body}");
     // The real flow was left alone and still completes.
-    assert!(complete(&app, &state, &code).await["data"]["completeOidcSignIn"]["accessToken"].is_string());
+    assert!(complete(&app, &state, &secret, &auth_code).await["data"]["completeOidcSignIn"]["accessToken"].is_string());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_app_that_reads_the_redirect_cannot_complete_without_the_flow_secret() {
+    // Another app claiming the redirect scheme sees `code` and `state`, never the flow secret
+    // the starting app got in the GraphQL answer.
+    let (provider, app) = setup(TestUser::new("sub-intercepted"), &[]).await;
+    let (url, state, secret) = start(&app).await;
+    assert!(secret.len() >= 43 && secret != state, "a separate 256-bit secret: {secret:?}");
+    let (auth_code, _) = provider.authorize(&url).await.unwrap();
+    for wrong in ["", "not-the-secret", state.as_str()] {
+        let body = complete(&app, &state, wrong, &auth_code).await;
+        assert_eq!(code(&body), "UNAUTHENTICATED", "{wrong:?}: {body}");
+    }
+    let without = "mutation($s: String!, $c: String!) { completeOidcSignIn(input: { state: $s, code: $c, \
+        device: { deviceId: \"x\", platform: IOS, name: \"x\" } }) { accessToken } }";
+    let body = app.graphql(without, json!({ "s": state, "c": auth_code })).await;
+    assert!(body["data"].is_null() && body["errors"][0]["message"].as_str().is_some_and(|m| m.contains("flowSecret")));
+    assert!(provider.token_requests().is_empty(), "the code was never exchanged");
+    assert_eq!(identities(&app).await, 0);
+    // The wrong secrets spent nothing: the app that started the flow completes it.
+    let body = complete(&app, &state, &secret, &auth_code).await;
+    assert!(body["data"]["completeOidcSignIn"]["accessToken"].is_string(), "{body}");
     app.stop().await;
 }
 
 fn code_of(body: &Value) -> (&str, &str) {
-    (err_code(body), body["errors"][0]["extensions"]["field"].as_str().unwrap_or(""))
+    (code(body), body["errors"][0]["extensions"]["field"].as_str().unwrap_or(""))
 }
 
 #[tokio::test]
 async fn a_code_from_another_flow_is_refused() {
     // State of flow A with the code of flow B: PKCE ties each code to its own flow.
     let (provider, app) = setup(TestUser::new("sub-swap"), &[]).await;
-    let (_, state_a) = start(&app).await;
-    let (url_b, _) = start(&app).await;
+    let (_, state_a, secret) = start(&app).await;
+    let (url_b, _, _) = start(&app).await;
     let (code_b, _) = provider.authorize(&url_b).await.unwrap();
-    assert_eq!(err_code(&complete(&app, &state_a, &code_b).await), "UNAUTHENTICATED");
+    assert_eq!(code(&complete(&app, &state_a, &secret, &code_b).await), "UNAUTHENTICATED");
     assert_eq!(identities(&app).await, 0);
     app.stop().await;
 }
@@ -196,29 +217,29 @@ async fn a_code_from_another_flow_is_refused() {
 #[tokio::test]
 async fn a_state_works_once() {
     let (provider, app) = setup(TestUser::new("sub-replay"), &[]).await;
-    let (url, state) = start(&app).await;
-    let (code, _) = provider.authorize(&url).await.unwrap();
-    assert!(complete(&app, &state, &code).await["data"]["completeOidcSignIn"]["accessToken"].is_string());
-    assert_eq!(code_of(&complete(&app, &state, &code).await), ("BAD_USER_INPUT", "state"));
+    let (url, state, secret) = start(&app).await;
+    let (auth_code, _) = provider.authorize(&url).await.unwrap();
+    assert!(complete(&app, &state, &secret, &auth_code).await["data"]["completeOidcSignIn"]["accessToken"].is_string());
+    assert_eq!(code_of(&complete(&app, &state, &secret, &auth_code).await), ("BAD_USER_INPUT", "state"));
     // A failed completion spends the state too: no second try with another code.
-    let (url, state) = start(&app).await;
+    let (url, state, secret) = start(&app).await;
     provider.misbehave(Misbehaviour::WrongNonce);
-    let (code, _) = provider.authorize(&url).await.unwrap();
-    assert_eq!(err_code(&complete(&app, &state, &code).await), "UNAUTHENTICATED");
+    let (auth_code, _) = provider.authorize(&url).await.unwrap();
+    assert_eq!(code(&complete(&app, &state, &secret, &auth_code).await), "UNAUTHENTICATED");
     provider.misbehave(Misbehaviour::Honest);
-    assert_eq!(code_of(&complete(&app, &state, &code).await), ("BAD_USER_INPUT", "state"));
+    assert_eq!(code_of(&complete(&app, &state, &secret, &auth_code).await), ("BAD_USER_INPUT", "state"));
     app.stop().await;
 }
 
 #[tokio::test]
 async fn two_completions_racing_on_one_state_sign_in_once() {
     let (provider, app) = setup(TestUser::new("sub-race"), &[]).await;
-    let (url, state) = start(&app).await;
-    let (code, _) = provider.authorize(&url).await.unwrap();
-    let (a, b) = tokio::join!(complete(&app, &state, &code), complete(&app, &state, &code));
+    let (url, state, secret) = start(&app).await;
+    let (auth_code, _) = provider.authorize(&url).await.unwrap();
+    let (a, b) = tokio::join!(complete(&app, &state, &secret, &auth_code), complete(&app, &state, &secret, &auth_code));
     let won = [&a, &b].iter().filter(|r| r["data"]["completeOidcSignIn"]["accessToken"].is_string()).count();
     assert_eq!(won, 1, "{a} {b}");
-    let lost = if err_code(&a).is_empty() { &b } else { &a };
+    let lost = if code(&a).is_empty() { &b } else { &a };
     assert_eq!(code_of(lost), ("BAD_USER_INPUT", "state"));
     assert_eq!(provider.token_requests().len(), 1, "the code is exchanged once");
     app.stop().await;
@@ -227,13 +248,13 @@ async fn two_completions_racing_on_one_state_sign_in_once() {
 #[tokio::test]
 async fn an_expired_flow_is_refused() {
     let (provider, app) = setup(TestUser::new("sub-late"), &[]).await;
-    let (url, state) = start(&app).await;
-    let (code, _) = provider.authorize(&url).await.unwrap();
+    let (url, state, secret) = start(&app).await;
+    let (auth_code, _) = provider.authorize(&url).await.unwrap();
     // Ten minutes pass (the flow's clock is the database's).
     let backend = app.db.get_database_backend();
     app.db.execute_raw(stmt(backend, "UPDATE oidc_flow SET expires_at_us = created_at_us - 1", [])).await.unwrap();
-    assert_eq!(code_of(&complete(&app, &state, &code).await), ("BAD_USER_INPUT", "state"));
-    assert!(provider.token_requests().is_empty(), "the code is not even exchanged");
+    assert_eq!(code_of(&complete(&app, &state, &secret, &auth_code).await), ("BAD_USER_INPUT", "state"));
+    assert!(provider.token_requests().is_empty(), "the auth_code is not even exchanged");
     app.stop().await;
 }
 
@@ -242,7 +263,7 @@ async fn refused_when(m: Misbehaviour) {
     let (provider, app) = setup(TestUser::new("sub-bad"), &[]).await;
     provider.misbehave(m);
     let body = sign_in(&app, &provider).await;
-    assert_eq!(err_code(&body), "UNAUTHENTICATED", "{m:?}: {body}");
+    assert_eq!(code(&body), "UNAUTHENTICATED", "{m:?}: {body}");
     assert!(body["data"].is_null(), "{m:?}: {body}");
     assert_eq!(identities(&app).await, 0, "{m:?}");
     // The same provider behaving again signs in: the refusal was about the token.
@@ -325,11 +346,16 @@ async fn unknown_providers_and_unregistered_redirects_are_bad_input() {
     let url = body["data"]["startOidcSignIn"]["authorizationUrl"].as_str().unwrap_or_else(|| panic!("{body}"));
     assert!(url.contains("redirect_uri=https%3A%2F%2Fapp.example%2Foidc"), "{url}");
     // A bad device is refused before the state is spent.
-    let (_, state) = start(&app).await;
-    let bad_device = "mutation($s: String!) { completeOidcSignIn(input: { state: $s, code: \"c\", \
-        device: { deviceId: \"\", platform: IOS, name: \"x\" } }) { accessToken } }";
-    assert_eq!(code_of(&app.graphql(bad_device, json!({ "s": state })).await), ("BAD_USER_INPUT", "device"));
-    assert_eq!(err_code(&complete(&app, &state, "not-a-code").await), "UNAUTHENTICATED", "the flow was still there");
+    let (_, state, secret) = start(&app).await;
+    let bad_device = "mutation($s: String!, $f: String!) { completeOidcSignIn(input: { state: $s, flowSecret: $f, \
+        code: \"c\", device: { deviceId: \"\", platform: IOS, name: \"x\" } }) { accessToken } }";
+    let body = app.graphql(bad_device, json!({ "s": state, "f": secret })).await;
+    assert_eq!(code_of(&body), ("BAD_USER_INPUT", "device"));
+    assert_eq!(
+        code(&complete(&app, &state, &secret, "not-a-code").await),
+        "UNAUTHENTICATED",
+        "the flow was still there"
+    );
     app.stop().await;
 }
 
@@ -366,9 +392,9 @@ async fn a_provider_limited_to_guardians_refuses_pupils_and_people_without_an_af
     let guardians = [("PASSERELLE_OIDC_EDUCONNECT_AFFILIATIONS", "resp1d,resp2d")];
     let pupil = TestUser { affiliation: vec!["eleve2d".into()], ..TestUser::new("sub-pupil") };
     let (provider, app) = setup(pupil, &guardians).await;
-    assert_eq!(err_code(&sign_in(&app, &provider).await), "FORBIDDEN");
+    assert_eq!(code(&sign_in(&app, &provider).await), "FORBIDDEN");
     provider.set_user(TestUser::new("sub-nobody"));
-    assert_eq!(err_code(&sign_in(&app, &provider).await), "FORBIDDEN");
+    assert_eq!(code(&sign_in(&app, &provider).await), "FORBIDDEN");
     assert_eq!(identities(&app).await, 0, "a refused sign-in creates nothing");
     // Compared case-blind, and read from the userinfo endpoint too (where EduConnect gives them).
     provider.set_user(TestUser { affiliation: vec!["RESP2D".into()], ..TestUser::new("sub-parent") });

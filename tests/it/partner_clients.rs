@@ -6,8 +6,8 @@ use passerelle_domain::auth::AccountKind;
 use passerelle_domain::db::stmt;
 use passerelle_domain::identity::TokenHash;
 use passerelle_domain::partner::{PartnerRole, add_partner_member, create_partner};
-use passerelle_tests::TestApp;
-use passerelle_tests::accounts::{account, error_code, sign_in};
+use passerelle_tests::accounts::{account, sign_in};
+use passerelle_tests::{TestApp, code};
 use reqwest::StatusCode;
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
@@ -88,10 +88,10 @@ async fn a_client_token_acts_for_its_partner_and_manages_nothing() {
     assert_eq!(profile["data"]["partnerProfile"], json!({ "id": partner.to_string(), "name": "Conservatoire" }));
     assert_eq!(app.graphql_as(&token, "{ viewer { id } }", json!({})).await["data"]["viewer"], Value::Null);
     for q in [LIST, "{ sessions { id } }", "{ children { id } }", "mutation { logOut }"] {
-        assert_eq!(error_code(&app.graphql_as(&token, q, json!({})).await), "FORBIDDEN", "{q}");
+        assert_eq!(code(&app.graphql_as(&token, q, json!({})).await), "FORBIDDEN", "{q}");
     }
     let create = app.graphql_as(&token, CREATE, json!({ "n": "clone" })).await;
-    assert_eq!(error_code(&create), "FORBIDDEN", "an API client makes no API clients");
+    assert_eq!(code(&create), "FORBIDDEN", "an API client makes no API clients");
     let listed = app.graphql_as(&owner, LIST, json!({})).await;
     assert!(listed["data"]["apiClients"][0]["lastUsedAt"].is_string(), "{listed}");
     app.stop().await;
@@ -110,7 +110,7 @@ async fn rotation_and_revocation_cut_off_secrets_and_their_tokens_at_once() {
     assert_eq!(p["apiClient"]["clientId"], client_id.as_str(), "rotation keeps the client id: {rotated}");
     let new_secret = p["clientSecret"].as_str().unwrap().to_owned();
     assert_ne!(new_secret, old_secret);
-    assert_eq!(error_code(&app.graphql_as(&old_token, PROFILE, json!({})).await), "UNAUTHENTICATED");
+    assert_eq!(code(&app.graphql_as(&old_token, PROFILE, json!({})).await), "UNAUTHENTICATED");
     let (status, refused) = exchange(&app, &client_id, &old_secret).await.unwrap_err();
     assert_eq!((status, refused["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_client")));
     let new_token = exchange(&app, &client_id, &new_secret).await.unwrap();
@@ -118,10 +118,10 @@ async fn rotation_and_revocation_cut_off_secrets_and_their_tokens_at_once() {
 
     let revoked = app.graphql_as(&owner, REVOKE, json!({ "c": id })).await;
     assert!(revoked["data"]["revokeApiClient"]["revokedAt"].is_string(), "{revoked}");
-    assert_eq!(error_code(&app.graphql_as(&new_token, PROFILE, json!({})).await), "UNAUTHENTICATED");
+    assert_eq!(code(&app.graphql_as(&new_token, PROFILE, json!({})).await), "UNAUTHENTICATED");
     assert_eq!(exchange(&app, &client_id, &new_secret).await.unwrap_err().0, StatusCode::UNAUTHORIZED);
-    assert_eq!(error_code(&app.graphql_as(&owner, ROTATE, json!({ "c": id })).await), "CONFLICT");
-    assert_eq!(error_code(&app.graphql_as(&owner, REVOKE, json!({ "c": id })).await), "CONFLICT");
+    assert_eq!(code(&app.graphql_as(&owner, ROTATE, json!({ "c": id })).await), "CONFLICT");
+    assert_eq!(code(&app.graphql_as(&owner, REVOKE, json!({ "c": id })).await), "CONFLICT");
     app.stop().await;
 }
 
@@ -137,20 +137,20 @@ async fn clients_belong_to_one_partner_and_only_its_owners_manage_them() {
 
     for q in [ROTATE, REVOKE] {
         let body = app.graphql_as(&owner_b, q, json!({ "c": id_a })).await;
-        assert_eq!(error_code(&body), "NOT_FOUND", "another partner's client does not exist for B: {body}");
+        assert_eq!(code(&body), "NOT_FOUND", "another partner's client does not exist for B: {body}");
         let body = app.graphql_as(&owner_b, q, json!({ "c": Uuid::new_v4().to_string() })).await;
-        assert_eq!(error_code(&body), "NOT_FOUND");
+        assert_eq!(code(&body), "NOT_FOUND");
     }
     assert_eq!(app.graphql_as(&owner_b, LIST, json!({})).await["data"]["apiClients"], json!([]));
     for q in [LIST, CREATE] {
         let body = app.graphql_as(&plain, q, json!({ "n": "x" })).await;
-        assert_eq!(error_code(&body), "FORBIDDEN", "a plain member manages no clients: {body}");
+        assert_eq!(code(&body), "FORBIDDEN", "a plain member manages no clients: {body}");
     }
     let profile = app.graphql_as(&plain, PROFILE, json!({})).await;
     assert_eq!(profile["data"]["partnerProfile"]["id"], partner_c.to_string().as_str(), "{profile}");
-    assert_eq!(error_code(&app.graphql_as(&loner, PROFILE, json!({})).await), "FORBIDDEN", "no partner, no profile");
+    assert_eq!(code(&app.graphql_as(&loner, PROFILE, json!({})).await), "FORBIDDEN", "no partner, no profile");
     let blank = app.graphql_as(&owner_a, CREATE, json!({ "n": "  " })).await;
-    assert_eq!(error_code(&blank), "BAD_USER_INPUT");
+    assert_eq!(code(&blank), "BAD_USER_INPUT");
     app.stop().await;
 }
 
@@ -194,7 +194,8 @@ async fn the_token_endpoint_answers_as_rfc_6749_says() {
     let response = json_body.send().await.unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST, "form bodies only");
     assert_eq!(app.client.get(app.url("/oauth/token")).send().await.unwrap().status(), StatusCode::METHOD_NOT_ALLOWED);
-    assert!(exchange(&app, &client_id, &secret).await.is_ok(), "the right credentials still work");
+    let token = exchange(&app, &client_id, &secret).await.expect("the right credentials still work");
+    assert_eq!(app.graphql_as(&token, PROFILE, json!({})).await["data"]["partnerProfile"]["name"], "Club");
     app.stop().await;
 }
 
@@ -215,6 +216,7 @@ async fn failed_client_authentications_are_throttled_like_sign_in() {
     assert_eq!((status, body["error"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("temporarily_unavailable")));
     let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=180).contains(&retry), "{retry}");
-    assert!(exchange(&app, &other_id, &other_secret).await.is_ok(), "the throttle is per client id");
+    let token = exchange(&app, &other_id, &other_secret).await.expect("the throttle is per client id");
+    assert_eq!(app.graphql_as(&token, PROFILE, json!({})).await["data"]["partnerProfile"]["name"], "Club");
     app.stop().await;
 }

@@ -5,14 +5,14 @@
 use passerelle_domain::auth::StaffRole;
 use passerelle_domain::school::import::*;
 use passerelle_tests::accounts::{sign_in, staff, totp};
+use passerelle_tests::count;
+use passerelle_tests::roster::files::{CSV, latin9, siecle_eleves};
+use passerelle_tests::roster::{
+    AAF_ELEVE, AAF_ETAB, AAF_PERSREL, TempDir, fixture, funder, import, last_writes, pupil, s,
+};
 use passerelle_tests::{TestApp, fresh_db};
 use serde_json::{Value, json};
 use uuid::Uuid;
-
-use crate::school_import::{
-    AAF_ELEVE, AAF_ETAB, AAF_PERSREL, CSV, TempDir, count, fixture, funder, import, last_writes, latin9, pupil, s,
-    siecle_eleves,
-};
 
 /// A Latin-9 `BEE_NOMENCLATURES` file with these (CODE_MEF, LIBELLE_LONG).
 fn nomenclature(mefs: &[(&str, &str)]) -> Vec<u8> {

@@ -7,14 +7,13 @@ use passerelle_domain::funder::ensure_funder_by_code;
 use passerelle_domain::school::import::*;
 use passerelle_tests::TestApp;
 use passerelle_tests::accounts::{account, sign_in};
+use passerelle_tests::count;
+use passerelle_tests::roster::files::{latin9, siecle_eleves};
+use passerelle_tests::roster::{TempDir, assert_counts, funder, guardian, import, last_writes, links_of};
 use passerelle_tests::smtp::{SmtpSink, digits};
 use sea_orm::DatabaseConnection;
 use serde_json::{Value, json};
 use uuid::Uuid;
-
-use crate::school_import::{
-    TempDir, assert_counts, count, funder, guardian, import, last_writes, latin9, links_of, siecle_eleves,
-};
 
 /// A person of a SIECLE responsables file: (PERSONNE_ID, family name, given name).
 type Person<'a> = (&'a str, &'a str, &'a str);

@@ -3,9 +3,9 @@
 
 use passerelle_domain::auth::{AccountKind, StaffRole};
 use passerelle_domain::db::stmt;
-use passerelle_tests::TestApp;
-use passerelle_tests::accounts::{account, error_code, sign_in, staff, totp};
+use passerelle_tests::accounts::{account, sign_in, staff, totp};
 use passerelle_tests::school::{PupilSeed, funder, insert_pupils};
+use passerelle_tests::{TestApp, code};
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -115,11 +115,11 @@ async fn only_admins_and_eligibility_officers_of_the_pupils_funder_may_decide() 
     {
         for q in [LINK, UNLINK] {
             let body = app.graphql_as(token, q, input(w.parent, w.pupil, "reason")).await;
-            assert_eq!(error_code(&body), "FORBIDDEN", "{who}: {body}");
+            assert_eq!(code(&body), "FORBIDDEN", "{who}: {body}");
         }
     }
     let body = app.graphql(LINK, input(w.parent, w.pupil, "reason")).await;
-    assert_eq!(error_code(&body), "UNAUTHENTICATED");
+    assert_eq!(code(&body), "UNAUTHENTICATED");
     assert!(audit_rows(app).await.is_empty(), "refusals write nothing");
     assert_eq!(app.graphql_as(&w.parent_token, CHILDREN, json!({})).await["data"]["children"], json!([]));
     w.app.stop().await;
@@ -153,7 +153,7 @@ async fn bad_reasons_unknown_ids_and_repeated_decisions_are_refused_without_effe
     ];
     for (q, vars, expected) in &cases {
         let body = app.graphql_as(&admin, q, vars.clone()).await;
-        assert_eq!(error_code(&body), *expected, "{vars}: {body}");
+        assert_eq!(code(&body), *expected, "{vars}: {body}");
     }
     assert!(audit_rows(app).await.is_empty(), "nothing half-written");
     assert_eq!(
@@ -161,7 +161,7 @@ async fn bad_reasons_unknown_ids_and_repeated_decisions_are_refused_without_effe
         true
     );
     let twice = app.graphql_as(&admin, LINK, input(w.parent, w.pupil, "again")).await;
-    assert_eq!(error_code(&twice), "CONFLICT", "{twice}");
+    assert_eq!(code(&twice), "CONFLICT", "{twice}");
     assert_eq!(audit_rows(app).await.len(), 1);
     w.app.stop().await;
 }

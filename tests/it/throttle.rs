@@ -8,8 +8,8 @@
 use passerelle_domain::auth::AccountKind;
 use passerelle_domain::db::stmt;
 use passerelle_domain::partner::{PartnerRole, add_partner_member, create_partner};
-use passerelle_tests::TestApp;
-use passerelle_tests::accounts::{PASSWORD, account, error_code, sign_in};
+use passerelle_tests::accounts::{PASSWORD, account, sign_in};
+use passerelle_tests::{TestApp, code};
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
@@ -45,7 +45,7 @@ async fn forty_wrong_passwords_from_one_address_do_not_stop_the_parent_elsewhere
     let mut refused = 0;
     for i in 0..40 {
         let (headers, body) = log_in(&app, &attacker, "target@example.org", &format!("guess number {i}")).await;
-        match error_code(&body) {
+        match code(&body) {
             "UNAUTHENTICATED" => assert!(i < 5, "attempt {i} was checked: {body}"),
             "RATE_LIMITED" => {
                 refused += 1;
@@ -56,7 +56,7 @@ async fn forty_wrong_passwords_from_one_address_do_not_stop_the_parent_elsewhere
     }
     assert_eq!(refused, 35, "five attempts per account and address, then refusals");
     // The right password from the attacker's address waits too…
-    assert_eq!(error_code(&log_in(&app, &attacker, "target@example.org", PASSWORD).await.1), "RATE_LIMITED");
+    assert_eq!(code(&log_in(&app, &attacker, "target@example.org", PASSWORD).await.1), "RATE_LIMITED");
     // …but the parent, elsewhere, signs in.
     let (_, body) = log_in(&app, &TestApp::client_from("127.0.0.3"), "target@example.org", PASSWORD).await;
     assert!(body["data"]["logIn"]["accessToken"].is_string(), "{body}");
@@ -71,7 +71,7 @@ async fn forty_unknown_e_mails_from_one_address_do_not_stop_a_correct_sign_in_th
     for i in 0..40 {
         let (_, body) = log_in(&app, &shared, &format!("nobody{i}@example.org"), "some password or other").await;
         // Past 30 the address's attempts are spaced out (a wait), not refused.
-        assert_eq!(error_code(&body), "UNAUTHENTICATED", "attempt {i}: {body}");
+        assert_eq!(code(&body), "UNAUTHENTICATED", "attempt {i}: {body}");
     }
     let (_, body) = log_in(&app, &shared, "behind-the-nat@example.org", PASSWORD).await;
     assert!(body["data"]["logIn"]["accessToken"].is_string(), "{body}");
@@ -88,8 +88,8 @@ async fn parallel_wrong_passwords_get_at_most_five_checks() {
         async move { log_in(app, client, "parallel@example.org", &format!("parallel guess {i}")).await.1 }
     });
     let answers = futures_util::future::join_all(attempts).await;
-    let checked = answers.iter().filter(|b| error_code(b) == "UNAUTHENTICATED").count();
-    let refused = answers.iter().filter(|b| error_code(b) == "RATE_LIMITED").count();
+    let checked = answers.iter().filter(|b| code(b) == "UNAUTHENTICATED").count();
+    let refused = answers.iter().filter(|b| code(b) == "RATE_LIMITED").count();
     assert_eq!((checked, refused), (5, 15), "{answers:?}");
     app.stop().await;
 }
@@ -102,7 +102,7 @@ async fn thirty_sign_ups_from_one_address_are_rate_limited_with_retry_after() {
     for i in 0..30 {
         let (headers, body) =
             app.graphql_via(&client, None, &[], SIGN_UP, json!({ "e": format!("new{i}@example.org") })).await;
-        if error_code(&body) == "RATE_LIMITED" {
+        if code(&body) == "RATE_LIMITED" {
             let secs = retry_after(&headers).unwrap_or_else(|| panic!("no Retry-After on sign-up {i}"));
             assert_eq!(body["errors"][0]["extensions"]["retryAfter"].as_u64(), Some(secs));
             limited.push(i);
@@ -132,7 +132,7 @@ async fn mail_to_one_address_is_throttled_whether_or_not_it_has_an_account() {
                 if i % 2 == 0 { (SIGN_UP, json!({ "e": target })) } else { (RESET, json!({ "e": target })) };
             answers.push(app.graphql_via(&client, None, &[], query, vars).await.1);
         }
-        let codes: Vec<&str> = answers.iter().map(error_code).collect();
+        let codes: Vec<&str> = answers.iter().map(code).collect();
         assert_eq!(codes, ["", "", "", "RATE_LIMITED"], "{target}: {answers:?}");
     }
     app.stop().await;
@@ -149,11 +149,11 @@ async fn forwarding_headers_count_only_from_trusted_proxies() {
         }
     };
     // An untrusted peer's header is its own claim: its own address is counted.
-    assert_eq!(error_code(&attempt(TestApp::client_from("127.0.0.9"), "203.0.113.9").await), "UNAUTHENTICATED");
+    assert_eq!(code(&attempt(TestApp::client_from("127.0.0.9"), "203.0.113.9").await), "UNAUTHENTICATED");
     assert_eq!((keys(&app, "login:ip:127.0.0.9").await, keys(&app, "login:ip:203.0.113.9").await), (1, 0));
     // Through the trusted proxy, the client's address, read from the nearest hop back.
     let body = attempt(TestApp::client_from("127.0.0.8"), "198.51.100.1, 203.0.113.9, 10.1.2.3").await;
-    assert_eq!(error_code(&body), "UNAUTHENTICATED");
+    assert_eq!(code(&body), "UNAUTHENTICATED");
     assert_eq!((keys(&app, "login:ip:127.0.0.8").await, keys(&app, "login:ip:203.0.113.9").await), (0, 1));
     // IPv6 clients are counted by their /64.
     attempt(TestApp::client_from("127.0.0.8"), "2001:db8:1:2::5").await;

@@ -2,9 +2,9 @@
 //! through the one authentication extractor; files bound to their uploader.
 
 use passerelle_domain::auth::{AccountKind, StaffRole};
-use passerelle_tests::TestApp;
-use passerelle_tests::accounts::{account, error_code, sign_in, staff, totp};
+use passerelle_tests::accounts::{account, sign_in, staff, totp};
 use passerelle_tests::school::funder;
+use passerelle_tests::{TestApp, code};
 use serde_json::{Value, json};
 
 const CSV: &str = "uai;ine;eleve_id_siecle;nom_eleve;prenom_eleve;date_naissance_eleve;code_mef;division;boursier;\
@@ -34,17 +34,17 @@ async fn anonymous_callers_and_bad_tokens_get_401_parents_and_auditors_403() {
     let anonymous = upload(&app, None).await;
     assert_eq!(anonymous.status(), 401);
     assert_eq!(anonymous.headers()["www-authenticate"], "Bearer");
-    assert_eq!(error_code(&anonymous.json().await.unwrap()), "UNAUTHENTICATED");
+    assert_eq!(code(&anonymous.json().await.unwrap()), "UNAUTHENTICATED");
 
     let forged = upload(&app, Some("not-a-token")).await;
     assert_eq!(forged.status(), 401);
-    assert_eq!(error_code(&forged.json().await.unwrap()), "UNAUTHENTICATED");
+    assert_eq!(code(&forged.json().await.unwrap()), "UNAUTHENTICATED");
 
     account(&app, AccountKind::Parent, "parent@example.org").await;
     let parent = sign_in(&app, "parent@example.org", None).await;
     let refused = upload(&app, Some(&parent)).await;
     assert_eq!(refused.status(), 403);
-    assert_eq!(error_code(&refused.json().await.unwrap()), "FORBIDDEN");
+    assert_eq!(code(&refused.json().await.unwrap()), "FORBIDDEN");
 
     // Staff, but not allowed to import rosters.
     let (_, secret) = staff(&app, "auditor@example.org", &[(f, StaffRole::Auditor)]).await;
@@ -74,9 +74,9 @@ async fn in_production_staff_upload_and_import_and_no_one_else_can_use_the_uploa
 
     // Staff of another funder: not for their own funder (the file is not theirs) nor for A's.
     let body = app.graphql_as(&b, IMPORT, import_input(f78, &id)).await;
-    assert_eq!(error_code(&body), "NOT_FOUND", "{body}");
+    assert_eq!(code(&body), "NOT_FOUND", "{body}");
     let body = app.graphql_as(&b, IMPORT, import_input(f92, &id)).await;
-    assert_eq!(error_code(&body), "FORBIDDEN", "{body}");
+    assert_eq!(code(&body), "FORBIDDEN", "{body}");
 
     // The uploader imports it.
     let body = app.graphql_as(&a, IMPORT, import_input(f92, &id)).await;

@@ -1,21 +1,16 @@
 //! Accounts for end-to-end tests: created straight in the database (as the seed and staff
 //! administration do), then signed in over GraphQL like an app.
 
-use passerelle_domain::auth::{AccountKind, StaffRole, create_account};
+use passerelle_domain::auth::{AccountKind, StaffRole, create_account, create_staff_account};
 use passerelle_domain::identity::TotpSecret;
 use passerelle_domain::identity::totp::STEP_SECS;
-use serde_json::{Value, json};
+use serde_json::json;
 use uuid::Uuid;
 
 use crate::TestApp;
 
 /// Every test account's password (long enough for the staff policy).
 pub const PASSWORD: &str = "correct horse battery staple 2026";
-
-/// `errors[0].extensions.code` of a GraphQL answer, or "".
-pub fn error_code(body: &Value) -> &str {
-    body["errors"][0]["extensions"]["code"].as_str().unwrap_or("")
-}
 
 /// A verified account of `kind` (no roles); its id.
 pub async fn account(app: &TestApp, kind: AccountKind, email: &str) -> Uuid {
@@ -25,8 +20,8 @@ pub async fn account(app: &TestApp, kind: AccountKind, email: &str) -> Uuid {
 /// A staff account with `roles`; its id and TOTP secret.
 pub async fn staff(app: &TestApp, email: &str, roles: &[(Uuid, StaffRole)]) -> (Uuid, TotpSecret) {
     let (a, totp) =
-        create_account(&app.db, AccountKind::Staff, email, PASSWORD, "Agent", true, roles).await.expect("create staff");
-    (a.id, totp.expect("staff have a TOTP secret"))
+        create_staff_account(&app.db, &app.data_key, email, PASSWORD, "Agent", roles).await.expect("create staff");
+    (a.id, totp)
 }
 
 /// The TOTP code of the current step (`steps_ahead` = 0) or of a later one. A code works once

@@ -3,18 +3,29 @@
 use std::net::SocketAddr;
 
 use passerelle_api::{RunningServer, Settings, start};
+use reqwest::StatusCode;
 use sea_orm::DatabaseConnection;
 use serde_json::{Value, json};
 
 use crate::db::{TestDb, fresh_db};
+
+/// `errors[0].extensions.code` of a GraphQL answer (or of a route's error body, which has the
+/// same shape), or "" when there is none.
+pub fn code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"].as_str().unwrap_or("")
+}
 
 pub struct TestApp {
     pub addr: SocketAddr,
     /// The service's data directory (uploads, keys), removed on drop.
     pub data_dir: std::path::PathBuf,
     pub db: DatabaseConnection,
+    /// The server's data key: what staff accounts created straight in the database seal their
+    /// TOTP seed with.
+    pub data_key: passerelle_domain::identity::DataKey,
     pub client: reqwest::Client,
     server: Option<RunningServer>,
+    settings: Settings,
     pub test_db: TestDb,
 }
 
@@ -26,6 +37,12 @@ impl TestApp {
 
     /// Same, with extra settings (`("PASSERELLE_ENV", "production")`, …).
     pub async fn spawn_with(extra: &[(&str, &str)]) -> TestApp {
+        Self::spawn_adjusted(extra, |_| {}).await
+    }
+
+    /// Same, then `adjust` changes the parsed settings before the server starts: a test can
+    /// reach a combination `Settings::from_vars` refuses, to check the next guard holds.
+    pub async fn spawn_adjusted(extra: &[(&str, &str)], adjust: impl FnOnce(&mut Settings)) -> TestApp {
         let test_db = fresh_db().await;
         let data_dir = std::env::temp_dir().join(format!("passerelle-app-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&data_dir).expect("data dir");
@@ -44,16 +61,22 @@ impl TestApp {
             vars.push(("PASSERELLE_JWT_KEY_FILE".into(), path.display().to_string()));
             // Nothing listens there: production tests send no mail.
             vars.push(("PASSERELLE_SMTP_URL".into(), "smtp://127.0.0.1:9".into()));
+            let data_key = passerelle_domain::identity::DataKey::generate().to_base64();
+            vars.push(("PASSERELLE_DATA_KEY".into(), data_key));
         }
         vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let settings = Settings::from_vars(&vars).expect("test settings");
-        let server = start(settings, test_db.db.clone(), false).await.expect("start server");
+        let mut settings = Settings::from_vars(&vars).expect("test settings");
+        adjust(&mut settings);
+        let data_key = passerelle_api::keys::data_key(&settings).expect("data key");
+        let server = start(settings.clone(), test_db.db.clone(), false).await.expect("start server");
         TestApp {
             addr: server.addr,
             data_dir,
             db: test_db.db.clone(),
+            data_key,
             client: reqwest::Client::new(),
             server: Some(server),
+            settings,
             test_db,
         }
     }
@@ -95,13 +118,19 @@ impl TestApp {
         self.post_graphql(Some(token), query, variables).await
     }
 
-    async fn post_graphql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+    /// Same, with the HTTP status: for tests that compare two whole answers.
+    pub async fn graphql_answer(&self, token: Option<&str>, query: &str, variables: Value) -> (StatusCode, Value) {
         let mut request =
             self.client.post(self.url("/graphql")).json(&json!({ "query": query, "variables": variables }));
         if let Some(t) = token {
             request = request.bearer_auth(t);
         }
-        request.send().await.expect("send graphql").json().await.expect("graphql answers JSON")
+        let response = request.send().await.expect("send graphql");
+        (response.status(), response.json().await.expect("graphql answers JSON"))
+    }
+
+    async fn post_graphql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        self.graphql_answer(token, query, variables).await.1
     }
 
     /// A client whose connections come from `ip` (a loopback address such as `127.0.0.2`):
@@ -139,7 +168,7 @@ impl TestApp {
         &self,
         basic: Option<(&str, &str)>,
         form: &str,
-    ) -> (reqwest::StatusCode, reqwest::header::HeaderMap, Value) {
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
         let mut request = self
             .client
             .post(self.url("/oauth/token"))
@@ -151,6 +180,18 @@ impl TestApp {
         let response = request.send().await.expect("send token request");
         let (status, headers) = (response.status(), response.headers().clone());
         (status, headers, response.json().await.expect("the token endpoint answers JSON"))
+    }
+
+    /// Stops the server and starts it again over the same database and data directory (what an
+    /// upgrade does); the new address is in `addr`.
+    pub async fn restart(&mut self) {
+        if let Some(s) = self.server.take() {
+            s.stop().await.expect("graceful stop");
+        }
+        let db = passerelle_domain::db::connect(&self.test_db.url, 5).await.expect("reconnect");
+        let server = start(self.settings.clone(), db.clone(), false).await.expect("restart server");
+        (self.addr, self.db) = (server.addr, db);
+        self.server = Some(server);
     }
 
     /// Graceful stop.

@@ -2,8 +2,9 @@
 
 use std::path::PathBuf;
 
+use passerelle_domain::db::stmt;
 use passerelle_migrations::{Migrator, MigratorTrait};
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult};
 use uuid::Uuid;
 
 /// Which database a test runs on.
@@ -77,6 +78,17 @@ pub async fn fresh_db_with_pool(pool: u32) -> TestDb {
 /// A fresh database with a pool suited to concurrency tests.
 pub async fn fresh_db() -> TestDb {
     fresh_db_with_pool(16).await
+}
+
+#[derive(FromQueryResult)]
+struct Count {
+    n: i64,
+}
+
+/// The `n` column of a one-row query without parameters (`SELECT COUNT(*) AS n FROM …`).
+pub async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
+    let row = Count::find_by_statement(stmt(db.get_database_backend(), sql, [])).one(db).await;
+    row.unwrap_or_else(|e| panic!("{sql}: {e}")).unwrap_or_else(|| panic!("{sql}: no row")).n
 }
 
 /// `postgres://u@h:5432/test?x=y` → `postgres://u@h:5432/<name>?x=y`.

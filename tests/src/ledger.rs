@@ -77,7 +77,8 @@ pub async fn campaign_books(
     books_in(db, scope).await
 }
 
-/// A pass of the books' campaign (status `active`) and its sport wallet holding `cents`.
+/// A pass of the books' campaign (status `active`) and its sport wallet holding `cents` (granted
+/// from the budget; none for 0).
 pub async fn pass_wallet(db: &DatabaseConnection, books: Books, cents: i64) -> (Uuid, AccountRef) {
     let (pass, campaign) = (Uuid::new_v4(), books.scope.campaign.expect("campaign"));
     let number = format!("{:016}", pass.as_u128() % 10u128.pow(16));
@@ -86,11 +87,10 @@ pub async fn pass_wallet(db: &DatabaseConnection, books: Books, cents: i64) -> (
     db.execute_raw(stmt(db.get_database_backend(), sql, values)).await.expect("pass");
     let spec = AccountSpec::pass_wallet(books.scope.funder, campaign, pass, Wallet::Sport);
     let wallet = ensure_account(db, spec).await.expect("wallet");
-    let grant = Operation::new(
-        "system:test",
-        format!("grant:{}", wallet.id),
-        vec![Leg::Transfer { kind: TransferKind::Grant, debit: books.budget, credit: wallet, amount: Cents(cents) }],
-    );
-    execute(db, &grant).await.expect("grant");
+    if cents > 0 {
+        let leg =
+            Leg::Transfer { kind: TransferKind::Grant, debit: books.budget, credit: wallet, amount: Cents(cents) };
+        execute(db, &Operation::new("system:test", format!("grant:{}", wallet.id), vec![leg])).await.expect("grant");
+    }
     (pass, wallet)
 }

@@ -9,9 +9,11 @@ pub mod accounts;
 pub mod app;
 pub mod db;
 pub mod ledger;
+pub mod ledger_model;
 pub mod oidc_provider;
+pub mod roster;
 pub mod school;
 pub mod smtp;
 
-pub use app::TestApp;
-pub use db::{Backend, TestDb, fresh_db, fresh_db_with_pool};
+pub use app::{TestApp, code};
+pub use db::{Backend, TestDb, count, fresh_db, fresh_db_with_pool};

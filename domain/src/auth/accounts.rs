@@ -5,9 +5,10 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::throttle::Throttle;
+use super::totp_store::seal_totp;
 use crate::db::{begin_write, now_us_sql, stmt};
 use crate::error::{Error, Result};
-use crate::identity::{PasswordPolicy, TokenHash, TotpSecret, check_password, hash_password, new_email_token};
+use crate::identity::{DataKey, PasswordPolicy, TokenHash, TotpSecret, check_password, hash_password, new_email_token};
 
 /// What kind of person signs in. Stored in `account.kind` as its snake_case name.
 #[derive(
@@ -140,10 +141,42 @@ pub async fn find_account_by_email<C: ConnectionTrait>(
     Ok(row.map(|r| (r.account.into(), r.password_hash)))
 }
 
-/// Creates an account (demo seed, CLI, staff administration). Returns it with, for staff, the
-/// new TOTP secret to enrol in an authenticator app.
+/// Creates a parent or partner account (demo seed, CLI, sign-up). Staff accounts carry a TOTP
+/// seed sealed with the data key: [`create_staff_account`].
 pub async fn create_account(
     db: &DatabaseConnection,
+    kind: AccountKind,
+    email: &str,
+    password: &str,
+    display_name: &str,
+    verified: bool,
+    roles: &[(Uuid, StaffRole)],
+) -> Result<(Account, Option<TotpSecret>)> {
+    if kind == AccountKind::Staff {
+        return Err(Error::bad_input("kind", "staff accounts are created with create_staff_account"));
+    }
+    insert_account(db, None, kind, email, password, display_name, verified, roles).await
+}
+
+/// Creates a staff account with `roles`; returns it with the new TOTP secret to enrol in an
+/// authenticator app (stored sealed with `key`, never in clear).
+pub async fn create_staff_account(
+    db: &DatabaseConnection,
+    key: &DataKey,
+    email: &str,
+    password: &str,
+    display_name: &str,
+    roles: &[(Uuid, StaffRole)],
+) -> Result<(Account, TotpSecret)> {
+    let (account, totp) =
+        insert_account(db, Some(key), AccountKind::Staff, email, password, display_name, true, roles).await?;
+    Ok((account, totp.ok_or(Error::NotFound("TOTP secret"))?))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn insert_account(
+    db: &DatabaseConnection,
+    key: Option<&DataKey>,
     kind: AccountKind,
     email: &str,
     password: &str,
@@ -156,7 +189,7 @@ pub async fn create_account(
         .map_err(|e| Error::bad_input("password", e.to_string()))?;
     let owned = password.to_owned();
     let hash = tokio_blocking(move || hash_password(&owned)).await?;
-    let totp = (kind == AccountKind::Staff).then(TotpSecret::generate);
+    let totp = key.map(|key| (key, TotpSecret::generate()));
     let backend = db.get_database_backend();
     let txn = begin_write(db).await?;
     let now = now_us_sql(backend);
@@ -172,7 +205,7 @@ pub async fn create_account(
         email.clone().into(),
         hash.into(),
         display_name.trim().into(),
-        totp.as_ref().map(TotpSecret::to_base32).into(),
+        totp.as_ref().map(|(key, secret)| seal_totp(key, id, secret)).into(),
     ];
     if txn.execute_raw(stmt(backend, &sql, values)).await?.rows_affected() == 0 {
         return Err(Error::Conflict("an account already uses this e-mail".into()));
@@ -186,7 +219,7 @@ pub async fn create_account(
     }
     let account = find_account_by_email(&txn, &email).await?.ok_or(Error::NotFound("account"))?.0;
     txn.commit().await?;
-    Ok((account, totp))
+    Ok((account, totp.map(|(_, secret)| secret)))
 }
 
 /// Parent (or partner member) self sign-up. Returns the e-mail verification token to send, or
@@ -273,8 +306,9 @@ pub async fn request_password_reset(
     Ok(Some((account, token)))
 }
 
-/// Sets a new password with a reset token (single use) and revokes every session of the
-/// account: whoever knew the old password is signed out everywhere (A10).
+/// Sets a new password with a reset token (single use), revokes every session of the account
+/// (whoever knew the old password is signed out everywhere, A10) and spends every other
+/// outstanding reset token of the account.
 pub async fn reset_password(db: &DatabaseConnection, token: &str, new_password: &str) -> Result<bool> {
     let backend = db.get_database_backend();
     let sql = "SELECT a.kind, a.email, a.display_name FROM email_token t JOIN account a ON a.id = t.account_id \
@@ -302,6 +336,12 @@ pub async fn reset_password(db: &DatabaseConnection, token: &str, new_password: 
     .await?;
     let sql = format!(
         "UPDATE device_session SET revoked_at_us = {now}, revoked_reason = 'password reset' WHERE account_id = $1 AND revoked_at_us IS NULL"
+    );
+    txn.execute_raw(stmt(backend, &sql, [account.into()])).await?;
+    // The other reset links of the account die with this reset: a mail read later, or by
+    // someone else, must not set the password again.
+    let sql = format!(
+        "UPDATE email_token SET used_at_us = {now} WHERE account_id = $1 AND purpose = 'reset' AND used_at_us IS NULL"
     );
     txn.execute_raw(stmt(backend, &sql, [account.into()])).await?;
     txn.commit().await?;

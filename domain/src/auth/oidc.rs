@@ -3,12 +3,20 @@
 //!
 //! 1. `startOidcSignIn`: the provider (implemented in `api` over the `openidconnect` crate)
 //!    makes the authorization URL with a fresh state, nonce and PKCE verifier; the flow is
-//!    stored here for 10 minutes and the app opens the URL in the system browser.
+//!    stored here for 10 minutes with the hash of a fresh *flow secret*, which only the app
+//!    receives (in the GraphQL answer, over TLS); the app opens the URL in the system browser.
 //! 2. The provider sends the browser back to the app's redirect URI with `code` and `state`.
-//! 3. `completeOidcSignIn`: the flow of that state is taken out of the database (deleted: a
-//!    state works once, even when two requests race), the provider exchanges the code with the
-//!    PKCE verifier and checks the ID token (signature against the JWKS, issuer, audience,
-//!    expiry, nonce), and the identity signs in through [`super::federated`].
+//! 3. `completeOidcSignIn`: the flow of that state *and* flow secret is taken out of the
+//!    database (deleted: a flow works once, even when two requests race), the provider
+//!    exchanges the code with the PKCE verifier and checks the ID token (signature against the
+//!    JWKS, issuer, audience, expiry, nonce), and the identity signs in through
+//!    [`super::federated`].
+//!
+//! The server holds the PKCE verifier, so PKCE alone would protect nothing: whoever reads the
+//! redirect (another app claiming the same custom scheme) has `code` and `state`. The flow
+//! secret never travels in a redirect. A wrong or empty secret is refused with
+//! `UNAUTHENTICATED` and leaves the flow alone, so an eavesdropper cannot spend the owner's
+//! flow either.
 //!
 //! Nothing of the provider's answer is trusted before the ID token checks out; the account is
 //! found by (issuer, subject) only.
@@ -25,7 +33,7 @@ use super::sessions::{AuthConfig, Device, Tokens, check_device};
 use super::throttle::{Throttle, throttle_check, throttle_fail, throttle_reset};
 use crate::db::{now_us_sql, stmt};
 use crate::error::{Error, Result};
-use crate::identity::TokenHash;
+use crate::identity::{TokenHash, new_refresh_token};
 
 /// How long the app has to come back from the provider.
 pub const FLOW_TTL_SECS: i64 = 600;
@@ -102,6 +110,8 @@ impl OidcProviders {
 pub struct OidcStart {
     pub authorization_url: String,
     pub state: String,
+    /// Given back with `state` to complete; only its hash is stored.
+    pub flow_secret: String,
     pub expires_at_us: i64,
 }
 
@@ -125,10 +135,11 @@ pub async fn start_oidc_sign_in(
     let purge = format!("DELETE FROM oidc_flow WHERE expires_at_us < {now}");
     db.execute_raw(stmt(backend, &purge, [])).await?;
     let sql = format!(
-        "INSERT INTO oidc_flow (id, state_hash, provider, nonce, pkce_verifier, redirect_uri, created_at_us, expires_at_us) \
-         VALUES ($1, $2, $3, $4, $5, $6, {now}, {now} + $7) RETURNING expires_at_us"
+        "INSERT INTO oidc_flow (id, state_hash, provider, nonce, pkce_verifier, redirect_uri, created_at_us, expires_at_us, \
+         flow_secret_hash) VALUES ($1, $2, $3, $4, $5, $6, {now}, {now} + $7, $8) RETURNING expires_at_us"
     );
-    let values: [Value; 7] = [
+    let (flow_secret, secret_hash) = new_refresh_token();
+    let values: [Value; 8] = [
         Uuid::now_v7().into(),
         TokenHash::of(&start.state).to_hex().into(),
         p.name().into(),
@@ -136,11 +147,17 @@ pub async fn start_oidc_sign_in(
         start.pkce_verifier.into(),
         start.redirect_uri.into(),
         (FLOW_TTL_SECS * 1_000_000).into(),
+        secret_hash.to_hex().into(),
     ];
     let row =
         FlowExpiry::find_by_statement(stmt(backend, &sql, values)).one(db).await?.ok_or(Error::NotFound("flow"))?;
     throttle_fail(db, &ip_key, START_THROTTLE).await?;
-    Ok(OidcStart { authorization_url: start.authorization_url, state: start.state, expires_at_us: row.expires_at_us })
+    Ok(OidcStart {
+        authorization_url: start.authorization_url,
+        state: start.state,
+        flow_secret,
+        expires_at_us: row.expires_at_us,
+    })
 }
 
 #[derive(FromQueryResult)]
@@ -157,22 +174,26 @@ struct StoredFlow {
     redirect_uri: String,
 }
 
-/// Completes a sign-in with the `code` and `state` the provider sent back to the app.
+/// Completes a sign-in with the `code` and `state` the provider sent back to the app and the
+/// `flow_secret` `startOidcSignIn` gave it.
 ///
 /// A state that is unknown, expired or already used is `BAD_USER_INPUT` on `state` (the app
-/// starts again); a code or ID token that does not check out is `UNAUTHENTICATED`.
+/// starts again); a wrong flow secret is `UNAUTHENTICATED` and the flow stays usable; a code or
+/// ID token that does not check out is `UNAUTHENTICATED` (the flow is spent).
+#[allow(clippy::too_many_arguments)]
 pub async fn complete_oidc_sign_in(
     db: &DatabaseConnection,
     auth: &AuthConfig,
     providers: &OidcProviders,
     state: &str,
+    flow_secret: &str,
     code: &str,
     device: &Device,
     ip: &str,
 ) -> Result<Tokens> {
     // Refuse a bad device before the state is spent: the app can fix it and resend.
     check_device(device)?;
-    let (provider_name, flow) = take_flow(db, state).await?;
+    let (provider_name, flow) = take_flow(db, state, flow_secret).await?;
     // A provider removed from the configuration meanwhile: its flows are void.
     let provider = providers.get(&provider_name).ok_or(Error::Unauthenticated)?;
     let claims = provider.finish(code, &flow).await?;
@@ -190,19 +211,25 @@ pub async fn complete_oidc_sign_in(
     Ok(tokens)
 }
 
-/// Deletes the live flow of `state` and returns it: one statement, so of two requests with the
-/// same state only one gets it.
-async fn take_flow(db: &DatabaseConnection, state: &str) -> Result<(String, PendingFlow)> {
+/// Deletes the live flow of `state` and `flow_secret` and returns it: one statement, so of two
+/// requests with the same state only one gets it, and a wrong secret deletes nothing.
+async fn take_flow(db: &DatabaseConnection, state: &str, flow_secret: &str) -> Result<(String, PendingFlow)> {
     let backend = db.get_database_backend();
+    let now = now_us_sql(backend);
+    let state_hash = TokenHash::of(state).to_hex();
     let sql = format!(
-        "DELETE FROM oidc_flow WHERE state_hash = $1 AND expires_at_us > {} \
-         RETURNING provider, nonce, pkce_verifier, redirect_uri",
-        now_us_sql(backend)
+        "DELETE FROM oidc_flow WHERE state_hash = $1 AND flow_secret_hash = $2 AND expires_at_us > {now} \
+         RETURNING provider, nonce, pkce_verifier, redirect_uri"
     );
-    let row =
-        StoredFlow::find_by_statement(stmt(backend, &sql, [TokenHash::of(state).to_hex().into()])).one(db).await?;
-    let Some(StoredFlow { provider, nonce, pkce_verifier, redirect_uri }) = row else {
-        return Err(Error::bad_input("state", "unknown, expired or already used: start the sign-in again"));
-    };
-    Ok((provider, PendingFlow { nonce, pkce_verifier, redirect_uri }))
+    let values = [state_hash.clone().into(), TokenHash::of(flow_secret).to_hex().into()];
+    let row = StoredFlow::find_by_statement(stmt(backend, &sql, values)).one(db).await?;
+    if let Some(StoredFlow { provider, nonce, pkce_verifier, redirect_uri }) = row {
+        return Ok((provider, PendingFlow { nonce, pkce_verifier, redirect_uri }));
+    }
+    let sql = format!("SELECT expires_at_us FROM oidc_flow WHERE state_hash = $1 AND expires_at_us > {now}");
+    if FlowExpiry::find_by_statement(stmt(backend, &sql, [state_hash.into()])).one(db).await?.is_some() {
+        tracing::warn!("OIDC completion with a live state and a wrong flow secret: refused");
+        return Err(Error::Unauthenticated);
+    }
+    Err(Error::bad_input("state", "unknown, expired or already used: start the sign-in again"))
 }

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::accounts::{AccountKind, tokio_blocking};
 use super::guard::{CredentialKeys, admit_credentials, credentials_ok};
 use super::principal::Principal;
-use super::sessions::totp_ok;
+use super::sessions::{AuthConfig, totp_ok};
 use crate::db::{now_us_sql, stmt};
 use crate::error::{Error, Result};
 use crate::identity::{dummy_verify, verify_password};
@@ -30,6 +30,7 @@ pub const REAUTH_WINDOW_SECS: i64 = 10 * 60;
 /// must not sign out), a used-up session `RATE_LIMITED`.
 pub async fn reauthenticate(
     db: &DatabaseConnection,
+    auth: &AuthConfig,
     principal: &Principal,
     password: &str,
     totp_code: Option<&str>,
@@ -53,7 +54,8 @@ pub async fn reauthenticate(
     })
     .await?;
     // Staff always give a code; the code is spent only when the password was right.
-    let ok = password_ok && (account.kind != AccountKind::Staff || totp_ok(db, account, totp_code).await?);
+    let ok =
+        password_ok && (account.kind != AccountKind::Staff || totp_ok(db, &auth.data_key, account, totp_code).await?);
     if !ok {
         return Err(Error::bad_input("password", "wrong password or code"));
     }

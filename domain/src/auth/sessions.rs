@@ -1,4 +1,4 @@
-//! Sign-in, refresh-token rotation with reuse detection, sign-out, and per-request checks.
+//! Sign-in, sessions, sign-out (refresh-token rotation is in [`super::refresh`]).
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult, Value};
 use serde::Serialize;
@@ -6,11 +6,10 @@ use uuid::Uuid;
 
 use super::accounts::{self, Account, AccountKind, AccountRow, find_account_by_email, normalize_email, tokio_blocking};
 use super::guard::{CredentialKeys, admit_credentials, credentials_ok};
+use super::totp_store::open_totp;
 use crate::db::{begin_write, now_us, now_us_sql, stmt};
 use crate::error::{Error, Result};
-use crate::identity::{
-    AccessTokenKeys, Claims, TokenHash, TokenKind, TotpSecret, dummy_verify, new_refresh_token, verify_password,
-};
+use crate::identity::{AccessTokenKeys, Claims, DataKey, TokenKind, dummy_verify, new_refresh_token, verify_password};
 
 /// Token settings shared by every request.
 pub struct AuthConfig {
@@ -19,6 +18,8 @@ pub struct AuthConfig {
     pub audience: String,
     /// 15 minutes.
     pub access_ttl_secs: i64,
+    /// Seals secrets kept at rest (staff TOTP seeds).
+    pub data_key: DataKey,
 }
 
 /// The device a session lives on.
@@ -93,7 +94,7 @@ pub async fn log_in(
         Some((account, Some(phc))) => {
             let phc = phc.clone();
             let ok = tokio_blocking(move || Ok(verify_password(&supplied, &phc))).await?;
-            ok && account.active && totp_ok(db, account, totp_code).await?
+            ok && account.active && totp_ok(db, &auth.data_key, account, totp_code).await?
         }
         _ => {
             tokio_blocking(move || {
@@ -112,7 +113,12 @@ pub async fn log_in(
 }
 
 /// Staff must give a current TOTP code, each code usable once (A5, A6).
-pub(super) async fn totp_ok(db: &DatabaseConnection, account: &Account, code: Option<&str>) -> Result<bool> {
+pub(super) async fn totp_ok(
+    db: &DatabaseConnection,
+    key: &DataKey,
+    account: &Account,
+    code: Option<&str>,
+) -> Result<bool> {
     if account.kind != AccountKind::Staff {
         return Ok(true);
     }
@@ -120,8 +126,8 @@ pub(super) async fn totp_ok(db: &DatabaseConnection, account: &Account, code: Op
     let backend = db.get_database_backend();
     let sql = "SELECT totp_secret, totp_last_step FROM account WHERE id = $1";
     let row = TotpState::find_by_statement(stmt(backend, sql, [account.id.into()])).one(db).await?;
-    let Some(TotpState { totp_secret: secret, totp_last_step: last }) = row else { return Ok(false) };
-    let Some(secret) = secret.and_then(|s| TotpSecret::from_base32(&s).ok()) else { return Ok(false) };
+    let Some(TotpState { totp_secret: Some(stored), totp_last_step: last }) = row else { return Ok(false) };
+    let secret = open_totp(key, account.id, &stored)?;
     let now = (now_us(db).await? / 1_000_000).max(0) as u64;
     let Some(step) = secret.verify(code, now, last.map(|l| l.max(0) as u64)) else { return Ok(false) };
     // Record the step only if nobody used it meanwhile (two sign-ins racing with one code).
@@ -164,7 +170,7 @@ pub(super) async fn open_session(
     issue(db, auth, account, session_id, refresh).await
 }
 
-async fn insert_refresh<C: ConnectionTrait>(db: &C, session_id: Uuid) -> Result<String> {
+pub(super) async fn insert_refresh<C: ConnectionTrait>(db: &C, session_id: Uuid) -> Result<String> {
     let (token, hash) = new_refresh_token();
     let sql = format!(
         "INSERT INTO refresh_token (id, session_id, token_hash, created_at_us) VALUES ($1, $2, $3, {})",
@@ -179,7 +185,7 @@ async fn insert_refresh<C: ConnectionTrait>(db: &C, session_id: Uuid) -> Result<
     Ok(token)
 }
 
-async fn issue(
+pub(super) async fn issue(
     db: &DatabaseConnection,
     auth: &AuthConfig,
     account: Account,
@@ -205,50 +211,7 @@ async fn issue(
     })
 }
 
-/// Rotates a refresh token. A token already used means it was stolen or replayed: the whole
-/// session is revoked, the thief's copy and the owner's alike (A9).
-pub async fn refresh(db: &DatabaseConnection, auth: &AuthConfig, refresh_token: &str) -> Result<Tokens> {
-    let backend = db.get_database_backend();
-    let hash = TokenHash::of(refresh_token).to_hex();
-    let txn = begin_write(db).await?;
-    let now = now_us_sql(backend);
-    let sql = format!(
-        "SELECT r.id AS token_id, s.id AS session_id, s.account_id, \
-         (s.revoked_at_us IS NULL AND s.expires_at_us > {now}) AS live FROM refresh_token r \
-         JOIN device_session s ON s.id = r.session_id WHERE r.token_hash = $1"
-    );
-    let row = RefreshTarget::find_by_statement(stmt(backend, &sql, [hash.into()])).one(&txn).await?;
-    let Some(RefreshTarget { token_id, session_id, account_id, live }) = row else {
-        return Err(unauthenticated());
-    };
-    if !live {
-        return Err(unauthenticated());
-    }
-    let sql = format!("UPDATE refresh_token SET used_at_us = {now} WHERE id = $1 AND used_at_us IS NULL");
-    if txn.execute_raw(stmt(backend, &sql, [token_id.into()])).await?.rows_affected() == 0 {
-        revoke(&txn, session_id, "refresh token reused").await?;
-        txn.commit().await?;
-        tracing::warn!(%session_id, "refresh token reuse: session revoked");
-        return Err(unauthenticated());
-    }
-    let sql = format!("UPDATE device_session SET last_used_at_us = {now} WHERE id = $1");
-    txn.execute_raw(stmt(backend, &sql, [session_id.into()])).await?;
-    let account = load_account(&txn, account_id).await?.filter(|a| a.active).ok_or_else(unauthenticated)?;
-    let token = insert_refresh(&txn, session_id).await?;
-    txn.commit().await?;
-    issue(db, auth, account, session_id, token).await
-}
-
-/// A refresh token and the state of its session.
-#[derive(FromQueryResult)]
-struct RefreshTarget {
-    token_id: Uuid,
-    session_id: Uuid,
-    account_id: Uuid,
-    live: bool,
-}
-
-async fn revoke<C: ConnectionTrait>(db: &C, session_id: Uuid, reason: &str) -> Result<()> {
+pub(super) async fn revoke<C: ConnectionTrait>(db: &C, session_id: Uuid, reason: &str) -> Result<()> {
     let sql = format!(
         "UPDATE device_session SET revoked_at_us = {}, revoked_reason = $2 WHERE id = $1 AND revoked_at_us IS NULL",
         now_us_sql(db.get_database_backend())
