@@ -32,6 +32,9 @@ pub enum Environment {
 pub struct Settings {
     pub environment: Environment,
     pub bind: SocketAddr,
+    /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` headers name the client
+    /// (`PASSERELLE_TRUSTED_PROXIES`, CIDRs); from any other peer those headers are ignored.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     pub data_dir: PathBuf,
     /// Full database URL; may hold a password, hence secret.
     pub database_url: SecretString,
@@ -79,6 +82,7 @@ pub struct ConfigError {
 const KNOWN: &[&str] = &[
     "PASSERELLE_ENV",
     "PASSERELLE_BIND",
+    "PASSERELLE_TRUSTED_PROXIES",
     "PASSERELLE_DATA_DIR",
     "PASSERELLE_DB_MAX_CONNECTIONS",
     "PASSERELLE_MAX_AMOUNT",
@@ -128,6 +132,7 @@ impl Settings {
             }
             None => SocketAddr::from(([127, 0, 0, 1], 8080)),
         };
+        let trusted_proxies = trusted_proxies(get("PASSERELLE_TRUSTED_PROXIES").as_deref().unwrap_or(""))?;
         let data_dir = PathBuf::from(get("PASSERELLE_DATA_DIR").unwrap_or_else(|| "./data".into()));
         let database_url = match get("DATABASE_URL").filter(|v| !v.is_empty()) {
             Some(url)
@@ -244,6 +249,7 @@ impl Settings {
             dev_back_office,
             environment,
             bind,
+            trusted_proxies,
             data_dir,
             database_url: SecretString::from(database_url),
             db_max_connections,
@@ -262,6 +268,16 @@ impl Settings {
     pub fn database_kind(&self) -> &'static str {
         if self.database_url.expose_secret().starts_with("sqlite:") { "sqlite" } else { "postgres" }
     }
+}
+
+/// `10.0.0.0/8, 192.0.2.7, 2001:db8::/32`: networks or single addresses, comma-separated.
+fn trusted_proxies(list: &str) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    let parse = |item: &str| {
+        item.parse::<ipnet::IpNet>()
+            .or_else(|_| item.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+            .map_err(|_| err("PASSERELLE_TRUSTED_PROXIES", format!("{item:?} is not an address or a CIDR network")))
+    };
+    list.split(',').map(str::trim).filter(|i| !i.is_empty()).map(parse).collect()
 }
 
 #[cfg(test)]

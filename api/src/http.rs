@@ -111,7 +111,21 @@ async fn graphql(
             ext.set("code", "BAD_USER_INPUT");
         }
     }
-    GraphQLResponse::from(response).into_response()
+    let retry_after = response
+        .errors
+        .iter()
+        .filter_map(|e| e.extensions.as_ref()?.get("retryAfter").cloned())
+        .filter_map(|v| match v {
+            async_graphql::Value::Number(n) => n.as_u64(),
+            _ => None,
+        })
+        .max();
+    let mut response = GraphQLResponse::from(response).into_response();
+    // Throttled operations say when to come back (RFC 9110 §10.2.3), like `/oauth/token`.
+    if let Some(secs) = retry_after {
+        response.headers_mut().insert(header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
+    }
+    response
 }
 
 async fn graphiql() -> impl IntoResponse {

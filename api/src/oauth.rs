@@ -13,11 +13,11 @@
 //! ([`passerelle_domain::auth::client_credentials_grant`]); this module only speaks HTTP.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::IpAddr;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -26,6 +26,7 @@ use passerelle_domain::Error;
 use passerelle_domain::auth::client_credentials_grant;
 use serde_json::json;
 
+use crate::auth::ClientAddr;
 use crate::state::AppState;
 
 /// Largest token request body: a few short parameters.
@@ -36,16 +37,23 @@ struct OAuthError {
     status: StatusCode,
     error: &'static str,
     description: String,
+    /// Seconds for `Retry-After` (429 only).
+    retry_after: Option<u64>,
 }
 
 impl OAuthError {
     fn invalid_request(description: impl Into<String>) -> Self {
-        OAuthError { status: StatusCode::BAD_REQUEST, error: "invalid_request", description: description.into() }
+        OAuthError {
+            status: StatusCode::BAD_REQUEST,
+            error: "invalid_request",
+            description: description.into(),
+            retry_after: None,
+        }
     }
 
     fn invalid_client() -> Self {
         let description = "client authentication failed".into();
-        OAuthError { status: StatusCode::UNAUTHORIZED, error: "invalid_client", description }
+        OAuthError { status: StatusCode::UNAUTHORIZED, error: "invalid_client", description, retry_after: None }
     }
 }
 
@@ -55,6 +63,9 @@ impl IntoResponse for OAuthError {
         let mut r = no_store((self.status, Json(body)).into_response());
         if self.status == StatusCode::UNAUTHORIZED {
             r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"passerelle\""));
+        }
+        if let Some(secs) = self.retry_after {
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         r
     }
@@ -119,22 +130,17 @@ fn credentials(headers: &HeaderMap, form: &BTreeMap<String, String>) -> Result<(
 
 pub async fn token(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(ip): ClientAddr,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match exchange(&state, &peer, &headers, &body).await {
+    match exchange(&state, ip, &headers, &body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
 }
 
-async fn exchange(
-    state: &AppState,
-    peer: &SocketAddr,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<Response, OAuthError> {
+async fn exchange(state: &AppState, ip: IpAddr, headers: &HeaderMap, body: &[u8]) -> Result<Response, OAuthError> {
     let form_body = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
         v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
     });
@@ -147,25 +153,35 @@ async fn exchange(
         Some("client_credentials") => {}
         Some(_) => {
             let description = "only client_credentials is supported".into();
-            return Err(OAuthError { status: StatusCode::BAD_REQUEST, error: "unsupported_grant_type", description });
+            let error = "unsupported_grant_type";
+            return Err(OAuthError { status: StatusCode::BAD_REQUEST, error, description, retry_after: None });
         }
     }
     let (client_id, secret) = credentials(headers, &form)?;
-    match client_credentials_grant(&state.db, &state.auth, &client_id, &secret, &peer.ip().to_string()).await {
+    match client_credentials_grant(&state.db, &state.auth, &client_id, &secret, &ip.to_string()).await {
         Ok(t) => {
             let body = json!({ "access_token": t.access_token, "token_type": "Bearer", "expires_in": t.expires_in });
             Ok(no_store(Json(body).into_response()))
         }
         Err(Error::Unauthenticated) => Err(OAuthError::invalid_client()),
-        Err(Error::RateLimited) => Err(OAuthError {
+        Err(e @ (Error::RateLimited | Error::Throttled { .. })) => Err(OAuthError {
             status: StatusCode::TOO_MANY_REQUESTS,
             error: "temporarily_unavailable",
-            description: "too many failed attempts, retry later".into(),
+            description: "too many attempts, retry later".into(),
+            retry_after: match e {
+                Error::Throttled { retry_after_secs } => Some(retry_after_secs),
+                _ => None,
+            },
         }),
         Err(e) => {
             tracing::error!(error = ?e, "token endpoint failed");
             let description = "internal error".into();
-            Err(OAuthError { status: StatusCode::INTERNAL_SERVER_ERROR, error: "server_error", description })
+            Err(OAuthError {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                error: "server_error",
+                description,
+                retry_after: None,
+            })
         }
     }
 }

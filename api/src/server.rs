@@ -94,6 +94,7 @@ pub async fn start(settings: Settings, db: DatabaseConnection, handle_signals: b
     let state =
         AppState { db: db.clone(), schema, auth, settings: Arc::new(settings), shutting_down: shutting_down.clone() };
     let router = http::router(state);
+    purge_throttle_keys(db.clone(), shutting_down.clone());
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let shutdown = async move {
         if handle_signals {
@@ -110,6 +111,23 @@ pub async fn start(settings: Settings, db: DatabaseConnection, handle_signals: b
     let service = router.into_make_service_with_connect_info::<SocketAddr>();
     let task = tokio::spawn(async move { axum::serve(listener, service).with_graceful_shutdown(shutdown).await });
     Ok(RunningServer { addr, db, stop: Some(stop_tx), task })
+}
+
+/// Every 10 minutes, drops the throttling keys that decayed back to a full allowance (they
+/// hold nothing); stops with the server.
+fn purge_throttle_keys(db: DatabaseConnection, shutting_down: Arc<AtomicBool>) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+        loop {
+            every.tick().await;
+            if shutting_down.load(Ordering::SeqCst) {
+                return;
+            }
+            if let Err(e) = passerelle_domain::auth::throttle_purge(&db).await {
+                tracing::warn!(error = %e, "purging throttle keys failed");
+            }
+        }
+    });
 }
 
 async fn termination_signal() {

@@ -3,7 +3,8 @@
 //! * sign-in answers the same (`UNAUTHENTICATED`, same message, an Argon2 verification either
 //!   way) for an unknown e-mail, a wrong password, a wrong TOTP code and a disabled account
 //!   (security.md A4);
-//! * failures are throttled per account and per IP with growing delays (A3);
+//! * attempts are throttled (GCRA, reserved before checking): refused only per (account,
+//!   address), slowed down per account and per address ([`guard`], A3);
 //! * a session per device holds a chain of single-use refresh tokens; presenting a used one
 //!   revokes the whole session, except the device's own race within 20 s ([`refresh`]) (A9);
 //!   absolute expiry 90 days (12 hours for staff);
@@ -20,6 +21,8 @@ pub mod api_clients;
 pub mod audit;
 mod ent;
 mod federated;
+mod guard;
+mod link_guard;
 mod links;
 mod membership;
 mod oidc;
@@ -42,6 +45,8 @@ pub use api_clients::{
 };
 pub use audit::Actor;
 pub use ent::{EntClaims, EntValidator, ent_sign_in, parse_service_response};
+pub use guard::argon2_permits;
+pub use link_guard::{MAX_ATTEMPTS_PER_CHILD, MAX_CHALLENGES_PER_CHILD, clear_child_link_guard};
 pub use links::{CodeToSend, LinkChallenge, confirm_child_link, linked_pupils, normalize_name, request_child_link};
 pub use membership::{PartnerRole, membership_of};
 pub use oidc::{
@@ -53,5 +58,5 @@ pub use reauth::{REAUTH_WINDOW_SECS, reauthenticate, require_recent_auth};
 pub use refresh::{REFRESH_GRACE_SECS, refresh};
 pub use sessions::{AuthConfig, Device, Session, Tokens, list_sessions, log_in, log_out};
 pub use staff_links::{LinkAction, LinkChange, LinkDecision, decide_family_link, pupil_funder};
-pub use throttle::{Throttle, throttle_check, throttle_fail, throttle_reset};
+pub use throttle::{Throttle, ip_bucket, throttle_check, throttle_fail, throttle_purge, throttle_reset};
 pub use totp_store::{seal_clear_totp_secrets, totp_secret_of};

@@ -29,6 +29,17 @@ pub enum Error {
     IdempotencyConflict,
     #[error("too many attempts, retry later")]
     RateLimited,
+    /// Too many attempts from this key; the next one conforms in `retry_after_secs` (sent as
+    /// `extensions.retryAfter` and the HTTP `Retry-After` header).
+    #[error("too many attempts, retry in {retry_after_secs} s")]
+    Throttled { retry_after_secs: u64 },
+    /// The e-mail address of the account is not verified yet (needed to link a child).
+    #[error("verify your e-mail address first")]
+    EmailNotVerified,
+    /// Too many link attempts were made for this child, across every account: the link now
+    /// needs a review by the funder's staff.
+    #[error("too many link attempts for this child: contact the funder's staff")]
+    LinkReviewRequired,
     /// A sensitive operation, and the session has not proved its credentials again recently
     /// (security.md A6, A11): the app calls `reauthenticate`, then retries.
     #[error("this operation needs a recent re-authentication")]
@@ -58,7 +69,9 @@ impl Error {
             Error::Conflict(_) => "CONFLICT",
             Error::InsufficientFunds => "INSUFFICIENT_FUNDS",
             Error::IdempotencyConflict => "IDEMPOTENCY_CONFLICT",
-            Error::RateLimited => "RATE_LIMITED",
+            Error::RateLimited | Error::Throttled { .. } => "RATE_LIMITED",
+            Error::EmailNotVerified => "EMAIL_NOT_VERIFIED",
+            Error::LinkReviewRequired => "LINK_REVIEW_REQUIRED",
             Error::ReauthRequired => "REAUTH_REQUIRED",
             Error::RefreshSuperseded => "REFRESH_SUPERSEDED",
             Error::CampaignClosed => "CAMPAIGN_CLOSED",

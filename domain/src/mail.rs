@@ -32,3 +32,19 @@ impl Mailer for LogMailer {
         })
     }
 }
+
+/// Sends `mail` after the request has answered: whether a message goes out (the account or
+/// the pupil exists) and how long the SMTP server takes must not show in the answer's time or
+/// content (security.md A4). Failures are logged. Until the outbox's dispatcher exists this is
+/// the one way request handlers send mail.
+pub fn send_detached(mailer: std::sync::Arc<dyn Mailer>, mail: Mail) {
+    tokio::spawn(async move {
+        let subject = mail.subject.clone();
+        if let Err(e) = mailer.send(mail).await {
+            match e {
+                crate::Error::Internal(source) => tracing::error!(error = %source, %subject, "mail not sent"),
+                other => tracing::warn!(error = %other, %subject, "mail not sent"),
+            }
+        }
+    });
+}

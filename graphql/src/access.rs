@@ -25,6 +25,11 @@ pub struct Caller(pub Option<Authenticated>);
 #[derive(Clone, Debug, Default)]
 pub struct ClientIp(pub String);
 
+/// The client's address as the HTTP layer determined it ("" when unknown).
+pub fn client_ip(ctx: &Context<'_>) -> String {
+    ctx.data_opt::<ClientIp>().map(|c| c.0.clone()).unwrap_or_default()
+}
+
 /// Per-schema access settings.
 #[derive(Clone, Copy, Debug)]
 pub struct Access {

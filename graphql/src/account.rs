@@ -6,10 +6,10 @@ use std::sync::Arc;
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use passerelle_domain::auth::{self, AccountKind, AuthConfig, Device, Tokens};
-use passerelle_domain::mail::{Mail, Mailer};
+use passerelle_domain::mail::{Mail, Mailer, send_detached};
 use sea_orm::DatabaseConnection;
 
-use crate::access::{ClientIp, SignedIn, caller, signed_in};
+use crate::access::{SignedIn, caller, client_ip, signed_in};
 use crate::error::ApiResult;
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
@@ -215,7 +215,7 @@ impl AccountMutation {
     /// Signs in on a device. Public; throttled per account and per IP.
     async fn log_in(&self, ctx: &Context<'_>, input: LogInInput) -> ApiResult<AuthPayload> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
-        let ip = ctx.data_opt::<ClientIp>().map(|c| c.0.clone()).unwrap_or_default();
+        let ip = client_ip(ctx);
         let device = Device::from(&input.device);
         let t =
             auth::log_in(db, auth_config(ctx), &input.email, &input.password, input.totp_code.as_deref(), &device, &ip)
@@ -272,37 +272,40 @@ impl AccountMutation {
         Ok(Reauthentication { valid_until: DateTime::from_timestamp_micros(until) })
     }
 
-    /// Creates a parent account; a verification e-mail follows. Public; the same answer
-    /// whether the address is new or taken.
+    /// Creates a parent account; a verification e-mail follows (sent after the answer).
+    /// Public; the same answer whether the address is new or taken; throttled per address and
+    /// per e-mail address (`RATE_LIMITED` with `retryAfter`).
     async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> ApiResult<SignUpPayload> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
+        let ip = client_ip(ctx);
         let created =
-            auth::sign_up(db, AccountKind::Parent, &input.email, &input.password, &input.display_name).await?;
+            auth::sign_up(db, AccountKind::Parent, &input.email, &input.password, &input.display_name, &ip).await?;
         if let (Some((account, token)), Some(mailer)) = (created, ctx.data_opt::<Arc<dyn Mailer>>()) {
             // Lines under 76 characters: the message then travels as readable 8-bit text.
             let body = format!(
                 "Bonjour {},\n\nPour confirmer votre adresse, saisissez ce code\ndans l'application Passerelle :\n\n{token}\n\nIl est valable 48 heures.\n",
                 account.display_name
             );
-            mailer.send(Mail { to: account.email, subject: "Confirmez votre adresse e-mail".into(), body }).await?;
+            let mail = Mail { to: account.email, subject: "Confirmez votre adresse e-mail".into(), body };
+            send_detached(mailer.clone(), mail);
         }
         Ok(SignUpPayload { verification_sent: true })
     }
 
-    /// Sends a password-reset token to the address if it has an account. Public; always true.
+    /// Sends a password-reset token to the address if it has an account (after the answer).
+    /// Public; always true, unless throttled per address or per e-mail address.
     async fn request_password_reset(&self, ctx: &Context<'_>, email: String) -> ApiResult<bool> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
         if let (Some((account, token)), Some(mailer)) =
-            (auth::request_password_reset(db, &email).await?, ctx.data_opt::<Arc<dyn Mailer>>())
+            (auth::request_password_reset(db, &email, &client_ip(ctx)).await?, ctx.data_opt::<Arc<dyn Mailer>>())
         {
             let body = format!(
                 "Bonjour {},\n\nPour choisir un nouveau mot de passe, saisissez ce code\ndans l'application Passerelle :\n\n{token}\n\n\
                  Il est valable une heure. Toutes vos sessions seront fermées.\n",
                 account.display_name
             );
-            mailer
-                .send(Mail { to: account.email, subject: "Réinitialisation de votre mot de passe".into(), body })
-                .await?;
+            let mail = Mail { to: account.email, subject: "Réinitialisation de votre mot de passe".into(), body };
+            send_detached(mailer.clone(), mail);
         }
         Ok(true)
     }

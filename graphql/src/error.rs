@@ -27,10 +27,18 @@ impl From<Error> for ApiError {
             Error::BadInput { field, .. } => Some(field.clone()),
             _ => None,
         };
+        let retry_after = match &e {
+            Error::Throttled { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
+        };
         ApiError(async_graphql::Error::new(message).extend_with(|_, ext| {
             ext.set("code", code);
             if let Some(field) = &field {
                 ext.set("field", field.as_str());
+            }
+            // The HTTP layer turns the largest into a `Retry-After` header.
+            if let Some(secs) = retry_after {
+                ext.set("retryAfter", secs);
             }
         }))
     }

@@ -8,11 +8,11 @@ use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::NaiveDate;
 use passerelle_domain::Error;
 use passerelle_domain::auth::{self, AccountKind, Principal};
-use passerelle_domain::mail::{Mail, Mailer};
+use passerelle_domain::mail::{Mail, Mailer, send_detached};
 use passerelle_domain::school::query::{PupilRow, list_pupils_by_ids};
 use sea_orm::DatabaseConnection;
 
-use crate::access::{SignedIn, signed_in};
+use crate::access::{SignedIn, client_ip, signed_in};
 use crate::backoffice::GqlGrade;
 use crate::error::{ApiError, ApiResult};
 use crate::parse_id;
@@ -90,7 +90,8 @@ pub struct FamilyMutation;
 #[Object]
 impl FamilyMutation {
     /// Names a child; if the school record matches, a code goes to a legal guardian's e-mail
-    /// on that record. The answer is the same either way.
+    /// on that record (after the answer). The answer is the same either way. Needs a verified
+    /// e-mail address (`EMAIL_NOT_VERIFIED`); throttled per account and per address.
     #[graphql(guard = "SignedIn")]
     async fn request_child_link(
         &self,
@@ -102,6 +103,7 @@ impl FamilyMutation {
         let (challenge, send) = auth::request_child_link(
             db,
             p.account.id,
+            &client_ip(ctx),
             &input.uai,
             &input.pupil_family_name,
             &input.pupil_given_name,
@@ -116,7 +118,7 @@ impl FamilyMutation {
                  à l'origine de cette demande, ignorez ce message.\n",
                 s.child_given_name, s.code
             );
-            mailer.send(Mail { to: s.to, subject: "Code de rattachement Passerelle".into(), body }).await?;
+            send_detached(mailer.clone(), Mail { to: s.to, subject: "Code de rattachement Passerelle".into(), body });
         }
         Ok(ChildLinkChallenge {
             challenge_id: ID(challenge.id.to_string()),

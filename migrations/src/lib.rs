@@ -20,6 +20,7 @@ mod m0006_lookup_indexes;
 mod m0007_roster_details;
 mod m0008_ledger_scope;
 mod m0009_identity_hardening;
+mod m0010_throttle;
 mod util;
 
 /// The ordered list of migrations.
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_roster_details::Migration),
             Box::new(m0008_ledger_scope::Migration),
             Box::new(m0009_identity_hardening::Migration),
+            Box::new(m0010_throttle::Migration),
         ]
     }
 }

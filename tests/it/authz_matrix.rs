@@ -198,7 +198,11 @@ async fn every_operation_answers_each_kind_of_caller_as_the_matrix_says() {
             let code = code(&body);
             if matches!(rule, Rule::Public) {
                 assert_ne!(code, "FORBIDDEN", "{name} as {who:?}: {body}");
-                public_codes.insert(code.to_owned());
+                // Ten callers asking one address in a row use up its mail allowance: throttling
+                // depends on what was asked before, not on who asks.
+                if code != "RATE_LIMITED" {
+                    public_codes.insert(code.to_owned());
+                }
             } else if rule.allows(*who) {
                 assert!(!matches!(code, "UNAUTHENTICATED" | "FORBIDDEN"), "{name} should be open to {who:?}: {body}");
             } else {

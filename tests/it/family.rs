@@ -37,8 +37,8 @@ async fn parent_token(app: &TestApp, email: &str) -> (Uuid, String) {
 }
 
 /// The 256-bit token (43 base64url characters on a line of its own) of the last mail to `to`.
-fn token_in(sink: &SmtpSink, to: &str) -> String {
-    let mail = sink.last_to(to).unwrap_or_else(|| panic!("no e-mail to {to}"));
+async fn token_in(sink: &SmtpSink, to: &str) -> String {
+    let mail = sink.next_to(to).await;
     mail.data
         .lines()
         .map(str::trim)
@@ -64,7 +64,7 @@ async fn sign_up_sends_a_verification_token_that_works_once() {
         .graphql(q, json!({ "i": { "email": "New.Parent@Example.org", "password": PASSWORD, "displayName": "Nina" } }))
         .await;
     assert_eq!(body["data"]["signUp"]["verificationSent"], true, "{body}");
-    let token = token_in(&sink, "new.parent@example.org");
+    let token = token_in(&sink, "new.parent@example.org").await;
     let verify = "mutation($t: String!) { verifyEmail(token: $t) }";
     assert_eq!(app.graphql(verify, json!({ "t": token })).await["data"]["verifyEmail"], true);
     assert_eq!(app.graphql(verify, json!({ "t": token })).await["data"]["verifyEmail"], false, "single use");
@@ -81,8 +81,8 @@ async fn a_parent_links_a_child_with_the_code_sent_to_the_school_record() {
     let ch = app.graphql_as(&token, REQUEST, lea()).await;
     let challenge = ch["data"]["requestChildLink"]["challengeId"].as_str().unwrap_or_else(|| panic!("{ch}")).to_owned();
     // The code went to the legal guardian on the school record, not to the neighbour (level 0).
+    let mail = sink.next_to("claire@example.org").await;
     assert!(sink.last_to("paul@example.org").is_none());
-    let mail = sink.last_to("claire@example.org").expect("code e-mail");
     let code_sent = digits(&mail.data, 6).expect("6-digit code");
     let wrong = if code_sent == "000000" { "111111" } else { "000000" };
     assert_eq!(code(&app.graphql_as(&token, CONFIRM, json!({ "c": challenge, "k": wrong })).await), "BAD_USER_INPUT");
@@ -120,7 +120,8 @@ async fn no_match_gives_the_same_answer_and_no_code_can_open_it() {
     assert!(sink.messages_to("claire@example.org").is_empty(), "nothing sent");
     // A request that matches Léa answers the same way: only the mail tells them apart.
     let (matched_status, matched) = app.graphql_answer(Some(&token), REQUEST, lea()).await;
-    assert_eq!(sink.messages_to("claire@example.org").len(), 1, "a code for the matching request");
+    // Sent after the answer: wait for it.
+    assert_eq!(sink.wait_for("claire@example.org", 1).await.len(), 1, "a code for the matching request");
     let ((body, expires), (matched, matched_expires)) = (masked(body), masked(matched));
     assert_eq!((status, body), (matched_status, matched));
     assert!((matched_expires - expires).abs() < chrono::Duration::seconds(5), "the same lifetime");
@@ -138,7 +139,7 @@ async fn five_wrong_codes_kill_the_challenge() {
     let (_, token) = parent_token(&app, "guesser@example.org").await;
     let ch = app.graphql_as(&token, REQUEST, lea()).await;
     let challenge = ch["data"]["requestChildLink"]["challengeId"].as_str().unwrap().to_owned();
-    let real = digits(&sink.last_to("claire@example.org").unwrap().data, 6).unwrap();
+    let real = digits(&sink.next_to("claire@example.org").await.data, 6).unwrap();
     let wrong = if real == "000000" { "111111" } else { "000000" };
     for _ in 0..5 {
         assert_eq!(
@@ -160,7 +161,7 @@ async fn another_parent_cannot_use_a_challenge_and_unlinking_applies_at_once() {
     let (_, other) = parent_token(&app, "other@example.org").await;
     let ch = app.graphql_as(&token, REQUEST, lea()).await;
     let challenge = ch["data"]["requestChildLink"]["challengeId"].as_str().unwrap().to_owned();
-    let real = digits(&sink.last_to("claire@example.org").unwrap().data, 6).unwrap();
+    let real = digits(&sink.next_to("claire@example.org").await.data, 6).unwrap();
     assert_eq!(code(&app.graphql_as(&other, CONFIRM, json!({ "c": challenge, "k": real })).await), "NOT_FOUND");
     let linked = app.graphql_as(&token, CONFIRM, json!({ "c": challenge, "k": real })).await;
     let pupil: Uuid = linked["data"]["confirmChildLink"]["id"].as_str().unwrap().parse().unwrap();
@@ -192,7 +193,7 @@ async fn a_password_reset_by_e_mail_signs_out_every_device() {
     let unknown = app.graphql_answer(None, ASK_RESET, json!({ "e": "unknown@example.org" })).await;
     assert_eq!(unknown, known, "the same answer for an unknown address");
     assert!(sink.messages_to("unknown@example.org").is_empty());
-    let token = token_in(&sink, "forgetful@example.org");
+    let token = token_in(&sink, "forgetful@example.org").await;
     let weak = app.graphql(RESET, json!({ "t": token, "p": "short" })).await;
     assert_eq!(code(&weak), "BAD_USER_INPUT");
     assert_eq!(
@@ -222,7 +223,7 @@ async fn a_reset_for_an_account_of_unknown_kind_fails_and_changes_nothing() {
     let app = TestApp::spawn_with_smtp(&sink).await;
     let (id, old_token) = parent_token(&app, "odd@example.org").await;
     assert_eq!(ask_reset(&app, "odd@example.org").await, true);
-    let token = token_in(&sink, "odd@example.org");
+    let token = token_in(&sink, "odd@example.org").await;
     let set_kind = |kind: &'static str| {
         let sql = "UPDATE account SET kind = $1 WHERE id = $2";
         app.db.execute_raw(passerelle_domain::db::stmt(app.db.get_database_backend(), sql, [kind.into(), id.into()]))
@@ -239,5 +240,95 @@ async fn a_reset_for_an_account_of_unknown_kind_fails_and_changes_nothing() {
         true,
         "the token was not spent"
     );
+    app.stop().await;
+}
+
+/// A count read from the database.
+async fn number(app: &TestApp, sql: &str, id: Uuid) -> i64 {
+    use sea_orm::ConnectionTrait;
+    let row = app.db.query_one_raw(passerelle_domain::db::stmt(app.db.get_database_backend(), sql, [id.into()]));
+    row.await.unwrap().unwrap_or_else(|| panic!("no row: {sql}")).try_get("", "n").unwrap()
+}
+
+/// On several worker threads: the confirmations really overlap (on one thread, the old
+/// read-then-increment happened to interleave harmlessly).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_parallel_confirmations_make_at_most_five_guesses() {
+    let sink = SmtpSink::start().await;
+    let app = TestApp::spawn_with_smtp(&sink).await;
+    roster(&app).await;
+    let (_, token) = parent_token(&app, "racer@example.org").await;
+    let ch = app.graphql_as(&token, REQUEST, lea()).await;
+    let challenge: Uuid = ch["data"]["requestChildLink"]["challengeId"].as_str().unwrap().parse().unwrap();
+    let real = digits(&sink.next_to("claire@example.org").await.data, 6).unwrap();
+    let guesses = (0..20).map(|i| {
+        let (app, token) = (&app, &token);
+        let guess = format!("{:06}", (real.parse::<u32>().unwrap() + 1 + i) % 1_000_000);
+        async move { app.graphql_as(token, CONFIRM, json!({ "c": challenge, "k": guess })).await }
+    });
+    let answers = futures_util::future::join_all(guesses).await;
+    let wrong = answers.iter().filter(|b| code(b) == "BAD_USER_INPUT").count();
+    let refused = answers.iter().filter(|b| code(b) == "RATE_LIMITED").count();
+    assert_eq!((wrong, refused), (5, 15), "{answers:?}");
+    let sql = "SELECT CAST(attempts AS BIGINT) AS n FROM link_challenge WHERE id = $1";
+    assert_eq!(number(&app, sql, challenge).await, 5, "guesses counted in the challenge");
+    let sql = "SELECT g.attempts AS n FROM child_link_guard g JOIN link_challenge c ON c.pupil_id = g.pupil_id WHERE c.id = $1";
+    assert_eq!(number(&app, sql, challenge).await, 5, "and for the child");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn only_a_verified_address_may_ask_for_a_link() {
+    let sink = SmtpSink::start().await;
+    let app = TestApp::spawn_with_smtp(&sink).await;
+    roster(&app).await;
+    create_account(&app.db, AccountKind::Parent, "unverified@example.org", PASSWORD, "P", false, &[]).await.unwrap();
+    let q = "mutation($i: LogInInput!) { logIn(input: $i) { accessToken } }";
+    let v = json!({ "i": { "email": "unverified@example.org", "password": PASSWORD, "device": { "deviceId": "d", "platform": "IOS", "name": "i" } } });
+    let body = app.graphql(q, v).await;
+    let token = body["data"]["logIn"]["accessToken"].as_str().unwrap_or_else(|| panic!("{body}")).to_owned();
+    let refused = app.graphql_as(&token, REQUEST, lea()).await;
+    assert_eq!(code(&refused), "EMAIL_NOT_VERIFIED", "{refused}");
+    let sql = "SELECT COUNT(*) AS n FROM link_challenge WHERE account_id <> $1";
+    assert_eq!(number(&app, sql, Uuid::nil()).await, 0, "no challenge, hence no code sent");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_child_gets_thirty_guesses_across_accounts_then_needs_a_staff_review() {
+    let sink = SmtpSink::start().await;
+    let app = TestApp::spawn_with_smtp(&sink).await;
+    roster(&app).await;
+    let mut last = None;
+    for n in 1..=7 {
+        let (_, token) = parent_token(&app, &format!("prober{n}@example.org")).await;
+        let ch = app.graphql_as(&token, REQUEST, lea()).await;
+        let challenge = ch["data"]["requestChildLink"]["challengeId"].as_str().unwrap().to_owned();
+        let mails = sink.wait_for("claire@example.org", n).await;
+        let real = digits(&mails[n - 1].data, 6).unwrap();
+        if n == 7 {
+            last = Some((token, challenge, real));
+            break;
+        }
+        let wrong = if real == "000000" { "111111" } else { "000000" };
+        for _ in 0..5 {
+            let body = app.graphql_as(&token, CONFIRM, json!({ "c": challenge, "k": wrong })).await;
+            assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
+        }
+    }
+    // Thirty guesses were spent on Léa by six accounts: even the right code waits for staff.
+    let (token, challenge, real) = last.unwrap();
+    let body = app.graphql_as(&token, CONFIRM, json!({ "c": challenge, "k": real })).await;
+    assert_eq!(code(&body), "LINK_REVIEW_REQUIRED", "{body}");
+    let pupil: Uuid = {
+        use sea_orm::ConnectionTrait;
+        let sql = "SELECT pupil_id FROM link_challenge WHERE id = $1";
+        let id: Uuid = challenge.parse().unwrap();
+        let row = app.db.query_one_raw(passerelle_domain::db::stmt(app.db.get_database_backend(), sql, [id.into()]));
+        row.await.unwrap().unwrap().try_get("", "pupil_id").unwrap()
+    };
+    assert!(passerelle_domain::auth::clear_child_link_guard(&app.db, pupil).await.unwrap());
+    let body = app.graphql_as(&token, CONFIRM, json!({ "c": challenge, "k": real })).await;
+    assert_eq!(body["data"]["confirmChildLink"]["givenName"], "Léa", "after the review: {body}");
     app.stop().await;
 }

@@ -27,4 +27,5 @@ mod school_import_details;
 mod school_import_leavers;
 mod school_import_snapshots;
 mod staff_links;
+mod throttle;
 mod uploads;

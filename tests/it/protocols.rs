@@ -88,8 +88,8 @@ async fn the_grace_covers_only_the_last_rotation_of_the_same_device_for_a_moment
 async fn a_password_reset_spends_every_other_reset_link_of_the_account() {
     let app = TestApp::spawn().await;
     account(&app, AccountKind::Parent, "twice@example.org").await;
-    let first = request_password_reset(&app.db, "twice@example.org").await.unwrap().unwrap().1;
-    let second = request_password_reset(&app.db, "twice@example.org").await.unwrap().unwrap().1;
+    let first = request_password_reset(&app.db, "twice@example.org", "127.0.0.1").await.unwrap().unwrap().1;
+    let second = request_password_reset(&app.db, "twice@example.org", "127.0.0.1").await.unwrap().unwrap().1;
     let reset = "mutation($t: String!, $p: String!) { resetPassword(token: $t, newPassword: $p) }";
     let body = app.graphql(reset, json!({ "t": second, "p": "the passphrase I chose" })).await;
     assert_eq!(body["data"]["resetPassword"], true, "{body}");

@@ -133,6 +133,35 @@ impl TestApp {
         self.graphql_answer(token, query, variables).await.1
     }
 
+    /// A client whose connections come from `ip` (a loopback address such as `127.0.0.2`):
+    /// to the server, a distinct client address.
+    pub fn client_from(ip: &str) -> reqwest::Client {
+        let ip: std::net::IpAddr = ip.parse().expect("client address");
+        reqwest::Client::builder().local_address(ip).build().expect("client")
+    }
+
+    /// Sends one GraphQL operation through `client` (optionally with a bearer token and extra
+    /// headers); returns the answer's headers and JSON body.
+    pub async fn graphql_via(
+        &self,
+        client: &reqwest::Client,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        query: &str,
+        variables: Value,
+    ) -> (reqwest::header::HeaderMap, Value) {
+        let mut request = client.post(self.url("/graphql")).json(&json!({ "query": query, "variables": variables }));
+        if let Some(t) = token {
+            request = request.bearer_auth(t);
+        }
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let response = request.send().await.expect("send graphql");
+        let headers = response.headers().clone();
+        (headers, response.json().await.expect("graphql answers JSON"))
+    }
+
     /// `POST /oauth/token` as club software sends it: a form body (given encoded), and HTTP
     /// Basic credentials if any. Returns the status, the headers and the JSON body.
     pub async fn oauth_token(

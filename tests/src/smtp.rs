@@ -126,10 +126,32 @@ impl SmtpSink {
         all.into_iter().filter(|r| r.to.iter().any(|t| t == to)).collect()
     }
 
-    /// The last message to `to`. Delivery is finished before the GraphQL answer is sent, so a
-    /// test can read it right after the request; no waiting is involved.
+    /// The last message to `to` so far. The service sends mail *after* answering (the answer
+    /// must not depend on whether a message goes out), so right after a request use
+    /// [`SmtpSink::wait_for`] instead.
     pub fn last_to(&self, to: &str) -> Option<Received> {
         self.messages_to(to).pop()
+    }
+
+    /// Waits until `n` messages to `to` arrived (at most 10 s, then panics); returns them all.
+    pub async fn wait_for(&self, to: &str, n: usize) -> Vec<Received> {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let arrived = self.arrived.notified();
+            let messages = self.messages_to(to);
+            if messages.len() >= n {
+                return messages;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{} of {n} e-mails to {to} arrived", messages.len());
+            // An external server's spool is polled; the local server wakes us up.
+            let poll = std::time::Duration::from_millis(if self.spool.is_some() { 50 } else { 500 });
+            let _ = tokio::time::timeout(poll, arrived).await;
+        }
+    }
+
+    /// The last message to `to`, waiting for it if none arrived yet.
+    pub async fn next_to(&self, to: &str) -> Received {
+        self.wait_for(to, 1).await.pop().expect("one message")
     }
 }
 

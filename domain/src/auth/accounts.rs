@@ -4,6 +4,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult};
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::throttle::Throttle;
 use super::totp_store::seal_totp;
 use crate::db::{begin_write, now_us_sql, stmt};
 use crate::error::{Error, Result};
@@ -223,12 +224,14 @@ async fn insert_account(
 
 /// Parent (or partner member) self sign-up. Returns the e-mail verification token to send, or
 /// `None` when the address is taken — the caller answers the same either way (no oracle).
+/// Throttled per client address and per target address before any hashing (`RATE_LIMITED`).
 pub async fn sign_up(
     db: &DatabaseConnection,
     kind: AccountKind,
     email: &str,
     password: &str,
     name: &str,
+    ip: &str,
 ) -> Result<Option<(Account, String)>> {
     if kind == AccountKind::Staff {
         return Err(Error::Forbidden);
@@ -237,6 +240,11 @@ pub async fn sign_up(
     if name.is_empty() || name.chars().count() > 100 {
         return Err(Error::bad_input("displayName", "1 to 100 characters"));
     }
+    // What the input alone refuses is refused before counting: it sends nothing.
+    let to = normalize_email(email)?;
+    check_password(kind.password_policy(), password, &[&to, name])
+        .map_err(|e| Error::bad_input("password", e.to_string()))?;
+    super::guard::admit_mail_request(db, "signup", Throttle::SIGN_UP_IP, ip, Some(&to)).await?;
     let account = match create_account(db, kind, email, password, name, false, &[]).await {
         Ok((a, _)) => a,
         Err(Error::Conflict(_)) => return Ok(None),
@@ -280,9 +288,16 @@ pub async fn verify_email(db: &DatabaseConnection, token: &str) -> Result<bool> 
 }
 
 /// Starts a password reset: a single-use token valid one hour, to send to the account's
-/// address. `None` for an unknown address — the caller answers the same either way (A4).
-pub async fn request_password_reset(db: &DatabaseConnection, email: &str) -> Result<Option<(Account, String)>> {
-    let Ok(email) = normalize_email(email) else { return Ok(None) };
+/// address. `None` for an unknown address — the caller answers the same either way (A4),
+/// including the throttling per client address and per target address.
+pub async fn request_password_reset(
+    db: &DatabaseConnection,
+    email: &str,
+    ip: &str,
+) -> Result<Option<(Account, String)>> {
+    let to = normalize_email(email).ok();
+    super::guard::admit_mail_request(db, "reset", Throttle::MAIL_IP, ip, to.as_deref()).await?;
+    let Some(email) = to else { return Ok(None) };
     let Some((account, _)) = find_account_by_email(db, &email).await?.filter(|(a, _)| a.active) else {
         return Ok(None);
     };
@@ -360,10 +375,12 @@ async fn consume_email_token<C: ConnectionTrait>(db: &C, token: &str, purpose: &
     Ok(row.map(|r| r.account_id))
 }
 
-/// Argon2 takes ~20-50 ms of CPU: off the async workers.
+/// Argon2 takes ~20-50 ms of CPU: off the async workers, and at most one per CPU at once
+/// (`guard::argon2_slots`).
 pub(super) async fn tokio_blocking<T: Send + 'static>(
     f: impl FnOnce() -> std::result::Result<T, crate::identity::PasswordError> + Send + 'static,
 ) -> Result<T> {
+    let _permit = super::guard::argon2_slots().acquire().await.map_err(Error::internal)?;
     let joined = tokio::task::spawn_blocking(f).await.map_err(Error::internal)?;
     joined.map_err(|e| Error::bad_input("password", e.to_string()))
 }

@@ -6,7 +6,8 @@
 //!   `sid` is the client's current *credential id*, which changes with every rotation: each
 //!   request re-reads the client row, so a rotated or revoked secret stops working at once,
 //!   and so do the tokens it was exchanged for.
-//! * Failed exchanges are throttled per client id and per IP, like sign-in (A3).
+//! * Exchanges are throttled like sign-in (A3): refused only for a client id from one address,
+//!   slowed down per client id and per address.
 //! * Every creation, rotation and revocation is audited with its author.
 
 use std::fmt;
@@ -15,8 +16,8 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult, Value};
 use uuid::Uuid;
 
 use super::audit::{Actor, AuditEvent, record};
+use super::guard::{CredentialKeys, admit_credentials, credentials_ok};
 use super::sessions::{AuthConfig, unauthenticated};
-use super::throttle::{Throttle, throttle_check, throttle_fail, throttle_reset};
 use crate::db::{begin_write, now_us, now_us_sql, stmt};
 use crate::error::{Error, Result};
 use crate::identity::{
@@ -206,8 +207,9 @@ async fn audit<C: ConnectionTrait>(db: &C, action: &'static str, actor: &Actor, 
 }
 
 /// The token endpoint's work: checks id + secret and issues an access token. Unknown client,
-/// wrong secret and revoked client all answer `UNAUTHENTICATED` (`invalid_client`) and count
-/// as failures for the client id and the IP; a blocked key answers `RATE_LIMITED`.
+/// wrong secret and revoked client all answer `UNAUTHENTICATED` (`invalid_client`); every
+/// attempt is reserved first on the throttling keys (`guard`), and a used-up one answers
+/// `RATE_LIMITED` with its retry delay.
 pub async fn client_credentials_grant(
     db: &DatabaseConnection,
     auth: &AuthConfig,
@@ -215,12 +217,10 @@ pub async fn client_credentials_grant(
     secret: &str,
     ip: &str,
 ) -> Result<ClientToken> {
-    // Bounded keys: whatever is sent, the throttle table grows by one short row per guess.
-    let id_key: String = format!("oauth:client:{}", client_id.chars().take(32).collect::<String>());
-    let ip_key = format!("oauth:ip:{ip}");
-    if throttle_check(db, &id_key).await? || throttle_check(db, &ip_key).await? {
-        return Err(Error::RateLimited);
-    }
+    // Bounded keys: whatever is sent, the throttle table grows by short rows per guess. Only
+    // this client id from this address is refused: the public client id alone locks nobody out.
+    let keys = CredentialKeys::new("oauth", &client_id.chars().take(32).collect::<String>(), ip);
+    admit_credentials(db, &keys).await?;
     let backend = db.get_database_backend();
     let mut found = None;
     if client_secret_public_id(secret) == Some(client_id) {
@@ -232,11 +232,9 @@ pub async fn client_credentials_grant(
             .map(|r| (r.id, r.credential_id));
     }
     let Some((id, credential)) = found else {
-        throttle_fail(db, &id_key, Throttle::LOGIN_ACCOUNT).await?;
-        throttle_fail(db, &ip_key, Throttle::LOGIN_IP).await?;
         return Err(unauthenticated());
     };
-    throttle_reset(db, &id_key).await?;
+    credentials_ok(db, &keys).await?;
     let sql = format!("UPDATE api_client SET last_used_at_us = {} WHERE id = $1", now_us_sql(backend));
     db.execute_raw(stmt(backend, &sql, [id.into()])).await?;
     let now = now_us(db).await? / 1_000_000;

@@ -4,14 +4,24 @@
 //! its legal guardians (level 1 or 2) has an e-mail on the school record, a 6-digit code is
 //! sent there; entering it links the account to the pupil. The answer is the same whether or
 //! not anything matched (no way to probe who attends which school), codes are single use,
-//! valid 10 minutes, 5 attempts, and requests are throttled per account (A5, Z1).
+//! valid 10 minutes, 5 attempts (reserved by a conditional update before the code is
+//! compared), and requests are throttled per account and per address (A5, Z1). Only accounts
+//! with a verified e-mail address may ask.
+//!
+//! Per child, across every account, at most `MAX_CHALLENGES_PER_CHILD` challenges and
+//! `MAX_ATTEMPTS_PER_CHILD` code attempts (`child_link_guard`): many accounts cannot share
+//! out the guessing of one child's code. Past either cap no code is sent any more and a
+//! confirmation answers `LINK_REVIEW_REQUIRED`: the funder's staff link the family themselves
+//! (`decide_family_link`) and clear the counters (`clear_child_link_guard`).
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult, Value};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::throttle::{Throttle, throttle_check, throttle_fail};
+use super::guard::admit_mail_request;
+use super::link_guard::{MAX_CHALLENGES_PER_CHILD, count_child_challenge, reserve_child_attempt};
+use super::throttle::{Slot, Throttle, reserve};
 use crate::db::{begin_write, now_us, now_us_sql, stmt};
 use crate::error::{Error, Result};
 use crate::identity::{ChallengePolicy, CodeError, CodeHash, check_attempt, new_code};
@@ -64,18 +74,25 @@ pub fn normalize_name(s: &str) -> String {
 pub async fn request_child_link(
     db: &DatabaseConnection,
     account_id: Uuid,
+    ip: &str,
     uai: &str,
     family_name: &str,
     given_name: &str,
     birth_date: NaiveDate,
 ) -> Result<(LinkChallenge, Option<CodeToSend>)> {
-    let key = format!("link:acct:{account_id}");
-    if throttle_check(db, &key).await? {
-        return Err(Error::RateLimited);
+    let backend = db.get_database_backend();
+    let sql = "SELECT email_verified_at_us FROM account WHERE id = $1";
+    let verified = Verified::find_by_statement(stmt(backend, sql, [account_id.into()])).one(db).await?;
+    if verified.is_none_or(|v| v.email_verified_at_us.is_none()) {
+        return Err(Error::EmailNotVerified);
     }
     // Every request counts: ten requests an hour is plenty for a family, not for a prober.
-    throttle_fail(db, &key, Throttle { free: 10, max_block_secs: 3600 }).await?;
-    let backend = db.get_database_backend();
+    if let Slot::Full { retry_after_secs } =
+        reserve(db, &format!("link:acct:{account_id}"), Throttle::LINK_REQUEST, 0).await?
+    {
+        return Err(Error::Throttled { retry_after_secs });
+    }
+    admit_mail_request(db, "link", Throttle::MAIL_IP, ip, None).await?;
     let sql = "SELECT p.id, p.source_key, p.funder_id, p.family_name, p.usage_name, p.given_name FROM pupil p \
                WHERE p.uai = $1 AND p.birth_date = $2 AND p.left_at IS NULL";
     let values = [uai.trim().to_ascii_uppercase().into(), birth_date.into()];
@@ -95,7 +112,10 @@ pub async fn request_child_link(
             Contact::find_by_statement(stmt(backend, sql, [funder.into(), source_key.into()])).all(db).await?;
         if let Some(c) = contacts.into_iter().next() {
             pupil_id = id;
-            send = Some(CodeToSend { to: c.email, code: new_code(), child_given_name: given });
+            // Past the child's cap the challenge looks the same, but no code exists for it.
+            if count_child_challenge(db, id).await? <= MAX_CHALLENGES_PER_CHILD {
+                send = Some(CodeToSend { to: c.email, code: new_code(), child_given_name: given });
+            }
         }
     }
     let challenge_id = Uuid::new_v4();
@@ -138,14 +158,23 @@ struct Expiry {
     expires_at_us: i64,
 }
 
-/// A challenge as [`confirm_child_link`] checks it.
+/// A challenge whose attempt [`confirm_child_link`] reserved (`attempts` counts it).
 #[derive(FromQueryResult)]
-struct Challenge {
+struct Reserved {
     pupil_id: Uuid,
     code_hash: String,
     attempts: i32,
     created_at_us: i64,
+}
+
+#[derive(FromQueryResult)]
+struct Consumed {
     consumed_at_us: Option<i64>,
+}
+
+#[derive(FromQueryResult)]
+struct Verified {
+    email_verified_at_us: Option<i64>,
 }
 
 #[derive(FromQueryResult)]
@@ -160,8 +189,10 @@ fn mask_email(e: &str) -> String {
     }
 }
 
-/// Confirms a link with the code received. Wrong code: one attempt spent; after 5, or after 10
-/// minutes, the challenge is dead. Success links the account to the pupil once.
+/// Confirms a link with the code received. Each call spends one of the challenge's 5
+/// attempts (and one of the child's), reserved before the code is compared, so parallel
+/// guesses cannot exceed them; after 5, or after 10 minutes, the challenge is dead. Success
+/// links the account to the pupil once.
 pub async fn confirm_child_link(
     db: &DatabaseConnection,
     account_id: Uuid,
@@ -169,37 +200,45 @@ pub async fn confirm_child_link(
     code: &str,
 ) -> Result<Uuid> {
     let backend = db.get_database_backend();
-    let txn = begin_write(db).await?;
-    let sql = "SELECT pupil_id, code_hash, attempts, created_at_us, consumed_at_us FROM link_challenge WHERE id = $1 AND account_id = $2";
-    let row =
-        Challenge::find_by_statement(stmt(backend, sql, [challenge_id.into(), account_id.into()])).one(&txn).await?;
-    let Some(Challenge { pupil_id: pupil, code_hash, attempts, created_at_us: created, consumed_at_us: consumed }) =
-        row
+    let max = ChallengePolicy::DEFAULT.max_attempts as i32;
+    let sql = "UPDATE link_challenge SET attempts = attempts + 1 WHERE id = $1 AND account_id = $2 \
+               AND consumed_at_us IS NULL AND attempts < $3 RETURNING pupil_id, code_hash, attempts, created_at_us";
+    let values = [challenge_id.into(), account_id.into(), max.into()];
+    let Some(Reserved { pupil_id: pupil, code_hash, attempts, created_at_us: created }) =
+        Reserved::find_by_statement(stmt(backend, sql, values)).one(db).await?
     else {
-        return Err(Error::NotFound("challenge"));
+        return Err(unreserved(db, account_id, challenge_id).await?);
     };
     let stored = CodeHash::from_hex(&code_hash).ok_or(Error::NotFound("challenge"))?;
-    if consumed.is_some() {
-        return Err(Error::Conflict("this code was already used".into()));
-    }
-    let now = now_us(&txn).await?;
+    let now = now_us(db).await?;
     let to_time = |us: i64| DateTime::<Utc>::from_timestamp_micros(us).unwrap_or_default();
+    if to_time(now).signed_duration_since(to_time(created)) >= ChallengePolicy::DEFAULT.ttl {
+        return Err(Error::bad_input("code", "the code has expired: ask for a new one"));
+    }
+    if !pupil.is_nil() && !reserve_child_attempt(db, pupil).await? {
+        return Err(Error::LinkReviewRequired);
+    }
+    // The attempt being made is already counted: the policy sees the ones before it.
+    let before = (attempts - 1).max(0) as u32;
     let verdict = check_attempt(
         &ChallengePolicy::DEFAULT,
         to_time(now),
         to_time(created),
-        attempts.max(0) as u32,
+        before,
         challenge_id,
         code.trim(),
         &stored,
     );
     match verdict {
         Ok(()) if !pupil.is_nil() => {
+            let txn = begin_write(db).await?;
             let sql = format!(
                 "UPDATE link_challenge SET consumed_at_us = {} WHERE id = $1 AND consumed_at_us IS NULL",
                 now_us_sql(backend)
             );
-            txn.execute_raw(stmt(backend, &sql, [challenge_id.into()])).await?;
+            if txn.execute_raw(stmt(backend, &sql, [challenge_id.into()])).await?.rows_affected() == 0 {
+                return Err(Error::Conflict("this code was already used".into()));
+            }
             let existing =
                 "SELECT id FROM family_link WHERE account_id = $1 AND pupil_id = $2 AND revoked_at_us IS NULL";
             if txn.query_one_raw(stmt(backend, existing, [account_id.into(), pupil.into()])).await?.is_none() {
@@ -212,19 +251,24 @@ pub async fn confirm_child_link(
             txn.commit().await?;
             Ok(pupil)
         }
-        Ok(()) | Err(CodeError::Wrong) => {
-            txn.execute_raw(stmt(
-                backend,
-                "UPDATE link_challenge SET attempts = attempts + 1 WHERE id = $1",
-                [challenge_id.into()],
-            ))
-            .await?;
-            txn.commit().await?;
-            Err(Error::bad_input("code", "wrong code"))
-        }
+        Ok(()) | Err(CodeError::Wrong) => Err(Error::bad_input("code", "wrong code")),
         Err(CodeError::Expired) => Err(Error::bad_input("code", "the code has expired: ask for a new one")),
         Err(CodeError::TooManyAttempts) => Err(Error::RateLimited),
     }
+}
+
+/// Why no attempt could be reserved on a challenge.
+async fn unreserved(db: &DatabaseConnection, account_id: Uuid, challenge_id: Uuid) -> Result<Error> {
+    let sql = "SELECT consumed_at_us FROM link_challenge WHERE id = $1 AND account_id = $2";
+    let row =
+        Consumed::find_by_statement(stmt(db.get_database_backend(), sql, [challenge_id.into(), account_id.into()]))
+            .one(db)
+            .await?;
+    Ok(match row {
+        None => Error::NotFound("challenge"),
+        Some(Consumed { consumed_at_us: Some(_) }) => Error::Conflict("this code was already used".into()),
+        Some(_) => Error::RateLimited,
+    })
 }
 
 /// Pupils an account is linked to (live links only): the only children a parent can reach.

@@ -10,9 +10,9 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult};
 use uuid::Uuid;
 
 use super::accounts::{AccountKind, tokio_blocking};
+use super::guard::{CredentialKeys, admit_credentials, credentials_ok};
 use super::principal::Principal;
 use super::sessions::{AuthConfig, totp_ok};
-use super::throttle::{Throttle, throttle_check, throttle_fail, throttle_reset};
 use crate::db::{now_us_sql, stmt};
 use crate::error::{Error, Result};
 use crate::identity::{dummy_verify, verify_password};
@@ -23,9 +23,11 @@ pub const REAUTH_WINDOW_SECS: i64 = 10 * 60;
 /// Checks the password (and, for staff, a fresh TOTP code) of the signed-in person and marks
 /// the current session as re-authenticated. Returns until when, in µs.
 ///
-/// Failures share the sign-in counter of the account (A3): a stolen session gives no extra
-/// guesses at the password. A wrong answer is `BAD_USER_INPUT` (the session itself is fine: the
-/// app must not sign out), a blocked account `RATE_LIMITED`.
+/// Attempts are reserved before the check (`guard`): the session is the hard key (a stolen
+/// session gets five guesses, then one every few minutes), and the account's sign-in key only
+/// adds a short wait, so a stranger guessing the password elsewhere cannot stop a staff member
+/// from stepping up. A wrong answer is `BAD_USER_INPUT` (the session itself is fine: the app
+/// must not sign out), a used-up session `RATE_LIMITED`.
 pub async fn reauthenticate(
     db: &DatabaseConnection,
     auth: &AuthConfig,
@@ -34,10 +36,8 @@ pub async fn reauthenticate(
     totp_code: Option<&str>,
 ) -> Result<i64> {
     let account = &principal.account;
-    let key = format!("login:acct:{}", account.email);
-    if throttle_check(db, &key).await? {
-        return Err(Error::RateLimited);
-    }
+    let keys = CredentialKeys::reauth(principal.session_id, &account.email);
+    admit_credentials(db, &keys).await?;
     let backend = db.get_database_backend();
     let sql = "SELECT password_hash FROM account WHERE id = $1";
     let row = PasswordHash::find_by_statement(stmt(backend, sql, [account.id.into()])).one(db).await?;
@@ -57,10 +57,9 @@ pub async fn reauthenticate(
     let ok =
         password_ok && (account.kind != AccountKind::Staff || totp_ok(db, &auth.data_key, account, totp_code).await?);
     if !ok {
-        throttle_fail(db, &key, Throttle::LOGIN_ACCOUNT).await?;
         return Err(Error::bad_input("password", "wrong password or code"));
     }
-    throttle_reset(db, &key).await?;
+    credentials_ok(db, &keys).await?;
     let now = now_us_sql(backend);
     let sql = format!(
         "UPDATE device_session SET reauthenticated_at_us = {now} WHERE id = $1 AND account_id = $2 \

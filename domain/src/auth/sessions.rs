@@ -5,7 +5,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::accounts::{self, Account, AccountKind, AccountRow, find_account_by_email, normalize_email, tokio_blocking};
-use super::throttle::{Throttle, throttle_check, throttle_fail, throttle_reset};
+use super::guard::{CredentialKeys, admit_credentials, credentials_ok};
 use super::totp_store::open_totp;
 use crate::db::{begin_write, now_us, now_us_sql, stmt};
 use crate::error::{Error, Result};
@@ -70,6 +70,11 @@ pub(super) fn check_device(d: &Device) -> Result<()> {
 
 /// Signs in with e-mail and password (+ TOTP for staff). Unknown e-mail, wrong password, wrong
 /// code and disabled account all give `UNAUTHENTICATED` after the same Argon2 work.
+///
+/// The attempt is reserved on its throttling keys before anything is checked (`guard`): only
+/// this account from this address can be refused (`RATE_LIMITED`); the account or the address
+/// under attack from elsewhere only makes attempts wait a little, so the right password from
+/// another address still signs in.
 pub async fn log_in(
     db: &DatabaseConnection,
     auth: &AuthConfig,
@@ -81,10 +86,8 @@ pub async fn log_in(
 ) -> Result<Tokens> {
     check_device(device)?;
     let email = normalize_email(email).unwrap_or_default();
-    let (acct_key, ip_key) = (format!("login:acct:{email}"), format!("login:ip:{ip}"));
-    if throttle_check(db, &acct_key).await? || throttle_check(db, &ip_key).await? {
-        return Err(Error::RateLimited);
-    }
+    let keys = CredentialKeys::new("login", &email, ip);
+    admit_credentials(db, &keys).await?;
     let found = if email.is_empty() { None } else { find_account_by_email(db, &email).await? };
     let supplied = password.to_owned();
     let verified = match &found {
@@ -103,11 +106,9 @@ pub async fn log_in(
         }
     };
     let Some((account, _)) = found.filter(|_| verified) else {
-        throttle_fail(db, &acct_key, Throttle::LOGIN_ACCOUNT).await?;
-        throttle_fail(db, &ip_key, Throttle::LOGIN_IP).await?;
         return Err(unauthenticated());
     };
-    throttle_reset(db, &acct_key).await?;
+    credentials_ok(db, &keys).await?;
     open_session(db, auth, account, device).await
 }
 

@@ -67,6 +67,8 @@ pub async fn decide_family_link(db: &DatabaseConnection, actor: &Actor, d: &Link
     let action = match d.action {
         LinkAction::Link => {
             link(&txn, actor, d).await?;
+            // A staff link is the review a child past its link caps waited for.
+            super::link_guard::clear_child_link_guard(&txn, d.pupil).await?;
             "link_child"
         }
         LinkAction::Unlink => {
