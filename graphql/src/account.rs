@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use passerelle_domain::auth::{self, AccountKind, AuthConfig, Device, Tokens};
-use passerelle_domain::mail::{Mail, Mailer, send_detached};
+use passerelle_domain::mail::{Mailer, Message, send_detached};
 use sea_orm::DatabaseConnection;
 
 use crate::access::{SignedIn, caller, client_ip, signed_in};
@@ -281,13 +281,10 @@ impl AccountMutation {
         let created =
             auth::sign_up(db, AccountKind::Parent, &input.email, &input.password, &input.display_name, &ip).await?;
         if let (Some((account, token)), Some(mailer)) = (created, ctx.data_opt::<Arc<dyn Mailer>>()) {
-            // Lines under 76 characters: the message then travels as readable 8-bit text.
-            let body = format!(
-                "Bonjour {},\n\nPour confirmer votre adresse, saisissez ce code\ndans l'application Passerelle :\n\n{token}\n\nIl est valable 48 heures.\n",
-                account.display_name
+            send_detached(
+                mailer.clone(),
+                Message::VerifyEmail { to: account.email, name: account.display_name, token },
             );
-            let mail = Mail { to: account.email, subject: "Confirmez votre adresse e-mail".into(), body };
-            send_detached(mailer.clone(), mail);
         }
         Ok(SignUpPayload { verification_sent: true })
     }
@@ -299,13 +296,8 @@ impl AccountMutation {
         if let (Some((account, token)), Some(mailer)) =
             (auth::request_password_reset(db, &email, &client_ip(ctx)).await?, ctx.data_opt::<Arc<dyn Mailer>>())
         {
-            let body = format!(
-                "Bonjour {},\n\nPour choisir un nouveau mot de passe, saisissez ce code\ndans l'application Passerelle :\n\n{token}\n\n\
-                 Il est valable une heure. Toutes vos sessions seront fermées.\n",
-                account.display_name
-            );
-            let mail = Mail { to: account.email, subject: "Réinitialisation de votre mot de passe".into(), body };
-            send_detached(mailer.clone(), mail);
+            let message = Message::PasswordReset { to: account.email, name: account.display_name, token };
+            send_detached(mailer.clone(), message);
         }
         Ok(true)
     }

@@ -8,7 +8,7 @@ use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::NaiveDate;
 use passerelle_domain::Error;
 use passerelle_domain::auth::{self, AccountKind, Principal};
-use passerelle_domain::mail::{Mail, Mailer, send_detached};
+use passerelle_domain::mail::{Mailer, Message, send_detached};
 use passerelle_domain::school::query::{PupilRow, list_pupils_by_ids};
 use sea_orm::DatabaseConnection;
 
@@ -111,14 +111,8 @@ impl FamilyMutation {
         )
         .await?;
         if let (Some(s), Some(mailer)) = (send, ctx.data_opt::<Arc<dyn Mailer>>()) {
-            // Lines under 76 characters: the message then travels as readable 8-bit text.
-            let body = format!(
-                "Bonjour,\n\nUne demande de rattachement au Pass de {}\na été faite depuis l'application Passerelle.\n\n\
-                 Code de confirmation : {}\n\nCe code est valable 10 minutes. Si vous n'êtes pas\n\
-                 à l'origine de cette demande, ignorez ce message.\n",
-                s.child_given_name, s.code
-            );
-            send_detached(mailer.clone(), Mail { to: s.to, subject: "Code de rattachement Passerelle".into(), body });
+            let message = Message::LinkCode { to: s.to, child_given_name: s.child_given_name, code: s.code };
+            send_detached(mailer.clone(), message);
         }
         Ok(ChildLinkChallenge {
             challenge_id: ID(challenge.id.to_string()),
