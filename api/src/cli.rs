@@ -44,6 +44,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run the scheduler alone (ticket expiry, the generation-deadline close of wallets).
+    Worker {
+        /// One sweep, its counts as one JSON line, then exit.
+        #[arg(long)]
+        once: bool,
+    },
     /// Print the GraphQL schema (SDL), or write it to a file.
     ExportSchema {
         #[arg(long)]

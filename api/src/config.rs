@@ -44,6 +44,9 @@ pub struct Settings {
     /// Largest amount one ledger leg may move, whoever asks (the ledger's own guard against
     /// arithmetic abuse; far above `max_amount`).
     pub ledger_max_leg: Cents,
+    /// Seconds between two scheduler sweeps in `serve` and `worker` (ticket expiry, the
+    /// deadline close of wallets); 0 turns the scheduler off in `serve` (tests drive it).
+    pub scheduler_secs: u64,
     /// Seed the demo funder, campaign and accounts on an empty database.
     pub demo: bool,
     pub log_json: bool,
@@ -98,6 +101,7 @@ const KNOWN: &[&str] = &[
     "PASSERELLE_ENT_CAS_URL",
     "PASSERELLE_ENT_SERVICE_URLS",
     "PASSERELLE_ENT_FUNDER",
+    "PASSERELLE_SCHEDULER_SECS",
 ];
 
 fn err(var: &str, message: impl Into<String>) -> ConfigError {
@@ -170,6 +174,12 @@ impl Settings {
                 )?
             }
             None => passerelle_domain::ledger::DEFAULT_MAX_LEG_AMOUNT,
+        };
+        let scheduler_secs = match get("PASSERELLE_SCHEDULER_SECS").filter(|v| !v.is_empty()) {
+            Some(v) => v.parse::<u64>().ok().filter(|s| *s <= 86_400).ok_or_else(|| {
+                err("PASSERELLE_SCHEDULER_SECS", format!("{v:?} is not a number of seconds (0 to 86400)"))
+            })?,
+            None => 60,
         };
         let demo = match get("PASSERELLE_DEMO").as_deref() {
             None | Some("") => !production,
@@ -255,9 +265,15 @@ impl Settings {
             db_max_connections,
             max_amount,
             ledger_max_leg,
+            scheduler_secs,
             demo,
             log_json,
         })
+    }
+
+    /// How often `serve` sweeps, if it does.
+    pub fn scheduler_interval(&self) -> Option<std::time::Duration> {
+        (self.scheduler_secs > 0).then(|| std::time::Duration::from_secs(self.scheduler_secs))
     }
 
     pub fn is_production(&self) -> bool {

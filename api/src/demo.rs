@@ -9,8 +9,10 @@ use passerelle_domain::campaign::{Policy, upsert_campaign};
 use passerelle_domain::eligibility::recompute;
 use passerelle_domain::funder::{ensure_funder_by_code, find_funder_by_code};
 use passerelle_domain::grant::run_grant;
-use passerelle_domain::partner::{PartnerRole, add_partner_member, create_partner};
+use passerelle_domain::ledger::Wallet;
+use passerelle_domain::partner::{PartnerRole, add_partner_member, approve_partner, create_partner};
 use passerelle_domain::school::import::{ImportFile, ImportOptions, RosterFormat, import_roster};
+use passerelle_domain::spending;
 use sea_orm::DatabaseConnection;
 
 use crate::config::Settings;
@@ -75,6 +77,10 @@ pub async fn seed(db: &DatabaseConnection, settings: &Settings) -> anyhow::Resul
     for key in ["csv:900001", "csv:900002"] {
         link_demo_child(db, parent.id, funder.id, key).await?;
     }
+    approve_partner(db, club.id, funder.id, &[Wallet::Sport], Some("Bagneux")).await?;
+    let theatre = create_partner(db, "Théâtre Victor Hugo").await?;
+    approve_partner(db, theatre.id, funder.id, &[Wallet::Culture], Some("Bagneux")).await?;
+    seed_spending(db, settings, parent.id, club.id, theatre.id).await?;
     let staff_totp_secret = totp.to_base32();
     Ok(Some(DemoReport { pupils: imported.created, passes: grant.passes, staff_totp_secret }))
 }
@@ -107,4 +113,64 @@ pub async fn staff_totp_secret(db: &DatabaseConnection, settings: &Settings) -> 
     let key = crate::keys::data_key(settings)?;
     passerelle_domain::auth::seal_clear_totp_secrets(db, &key).await?;
     Ok(passerelle_domain::auth::totp_secret_of(db, &key, "staff@example.org").await?.map(|s| s.to_base32()))
+}
+
+/// A little history, through the real use cases: Léa holds a ticket for the judo club, Hugo
+/// (boursier) paid the theatre and had a ticket redeemed by the club.
+async fn seed_spending(
+    db: &DatabaseConnection,
+    settings: &Settings,
+    parent: uuid::Uuid,
+    club: uuid::Uuid,
+    theatre: uuid::Uuid,
+) -> anyhow::Result<()> {
+    let keys = spending::TicketKeys::new(settings.public_url.clone());
+    let data_key = crate::keys::data_key(settings)?;
+    let pupils = passerelle_domain::auth::linked_pupils(db, parent).await?;
+    let passes = spending::passes_of_pupils(db, &pupils).await?;
+    let pass_of = |pupil: Option<&uuid::Uuid>| passes.iter().find(|p| Some(&p.pupil_id) == pupil).map(|p| p.id);
+    let (Some(lea), Some(hugo)) = (pass_of(pupils.first()), pass_of(pupils.get(1))) else {
+        anyhow::bail!("the demo children have no pass");
+    };
+    let cents = passerelle_domain::Cents;
+    let ticket = |pass, wallet, amount, partner_id, key: &str| spending::IssueTicket {
+        pass_id: pass,
+        wallet,
+        amount: cents(amount),
+        partner_id,
+        idempotency_key: key.into(),
+    };
+    spending::issue_ticket(
+        db,
+        &keys,
+        &data_key,
+        parent,
+        &ticket(lea, Wallet::Sport, 1500, Some(club), "demo-ticket-lea"),
+    )
+    .await?;
+    let (redeemable, _) = spending::issue_ticket(
+        db,
+        &keys,
+        &data_key,
+        parent,
+        &ticket(hugo, Wallet::Sport, 3000, None, "demo-ticket-hugo"),
+    )
+    .await?;
+    let redeem = spending::RedeemTicket {
+        code: redeemable.code,
+        amount: Some(cents(2500)),
+        activity_id: None,
+        idempotency_key: "demo-redeem-hugo".into(),
+    };
+    spending::redeem_ticket(db, club, &redeem).await?;
+    let payment = spending::PayPartner {
+        pass_id: hugo,
+        wallet: Wallet::Culture,
+        amount: cents(1200),
+        partner_id: theatre,
+        activity_id: None,
+        idempotency_key: "demo-payment-hugo".into(),
+    };
+    spending::pay_partner(db, parent, &payment).await?;
+    Ok(())
 }

@@ -104,3 +104,28 @@ pub async fn import(
     summary.into_result()?;
     Ok(())
 }
+
+/// `passerelle worker`: the scheduler alone, until a signal (or one sweep with `--once`).
+pub async fn worker(settings: &Settings, once: bool) -> anyhow::Result<()> {
+    let db = connect_and_migrate(settings).await?;
+    if once {
+        let report = crate::scheduler::tick(&db).await?;
+        println!("{}", serde_json::to_string(&report)?);
+        db.close().await?;
+        return Ok(());
+    }
+    let every = Duration::from_secs(settings.scheduler_secs.max(1));
+    let mut interval = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {
+                if let Err(e) = crate::scheduler::tick(&db).await {
+                    tracing::warn!(error = %e, "scheduler sweep failed");
+                }
+            }
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    db.close().await?;
+    Ok(())
+}

@@ -30,6 +30,7 @@ async fn main() -> anyhow::Result<()> {
             jobs::import(&settings, &funder, &format, &files, partial, json).await
         }
         Command::Grant { funder, school_year, json } => jobs::grant(&settings, &funder, school_year, json).await,
+        Command::Worker { once } => jobs::worker(&settings, once).await,
         Command::Serve | Command::ExportSchema { .. } => serve(settings).await,
     }
 }

@@ -77,6 +77,10 @@ pub async fn start(settings: Settings, db: DatabaseConnection, handle_signals: b
     // Staff TOTP seeds from before sealing: sealed before the first request is served.
     passerelle_domain::auth::seal_clear_totp_secrets(&db, &auth.data_key).await.context("sealing TOTP secrets")?;
     let mailer = crate::mailer::mailer(&settings)?;
+    let pass_events = passerelle_graphql::PassEvents::new();
+    // A ticket key exists before the first ticket: partner apps can fetch the JWKS ahead.
+    let tickets = Arc::new(passerelle_domain::spending::TicketKeys::new(settings.public_url.clone()));
+    tickets.current(&db, &auth.data_key).await.map_err(|e| anyhow::anyhow!("ticket signing key: {e}"))?;
     let config = SchemaConfig {
         server_info,
         production: settings.is_production(),
@@ -86,6 +90,8 @@ pub async fn start(settings: Settings, db: DatabaseConnection, handle_signals: b
         ent: crate::ent::validator(&settings)?,
         oidc: crate::oidc::providers(&settings)?,
         dev_back_office: settings.dev_back_office,
+        pass_events: pass_events.clone(),
+        tickets: Some(tickets),
     };
     let schema = build_schema(Some(db.clone()), config);
     let listener = TcpListener::bind(settings.bind).await.with_context(|| format!("binding {}", settings.bind))?;
@@ -93,8 +99,12 @@ pub async fn start(settings: Settings, db: DatabaseConnection, handle_signals: b
     let shutting_down = Arc::new(AtomicBool::new(false));
     let state =
         AppState { db: db.clone(), schema, auth, settings: Arc::new(settings), shutting_down: shutting_down.clone() };
-    let router = http::router(state);
+    let router = http::router(state.clone());
     purge_throttle_keys(db.clone(), shutting_down.clone());
+    crate::live::spawn_feeder(db.clone(), pass_events, shutting_down.clone());
+    if let Some(every) = state.settings.scheduler_interval() {
+        crate::scheduler::spawn(db.clone(), every, shutting_down.clone());
+    }
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let shutdown = async move {
         if handle_signals {

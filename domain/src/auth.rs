@@ -47,7 +47,9 @@ pub use audit::Actor;
 pub use ent::{EntClaims, EntValidator, ent_sign_in, parse_service_response};
 pub use guard::argon2_permits;
 pub use link_guard::{MAX_ATTEMPTS_PER_CHILD, MAX_CHALLENGES_PER_CHILD, clear_child_link_guard};
-pub use links::{CodeToSend, LinkChallenge, confirm_child_link, linked_pupils, normalize_name, request_child_link};
+pub use links::{
+    CodeToSend, LinkChallenge, confirm_child_link, linked_funders, linked_pupils, normalize_name, request_child_link,
+};
 pub use membership::{PartnerRole, membership_of};
 pub use oidc::{
     AuthorizationStart, BoxFuture, FLOW_TTL_SECS, OidcClaims, OidcProvider, OidcProviders, OidcStart, PendingFlow,
@@ -58,5 +60,5 @@ pub use reauth::{REAUTH_WINDOW_SECS, reauthenticate, require_recent_auth};
 pub use refresh::{REFRESH_GRACE_SECS, refresh};
 pub use sessions::{AuthConfig, Device, Session, Tokens, list_sessions, log_in, log_out};
 pub use staff_links::{LinkAction, LinkChange, LinkDecision, decide_family_link, pupil_funder};
-pub use throttle::{Throttle, ip_bucket, throttle_check, throttle_fail, throttle_purge, throttle_reset};
+pub use throttle::{Slot, Throttle, ip_bucket, reserve, throttle_check, throttle_fail, throttle_purge, throttle_reset};
 pub use totp_store::{seal_clear_totp_secrets, totp_secret_of};

@@ -54,6 +54,9 @@ pub enum Error {
     CardBlocked,
     #[error("the ticket cannot be redeemed")]
     TicketNotRedeemable,
+    /// A wrong card PIN; the card is blocked when none are left.
+    #[error("wrong PIN ({attempts_left} attempts left)")]
+    WrongPin { attempts_left: i64 },
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -77,6 +80,7 @@ impl Error {
             Error::CampaignClosed => "CAMPAIGN_CLOSED",
             Error::CardBlocked => "CARD_BLOCKED",
             Error::TicketNotRedeemable => "TICKET_NOT_REDEEMABLE",
+            Error::WrongPin { .. } => "WRONG_PIN",
             Error::Internal(_) => "INTERNAL",
         }
     }
@@ -111,6 +115,7 @@ impl From<LedgerError> for Error {
                 Rejection::AmountExceedsHold => Error::bad_input("amount", r.to_string()),
                 Rejection::CardBlocked { .. } => Error::CardBlocked,
                 Rejection::CampaignClosed { .. } => Error::CampaignClosed,
+                Rejection::RefundExceedsRedemption => Error::bad_input("amount", r.to_string()),
             },
             LedgerError::IdempotencyConflict => Error::IdempotencyConflict,
             LedgerError::Invalid(m) => Error::bad_input("operation", m),

@@ -22,7 +22,7 @@ pub mod totp;
 
 pub use codes::{ChallengePolicy, CodeError, CodeHash, check_attempt, new_code};
 pub use data_key::{DataKey, DataKeyError};
-pub use jwt::{AccessTokenKeys, Claims, JwtError, TokenKind};
+pub use jwt::{AccessTokenKeys, Claims, JwtError, TokenKind, key_id};
 pub use password::{
     PasswordError, PasswordPolicy, check_password, dummy_verify, hash_password, needs_rehash, verify_password,
 };

@@ -31,4 +31,4 @@ pub use model::{
     MAX_HOLD_TIMEOUT_MS, Operation, OutboxEvent, Outcome, Phase, Rejection, Scope, TransferId, TransferKind,
     TransferRecord, Wallet, max_leg_amount, set_max_leg_amount,
 };
-pub use service::execute;
+pub use service::{AfterLegs, Written, execute, execute_with, write_outbox};

@@ -19,6 +19,7 @@ pub mod mail;
 pub mod money;
 pub mod partner;
 pub mod school;
+pub mod spending;
 pub mod usecase;
 
 pub use error::{Error, Result};

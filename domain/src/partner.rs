@@ -13,6 +13,7 @@ pub use crate::auth::PartnerRole;
 use crate::auth::{AccountKind, account_kind};
 use crate::db::{begin_write, now_us_sql, stmt};
 use crate::error::{Error, Result};
+use crate::ledger::Wallet;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, FromQueryResult)]
 pub struct Partner {
@@ -66,4 +67,142 @@ pub async fn add_partner_member(
     }
     txn.commit().await?;
     Ok(())
+}
+
+/// Where a partner stands with the funder (`partner.status`): only approved partners are paid.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Serialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    sea_orm::DeriveValueType,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[sea_orm(value_type = "String")]
+pub enum PartnerStatus {
+    Pending,
+    Approved,
+    Suspended,
+}
+
+/// The stored categories (`"sport,culture"`): the wallets a partner accepts. An unknown name
+/// is a read error, never silently dropped.
+pub fn categories_from_text(text: &str) -> Result<Vec<Wallet>> {
+    text.split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().map_err(|_| Error::internal(sea_orm::DbErr::Type(format!("unknown category {s:?}")))))
+        .collect()
+}
+
+fn categories_text(categories: &[Wallet]) -> String {
+    let names: Vec<&'static str> = Wallet::ALL.iter().filter(|w| categories.contains(w)).map(|w| w.into()).collect();
+    names.join(",")
+}
+
+/// A partner as families and its own members see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PartnerProfile {
+    pub id: Uuid,
+    pub name: String,
+    pub funder_id: Option<Uuid>,
+    pub categories: Vec<Wallet>,
+    pub status: PartnerStatus,
+    pub commune: Option<String>,
+}
+
+#[derive(FromQueryResult)]
+struct ProfileRow {
+    id: Uuid,
+    name: String,
+    funder_id: Option<Uuid>,
+    categories: String,
+    status: PartnerStatus,
+    commune: Option<String>,
+}
+
+impl TryFrom<ProfileRow> for PartnerProfile {
+    type Error = Error;
+
+    fn try_from(r: ProfileRow) -> Result<Self> {
+        Ok(PartnerProfile {
+            categories: categories_from_text(&r.categories)?,
+            id: r.id,
+            name: r.name,
+            funder_id: r.funder_id,
+            status: r.status,
+            commune: r.commune,
+        })
+    }
+}
+
+const PROFILE_SELECT: &str = "SELECT id, name, funder_id, categories, status, commune FROM partner";
+
+pub async fn partner_profile<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<PartnerProfile> {
+    let sql = format!("{PROFILE_SELECT} WHERE id = $1");
+    let row = ProfileRow::find_by_statement(stmt(db.get_database_backend(), &sql, [id.into()])).one(db).await?;
+    row.ok_or(Error::NotFound("partner"))?.try_into()
+}
+
+/// Affiliates a partner to a funder for these wallets and approves it (the demo, tests; the
+/// staff workflow of applications and approval builds on it).
+pub async fn approve_partner(
+    db: &DatabaseConnection,
+    partner: Uuid,
+    funder: Uuid,
+    categories: &[Wallet],
+    commune: Option<&str>,
+) -> Result<PartnerProfile> {
+    if categories.is_empty() {
+        return Err(Error::bad_input("categories", "at least one wallet"));
+    }
+    let sql = "UPDATE partner SET funder_id = $2, categories = $3, status = 'approved', commune = $4 WHERE id = $1";
+    let values = [partner.into(), funder.into(), categories_text(categories).into(), commune.map(str::to_owned).into()];
+    if db.execute_raw(stmt(db.get_database_backend(), sql, values)).await?.rows_affected() == 0 {
+        return Err(Error::NotFound("partner"));
+    }
+    partner_profile(db, partner).await
+}
+
+/// Approved partners of the funders of `funders` (a parent's children's funders), by name,
+/// with a keyset after `(name, id)`. `text` matches the name (case-insensitive), `category`
+/// keeps partners accepting that wallet.
+pub async fn list_approved_partners<C: ConnectionTrait>(
+    db: &C,
+    funders: &[Uuid],
+    text: Option<&str>,
+    category: Option<Wallet>,
+    first: u64,
+    after: Option<(String, Uuid)>,
+) -> Result<Vec<PartnerProfile>> {
+    if funders.is_empty() {
+        return Ok(vec![]);
+    }
+    let mut values: Vec<sea_orm::Value> = funders.iter().map(|f| (*f).into()).collect();
+    let list = (1..=funders.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+    let mut sql = format!("{PROFILE_SELECT} WHERE status = 'approved' AND funder_id IN ({list})");
+    if let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) {
+        let escaped = text.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        values.push(format!("%{escaped}%").into());
+        sql.push_str(&format!(" AND LOWER(name) LIKE ${} ESCAPE '\\'", values.len()));
+    }
+    if let Some(c) = category {
+        values.push(format!("%{c}%").into());
+        sql.push_str(&format!(" AND categories LIKE ${}", values.len()));
+    }
+    if let Some((name, id)) = after {
+        values.push(name.into());
+        values.push(id.into());
+        let (n, i) = (values.len() - 1, values.len());
+        sql.push_str(&format!(" AND (name > ${n} OR (name = ${n} AND id > ${i}))"));
+    }
+    values.push((first as i64).into());
+    sql.push_str(&format!(" ORDER BY name, id LIMIT ${}", values.len()));
+    let rows = ProfileRow::find_by_statement(stmt(db.get_database_backend(), &sql, values)).all(db).await?;
+    rows.into_iter().map(TryInto::try_into).collect()
 }

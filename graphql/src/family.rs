@@ -4,12 +4,16 @@
 
 use std::sync::Arc;
 
-use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use async_graphql::{ComplexObject, Context, ID, InputObject, Object, SimpleObject};
 use chrono::NaiveDate;
 use passerelle_domain::Error;
 use passerelle_domain::auth::{self, AccountKind, Principal};
 use passerelle_domain::mail::{Mailer, Message, send_detached};
-use passerelle_domain::school::query::{PupilRow, list_pupils_by_ids};
+use passerelle_domain::school::query::{PupilRow, list_pupils_by_ids, schools_by_uai};
+use passerelle_domain::spending;
+use uuid::Uuid;
+
+use crate::wallet::Pass;
 use sea_orm::DatabaseConnection;
 
 use crate::access::{SignedIn, client_ip, signed_in};
@@ -34,10 +38,13 @@ pub struct ChildLinkChallenge {
 #[derive(SimpleObject)]
 pub struct School {
     pub uai: Option<String>,
+    pub name: Option<String>,
+    pub commune: Option<String>,
 }
 
 /// A linked child, as the parent app shows it.
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct Child {
     pub id: ID,
     pub given_name: String,
@@ -47,16 +54,39 @@ pub struct Child {
     pub class_name: Option<String>,
     pub grade_level: Option<GqlGrade>,
     pub boursier: Option<bool>,
+    #[graphql(skip)]
+    pub pupil: Uuid,
+    #[graphql(skip)]
+    pub funder: Uuid,
+}
+
+#[ComplexObject]
+impl Child {
+    /// The child's passes, newest campaign first.
+    async fn passes(&self, ctx: &Context<'_>) -> ApiResult<Vec<Pass>> {
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        Ok(spending::passes_of_pupils(db, &[self.pupil]).await?.into_iter().map(Into::into).collect())
+    }
+
+    /// The pass of one campaign (default: the newest).
+    async fn pass(&self, ctx: &Context<'_>, campaign_id: Option<ID>) -> ApiResult<Option<Pass>> {
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let campaign = campaign_id.as_ref().map(|c| parse_id(c, "campaignId")).transpose()?;
+        let passes = spending::passes_of_pupils(db, &[self.pupil]).await?;
+        Ok(passes.into_iter().find(|p| campaign.is_none_or(|c| c == p.campaign_id)).map(Into::into))
+    }
 }
 
 impl From<PupilRow> for Child {
     fn from(p: PupilRow) -> Self {
         Child {
+            pupil: p.id,
+            funder: p.funder_id,
             id: ID(p.id.to_string()),
             given_name: p.given_name,
             family_name: p.usage_name.unwrap_or(p.family_name),
             birth_date: p.birth_date,
-            school: School { uai: p.uai },
+            school: School { uai: p.uai, name: None, commune: None },
             class_name: p.class_name,
             grade_level: p.grade.map(Into::into),
             boursier: p.boursier,
@@ -80,7 +110,17 @@ impl FamilyQuery {
         let p = parent(ctx)?;
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let ids = auth::linked_pupils(db, p.account.id).await?;
-        Ok(list_pupils_by_ids(db, &ids).await?.into_iter().map(Into::into).collect())
+        let mut children: Vec<Child> = list_pupils_by_ids(db, &ids).await?.into_iter().map(Into::into).collect();
+        for child in &mut children {
+            if let Some(uai) = child.school.uai.clone() {
+                let school = schools_by_uai(db, child.funder, &[uai]).await?.into_iter().next();
+                if let Some(s) = school {
+                    child.school.name = Some(s.name);
+                    child.school.commune = s.commune;
+                }
+            }
+        }
+        Ok(children)
     }
 }
 

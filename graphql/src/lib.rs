@@ -10,13 +10,16 @@ mod account;
 mod backoffice;
 pub mod error;
 mod family;
+mod live;
 mod oidc;
 mod pagination;
 mod partner;
+mod redeem;
 mod scalars;
 mod server_info;
+mod wallet;
 
-use async_graphql::{EmptySubscription, Enum, ID, MergedObject, SDLExportOptions, Schema};
+use async_graphql::{Enum, ID, MergedObject, SDLExportOptions, Schema};
 use passerelle_domain::Error;
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
@@ -24,6 +27,7 @@ use uuid::Uuid;
 pub use access::{Access, Caller, ClientIp};
 pub use backoffice::Uploads;
 pub use error::ApiError;
+pub use live::{PassChanged, PassEvents};
 pub use scalars::Money;
 pub use server_info::ServerInfo;
 
@@ -38,6 +42,7 @@ pub struct Query(
     backoffice::RosterQuery,
     backoffice::ImportsQuery,
     partner::PartnerQuery,
+    redeem::RedeemQuery,
 );
 
 /// Root mutation: one object per feature, merged.
@@ -50,9 +55,11 @@ pub struct Mutation(
     backoffice::RosterMutation,
     backoffice::FamilyLinkMutation,
     partner::PartnerMutation,
+    wallet::WalletMutation,
+    redeem::RedeemMutation,
 );
 
-pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type AppSchema = Schema<Query, Mutation, live::Subscription>;
 
 /// The Pass wallets (also a partner's categories).
 // Mirrors the domain enum: `remote` derives the conversions both ways, so a new domain variant
@@ -84,11 +91,15 @@ pub struct SchemaConfig {
     pub oidc: passerelle_domain::auth::OidcProviders,
     /// Tests of the back office without staff accounts (never in production).
     pub dev_back_office: bool,
+    /// Committed pass changes, for `passUpdated`.
+    pub pass_events: PassEvents,
+    /// The keys signing tickets' `qrPayload` (none: tickets cannot be issued).
+    pub tickets: Option<std::sync::Arc<passerelle_domain::spending::TicketKeys>>,
 }
 
 /// Builds the schema with its limits and shared data.
 pub fn build_schema(db: Option<DatabaseConnection>, config: SchemaConfig) -> AppSchema {
-    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+    let mut builder = Schema::build(Query::default(), Mutation::default(), live::Subscription)
         .limit_depth(12)
         .limit_complexity(500)
         .limit_directives(8)
@@ -107,6 +118,10 @@ pub fn build_schema(db: Option<DatabaseConnection>, config: SchemaConfig) -> App
     if let Some(ent) = config.ent.clone() {
         builder = builder.data(ent);
     }
+    if let Some(tickets) = config.tickets.clone() {
+        builder = builder.data(tickets);
+    }
+    builder = builder.data(config.pass_events.clone());
     builder = builder.data(config.oidc.clone());
     if let Some(db) = db {
         builder = builder.data(db);
@@ -128,6 +143,8 @@ pub fn export_sdl() -> String {
         ent: None,
         oidc: Default::default(),
         dev_back_office: false,
+        tickets: None,
+        pass_events: PassEvents::new(),
     };
     build_schema(None, config)
         .sdl_with_options(SDLExportOptions::new().sorted_fields().sorted_arguments().sorted_enum_items())

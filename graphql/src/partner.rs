@@ -13,11 +13,23 @@ use crate::access::{actor, partner_owner, partner_owner_reauthenticated, partner
 use crate::error::ApiResult;
 use crate::parse_id;
 
-/// A partner as its members and its software see it (more fields come with affiliation).
+/// A partner as its members and its software see it.
 #[derive(SimpleObject)]
 pub struct Partner {
     pub id: ID,
     pub name: String,
+    /// The wallets it accepts.
+    pub categories: Vec<crate::GqlWallet>,
+    pub commune: Option<String>,
+    pub status: GqlPartnerStatus,
+}
+
+#[derive(async_graphql::Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(name = "PartnerStatus", remote = "passerelle_domain::partner::PartnerStatus")]
+pub enum GqlPartnerStatus {
+    Pending,
+    Approved,
+    Suspended,
 }
 
 /// Club software's credentials, without the secret.
@@ -89,8 +101,14 @@ impl PartnerQuery {
     /// The caller's partner (partner members and the partner's API clients).
     async fn partner_profile(&self, ctx: &Context<'_>) -> ApiResult<Partner> {
         let id = partner_scope(ctx)?;
-        let p = partner::get_partner(ctx.data_unchecked::<DatabaseConnection>(), id).await?;
-        Ok(Partner { id: ID(p.id.to_string()), name: p.name })
+        let p = partner::partner_profile(ctx.data_unchecked::<DatabaseConnection>(), id).await?;
+        Ok(Partner {
+            id: ID(p.id.to_string()),
+            name: p.name,
+            categories: p.categories.into_iter().map(Into::into).collect(),
+            commune: p.commune,
+            status: p.status.into(),
+        })
     }
 
     /// The partner's API clients, newest first (partner owners).

@@ -21,6 +21,7 @@ mod m0007_roster_details;
 mod m0008_ledger_scope;
 mod m0009_identity_hardening;
 mod m0010_throttle;
+mod m0011_spending;
 mod util;
 
 /// The ordered list of migrations.
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0008_ledger_scope::Migration),
             Box::new(m0009_identity_hardening::Migration),
             Box::new(m0010_throttle::Migration),
+            Box::new(m0011_spending::Migration),
         ]
     }
 }

@@ -38,6 +38,7 @@ fn every_domain_error_code_is_documented() {
         Error::CampaignClosed,
         Error::CardBlocked,
         Error::TicketNotRedeemable,
+        Error::WrongPin { attempts_left: 1 },
         Error::internal(std::io::Error::other("x")),
     ];
     for e in all {

@@ -50,6 +50,8 @@ impl TestApp {
             ("PASSERELLE_ENV".into(), "test".into()),
             ("PASSERELLE_BIND".into(), "127.0.0.1:0".into()),
             ("PASSERELLE_DEMO".into(), "false".into()),
+            // Tests drive the scheduler themselves (`passerelle_api::scheduler::tick`).
+            ("PASSERELLE_SCHEDULER_SECS".into(), "0".into()),
             ("PASSERELLE_DATA_DIR".into(), data_dir.display().to_string()),
             ("DATABASE_URL".into(), test_db.url.clone()),
         ];

@@ -14,6 +14,7 @@ pub mod oidc_provider;
 pub mod roster;
 pub mod school;
 pub mod smtp;
+pub mod spending;
 
 pub use app::{TestApp, code};
 pub use db::{Backend, TestDb, count, fresh_db, fresh_db_with_pool};

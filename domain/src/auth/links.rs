@@ -278,3 +278,17 @@ pub async fn linked_pupils<C: ConnectionTrait>(db: &C, account_id: Uuid) -> Resu
         LinkedPupil::find_by_statement(stmt(db.get_database_backend(), sql, [account_id.into()])).all(db).await?;
     Ok(rows.into_iter().map(|r| r.pupil_id).collect())
 }
+
+#[derive(FromQueryResult)]
+struct LinkedFunder {
+    funder_id: Uuid,
+}
+
+/// The funders of a parent's linked children (whose partners the parent may pay).
+pub async fn linked_funders<C: ConnectionTrait>(db: &C, account_id: Uuid) -> Result<Vec<Uuid>> {
+    let sql = "SELECT DISTINCT p.funder_id FROM family_link l JOIN pupil p ON p.id = l.pupil_id \
+               WHERE l.account_id = $1 AND l.revoked_at_us IS NULL";
+    let rows =
+        LinkedFunder::find_by_statement(stmt(db.get_database_backend(), sql, [account_id.into()])).all(db).await?;
+    Ok(rows.into_iter().map(|r| r.funder_id).collect())
+}

@@ -47,6 +47,17 @@ pub struct Policy {
     pub generation_deadline: NaiveDate,
     /// Partners can no longer validate tickets after this day (30 June N+1).
     pub validation_deadline: NaiveDate,
+    /// How long a ticket stays valid once issued (never past the validation deadline).
+    #[serde(default = "default_ticket_validity_days")]
+    pub ticket_validity_days: u16,
+}
+
+/// A month: long enough to book a first lesson, short enough that forgotten tickets give the
+/// credit back within the school year. Policies stored before the field read this.
+pub const DEFAULT_TICKET_VALIDITY_DAYS: u16 = 30;
+
+fn default_ticket_validity_days() -> u16 {
+    DEFAULT_TICKET_VALIDITY_DAYS
 }
 
 /// Why a policy was refused.
@@ -100,6 +111,9 @@ impl Policy {
                 return refuse("wallets", "more than 1,000 € per wallet is not a Pass amount");
             }
         }
+        if !(1..=366).contains(&self.ticket_validity_days) {
+            return refuse("ticketValidityDays", "1 to 366 days");
+        }
         if self.eligible_grades.is_empty() {
             return refuse("eligibleGrades", "at least one grade");
         }
@@ -151,6 +165,7 @@ impl Policy {
             opens_on: date(school_year, 9, 1),
             generation_deadline: date(school_year + 1, 6, 30),
             validation_deadline: date(school_year + 2, 6, 30),
+            ticket_validity_days: DEFAULT_TICKET_VALIDITY_DAYS,
         }
     }
 }

@@ -104,6 +104,10 @@ pub enum AccountKind {
     PartnerSettled,
     /// Credit lost after the campaign's deadline (per campaign).
     ExpiredCredit,
+    /// Money reserved by tickets not yet redeemed (per campaign; the pending credits of ticket
+    /// holds). A redemption posts the hold here and passes the amount on to the partner in the
+    /// same operation: a bearer ticket does not know its partner until then.
+    TicketsOutstanding,
 }
 
 /// Why money moved; stored on every transfer for statements and statistics.
@@ -251,11 +255,27 @@ pub struct Operation {
     pub metadata: serde_json::Value,
     /// Written only if the operation succeeds; not part of the fingerprint.
     pub events: Vec<OutboxEvent>,
+    /// What the caller asked for, when the legs derive from it and the moment (a ticket's hold
+    /// timeout runs from now): then *it* is the fingerprint, so a retry of the same request
+    /// replays instead of conflicting (the contract's idempotency is about the input).
+    pub request: Option<serde_json::Value>,
 }
 
 impl Operation {
     pub fn new(scope: impl Into<String>, key: impl Into<String>, legs: Vec<Leg>) -> Self {
-        Operation { scope: scope.into(), key: key.into(), legs, metadata: serde_json::Value::Null, events: vec![] }
+        Operation {
+            scope: scope.into(),
+            key: key.into(),
+            legs,
+            metadata: serde_json::Value::Null,
+            events: vec![],
+            request: None,
+        }
+    }
+
+    pub fn with_request(mut self, request: serde_json::Value) -> Self {
+        self.request = Some(request);
+        self
     }
 
     pub fn with_metadata(mut self, metadata: serde_json::Value) -> Self {
@@ -271,7 +291,10 @@ impl Operation {
     /// SHA-256 of the canonical request (legs + metadata), hex. serde_json objects are
     /// ordered maps, so the same request always gives the same fingerprint.
     pub fn fingerprint(&self) -> String {
-        let body = serde_json::json!({ "legs": self.legs, "metadata": self.metadata });
+        let body = match &self.request {
+            Some(request) => serde_json::json!({ "request": request, "metadata": self.metadata }),
+            None => serde_json::json!({ "legs": self.legs, "metadata": self.metadata }),
+        };
         let digest = Sha256::digest(body.to_string().as_bytes());
         digest.iter().map(|b| format!("{b:02x}")).collect()
     }
@@ -390,6 +413,9 @@ pub enum Rejection {
     CardBlocked { account: AccountId },
     #[error("the campaign of account {account} is closed for this operation")]
     CampaignClosed { account: AccountId },
+    /// Business rules checked in the operation's transaction (`execute_with`).
+    #[error("a refund cannot exceed what is left of the payment")]
+    RefundExceedsRedemption,
 }
 
 impl Rejection {
@@ -404,6 +430,7 @@ impl Rejection {
             Rejection::AmountExceedsHold => "AMOUNT_EXCEEDS_HOLD",
             Rejection::CardBlocked { .. } => "CARD_BLOCKED",
             Rejection::CampaignClosed { .. } => "CAMPAIGN_CLOSED",
+            Rejection::RefundExceedsRedemption => "REFUND_EXCEEDS_REDEMPTION",
         }
     }
 }

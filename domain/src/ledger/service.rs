@@ -24,7 +24,7 @@
 
 use std::collections::BTreeMap;
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult, Value};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, FromQueryResult, Value};
 use uuid::Uuid;
 
 use super::holds::{insert_holds, resolution_hold, resolve_hold};
@@ -39,11 +39,37 @@ const ATTEMPTS: usize = 5;
 
 /// Executes `op`, or replays the stored result of an earlier call with the same key.
 pub async fn execute(db: &DatabaseConnection, op: &Operation) -> Result<Outcome, LedgerError> {
+    execute_inner(db, op, None).await
+}
+
+/// What [`AfterLegs`] returns: a future borrowing the transaction and the outcome.
+pub type Written<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), LedgerError>> + Send + 'a>>;
+
+/// Business rows written inside the operation's own transaction once its legs are applied (a
+/// ticket naming its hold, a redemption naming its operation): they commit with the money or
+/// not at all. Not called on a replay: the first run wrote them. A `Rejected` error from it
+/// rolls the operation back and is recorded on the key like a ledger refusal.
+pub type AfterLegs<'f> = &'f (dyn for<'a> Fn(&'a DatabaseTransaction, &'a Outcome) -> Written<'a> + Sync);
+
+/// [`execute`], with `after` writing the operation's business rows in its transaction.
+pub async fn execute_with(
+    db: &DatabaseConnection,
+    op: &Operation,
+    after: AfterLegs<'_>,
+) -> Result<Outcome, LedgerError> {
+    execute_inner(db, op, Some(after)).await
+}
+
+async fn execute_inner(
+    db: &DatabaseConnection,
+    op: &Operation,
+    after: Option<AfterLegs<'_>>,
+) -> Result<Outcome, LedgerError> {
     op.validate()?;
     let fingerprint = op.fingerprint();
     let mut attempt = 1;
     loop {
-        match try_execute(db, op, &fingerprint).await {
+        match try_execute(db, op, &fingerprint, after).await {
             Err(LedgerError::Db(e)) if attempt < ATTEMPTS && is_retryable(&e) => {
                 tracing::debug!(error = %e, attempt, "ledger operation retried");
                 attempt += 1;
@@ -53,7 +79,12 @@ pub async fn execute(db: &DatabaseConnection, op: &Operation) -> Result<Outcome,
     }
 }
 
-async fn try_execute(db: &DatabaseConnection, op: &Operation, fingerprint: &str) -> Result<Outcome, LedgerError> {
+async fn try_execute(
+    db: &DatabaseConnection,
+    op: &Operation,
+    fingerprint: &str,
+    after: Option<AfterLegs<'_>>,
+) -> Result<Outcome, LedgerError> {
     let backend = db.get_database_backend();
     let txn = begin_write(db).await?;
     let op_id = Uuid::now_v7();
@@ -69,7 +100,14 @@ async fn try_execute(db: &DatabaseConnection, op: &Operation, fingerprint: &str)
         return prior?.replay(db, fingerprint).await;
     };
     let now = now.created_at_us;
-    match apply(&txn, op_id, now, op).await {
+    let applied = match apply(&txn, op_id, now, op).await {
+        Ok(outcome) => match after {
+            Some(write) => write(&txn, &outcome).await.map(|()| outcome),
+            None => Ok(outcome),
+        },
+        Err(e) => Err(e),
+    };
+    match applied {
         Ok(outcome) => {
             txn.commit().await?;
             Ok(outcome)
@@ -234,6 +272,12 @@ pub(super) async fn insert_transfer_rows<C: ConnectionTrait>(
         ]);
     }
     db.execute_raw(stmt(db.get_database_backend(), &sql, values)).await.map(|_| ())
+}
+
+/// Writes outbox rows in the caller's transaction (a pass blocked without money moving).
+pub async fn write_outbox<C: ConnectionTrait>(db: &C, events: &[OutboxEvent]) -> Result<(), DbErr> {
+    let now = crate::db::now_us(db).await?;
+    write_events(db, now, events).await
 }
 
 async fn write_events<C: ConnectionTrait>(db: &C, now: i64, events: &[OutboxEvent]) -> Result<(), DbErr> {

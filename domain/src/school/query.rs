@@ -111,3 +111,23 @@ impl Binds {
         format!("${}", self.values.len())
     }
 }
+
+/// A collège as the parent app shows it.
+#[derive(Clone, Debug, PartialEq, Eq, FromQueryResult)]
+pub struct SchoolInfo {
+    pub uai: String,
+    pub name: String,
+    pub commune: Option<String>,
+}
+
+/// The schools of these UAIs in a funder's roster (one statement).
+pub async fn schools_by_uai<C: ConnectionTrait>(db: &C, funder: Uuid, uais: &[String]) -> Result<Vec<SchoolInfo>> {
+    if uais.is_empty() {
+        return Ok(vec![]);
+    }
+    let list = (2..uais.len() + 2).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+    let sql = format!("SELECT uai, name, city AS commune FROM school WHERE funder_id = $1 AND uai IN ({list})");
+    let mut values: Vec<sea_orm::Value> = vec![funder.into()];
+    values.extend(uais.iter().map(|u| u.clone().into()));
+    Ok(SchoolInfo::find_by_statement(stmt(db.get_database_backend(), &sql, values)).all(db).await?)
+}

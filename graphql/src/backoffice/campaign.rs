@@ -64,6 +64,8 @@ pub struct CampaignInput {
     pub opens_on: NaiveDate,
     pub generation_deadline: NaiveDate,
     pub validation_deadline: NaiveDate,
+    /// How long a ticket stays valid once issued (default 30 days).
+    pub ticket_validity_days: Option<u16>,
 }
 
 #[derive(SimpleObject)]
@@ -207,6 +209,9 @@ impl CampaignMutation {
             opens_on: input.opens_on,
             generation_deadline: input.generation_deadline,
             validation_deadline: input.validation_deadline,
+            ticket_validity_days: input
+                .ticket_validity_days
+                .unwrap_or(passerelle_domain::campaign::DEFAULT_TICKET_VALIDITY_DAYS),
         };
         let funder = parse_id(&input.funder_id, "funderId")?;
         require_staff_reauthenticated(ctx, funder, ADMINS).await?;

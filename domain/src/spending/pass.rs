@@ -1,0 +1,215 @@
+//! A pass as its family sees it: the card, the balances of its wallets and its history.
+
+use sea_orm::{ConnectionTrait, FromQueryResult, Value};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::{Page, before};
+use crate::db::stmt;
+use crate::error::{Error, Result};
+use crate::ledger::{TransferKind, Wallet};
+use crate::money::Cents;
+
+/// A card's life (`pass.status`); only an active card spends or redeems.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Serialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    sea_orm::DeriveValueType,
+)]
+#[strum(serialize_all = "snake_case")]
+#[sea_orm(value_type = "String")]
+pub enum PassStatus {
+    Active,
+    /// Reported lost, or five wrong PINs in a row.
+    Blocked,
+    Replaced,
+    Expired,
+}
+
+/// A pass with what its campaign says of it.
+#[derive(Clone, Debug, PartialEq, Eq, FromQueryResult)]
+pub struct Pass {
+    pub id: Uuid,
+    pub pupil_id: Uuid,
+    pub campaign_id: Uuid,
+    pub funder_id: Uuid,
+    pub school_year: i32,
+    pub number: String,
+    pub status: PassStatus,
+    pub has_pin: bool,
+    pub generation_deadline_us: Option<i64>,
+    pub validation_deadline_us: Option<i64>,
+    pub created_at_us: i64,
+}
+
+pub(super) const PASS_SELECT: &str = "SELECT p.id, p.pupil_id, p.campaign_id, c.funder_id, c.school_year, p.number, \
+    p.status, p.pin_hash IS NOT NULL AS has_pin, c.generation_deadline_us, c.validation_deadline_us, p.created_at_us \
+    FROM pass p JOIN campaign c ON c.id = p.campaign_id";
+
+/// A pass of a child linked to `account`, or `NOT_FOUND` (another family's pass included).
+pub async fn pass_for_parent<C: ConnectionTrait>(db: &C, account: Uuid, pass: Uuid) -> Result<Pass> {
+    let sql = format!(
+        "{PASS_SELECT} WHERE p.id = $1 AND EXISTS (SELECT 1 FROM family_link l WHERE l.pupil_id = p.pupil_id \
+         AND l.account_id = $2 AND l.revoked_at_us IS NULL)"
+    );
+    let found = Pass::find_by_statement(stmt(db.get_database_backend(), &sql, [pass.into(), account.into()]));
+    found.one(db).await?.ok_or(Error::NotFound("pass"))
+}
+
+/// The passes of these pupils, newest campaign first (one statement for all of them).
+pub async fn passes_of_pupils<C: ConnectionTrait>(db: &C, pupils: &[Uuid]) -> Result<Vec<Pass>> {
+    if pupils.is_empty() {
+        return Ok(vec![]);
+    }
+    let list = (1..=pupils.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+    let sql = format!("{PASS_SELECT} WHERE p.pupil_id IN ({list}) ORDER BY c.school_year DESC, p.created_at_us DESC");
+    let values: Vec<Value> = pupils.iter().map(|p| (*p).into()).collect();
+    Ok(Pass::find_by_statement(stmt(db.get_database_backend(), &sql, values)).all(db).await?)
+}
+
+/// One wallet of a pass: `granted - spent - expired - held = available`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct WalletBalance {
+    pub pass_id: Uuid,
+    pub wallet: Wallet,
+    pub granted: Cents,
+    pub available: Cents,
+    pub held: Cents,
+    pub spent: Cents,
+    pub expired: Cents,
+}
+
+#[derive(FromQueryResult)]
+struct CountersRow {
+    pass_id: Uuid,
+    wallet: Wallet,
+    credits_posted: i64,
+    debits_posted: i64,
+    debits_pending: i64,
+    expired: i64,
+    refunded: i64,
+}
+
+/// The wallets of these passes, from the ledger's counters (one statement for all).
+///
+/// Refunds come back as credits: they are taken off both what was granted and what was spent,
+/// so `granted` stays what the campaign gave.
+pub async fn wallet_balances<C: ConnectionTrait>(db: &C, passes: &[Uuid]) -> Result<Vec<WalletBalance>> {
+    if passes.is_empty() {
+        return Ok(vec![]);
+    }
+    let list = (1..=passes.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+    let sql = format!(
+        "SELECT a.owner_id AS pass_id, a.wallet, a.credits_posted, a.debits_posted, a.debits_pending, \
+         CAST(COALESCE((SELECT SUM(t.amount) FROM ledger_transfer t WHERE t.debit_account_id = a.id \
+           AND t.kind = 'expiry'), 0) AS BIGINT) AS expired, \
+         CAST(COALESCE((SELECT SUM(t.amount) FROM ledger_transfer t WHERE t.credit_account_id = a.id \
+           AND t.kind = 'refund'), 0) AS BIGINT) AS refunded \
+         FROM ledger_account a WHERE a.kind = 'pass_wallet' AND a.owner_id IN ({list}) ORDER BY a.wallet DESC"
+    );
+    let values: Vec<Value> = passes.iter().map(|p| (*p).into()).collect();
+    let rows = CountersRow::find_by_statement(stmt(db.get_database_backend(), &sql, values)).all(db).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| WalletBalance {
+            pass_id: r.pass_id,
+            wallet: r.wallet,
+            granted: Cents(r.credits_posted - r.refunded),
+            available: Cents(r.credits_posted - r.debits_posted - r.debits_pending),
+            held: Cents(r.debits_pending),
+            spent: Cents(r.debits_posted - r.expired - r.refunded),
+            expired: Cents(r.expired),
+        })
+        .collect())
+}
+
+/// Where a history line stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, strum::Display, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
+pub enum TransactionStatus {
+    /// Reserved by a ticket (still held, or resolved by a later line).
+    Pending,
+    Posted,
+    /// A reservation given back (cancelled or expired ticket).
+    Released,
+}
+
+/// One line of a pass's history. `amount` is signed: negative when money left the wallet.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PassTransaction {
+    pub id: Uuid,
+    pub kind: TransferKind,
+    pub wallet: Wallet,
+    pub amount: Cents,
+    pub status: TransactionStatus,
+    pub partner_id: Option<Uuid>,
+    pub partner_name: Option<String>,
+    pub created_at_us: i64,
+}
+
+#[derive(FromQueryResult)]
+struct TransactionRow {
+    id: Uuid,
+    kind: TransferKind,
+    phase: crate::ledger::Phase,
+    wallet: Wallet,
+    outgoing: bool,
+    amount: i64,
+    partner_id: Option<Uuid>,
+    partner_name: Option<String>,
+    created_at_us: i64,
+}
+
+/// The history of a pass, newest first, by keyset on (time, id).
+///
+/// Each side (money out, money in) reads its own index; a resolution line takes its kind from
+/// the hold it resolves, and its partner from the redemption the operation recorded.
+pub async fn transactions<C: ConnectionTrait>(db: &C, pass: Uuid, page: &Page) -> Result<Vec<PassTransaction>> {
+    let (at, id) = before(page);
+    let side = |column: &str, other: &str, outgoing: bool| {
+        format!(
+            "SELECT t.id, COALESCE(h.kind, t.kind) AS kind, t.phase, a.wallet, {outgoing} AS outgoing, t.amount, \
+             COALESCE(o.owner_id, r.partner_id) AS partner_id, pr.name AS partner_name, t.created_at_us \
+             FROM ledger_account a JOIN ledger_transfer t ON t.{column} = a.id \
+             LEFT JOIN ledger_transfer h ON h.id = t.pending_id \
+             LEFT JOIN ledger_account o ON o.id = t.{other} AND o.kind = 'partner_payable' \
+             LEFT JOIN redemption r ON r.op_id = t.op_id \
+             LEFT JOIN partner pr ON pr.id = COALESCE(o.owner_id, r.partner_id) \
+             WHERE a.kind = 'pass_wallet' AND a.owner_id = $1 AND (t.created_at_us < $2 OR (t.created_at_us = $2 AND t.id < $3))"
+        )
+    };
+    let sql = format!(
+        "SELECT * FROM ({} UNION ALL {}) x ORDER BY created_at_us DESC, id DESC LIMIT $4",
+        side("debit_account_id", "credit_account_id", true),
+        side("credit_account_id", "debit_account_id", false)
+    );
+    let values: [Value; 4] = [pass.into(), at.into(), id.into(), (page.first as i64).into()];
+    let rows = TransactionRow::find_by_statement(stmt(db.get_database_backend(), &sql, values)).all(db).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            use crate::ledger::Phase;
+            PassTransaction {
+                id: r.id,
+                kind: r.kind,
+                wallet: r.wallet,
+                amount: Cents(if r.outgoing { -r.amount } else { r.amount }),
+                status: match r.phase {
+                    Phase::Pending => TransactionStatus::Pending,
+                    Phase::Posted | Phase::PostPending => TransactionStatus::Posted,
+                    Phase::VoidPending | Phase::ExpirePending => TransactionStatus::Released,
+                },
+                partner_id: r.partner_id,
+                partner_name: r.partner_name,
+                created_at_us: r.created_at_us,
+            }
+        })
+        .collect())
+}

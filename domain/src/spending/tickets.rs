@@ -1,0 +1,358 @@
+//! Tickets: issued by a parent (a hold on the wallet), checked and redeemed by a club,
+//! cancelled by the parent, expired by the scheduler. The hold decides every race.
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult, Value};
+use serde::Serialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::books::{SpendCaller, accounts, check_key, check_partner, outstanding, payable};
+use super::keys::{TicketClaims, TicketKeys};
+use super::pass::{PASS_SELECT, Pass, pass_for_parent};
+use super::payments::{Redemption, RedemptionSource, insert_redemption, redemption_by_op};
+use super::{Page, before};
+use crate::auth::{Throttle, throttle_check, throttle_fail};
+use crate::campaign::get_campaign;
+use crate::db::{now_us, now_us_sql, stmt};
+use crate::error::{Error, Result};
+use crate::identity::DataKey;
+use crate::ledger::{
+    AccountRef, LedgerError, Leg, Operation, OutboxEvent, Rejection, TransferKind, Wallet, execute_with,
+};
+use crate::money::Cents;
+
+/// A ticket's state, read from its hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, strum::Display, strum::EnumString, sea_orm::DeriveValueType)]
+#[strum(serialize_all = "snake_case")]
+#[sea_orm(value_type = "String")]
+pub enum TicketStatus {
+    Issued,
+    Redeemed,
+    Cancelled,
+    Expired,
+}
+
+/// A ticket as its family sees it.
+#[derive(Clone, Debug, PartialEq, Eq, FromQueryResult)]
+pub struct Ticket {
+    pub id: Uuid,
+    pub code: String,
+    pub pass_id: Uuid,
+    pub funder_id: Uuid,
+    pub wallet: Wallet,
+    pub amount: Cents,
+    pub partner_id: Option<Uuid>,
+    pub partner_name: Option<String>,
+    pub hold_id: Uuid,
+    pub kid: String,
+    pub status: TicketStatus,
+    pub valid_until_us: i64,
+    pub created_at_us: i64,
+    pub pupil_given_name: String,
+    pub campaign_id: Uuid,
+}
+
+impl Ticket {
+    /// The signed payload a club's app checks offline.
+    pub async fn qr_payload<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        keys: &TicketKeys,
+        data_key: &DataKey,
+    ) -> Result<String> {
+        let claims = TicketClaims {
+            jti: self.id.to_string(),
+            code: self.code.clone(),
+            wallet: self.wallet.to_string(),
+            amount: format!("{:.2}", self.amount.to_decimal()),
+            partner: self.partner_id.map(|p| p.to_string()),
+            exp: self.valid_until_us / 1_000_000,
+            iss: keys.issuer().to_owned(),
+        };
+        keys.sign(db, data_key, &self.kid, &claims).await
+    }
+}
+
+/// The columns of [`Ticket`]; the status is the hold's state, `expired` once past its time
+/// even before the sweep resolves it.
+fn ticket_select(backend: sea_orm::DbBackend) -> String {
+    format!(
+        "SELECT t.id, t.code, t.pass_id, t.funder_id, t.wallet, t.amount, t.partner_id, pr.name AS partner_name, \
+         t.hold_id, t.kid, t.valid_until_us, t.created_at_us, pu.given_name AS pupil_given_name, p.campaign_id, \
+         CASE WHEN h.state = 'posted' THEN 'redeemed' WHEN h.state = 'voided' THEN 'cancelled' \
+         WHEN h.state = 'expired' OR h.expires_at_us <= {now} THEN 'expired' ELSE 'issued' END AS status \
+         FROM ticket t JOIN ledger_hold h ON h.transfer_id = t.hold_id JOIN pass p ON p.id = t.pass_id \
+         JOIN pupil pu ON pu.id = p.pupil_id LEFT JOIN partner pr ON pr.id = t.partner_id",
+        now = now_us_sql(backend)
+    )
+}
+
+async fn ticket_where<C: ConnectionTrait>(db: &C, clause: &str, values: Vec<Value>) -> Result<Option<Ticket>> {
+    let backend = db.get_database_backend();
+    let sql = format!("{} WHERE {clause}", ticket_select(backend));
+    Ok(Ticket::find_by_statement(stmt(backend, &sql, values)).one(db).await?)
+}
+
+/// What a parent asks for.
+#[derive(Clone, Debug)]
+pub struct IssueTicket {
+    pub pass_id: Uuid,
+    pub wallet: Wallet,
+    pub amount: Cents,
+    /// `None`: a bearer ticket, for any approved partner of the wallet.
+    pub partner_id: Option<Uuid>,
+    pub idempotency_key: String,
+}
+
+/// Issues a ticket: holds `amount` on the wallet until the ticket's validity (the policy's
+/// days, never past the validation deadline). Returns the ticket and whether it is a replay.
+pub async fn issue_ticket(
+    db: &DatabaseConnection,
+    keys: &TicketKeys,
+    data_key: &DataKey,
+    account: Uuid,
+    input: &IssueTicket,
+) -> Result<(Ticket, bool)> {
+    check_key(&input.idempotency_key)?;
+    let pass = pass_for_parent(db, account, input.pass_id).await?;
+    if let Some(partner) = input.partner_id {
+        check_partner(db, partner, pass.funder_id, input.wallet).await?;
+    }
+    let policy = get_campaign(db, pass.campaign_id).await?.policy;
+    let now = now_us(db).await?;
+    let validity_us = i64::from(policy.ticket_validity_days) * 86_400_000_000;
+    let until = pass.validation_deadline_us.map_or(now + validity_us, |d| d.min(now + validity_us));
+    let timeout_ms = ((until - now) / 1000).max(0);
+    let (wallet, clearing) = accounts(db, &pass, input.wallet, outstanding(&pass)).await?;
+    let kid = keys.current(db, data_key).await?;
+    let request = json!({ "issue_ticket": { "pass": pass.id, "wallet": input.wallet, "amount": input.amount,
+        "partner": input.partner_id } });
+    let op = Operation::new(
+        SpendCaller::Parent { account }.key_scope(),
+        &input.idempotency_key,
+        vec![Leg::Hold {
+            kind: TransferKind::Ticket,
+            debit: wallet,
+            credit: clearing,
+            amount: input.amount,
+            timeout_ms,
+        }],
+    )
+    .with_request(request)
+    .with_events(vec![pass_updated(&pass, "ticket_issued")]);
+    let (funder, pass_id, wallet_name, amount, partner) =
+        (pass.funder_id, pass.id, input.wallet, input.amount, input.partner_id);
+    let outcome = execute_with(db, &op, &move |txn, outcome| {
+        let kid = kid.clone();
+        Box::pin(async move {
+            let hold = outcome.transfers.first().ok_or_else(|| LedgerError::Invalid("no hold".into()))?;
+            let sql = "INSERT INTO ticket (id, code, pass_id, funder_id, wallet, amount, partner_id, hold_id, kid, \
+                       issued_by, valid_until_us, created_at_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+            let values: Vec<Value> = vec![
+                Uuid::now_v7().into(),
+                new_ticket_code().into(),
+                pass_id.into(),
+                funder.into(),
+                wallet_name.into(),
+                amount.0.into(),
+                partner.into(),
+                hold.id.into(),
+                kid.into(),
+                account.into(),
+                hold.expires_at_us.unwrap_or(outcome.created_at_us).into(),
+                outcome.created_at_us.into(),
+            ];
+            txn.execute_raw(stmt(txn.get_database_backend(), sql, values)).await?;
+            Ok(())
+        })
+    })
+    .await?;
+    let hold = outcome.transfers.first().map(|t| t.id).ok_or(Error::NotFound("ticket"))?;
+    let ticket = ticket_where(db, "t.hold_id = $1", vec![hold.into()]).await?.ok_or(Error::NotFound("ticket"))?;
+    Ok((ticket, outcome.replayed))
+}
+
+/// 10 characters of Crockford's base 32 (no I, L, O, U): 50 random bits, read aloud or typed
+/// at a desk without confusion.
+fn new_ticket_code() -> String {
+    const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let bits: u64 = rand::random();
+    (0..10).map(|i| char::from(ALPHABET[((bits >> (i * 5)) & 31) as usize])).collect()
+}
+
+/// A typed code: case, spaces and dashes ignored, the letters Crockford reads as digits mapped.
+fn normalize_code(raw: &str) -> Option<String> {
+    let code: String = raw
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-'))
+        .map(|c| match c.to_ascii_uppercase() {
+            'O' => '0',
+            'I' | 'L' => '1',
+            c => c,
+        })
+        .collect();
+    (code.len() == 10 && code.chars().all(|c| c.is_ascii_alphanumeric() && c != 'U')).then_some(code)
+}
+
+/// The notification a pass change writes to the outbox (subscriptions, push).
+pub(super) fn pass_updated(pass: &Pass, reason: &str) -> OutboxEvent {
+    OutboxEvent {
+        topic: "pass_updated".into(),
+        account_id: None,
+        payload: json!({ "pass_id": pass.id, "pupil_id": pass.pupil_id, "reason": reason }),
+    }
+}
+
+/// Cancels a ticket of the parent's child: the hold is voided (after the generation deadline
+/// the credit goes to the campaign's expired credit). A ticket already redeemed, cancelled or
+/// expired is `TICKET_NOT_REDEEMABLE`... except a repeated cancel, which answers the same.
+pub async fn cancel_ticket(db: &DatabaseConnection, account: Uuid, ticket: Uuid) -> Result<Ticket> {
+    let found = ticket_where(
+        db,
+        "t.id = $1 AND EXISTS (SELECT 1 FROM family_link l WHERE l.pupil_id = p.pupil_id AND l.account_id = $2 \
+         AND l.revoked_at_us IS NULL)",
+        vec![ticket.into(), account.into()],
+    )
+    .await?
+    .ok_or(Error::NotFound("ticket"))?;
+    let pass = pass_by_id(db, found.pass_id).await?;
+    let op = Operation::new(
+        SpendCaller::Parent { account }.key_scope(),
+        format!("cancel-ticket:{ticket}"),
+        vec![Leg::Void { hold: found.hold_id }],
+    )
+    .with_events(vec![pass_updated(&pass, "ticket_cancelled")]);
+    execute_with(db, &op, &|_, _| Box::pin(async { Ok(()) })).await.map_err(ticket_refusal)?;
+    ticket_where(db, "t.id = $1", vec![ticket.into()]).await?.ok_or(Error::NotFound("ticket"))
+}
+
+pub(super) async fn pass_by_id<C: ConnectionTrait>(db: &C, pass: Uuid) -> Result<Pass> {
+    let sql = format!("{PASS_SELECT} WHERE p.id = $1");
+    Pass::find_by_statement(stmt(db.get_database_backend(), &sql, [pass.into()]))
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound("pass"))
+}
+
+/// A hold that is no longer pending, or past its time: the ticket cannot be used any more.
+fn ticket_refusal(e: LedgerError) -> Error {
+    match e {
+        LedgerError::Rejected(Rejection::HoldNotPending | Rejection::HoldExpired) => Error::TicketNotRedeemable,
+        other => other.into(),
+    }
+}
+
+/// The tickets of a pass, newest first; `status` keeps one state.
+pub async fn list_tickets<C: ConnectionTrait>(
+    db: &C,
+    pass: Uuid,
+    status: Option<TicketStatus>,
+    page: &Page,
+) -> Result<Vec<Ticket>> {
+    let (at, id) = before(page);
+    let backend = db.get_database_backend();
+    let sql = format!(
+        "SELECT * FROM ({}) x WHERE x.pass_id = $1 AND (x.created_at_us < $2 OR (x.created_at_us = $2 AND x.id < $3)) \
+         AND ($4 = '' OR x.status = $4) ORDER BY x.created_at_us DESC, x.id DESC LIMIT $5",
+        ticket_select(backend)
+    );
+    let status = status.map(|s| s.to_string()).unwrap_or_default();
+    let values: [Value; 5] = [pass.into(), at.into(), id.into(), status.into(), (page.first as i64).into()];
+    Ok(Ticket::find_by_statement(stmt(backend, &sql, values)).all(db).await?)
+}
+
+/// What a club sees of a ticket before redeeming it: nothing of the family beyond the pupil's
+/// first name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TicketCheck {
+    pub code: String,
+    pub wallet: Wallet,
+    pub amount: Cents,
+    pub status: TicketStatus,
+    pub valid_until_us: i64,
+    pub pupil_given_name: String,
+}
+
+/// Failed lookups per partner: 30 at once, then one every 2 seconds.
+const LOOKUP_MISSES: Throttle = Throttle { free: 30, max_block_secs: 60 };
+
+/// A ticket this partner may redeem (named for it, or a bearer ticket of its funder and
+/// wallet), by code; anything else is `NOT_FOUND`. Misses are throttled per partner.
+async fn ticket_for_partner<C: ConnectionTrait>(db: &C, partner: Uuid, code: &str) -> Result<Ticket> {
+    let key = format!("ticket-lookup:{partner}");
+    if throttle_check(db, &key).await? {
+        return Err(Error::RateLimited);
+    }
+    let found = match normalize_code(code) {
+        Some(code) => ticket_where(db, "t.code = $1", vec![code.into()]).await?,
+        None => None,
+    };
+    let allowed = match &found {
+        Some(t) if t.partner_id == Some(partner) => true,
+        Some(t) if t.partner_id.is_none() => check_partner(db, partner, t.funder_id, t.wallet).await.is_ok(),
+        _ => false,
+    };
+    match found {
+        Some(t) if allowed => Ok(t),
+        _ => {
+            throttle_fail(db, &key, LOOKUP_MISSES).await?;
+            Err(Error::NotFound("ticket"))
+        }
+    }
+}
+
+pub async fn lookup_ticket<C: ConnectionTrait>(db: &C, partner: Uuid, code: &str) -> Result<TicketCheck> {
+    let t = ticket_for_partner(db, partner, code).await?;
+    Ok(TicketCheck {
+        code: t.code,
+        wallet: t.wallet,
+        amount: t.amount,
+        status: t.status,
+        valid_until_us: t.valid_until_us,
+        pupil_given_name: t.pupil_given_name,
+    })
+}
+
+/// What a club sends to redeem.
+#[derive(Clone, Debug)]
+pub struct RedeemTicket {
+    pub code: String,
+    /// At most the ticket's amount (default: all of it); the rest goes back to the wallet.
+    pub amount: Option<Cents>,
+    pub activity_id: Option<String>,
+    pub idempotency_key: String,
+}
+
+/// Redeems a ticket for the calling partner: posts its hold (up to the amount held) to the
+/// campaign's outstanding tickets and passes it on to the partner's payable, recording the
+/// redemption, all in one operation.
+pub async fn redeem_ticket(db: &DatabaseConnection, partner: Uuid, input: &RedeemTicket) -> Result<(Redemption, bool)> {
+    check_key(&input.idempotency_key)?;
+    let ticket = ticket_for_partner(db, partner, &input.code).await?;
+    let amount = input.amount.unwrap_or(ticket.amount);
+    if amount.0 <= 0 || amount > ticket.amount {
+        return Err(Error::bad_input("amount", "between 0.01 and the ticket's amount"));
+    }
+    let pass = pass_by_id(db, ticket.pass_id).await?;
+    let (_, clearing) = accounts(db, &pass, ticket.wallet, outstanding(&pass)).await?;
+    let (_, payable): (AccountRef, AccountRef) =
+        accounts(db, &pass, ticket.wallet, payable(pass.funder_id, partner)).await?;
+    let request = json!({ "redeem_ticket": { "ticket": ticket.id, "amount": amount, "activity": input.activity_id } });
+    let op = Operation::new(
+        SpendCaller::Partner { partner }.key_scope(),
+        &input.idempotency_key,
+        vec![
+            Leg::Post { hold: ticket.hold_id, amount: Some(amount) },
+            Leg::Transfer { kind: TransferKind::Ticket, debit: clearing, credit: payable, amount },
+        ],
+    )
+    .with_request(request)
+    .with_events(vec![pass_updated(&pass, "ticket_redeemed")]);
+    let row = Redemption::new_row(partner, &pass, ticket.wallet, RedemptionSource::Ticket, amount)
+        .with_ticket(ticket.id)
+        .with_activity(input.activity_id.clone());
+    let outcome = execute_with(db, &op, &move |txn, outcome| Box::pin(insert_redemption(txn, row.clone(), outcome)))
+        .await
+        .map_err(ticket_refusal)?;
+    Ok((redemption_by_op(db, outcome.op_id).await?, outcome.replayed))
+}
