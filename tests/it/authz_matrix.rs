@@ -120,7 +120,18 @@ fn matrix(f: &Fixture) -> Vec<(&'static str, Rule, String, Value)> {
         ("apiClients", Rule::PartnerOwner, "{ apiClients { id clientId } }".into(), json!({})),
         ("createApiClient", Rule::PartnerOwner, "mutation { createApiClient(input: { name: \"matrix\" }) { clientSecret } }".into(), json!({})),
         ("rotateApiClientSecret", Rule::PartnerOwner, "mutation($c: ID!) { rotateApiClientSecret(input: { apiClientId: $c }) { clientSecret } }".into(), some_id.clone()),
-        ("revokeApiClient", Rule::PartnerOwner, "mutation($c: ID!) { revokeApiClient(input: { apiClientId: $c }) { id } }".into(), some_id),
+        ("revokeApiClient", Rule::PartnerOwner, "mutation($c: ID!) { revokeApiClient(input: { apiClientId: $c }) { id } }".into(), some_id.clone()),
+        ("partners", Rule::Parents, "{ partners(first: 5) { edges { node { id name } } } }".into(), json!({})),
+        ("issueTicket", Rule::Parents, "mutation($c: ID!) { issueTicket(input: { passId: $c, wallet: SPORT, amount: \"5.00\", idempotencyKey: \"m\" }) { replayed } }".into(), some_id.clone()),
+        ("cancelTicket", Rule::Parents, "mutation($c: ID!) { cancelTicket(ticketId: $c) { id } }".into(), some_id.clone()),
+        ("payPartner", Rule::Parents, "mutation($c: ID!) { payPartner(input: { passId: $c, wallet: SPORT, amount: \"5.00\", partnerId: $c, idempotencyKey: \"m\" }) { replayed } }".into(), some_id.clone()),
+        ("setCardPin", Rule::Parents, "mutation($c: ID!) { setCardPin(input: { passId: $c, pin: \"1234\", password: \"x\" }) { id } }".into(), some_id.clone()),
+        ("reportLostCard", Rule::Parents, "mutation($c: ID!) { reportLostCard(passId: $c) { id } }".into(), some_id.clone()),
+        ("lookupTicket", Rule::Partner, "{ lookupTicket(code: \"ABCDE-FGHJK\") { status } }".into(), json!({})),
+        ("redemptions", Rule::Partner, "{ redemptions(first: 5) { edges { cursor } } }".into(), json!({})),
+        ("redeemTicket", Rule::Partner, "mutation { redeemTicket(input: { code: \"ABCDE-FGHJK\", idempotencyKey: \"m\" }) { replayed } }".into(), json!({})),
+        ("chargeCard", Rule::Partner, "mutation { chargeCard(input: { cardNumber: \"0000 0000 0000 0000\", pin: \"1234\", wallet: SPORT, amount: \"5.00\", idempotencyKey: \"m\" }) { replayed } }".into(), json!({})),
+        ("refundRedemption", Rule::Partner, "mutation($c: ID!) { refundRedemption(input: { redemptionId: $c, amount: \"5.00\", idempotencyKey: \"m\" }) { replayed } }".into(), some_id),
     ]
 }
 

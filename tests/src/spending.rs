@@ -18,6 +18,7 @@ pub struct Family {
     pub funder: Uuid,
     pub campaign: Uuid,
     pub parent: Uuid,
+    pub parent_email: String,
     /// One pass per pupil asked for, in order.
     pub passes: Vec<Pass>,
     pub sport: Uuid,
@@ -59,6 +60,7 @@ pub async fn family(db: &DatabaseConnection, pupils: usize, boursier: bool) -> F
         funder,
         campaign,
         parent,
+        parent_email: email,
         passes,
         sport,
         culture,

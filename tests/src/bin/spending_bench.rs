@@ -1,0 +1,156 @@
+//! Spending benchmark over real HTTP against the real server (`TestApp`): club software
+//! (client-credentials tokens, one API client per load client) redeeming distinct tickets with
+//! fresh idempotency keys, at 8 and 32 clients; then the parent app's home query (children →
+//! school → pass → wallets → last 10 transactions → open tickets) at 32 clients. One JSON line
+//! per run: throughput and p50/p99 latency.
+//!
+//! ```text
+//! TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \
+//!   cargo run --release -p passerelle-tests --bin spending-bench
+//! ```
+//! `BENCH_REDEMPTIONS` (per load client, default 150), `BENCH_HOME_QUERIES` (per client,
+//! default 100), `BENCH_PUPILS` (default 2000).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use passerelle_domain::auth::{AccountKind, Actor, create_account, create_api_client};
+use passerelle_domain::ledger::{Wallet, audit};
+use passerelle_domain::partner::{approve_partner, create_partner};
+use passerelle_domain::spending::{self, TicketKeys};
+use passerelle_tests::TestApp;
+use passerelle_tests::accounts::PASSWORD;
+use passerelle_tests::spending::{family, link};
+use serde_json::{Value, json};
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i] as f64 / 1000.0
+}
+
+const REDEEM: &str = "mutation($i: RedeemTicketInput!) { redeemTicket(input: $i) { redemption { id } } }";
+const HOME: &str = "query { children { id givenName school { uai name commune } pass { id number status \
+    wallets { wallet granted available held spent expired } \
+    transactions(first: 10) { edges { node { id kind amount status createdAt partner { name } } } } \
+    tickets(first: 10, status: ISSUED) { edges { node { id code amount validUntil } } } } } }";
+
+/// Runs `clients` closed-loop clients, each sending its `work` requests; returns a JSON line.
+async fn run(
+    app: Arc<TestApp>,
+    name: &str,
+    work: Vec<(String, Vec<(String, Value)>)>,
+    check: fn(&Value) -> bool,
+) -> anyhow::Result<Value> {
+    let clients = work.len();
+    let started = Instant::now();
+    let tasks = work.into_iter().map(|(token, requests)| {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(requests.len());
+            let mut failures = 0u64;
+            for (query, vars) in requests {
+                let t = Instant::now();
+                let body = app.graphql_as(&token, &query, vars).await;
+                latencies.push(t.elapsed().as_micros() as u64);
+                if !check(&body) {
+                    failures += 1;
+                    if failures == 1 {
+                        eprintln!("failed: {body}");
+                    }
+                }
+            }
+            (latencies, failures)
+        })
+    });
+    let mut all = vec![];
+    let mut failures = 0;
+    for t in futures_util::future::join_all(tasks).await {
+        let (l, f) = t?;
+        all.extend(l);
+        failures += f;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    all.sort_unstable();
+    Ok(json!({ "bench": "spending", "run": name, "clients": clients, "requests": all.len(), "failures": failures,
+        "seconds": (secs * 1000.0).round() / 1000.0, "per_s": (all.len() as f64 / secs).round(),
+        "p50_ms": percentile(&all, 0.50), "p99_ms": percentile(&all, 0.99) }))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let per_client: usize = env_or("BENCH_REDEMPTIONS", "150").parse().context("BENCH_REDEMPTIONS")?;
+    let home_queries: usize = env_or("BENCH_HOME_QUERIES", "100").parse().context("BENCH_HOME_QUERIES")?;
+    let pupils: usize = env_or("BENCH_PUPILS", "2000").parse().context("BENCH_PUPILS")?;
+    let app = Arc::new(TestApp::spawn_with(&[("PASSERELLE_DB_MAX_CONNECTIONS", "40")]).await);
+    let db = &app.db;
+    let f = family(db, pupils, false).await;
+    let keys = TicketKeys::new("http://bench");
+    let backend = passerelle_tests::Backend::selected().name();
+
+    // Partner software: one API client (and token) per load client.
+    let mut tokens = vec![];
+    for i in 0..32 {
+        let issued = create_api_client(db, &Actor::tool("bench"), f.sport, &format!("caisse {i}")).await?;
+        let (_, _, body) =
+            app.oauth_token(Some((&issued.client.client_id, &issued.secret)), "grant_type=client_credentials").await;
+        tokens.push(body["access_token"].as_str().context("client token")?.to_owned());
+    }
+
+    for clients in [8usize, 32] {
+        // Distinct tickets on distinct cards, issued beforehand (the parent app's part).
+        let mut work = vec![];
+        let mut n = 0usize;
+        for token in tokens.iter().take(clients) {
+            let mut requests = vec![];
+            for _ in 0..per_client {
+                let pass = n % f.passes.len();
+                let input = spending::IssueTicket {
+                    pass_id: f.passes[pass].id,
+                    wallet: Wallet::Sport,
+                    amount: passerelle_domain::Cents(10),
+                    partner_id: None,
+                    idempotency_key: format!("bench-{clients}-{n}"),
+                };
+                let (ticket, _) = spending::issue_ticket(db, &keys, &f.data_key, f.parent, &input).await?;
+                let vars = json!({ "i": { "code": ticket.code, "idempotencyKey": uuid::Uuid::new_v4().to_string() } });
+                requests.push((REDEEM.to_owned(), vars));
+                n += 1;
+            }
+            work.push((token.clone(), requests));
+        }
+        let check: fn(&Value) -> bool = |b| b["data"]["redeemTicket"]["redemption"]["id"].is_string();
+        let mut line = run(app.clone(), "redeem", work, check).await?;
+        line["backend"] = json!(backend);
+        println!("{line}");
+    }
+
+    // The home query: 32 parents with two children each.
+    let theatre = create_partner(db, "Théâtre").await?.id;
+    approve_partner(db, theatre, f.funder, &[Wallet::Culture], None).await?;
+    let mut work = vec![];
+    for i in 0..32 {
+        let email = format!("home-{i}@example.org");
+        let parent = create_account(db, AccountKind::Parent, &email, PASSWORD, "P", true, &[]).await?.0.id;
+        for child in [2 * i, 2 * i + 1] {
+            link(db, parent, f.passes[child % f.passes.len()].pupil_id).await;
+        }
+        let token = passerelle_tests::accounts::sign_in(&app, &email, None).await;
+        work.push((token, (0..home_queries).map(|_| (HOME.to_owned(), json!({}))).collect()));
+    }
+    let check: fn(&Value) -> bool =
+        |b| b["errors"].is_null() && b["data"]["children"].as_array().is_some_and(|c| c.len() == 2);
+    let mut line = run(app.clone(), "home", work, check).await?;
+    line["backend"] = json!(backend);
+    println!("{line}");
+    let report = audit(db).await?;
+    anyhow::ensure!(report.is_clean(), "audit: {:?}", report.violations);
+    Ok(())
+}
