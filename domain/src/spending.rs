@@ -32,16 +32,16 @@ pub use books::SpendCaller;
 pub use card::{ChargeCard, MAX_PIN_FAILURES, charge_card, report_lost_card, set_card_pin};
 pub use keys::{TICKET_JWT_TYPE, TicketClaims, TicketKeys, jwks};
 pub use pass::{
-    Pass, PassStatus, PassTransaction, TransactionStatus, WalletBalance, pass_for_parent, passes_of_pupils,
-    transactions, wallet_balances,
+    Pass, PassStatus, PassTransaction, TransactionStatus, WalletBalance, latest_transactions, pass_for_parent,
+    passes_of_pupils, transactions, wallet_balances,
 };
 pub use payments::{
     PayPartner, Redemption, RedemptionSource, RefundRedemption, list_redemptions, pay_partner, refund_redemption,
 };
 pub use sweep::{SweepReport, sweep};
 pub use tickets::{
-    IssueTicket, RedeemTicket, Ticket, TicketCheck, TicketStatus, cancel_ticket, issue_ticket, list_tickets,
-    lookup_ticket, redeem_ticket,
+    IssueTicket, RedeemTicket, Ticket, TicketCheck, TicketStatus, cancel_ticket, issue_ticket, latest_tickets,
+    list_tickets, lookup_ticket, redeem_ticket,
 };
 
 /// The longest idempotency key a caller may send (the contract's 255 characters).

@@ -10,9 +10,9 @@ use passerelle_domain::Error;
 use passerelle_domain::auth::{self, AccountKind, Principal};
 use passerelle_domain::mail::{Mailer, Message, send_detached};
 use passerelle_domain::school::query::{PupilRow, list_pupils_by_ids, schools_by_uai};
-use passerelle_domain::spending;
 use uuid::Uuid;
 
+use crate::loaders::{Loaders, PupilPasses};
 use crate::wallet::Pass;
 use sea_orm::DatabaseConnection;
 
@@ -64,15 +64,14 @@ pub struct Child {
 impl Child {
     /// The child's passes, newest campaign first.
     async fn passes(&self, ctx: &Context<'_>) -> ApiResult<Vec<Pass>> {
-        let db = ctx.data_unchecked::<DatabaseConnection>();
-        Ok(spending::passes_of_pupils(db, &[self.pupil]).await?.into_iter().map(Into::into).collect())
+        let passes = ctx.data_unchecked::<Loaders>().load_one(PupilPasses(self.pupil)).await?.unwrap_or_default();
+        Ok(passes.into_iter().map(Into::into).collect())
     }
 
     /// The pass of one campaign (default: the newest).
     async fn pass(&self, ctx: &Context<'_>, campaign_id: Option<ID>) -> ApiResult<Option<Pass>> {
-        let db = ctx.data_unchecked::<DatabaseConnection>();
         let campaign = campaign_id.as_ref().map(|c| parse_id(c, "campaignId")).transpose()?;
-        let passes = spending::passes_of_pupils(db, &[self.pupil]).await?;
+        let passes = ctx.data_unchecked::<Loaders>().load_one(PupilPasses(self.pupil)).await?.unwrap_or_default();
         Ok(passes.into_iter().find(|p| campaign.is_none_or(|c| c == p.campaign_id)).map(Into::into))
     }
 }
@@ -111,12 +110,17 @@ impl FamilyQuery {
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let ids = auth::linked_pupils(db, p.account.id).await?;
         let mut children: Vec<Child> = list_pupils_by_ids(db, &ids).await?.into_iter().map(Into::into).collect();
-        for child in &mut children {
-            if let Some(uai) = child.school.uai.clone() {
-                let school = schools_by_uai(db, child.funder, &[uai]).await?.into_iter().next();
-                if let Some(s) = school {
-                    child.school.name = Some(s.name);
-                    child.school.commune = s.commune;
+        // The schools of all the children: one statement per funder (a family has one).
+        let mut funders: Vec<Uuid> = children.iter().map(|c| c.funder).collect();
+        funders.dedup();
+        for funder in funders {
+            let uais: Vec<String> =
+                children.iter().filter(|c| c.funder == funder).filter_map(|c| c.school.uai.clone()).collect();
+            for s in schools_by_uai(db, funder, &uais).await? {
+                for child in children.iter_mut().filter(|c| c.funder == funder && c.school.uai.as_ref() == Some(&s.uai))
+                {
+                    child.school.name = Some(s.name.clone());
+                    child.school.commune = s.commune.clone();
                 }
             }
         }

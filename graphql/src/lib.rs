@@ -11,6 +11,7 @@ mod backoffice;
 pub mod error;
 mod family;
 mod live;
+mod loaders;
 mod oidc;
 mod pagination;
 mod partner;
@@ -124,6 +125,7 @@ pub fn build_schema(db: Option<DatabaseConnection>, config: SchemaConfig) -> App
     builder = builder.data(config.pass_events.clone());
     builder = builder.data(config.oidc.clone());
     if let Some(db) = db {
+        builder = builder.data(loaders::loaders(db.clone()));
         builder = builder.data(db);
     }
     if config.production {

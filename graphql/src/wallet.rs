@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use crate::access::{SignedIn, signed_in};
 use crate::error::{ApiError, ApiResult};
+use crate::loaders::{LatestLines, LatestTickets, Loaders, PassWallets};
 use crate::pagination::{decode_time_cursor, time_cursor};
 use crate::redeem::{PartnerRef, Redemption};
 use crate::{GqlWallet, Money, parse_id};
@@ -212,8 +213,7 @@ impl Ticket {
 #[ComplexObject]
 impl Pass {
     async fn wallets(&self, ctx: &Context<'_>) -> ApiResult<Vec<WalletBalance>> {
-        let db = ctx.data_unchecked::<DatabaseConnection>();
-        let rows = spending::wallet_balances(db, &[self.uuid]).await?;
+        let rows = ctx.data_unchecked::<Loaders>().load_one(PassWallets(self.uuid)).await?.unwrap_or_default();
         Ok(rows
             .into_iter()
             .map(|w| WalletBalance {
@@ -236,7 +236,12 @@ impl Pass {
     ) -> ApiResult<Connection<String, PassTransaction, EmptyFields, EmptyFields>> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let page = keyset(first, after.as_deref())?;
-        let rows = spending::transactions(db, self.uuid, &page).await?;
+        let rows = match page.after {
+            None => {
+                ctx.data_unchecked::<Loaders>().load_one(LatestLines(self.uuid, page.first)).await?.unwrap_or_default()
+            }
+            Some(_) => spending::transactions(db, self.uuid, &page).await?,
+        };
         Ok(connection(
             &page,
             rows,
@@ -265,7 +270,14 @@ impl Pass {
     ) -> ApiResult<Connection<String, Ticket, EmptyFields, EmptyFields>> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let page = keyset(first, after.as_deref())?;
-        let rows = spending::list_tickets(db, self.uuid, status.map(Into::into), &page).await?;
+        let status = status.map(Into::into);
+        let rows = match page.after {
+            None => {
+                let key = LatestTickets(self.uuid, status, page.first);
+                ctx.data_unchecked::<Loaders>().load_one(key).await?.unwrap_or_default()
+            }
+            Some(_) => spending::list_tickets(db, self.uuid, status, &page).await?,
+        };
         Ok(connection(&page, rows, |t| (t.created_at_us, t.id), Ticket::from))
     }
 }

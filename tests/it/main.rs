@@ -26,6 +26,7 @@ mod school_import_aaf;
 mod school_import_details;
 mod school_import_leavers;
 mod school_import_snapshots;
+mod spending_home;
 mod spending_inputs;
 mod spending_races;
 mod spending_story;

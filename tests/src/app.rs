@@ -43,6 +43,29 @@ impl TestApp {
     /// Same, then `adjust` changes the parsed settings before the server starts: a test can
     /// reach a combination `Settings::from_vars` refuses, to check the next guard holds.
     pub async fn spawn_adjusted(extra: &[(&str, &str)], adjust: impl FnOnce(&mut Settings)) -> TestApp {
+        Self::spawn_observed(extra, adjust, |_| {}).await
+    }
+
+    /// A server whose every SQL statement is counted in `statements` (the test's own `db`
+    /// handle is not counted): for tests of how many statements a request costs.
+    pub async fn spawn_counting(statements: std::sync::Arc<std::sync::atomic::AtomicUsize>) -> TestApp {
+        Self::spawn_observed(
+            &[],
+            |_| {},
+            move |db| {
+                db.set_metric_callback(move |_| {
+                    statements.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                })
+            },
+        )
+        .await
+    }
+
+    async fn spawn_observed(
+        extra: &[(&str, &str)],
+        adjust: impl FnOnce(&mut Settings),
+        observe: impl FnOnce(&mut DatabaseConnection),
+    ) -> TestApp {
         let test_db = fresh_db().await;
         let data_dir = std::env::temp_dir().join(format!("passerelle-app-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&data_dir).expect("data dir");
@@ -70,7 +93,9 @@ impl TestApp {
         let mut settings = Settings::from_vars(&vars).expect("test settings");
         adjust(&mut settings);
         let data_key = passerelle_api::keys::data_key(&settings).expect("data key");
-        let server = start(settings.clone(), test_db.db.clone(), false).await.expect("start server");
+        let mut server_db = test_db.db.clone();
+        observe(&mut server_db);
+        let server = start(settings.clone(), server_db, false).await.expect("start server");
         TestApp {
             addr: server.addr,
             data_dir,

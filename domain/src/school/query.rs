@@ -43,13 +43,17 @@ pub struct PupilRow {
 }
 
 /// The pupils with these ids (a parent's linked children), in the order given.
+/// One statement whatever their number (the parent app's home query).
 pub async fn list_pupils_by_ids<C: ConnectionTrait>(db: &C, ids: &[Uuid]) -> Result<Vec<PupilRow>> {
-    let mut out = Vec::with_capacity(ids.len());
-    for id in ids {
-        let sql = format!("SELECT {PUPIL_COLUMNS} FROM pupil p WHERE p.id = $1");
-        out.extend(PupilRow::find_by_statement(stmt(db.get_database_backend(), &sql, [(*id).into()])).all(db).await?);
+    if ids.is_empty() {
+        return Ok(vec![]);
     }
-    Ok(out)
+    let list = (1..=ids.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+    let sql = format!("SELECT {PUPIL_COLUMNS} FROM pupil p WHERE p.id IN ({list})");
+    let values: Vec<Value> = ids.iter().map(|id| (*id).into()).collect();
+    let mut rows = PupilRow::find_by_statement(stmt(db.get_database_backend(), &sql, values)).all(db).await?;
+    rows.sort_by_key(|r| ids.iter().position(|id| *id == r.id));
+    Ok(rows)
 }
 
 const PUPIL_COLUMNS: &str = "p.id, p.funder_id, p.ine, p.family_name, p.usage_name, p.given_name, p.birth_date, p.uai, \

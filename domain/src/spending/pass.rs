@@ -156,6 +156,7 @@ pub struct PassTransaction {
 
 #[derive(FromQueryResult)]
 struct TransactionRow {
+    pass_id: Uuid,
     id: Uuid,
     kind: TransferKind,
     phase: crate::ledger::Phase,
@@ -167,49 +168,80 @@ struct TransactionRow {
     created_at_us: i64,
 }
 
-/// The history of a pass, newest first, by keyset on (time, id).
-///
-/// Each side (money out, money in) reads its own index; a resolution line takes its kind from
-/// the hold it resolves, and its partner from the redemption the operation recorded.
-pub async fn transactions<C: ConnectionTrait>(db: &C, pass: Uuid, page: &Page) -> Result<Vec<PassTransaction>> {
-    let (at, id) = before(page);
+impl From<TransactionRow> for (Uuid, PassTransaction) {
+    fn from(r: TransactionRow) -> Self {
+        use crate::ledger::Phase;
+        let line = PassTransaction {
+            id: r.id,
+            kind: r.kind,
+            wallet: r.wallet,
+            amount: Cents(if r.outgoing { -r.amount } else { r.amount }),
+            status: match r.phase {
+                Phase::Pending => TransactionStatus::Pending,
+                Phase::Posted | Phase::PostPending => TransactionStatus::Posted,
+                Phase::VoidPending | Phase::ExpirePending => TransactionStatus::Released,
+            },
+            partner_id: r.partner_id,
+            partner_name: r.partner_name,
+            created_at_us: r.created_at_us,
+        };
+        (r.pass_id, line)
+    }
+}
+
+/// Both sides of the wallets' transfers (money out, money in), each reading its own index,
+/// for the wallets `filter` keeps (an SQL condition on `a`, the wallet, and `t`). A resolution
+/// line takes its kind from the hold it resolves, its partner from the redemption recorded.
+fn history_sql(filter: &str) -> String {
     let side = |column: &str, other: &str, outgoing: bool| {
         format!(
-            "SELECT t.id, COALESCE(h.kind, t.kind) AS kind, t.phase, a.wallet, {outgoing} AS outgoing, t.amount, \
-             COALESCE(o.owner_id, r.partner_id) AS partner_id, pr.name AS partner_name, t.created_at_us \
+            "SELECT a.owner_id AS pass_id, t.id, COALESCE(h.kind, t.kind) AS kind, t.phase, a.wallet, \
+             {outgoing} AS outgoing, t.amount, COALESCE(o.owner_id, r.partner_id) AS partner_id, \
+             pr.name AS partner_name, t.created_at_us \
              FROM ledger_account a JOIN ledger_transfer t ON t.{column} = a.id \
              LEFT JOIN ledger_transfer h ON h.id = t.pending_id \
              LEFT JOIN ledger_account o ON o.id = t.{other} AND o.kind = 'partner_payable' \
              LEFT JOIN redemption r ON r.op_id = t.op_id \
              LEFT JOIN partner pr ON pr.id = COALESCE(o.owner_id, r.partner_id) \
-             WHERE a.kind = 'pass_wallet' AND a.owner_id = $1 AND (t.created_at_us < $2 OR (t.created_at_us = $2 AND t.id < $3))"
+             WHERE a.kind = 'pass_wallet' AND {filter}"
         )
     };
-    let sql = format!(
-        "SELECT * FROM ({} UNION ALL {}) x ORDER BY created_at_us DESC, id DESC LIMIT $4",
+    format!(
+        "{} UNION ALL {}",
         side("debit_account_id", "credit_account_id", true),
         side("credit_account_id", "debit_account_id", false)
-    );
+    )
+}
+
+/// The history of a pass, newest first, by keyset on (time, id).
+pub async fn transactions<C: ConnectionTrait>(db: &C, pass: Uuid, page: &Page) -> Result<Vec<PassTransaction>> {
+    let (at, id) = before(page);
+    let filter = "a.owner_id = $1 AND (t.created_at_us < $2 OR (t.created_at_us = $2 AND t.id < $3))";
+    let sql = format!("SELECT * FROM ({}) x ORDER BY created_at_us DESC, id DESC LIMIT $4", history_sql(filter));
     let values: [Value; 4] = [pass.into(), at.into(), id.into(), (page.first as i64).into()];
     let rows = TransactionRow::find_by_statement(stmt(db.get_database_backend(), &sql, values)).all(db).await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| {
-            use crate::ledger::Phase;
-            PassTransaction {
-                id: r.id,
-                kind: r.kind,
-                wallet: r.wallet,
-                amount: Cents(if r.outgoing { -r.amount } else { r.amount }),
-                status: match r.phase {
-                    Phase::Pending => TransactionStatus::Pending,
-                    Phase::Posted | Phase::PostPending => TransactionStatus::Posted,
-                    Phase::VoidPending | Phase::ExpirePending => TransactionStatus::Released,
-                },
-                partner_id: r.partner_id,
-                partner_name: r.partner_name,
-                created_at_us: r.created_at_us,
-            }
-        })
-        .collect())
+    Ok(rows.into_iter().map(|r| <(Uuid, PassTransaction)>::from(r).1).collect())
+}
+
+/// The newest `first` lines of each of these passes, in one statement (the home screen's
+/// "last transactions" of every child at once). Pairs of (pass, line), newest first per pass.
+pub async fn latest_transactions<C: ConnectionTrait>(
+    db: &C,
+    passes: &[Uuid],
+    first: u64,
+) -> Result<Vec<(Uuid, PassTransaction)>> {
+    if passes.is_empty() {
+        return Ok(vec![]);
+    }
+    let list = (2..passes.len() + 2).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+    let sql = format!(
+        "SELECT pass_id, id, kind, phase, wallet, outgoing, amount, partner_id, partner_name, created_at_us FROM \
+         (SELECT x.*, ROW_NUMBER() OVER (PARTITION BY x.pass_id ORDER BY x.created_at_us DESC, x.id DESC) AS rn \
+         FROM ({}) x) y WHERE y.rn <= $1 ORDER BY y.pass_id, y.created_at_us DESC, y.id DESC",
+        history_sql(&format!("a.owner_id IN ({list})"))
+    );
+    let mut values: Vec<Value> = vec![(first as i64).into()];
+    values.extend(passes.iter().map(|p| Value::from(*p)));
+    let rows = TransactionRow::find_by_statement(stmt(db.get_database_backend(), &sql, values)).all(db).await?;
+    Ok(rows.into_iter().map(Into::into).collect())
 }

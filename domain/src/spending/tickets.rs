@@ -22,7 +22,9 @@ use crate::ledger::{
 use crate::money::Cents;
 
 /// A ticket's state, read from its hold.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, strum::Display, strum::EnumString, sea_orm::DeriveValueType)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, strum::Display, strum::EnumString, sea_orm::DeriveValueType,
+)]
 #[strum(serialize_all = "snake_case")]
 #[sea_orm(value_type = "String")]
 pub enum TicketStatus {
@@ -258,6 +260,30 @@ pub async fn list_tickets<C: ConnectionTrait>(
     );
     let status = status.map(|s| s.to_string()).unwrap_or_default();
     let values: [Value; 5] = [pass.into(), at.into(), id.into(), status.into(), (page.first as i64).into()];
+    Ok(Ticket::find_by_statement(stmt(backend, &sql, values)).all(db).await?)
+}
+
+/// The newest `first` tickets of each of these passes (of one status, if given), in one
+/// statement: the home screen's open tickets of every child at once.
+pub async fn latest_tickets<C: ConnectionTrait>(
+    db: &C,
+    passes: &[Uuid],
+    status: Option<TicketStatus>,
+    first: u64,
+) -> Result<Vec<Ticket>> {
+    if passes.is_empty() {
+        return Ok(vec![]);
+    }
+    let backend = db.get_database_backend();
+    let list = (3..passes.len() + 3).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+    let sql = format!(
+        "SELECT * FROM (SELECT x.*, ROW_NUMBER() OVER (PARTITION BY x.pass_id ORDER BY x.created_at_us DESC, x.id DESC) \
+         AS rn FROM ({}) x WHERE x.pass_id IN ({list}) AND ($2 = '' OR x.status = $2)) y WHERE y.rn <= $1 \
+         ORDER BY y.pass_id, y.created_at_us DESC, y.id DESC",
+        ticket_select(backend)
+    );
+    let mut values: Vec<Value> = vec![(first as i64).into(), status.map(|s| s.to_string()).unwrap_or_default().into()];
+    values.extend(passes.iter().map(|p| Value::from(*p)));
     Ok(Ticket::find_by_statement(stmt(backend, &sql, values)).all(db).await?)
 }
 
