@@ -47,6 +47,9 @@ pub struct Settings {
     /// Seconds between two scheduler sweeps in `serve` and `worker` (ticket expiry, the
     /// deadline close of wallets); 0 turns the scheduler off in `serve` (tests drive it).
     pub scheduler_secs: u64,
+    /// `enforce`: the apps' callers send registered operations only (production's default);
+    /// `allow`: documents accepted from everyone (elsewhere's default).
+    pub trusted_documents: passerelle_graphql::trusted::TrustedDocuments,
     /// Seed the demo funder, campaign and accounts on an empty database.
     pub demo: bool,
     pub log_json: bool,
@@ -102,6 +105,7 @@ const KNOWN: &[&str] = &[
     "PASSERELLE_ENT_SERVICE_URLS",
     "PASSERELLE_ENT_FUNDER",
     "PASSERELLE_SCHEDULER_SECS",
+    "PASSERELLE_TRUSTED_DOCUMENTS",
 ];
 
 fn err(var: &str, message: impl Into<String>) -> ConfigError {
@@ -180,6 +184,16 @@ impl Settings {
                 err("PASSERELLE_SCHEDULER_SECS", format!("{v:?} is not a number of seconds (0 to 86400)"))
             })?,
             None => 60,
+        };
+        let trusted_documents = {
+            use passerelle_graphql::trusted::TrustedDocuments;
+            match get("PASSERELLE_TRUSTED_DOCUMENTS").as_deref() {
+                None | Some("") if production => TrustedDocuments::Enforce,
+                None | Some("") => TrustedDocuments::Allow,
+                Some("enforce") => TrustedDocuments::Enforce,
+                Some("allow") => TrustedDocuments::Allow,
+                Some(v) => return Err(err("PASSERELLE_TRUSTED_DOCUMENTS", format!("{v:?}: enforce or allow"))),
+            }
         };
         let demo = match get("PASSERELLE_DEMO").as_deref() {
             None | Some("") => !production,
@@ -266,6 +280,7 @@ impl Settings {
             max_amount,
             ledger_max_leg,
             scheduler_secs,
+            trusted_documents,
             demo,
             log_json,
         })

@@ -91,6 +91,7 @@ pub async fn start(settings: Settings, db: DatabaseConnection, handle_signals: b
         oidc: crate::oidc::providers(&settings)?,
         dev_back_office: settings.dev_back_office,
         pass_events: pass_events.clone(),
+        trusted_documents: settings.trusted_documents,
         tickets: Some(tickets),
     };
     let schema = build_schema(Some(db.clone()), config);

@@ -18,6 +18,7 @@ mod partner;
 mod redeem;
 mod scalars;
 mod server_info;
+pub mod trusted;
 mod wallet;
 
 use async_graphql::{Enum, ID, MergedObject, SDLExportOptions, Schema};
@@ -94,6 +95,8 @@ pub struct SchemaConfig {
     pub dev_back_office: bool,
     /// Committed pass changes, for `passUpdated`.
     pub pass_events: PassEvents,
+    /// Whether the apps' callers must send registered operations (`PASSERELLE_TRUSTED_DOCUMENTS`).
+    pub trusted_documents: trusted::TrustedDocuments,
     /// The keys signing tickets' `qrPayload` (none: tickets cannot be issued).
     pub tickets: Option<std::sync::Arc<passerelle_domain::spending::TicketKeys>>,
 }
@@ -105,6 +108,7 @@ pub fn build_schema(db: Option<DatabaseConnection>, config: SchemaConfig) -> App
         .limit_complexity(500)
         .limit_directives(8)
         .limit_recursive_depth(32)
+        .extension(config.trusted_documents)
         .data(Access { dev_back_office: config.dev_back_office && !config.production })
         .data(config.server_info.clone());
     if let Some(uploads) = config.uploads.clone() {
@@ -134,8 +138,8 @@ pub fn build_schema(db: Option<DatabaseConnection>, config: SchemaConfig) -> App
     builder.finish()
 }
 
-/// The SDL committed as `mobile-contract/schema.graphql`: sorted, so diffs show real changes.
-pub fn export_sdl() -> String {
+/// The schema with no database and no services: for the SDL and for validating documents.
+pub fn offline_schema() -> AppSchema {
     let config = SchemaConfig {
         server_info: ServerInfo::default(),
         production: false,
@@ -147,7 +151,12 @@ pub fn export_sdl() -> String {
         dev_back_office: false,
         tickets: None,
         pass_events: PassEvents::new(),
+        trusted_documents: trusted::TrustedDocuments::Allow,
     };
     build_schema(None, config)
-        .sdl_with_options(SDLExportOptions::new().sorted_fields().sorted_arguments().sorted_enum_items())
+}
+
+/// The SDL committed as `mobile-contract/schema.graphql`: sorted, so diffs show real changes.
+pub fn export_sdl() -> String {
+    offline_schema().sdl_with_options(SDLExportOptions::new().sorted_fields().sorted_arguments().sorted_enum_items())
 }

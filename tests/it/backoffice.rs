@@ -106,7 +106,10 @@ async fn pagination_is_capped_and_cursors_are_checked() {
 async fn production_refuses_the_development_back_office() {
     // The settings refuse the flag in production (api's config tests); set it anyway, as a
     // mistaken deployment might, to check the schema's own guard.
-    let app = TestApp::spawn_adjusted(&[("PASSERELLE_ENV", "production")], |s| s.dev_back_office = true).await;
+    // Documents allowed from everyone: the guard under test is the back office's, not the
+    // trusted-documents check that would refuse an anonymous document first.
+    let env = [("PASSERELLE_ENV", "production"), ("PASSERELLE_TRUSTED_DOCUMENTS", "allow")];
+    let app = TestApp::spawn_adjusted(&env, |s| s.dev_back_office = true).await;
     let f = funder(&app.db, "92").await;
     let body = app.graphql(UPSERT, campaign_input(&f.to_string(), "40.00")).await;
     assert_eq!(code(&body), "UNAUTHENTICATED", "{body}");

@@ -32,11 +32,12 @@ pub fn totp(secret: &TotpSecret, steps_ahead: u64) -> String {
     secret.code_at(now + steps_ahead * STEP_SECS)
 }
 
-/// Signs in over GraphQL (with `totp_code` for staff); the access token.
+/// Signs in over GraphQL (with `totp_code` for staff) with the contract's `LogIn` operation,
+/// sent by its hash as the apps do (so it also works where trusted documents are enforced);
+/// the access token.
 pub async fn sign_in(app: &TestApp, email: &str, totp_code: Option<&str>) -> String {
-    let q = "mutation($i: LogInInput!) { logIn(input: $i) { accessToken } }";
     let device = json!({ "deviceId": "test-device", "platform": "ANDROID", "name": "Test" });
-    let v = json!({ "i": { "email": email, "password": PASSWORD, "totpCode": totp_code, "device": device } });
-    let body = app.graphql(q, v).await;
+    let v = json!({ "input": { "email": email, "password": PASSWORD, "totpCode": totp_code, "device": device } });
+    let body = app.persisted(None, "parent/LogIn.graphql", v).await;
     body["data"]["logIn"]["accessToken"].as_str().unwrap_or_else(|| panic!("sign-in of {email}: {body}")).to_owned()
 }

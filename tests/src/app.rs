@@ -156,6 +156,20 @@ impl TestApp {
         (response.status(), response.json().await.expect("graphql answers JSON"))
     }
 
+    /// Sends a contract operation (`parent/Home.graphql`) by its registered hash only, as the
+    /// apps do under trusted documents.
+    pub async fn persisted(&self, token: Option<&str>, file: &str, variables: Value) -> Value {
+        let document = contract_operation(file);
+        let hash = passerelle_graphql::trusted::document_hash(&document);
+        let body =
+            json!({ "variables": variables, "extensions": { "persistedQuery": { "version": 1, "sha256Hash": hash } } });
+        let mut request = self.client.post(self.url("/graphql")).json(&body);
+        if let Some(t) = token {
+            request = request.bearer_auth(t);
+        }
+        request.send().await.expect("send graphql").json().await.expect("graphql answers JSON")
+    }
+
     async fn post_graphql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
         self.graphql_answer(token, query, variables).await.1
     }
@@ -233,4 +247,10 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.data_dir);
     }
+}
+
+/// The text of a contract operation, `parent/Home.graphql`.
+pub fn contract_operation(file: &str) -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../mobile-contract/operations/");
+    std::fs::read_to_string(format!("{path}{file}")).unwrap_or_else(|e| panic!("{file}: {e}"))
 }
