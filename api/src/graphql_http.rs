@@ -117,9 +117,12 @@ pub async fn graphql(
         }
         _ => GraphQLResponse::from(response).into_response(),
     };
-    if answer == Answer::GraphqlResponse {
-        http.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(GRAPHQL_RESPONSE));
-    }
+    // async-graphql-axum answers `application/graphql-response+json` whatever was asked.
+    let content_type = match answer {
+        Answer::GraphqlResponse => GRAPHQL_RESPONSE,
+        Answer::Json => "application/json",
+    };
+    http.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     // Throttled operations say when to come back (RFC 9110 §10.2.3), like `/oauth/token`.
     if let Some(secs) = retry_after {
         http.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));

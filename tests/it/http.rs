@@ -131,3 +131,48 @@ async fn graceful_stop_closes_the_listener() {
     let refused = client.get(url).send().await.expect_err("nothing listens after stop");
     assert!(refused.is_connect(), "{refused:?}");
 }
+
+/// GraphQL over HTTP: `Accept` decides the media type; with `application/graphql-response+json`
+/// a request that could not run is 400 without `data`; one that ran is 200.
+#[tokio::test]
+async fn accept_negotiation_follows_the_graphql_over_http_specification() {
+    let app = TestApp::spawn().await;
+    let post = |accept: Option<&'static str>, query: &'static str| {
+        let mut r = app
+            .client
+            .post(app.url("/graphql"))
+            .header("content-type", "application/json")
+            .body(json!({ "query": query }).to_string());
+        if let Some(a) = accept {
+            r = r.header("accept", a);
+        }
+        r.send()
+    };
+    let media = |r: &reqwest::Response| r.headers()["content-type"].to_str().unwrap().to_owned();
+    for accept in [None, Some("application/json"), Some("*/*")] {
+        let r = post(accept, "{ __typename }").await.unwrap();
+        assert_eq!((r.status().as_u16(), media(&r)), (200, "application/json".to_owned()), "{accept:?}");
+    }
+    let r = post(Some("application/json"), "{ nope").await.unwrap();
+    assert_eq!(r.status(), 200, "application/json: errors in a 200");
+    let gql = "application/graphql-response+json";
+    let r = post(Some(gql), "{ __typename }").await.unwrap();
+    assert_eq!((r.status().as_u16(), media(&r)), (200, gql.to_owned()));
+    for broken in ["{ nope", "{ noSuchField }"] {
+        let r = post(Some(gql), broken).await.unwrap();
+        assert_eq!((r.status().as_u16(), media(&r)), (400, gql.to_owned()), "{broken}");
+        let body: Value = r.json().await.unwrap();
+        assert!(body.get("data").is_none() && body["errors"].is_array(), "{body}");
+    }
+    // It ran (and the field failed for this caller): 200, with `data`.
+    let r = post(Some(gql), "{ children { id } }").await.unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert!(body.get("data").is_some(), "{body}");
+    // q-values: the preferred of the two.
+    let r = post(Some("application/json;q=0.5, application/graphql-response+json"), "{ __typename }").await.unwrap();
+    assert_eq!(media(&r), gql);
+    let r = post(Some("text/html"), "{ __typename }").await.unwrap();
+    assert_eq!(r.status(), 406);
+    app.stop().await;
+}

@@ -7,6 +7,7 @@ mod authz_matrix;
 mod backend;
 mod backoffice;
 mod contract;
+mod contract_breaking;
 mod contract_operations;
 mod ent;
 mod family;
