@@ -56,8 +56,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     if let Some(secret) = totp {
         println!("Demo accounts (password {}):", passerelle_api::demo::DEMO_PASSWORD);
-        println!("  parent@example.org   parent, linked to Léa and Hugo Martin");
-        println!("  partner@example.org  partner member");
+        println!("  parent@example.org   parent, linked to Léa and Hugo Martin (passes, a ticket, a payment)");
+        println!("  partner@example.org  owner of the Club de judo de Bagneux (sport; redeems tickets)");
         println!("  staff@example.org    admin of funder 92 (sign-in needs a TOTP code)");
         println!("staff TOTP secret: {secret}");
     }

@@ -142,3 +142,26 @@ async fn redeem_racing_the_expiry_sweep_one_wins() {
     assert_eq!((w.available, w.held), (Cents(4000 - 300 * redeemed as i64), Cents(0)));
     assert_clean(&t.db).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_schedulers_at_the_deadline_close_each_wallet_once() {
+    let t = fresh_db().await;
+    let f = family(&t.db, 5, true).await;
+    f.ticket(&t.db, 0, 700, None, "held").await;
+    // The generation deadline passes.
+    let sql = "UPDATE campaign SET generation_deadline_us = 1";
+    sea_orm::ConnectionTrait::execute_raw(&t.db, passerelle_domain::db::stmt(t.db.get_database_backend(), sql, []))
+        .await
+        .unwrap();
+    let (a, b) = tokio::join!(spending::sweep(&t.db, 3), spending::sweep(&t.db, 3));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.wallets_closed + b.wallets_closed, 10, "five passes, two wallets each: {a:?} {b:?}");
+    assert_eq!(spending::sweep(&t.db, 3).await.unwrap().wallets_closed, 0, "nothing left");
+    let boursier = f.balance(&t.db, 0, Wallet::Sport).await;
+    assert_eq!((boursier.available, boursier.held, boursier.expired), (Cents(0), Cents(700), Cents(4300)));
+    for i in 1..5 {
+        let w = f.balance(&t.db, i, Wallet::Culture).await;
+        assert_eq!((w.available, w.expired), (Cents(0), Cents(4000)));
+    }
+    assert_clean(&t.db).await;
+}

@@ -58,7 +58,9 @@ pub async fn sweep(db: &DatabaseConnection, limit: u64) -> Result<SweepReport> {
         let full = page.len() as u64 == limit;
         for w in page {
             match close_wallet(db, &w).await {
-                Ok(()) => report.wallets_closed += 1,
+                Ok(true) => report.wallets_closed += 1,
+                // Another node closed it a moment ago (same key): nothing moved here.
+                Ok(false) => {}
                 Err(e) => {
                     tracing::warn!(wallet = %w.id, error = %e, "wallet left open for the next sweep");
                     report.skipped += 1;
@@ -74,8 +76,9 @@ pub async fn sweep(db: &DatabaseConnection, limit: u64) -> Result<SweepReport> {
 
 /// Moves what is left in one wallet to the campaign's expired credit. The key names the
 /// wallet and its posted debits: nodes that read the same wallet share the key, and a later
-/// close of the same wallet (credit given back after the deadline) gets a new one.
-async fn close_wallet(db: &DatabaseConnection, w: &OpenWallet) -> Result<(), LedgerError> {
+/// close of the same wallet (credit given back after the deadline) gets a new one. True when
+/// this call moved the money (not a replay of another node's close).
+async fn close_wallet(db: &DatabaseConnection, w: &OpenWallet) -> Result<bool, LedgerError> {
     let scope = Scope::campaign(w.funder_id, w.campaign_id);
     let wallet = AccountRef { id: w.id, limited: true, scope };
     let lost = ensure_account(db, expired_credit(w.funder_id, w.campaign_id)).await?;
@@ -89,5 +92,5 @@ async fn close_wallet(db: &DatabaseConnection, w: &OpenWallet) -> Result<(), Led
         account_id: None,
         payload: json!({ "pass_id": w.owner_id, "reason": "credit_expired" }),
     }]);
-    execute(db, &op).await.map(|_| ())
+    execute(db, &op).await.map(|outcome| !outcome.replayed)
 }
