@@ -50,6 +50,8 @@ pub enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// Start signing tickets with a new key; the old ones stay published while their tickets live.
+    RotateTicketKey,
     /// Print the GraphQL schema (SDL), or write it to a file.
     ExportSchema {
         #[arg(long)]

@@ -129,3 +129,13 @@ pub async fn worker(settings: &Settings, once: bool) -> anyhow::Result<()> {
     db.close().await?;
     Ok(())
 }
+
+/// `passerelle rotate-ticket-key`: new tickets are signed with a new key from now on.
+pub async fn rotate_ticket_key(settings: &Settings) -> anyhow::Result<()> {
+    let db = connect_and_migrate(settings).await?;
+    let data_key = crate::keys::data_key(settings)?;
+    let kid = passerelle_domain::spending::TicketKeys::rotate(&db, &data_key).await?;
+    println!("tickets are now signed with key {kid}; earlier keys stay in the JWKS while their tickets live");
+    db.close().await?;
+    Ok(())
+}

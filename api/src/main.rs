@@ -31,6 +31,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Grant { funder, school_year, json } => jobs::grant(&settings, &funder, school_year, json).await,
         Command::Worker { once } => jobs::worker(&settings, once).await,
+        Command::RotateTicketKey => jobs::rotate_ticket_key(&settings).await,
         Command::Serve | Command::ExportSchema { .. } => serve(settings).await,
     }
 }

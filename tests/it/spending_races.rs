@@ -165,3 +165,24 @@ async fn two_schedulers_at_the_deadline_close_each_wallet_once() {
     }
     assert_clean(&t.db).await;
 }
+
+#[tokio::test]
+async fn a_rotated_key_stays_published_while_its_tickets_live() {
+    let t = fresh_db().await;
+    let f = family(&t.db, 1, false).await;
+    let old = f.ticket(&t.db, 0, 500, None, "before").await;
+    let kids = |set: serde_json::Value| -> Vec<String> {
+        set["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_owned()).collect()
+    };
+    let new_kid = spending::TicketKeys::rotate(&t.db, &f.data_key).await.unwrap();
+    let young = f.ticket(&t.db, 0, 500, None, "after").await;
+    assert_eq!((young.kid.as_str(), old.kid == new_kid), (new_kid.as_str(), false), "new tickets use the new key");
+    let published = kids(spending::jwks(&t.db).await.unwrap());
+    assert!(published.contains(&old.kid) && published.contains(&new_kid), "{published:?}");
+    // The old key's last ticket is used: the key is withdrawn; the current one stays.
+    spending::redeem_ticket(&t.db, f.sport, &redeem(&old.code, "use-old")).await.unwrap();
+    assert_eq!(kids(spending::jwks(&t.db).await.unwrap()), vec![new_kid.clone()]);
+    // Its payload still verifies by kid for whoever cached the key, and signing still works.
+    let payload = old.qr_payload(&t.db, &f.keys, &f.data_key).await.unwrap();
+    assert!(payload.split('.').count() == 3);
+}

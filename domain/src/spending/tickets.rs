@@ -314,7 +314,13 @@ async fn ticket_for_partner<C: ConnectionTrait>(db: &C, partner: Uuid, code: &st
         None => None,
     };
     let allowed = match &found {
-        Some(t) if t.partner_id == Some(partner) => true,
+        // Named for this partner: it must still be approved (a suspended club gets told why).
+        Some(t) if t.partner_id == Some(partner) => {
+            check_partner(db, partner, t.funder_id, t.wallet).await?;
+            true
+        }
+        // A bearer ticket: only for approved partners of its funder and wallet; to anyone
+        // else it does not exist.
         Some(t) if t.partner_id.is_none() => check_partner(db, partner, t.funder_id, t.wallet).await.is_ok(),
         _ => false,
     };
