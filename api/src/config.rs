@@ -47,6 +47,13 @@ pub struct Settings {
     /// Seconds between two scheduler sweeps in `serve` and `worker` (ticket expiry, the
     /// deadline close of wallets); 0 turns the scheduler off in `serve` (tests drive it).
     pub scheduler_secs: u64,
+    /// Milliseconds between two outbox dispatches (inbox, push, e-mail) in `serve` and
+    /// `worker`; 0 turns the dispatcher off in `serve` (tests drive it).
+    pub dispatch_ms: u64,
+    /// FCM HTTP v1: the service account JSON file; without it no push is sent.
+    pub fcm_credentials: Option<std::path::PathBuf>,
+    /// FCM's base URL (a local fake in tests).
+    pub fcm_endpoint: String,
     /// `enforce`: the apps' callers send registered operations only (production's default);
     /// `allow`: documents accepted from everyone (elsewhere's default).
     pub trusted_documents: passerelle_graphql::trusted::TrustedDocuments,
@@ -106,6 +113,9 @@ const KNOWN: &[&str] = &[
     "PASSERELLE_ENT_FUNDER",
     "PASSERELLE_SCHEDULER_SECS",
     "PASSERELLE_TRUSTED_DOCUMENTS",
+    "PASSERELLE_DISPATCH_MS",
+    "PASSERELLE_FCM_CREDENTIALS",
+    "PASSERELLE_FCM_ENDPOINT",
 ];
 
 fn err(var: &str, message: impl Into<String>) -> ConfigError {
@@ -185,6 +195,16 @@ impl Settings {
             })?,
             None => 60,
         };
+        let dispatch_ms = match get("PASSERELLE_DISPATCH_MS").filter(|v| !v.is_empty()) {
+            Some(v) => v.parse::<u64>().ok().filter(|s| *s <= 60_000).ok_or_else(|| {
+                err("PASSERELLE_DISPATCH_MS", format!("{v:?} is not a number of milliseconds (0 to 60000)"))
+            })?,
+            None => 200,
+        };
+        let fcm_credentials = get("PASSERELLE_FCM_CREDENTIALS").filter(|v| !v.is_empty()).map(std::path::PathBuf::from);
+        let fcm_endpoint = get("PASSERELLE_FCM_ENDPOINT")
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| "https://fcm.googleapis.com".into());
         let trusted_documents = {
             use passerelle_graphql::trusted::TrustedDocuments;
             match get("PASSERELLE_TRUSTED_DOCUMENTS").as_deref() {
@@ -280,6 +300,9 @@ impl Settings {
             max_amount,
             ledger_max_leg,
             scheduler_secs,
+            dispatch_ms,
+            fcm_credentials,
+            fcm_endpoint,
             trusted_documents,
             demo,
             log_json,

@@ -116,6 +116,12 @@ pub async fn worker(settings: &Settings, once: bool) -> anyhow::Result<()> {
     }
     let every = Duration::from_secs(settings.scheduler_secs.max(1));
     let mut interval = tokio::time::interval(every);
+    // The worker also dispatches notifications (beside any server's dispatcher: rows are claimed).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let push = crate::fcm::push_sender(settings)?;
+    let mail = crate::mailer::mailer(settings)?;
+    let pace = Duration::from_millis(settings.dispatch_ms.max(50));
+    crate::notifications::spawn(db.clone(), pace, push, mail, stop.clone());
     loop {
         tokio::select! {
             _ = interval.tick() => {
@@ -126,6 +132,7 @@ pub async fn worker(settings: &Settings, once: bool) -> anyhow::Result<()> {
             _ = tokio::signal::ctrl_c() => break,
         }
     }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
     db.close().await?;
     Ok(())
 }

@@ -77,6 +77,7 @@ pub async fn start(settings: Settings, db: DatabaseConnection, handle_signals: b
     // Staff TOTP seeds from before sealing: sealed before the first request is served.
     passerelle_domain::auth::seal_clear_totp_secrets(&db, &auth.data_key).await.context("sealing TOTP secrets")?;
     let mailer = crate::mailer::mailer(&settings)?;
+    let mailer_for_dispatch = mailer.clone();
     let pass_events = passerelle_graphql::PassEvents::new();
     // A ticket key exists before the first ticket: partner apps can fetch the JWKS ahead.
     let tickets = Arc::new(passerelle_domain::spending::TicketKeys::new(settings.public_url.clone()));
@@ -86,7 +87,7 @@ pub async fn start(settings: Settings, db: DatabaseConnection, handle_signals: b
         production: settings.is_production(),
         uploads: Some(uploads),
         auth: Some(auth.clone()),
-        mailer: Some(mailer),
+        mailer: Some(mailer.clone()),
         ent: crate::ent::validator(&settings)?,
         oidc: crate::oidc::providers(&settings)?,
         dev_back_office: settings.dev_back_office,
@@ -103,6 +104,11 @@ pub async fn start(settings: Settings, db: DatabaseConnection, handle_signals: b
     let router = http::router(state.clone());
     purge_throttle_keys(db.clone(), shutting_down.clone());
     crate::live::spawn_feeder(db.clone(), pass_events, shutting_down.clone());
+    if state.settings.dispatch_ms > 0 {
+        let every = std::time::Duration::from_millis(state.settings.dispatch_ms);
+        let push = crate::fcm::push_sender(&state.settings)?;
+        crate::notifications::spawn(db.clone(), every, push, mailer_for_dispatch, shutting_down.clone());
+    }
     if let Some(every) = state.settings.scheduler_interval() {
         crate::scheduler::spawn(db.clone(), every, shutting_down.clone());
     }

@@ -17,6 +17,7 @@ pub mod ids;
 pub mod ledger;
 pub mod mail;
 pub mod money;
+pub mod notify;
 pub mod partner;
 pub mod school;
 pub mod spending;

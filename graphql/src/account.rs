@@ -12,7 +12,9 @@ use sea_orm::DatabaseConnection;
 use crate::access::{SignedIn, caller, client_ip, signed_in};
 use crate::error::ApiResult;
 
-#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+/// Stored as the GraphQL name (`IOS`), through strum like every stored enum.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, strum::IntoStaticStr)]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
 pub enum Platform {
     Ios,
     Android,
@@ -28,11 +30,7 @@ pub struct DeviceInput {
 
 impl From<&DeviceInput> for Device {
     fn from(d: &DeviceInput) -> Self {
-        let platform = match d.platform {
-            Platform::Ios => "IOS",
-            Platform::Android => "ANDROID",
-            Platform::Web => "WEB",
-        };
+        let platform: &'static str = d.platform.into();
         Device { device_id: d.device_id.clone(), platform: platform.into(), name: d.name.clone() }
     }
 }

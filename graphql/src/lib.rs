@@ -12,6 +12,7 @@ pub mod error;
 mod family;
 mod live;
 mod loaders;
+mod notifications;
 mod oidc;
 mod pagination;
 mod partner;
@@ -45,6 +46,7 @@ pub struct Query(
     backoffice::ImportsQuery,
     partner::PartnerQuery,
     redeem::RedeemQuery,
+    notifications::NotificationQuery,
 );
 
 /// Root mutation: one object per feature, merged.
@@ -59,6 +61,7 @@ pub struct Mutation(
     partner::PartnerMutation,
     wallet::WalletMutation,
     redeem::RedeemMutation,
+    notifications::NotificationMutation,
 );
 
 pub type AppSchema = Schema<Query, Mutation, live::Subscription>;

@@ -22,6 +22,7 @@ mod m0008_ledger_scope;
 mod m0009_identity_hardening;
 mod m0010_throttle;
 mod m0011_spending;
+mod m0012_notifications;
 mod util;
 
 /// The ordered list of migrations.
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0009_identity_hardening::Migration),
             Box::new(m0010_throttle::Migration),
             Box::new(m0011_spending::Migration),
+            Box::new(m0012_notifications::Migration),
         ]
     }
 }

@@ -131,6 +131,12 @@ fn matrix(f: &Fixture) -> Vec<(&'static str, Rule, String, Value)> {
         ("redemptions", Rule::Partner, "{ redemptions(first: 5) { edges { cursor } } }".into(), json!({})),
         ("redeemTicket", Rule::Partner, "mutation { redeemTicket(input: { code: \"ABCDE-FGHJK\", idempotencyKey: \"m\" }) { replayed } }".into(), json!({})),
         ("chargeCard", Rule::Partner, "mutation { chargeCard(input: { cardNumber: \"0000 0000 0000 0000\", pin: \"1234\", wallet: SPORT, amount: \"5.00\", idempotencyKey: \"m\" }) { replayed } }".into(), json!({})),
+        ("notifications", Rule::Parents, "{ notifications(first: 5) { edges { cursor } } }".into(), json!({})),
+        ("unreadNotificationCount", Rule::Parents, "{ unreadNotificationCount }".into(), json!({})),
+        ("notificationPreferences", Rule::Parents, "{ notificationPreferences { kind } }".into(), json!({})),
+        ("markNotificationsRead", Rule::Parents, "mutation { markNotificationsRead }".into(), json!({})),
+        ("setNotificationPreference", Rule::Parents, "mutation { setNotificationPreference(input: { kind: REFUND, push: true, email: true }) { kind } }".into(), json!({})),
+        ("registerPushToken", Rule::Accounts, "mutation { registerPushToken(input: { token: \"matrix-token\", platform: ANDROID }) }".into(), json!({})),
         ("refundRedemption", Rule::Partner, "mutation($c: ID!) { refundRedemption(input: { redemptionId: $c, amount: \"5.00\", idempotencyKey: \"m\" }) { replayed } }".into(), some_id),
     ]
 }

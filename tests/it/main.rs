@@ -19,6 +19,7 @@ mod ledger_guards;
 mod ledger_props;
 mod ledger_races;
 mod ledger_scope;
+mod notifications;
 mod oidc;
 mod partner_clients;
 mod protocols;

@@ -8,6 +8,7 @@ pub mod aaf_gen;
 pub mod accounts;
 pub mod app;
 pub mod db;
+pub mod fake_fcm;
 pub mod ledger;
 pub mod ledger_model;
 pub mod oidc_provider;

@@ -1,0 +1,115 @@
+//! Notifications: every committed balance change reaches the family — an inbox entry, a push
+//! on each of their phones, an e-mail if they want — at least once, from the outbox rows the
+//! ledger writes in the same transaction as the money.
+//!
+//! The dispatcher ([`dispatch`]) claims due outbox rows with a lease, delivers each channel
+//! once (the `delivery` table remembers what went out, so a retry after a partial failure
+//! sends only the rest), then marks the row dispatched, or schedules a retry with exponential
+//! backoff and jitter (honouring `Retry-After`), or after [`MAX_ATTEMPTS`] marks it failed for
+//! staff. Push goes through a [`PushSender`] (FCM HTTP v1 in the api crate); its payload is the
+//! kind and ids only — no names, no amounts (`mobile-contract/push-payloads.md`).
+
+mod dispatch;
+mod inbox;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+
+use serde::Serialize;
+
+pub use dispatch::{DispatchReport, MAX_ATTEMPTS, dispatch, prune_push_tokens};
+pub use inbox::{
+    Notification, Preference, list_notifications, mark_read, preferences, register_push_token, set_preference,
+    unread_count,
+};
+
+/// What happened, as the family is told (`notification.kind`, push `data.kind`).
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+    sea_orm::DeriveValueType,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[sea_orm(value_type = "String")]
+pub enum NotificationKind {
+    TicketIssued,
+    TicketRedeemed,
+    TicketCancelled,
+    Payment,
+    CardCharge,
+    Refund,
+    CardBlocked,
+    CreditExpired,
+}
+
+impl NotificationKind {
+    /// The push's and the e-mail's title (French; no name, no amount).
+    pub fn title(self) -> &'static str {
+        match self {
+            NotificationKind::TicketIssued => "Ticket créé",
+            NotificationKind::TicketRedeemed => "Ticket utilisé",
+            NotificationKind::TicketCancelled => "Ticket annulé",
+            NotificationKind::Payment => "Paiement effectué",
+            NotificationKind::CardCharge => "Paiement par carte",
+            NotificationKind::Refund => "Remboursement",
+            NotificationKind::CardBlocked => "Carte bloquée",
+            NotificationKind::CreditExpired => "Crédit expiré",
+        }
+    }
+
+    /// One line of text under the title.
+    pub fn body(self) -> &'static str {
+        match self {
+            NotificationKind::CardBlocked => {
+                "La carte Pass de votre enfant est bloquée. Ouvrez l'application pour le détail."
+            }
+            NotificationKind::CreditExpired => {
+                "La date limite est passée : le crédit restant du Pass de votre enfant a expiré."
+            }
+            _ => "Le solde du Pass de votre enfant a changé. Ouvrez l'application pour le détail.",
+        }
+    }
+}
+
+/// One push to one device.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Push {
+    pub token: String,
+    pub platform: String,
+    pub title: String,
+    pub body: String,
+    /// String values only (FCM refuses anything else).
+    pub data: BTreeMap<String, String>,
+}
+
+/// Why a push did not go out.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PushError {
+    /// The token is gone (app uninstalled, expired) or malformed: delete it, never retry.
+    #[error("the device token is no longer valid")]
+    InvalidToken,
+    /// Try again later (quota, unavailable, internal), after `retry_after_secs` if given.
+    #[error("push service unavailable: {reason}")]
+    Retry { retry_after_secs: Option<u64>, reason: String },
+    /// Our configuration is wrong (credentials, APNs key): logged and counted, not retried.
+    #[error("push configuration error: {0}")]
+    Config(String),
+}
+
+pub type PushFuture<'a> = Pin<Box<dyn Future<Output = Result<(), PushError>> + Send + 'a>>;
+
+/// Sends one push (FCM HTTP v1 in production, a local fake in tests).
+pub trait PushSender: Send + Sync {
+    fn send(&self, push: Push) -> PushFuture<'_>;
+}

@@ -1,0 +1,147 @@
+//! Notifications end to end: a redemption reaches the family once in the inbox, once per
+//! device by push (to a local fake of FCM HTTP v1) and once by e-mail (a real SMTP server);
+//! FCM's UNREGISTERED drops the token, and a 503 with `Retry-After` is retried after it and
+//! delivered once.
+
+use std::sync::Arc;
+
+use passerelle_domain::Cents;
+use passerelle_domain::ledger::Wallet;
+use passerelle_domain::notify::PushSender;
+use passerelle_domain::spending::{self, RedeemTicket};
+use passerelle_tests::accounts::sign_in;
+use passerelle_tests::fake_fcm::{FakeFcm, Scripted};
+use passerelle_tests::smtp::SmtpSink;
+use passerelle_tests::spending::family;
+use passerelle_tests::{TestApp, count};
+use serde_json::json;
+
+const REGISTER: &str = "mutation($i: RegisterPushTokenInput!) { registerPushToken(input: $i) }";
+const INBOX: &str = "{ unreadNotificationCount notifications(first: 10) { edges { node { eventId kind passId } } } }";
+
+/// A received message's body as text (lettre sends French text base64-encoded).
+fn body_text(data: &str) -> String {
+    use base64::Engine as _;
+    let (headers, body) = data.split_once("\n\n").unwrap_or((data, ""));
+    if headers.to_ascii_lowercase().contains("content-transfer-encoding: base64") {
+        let compact: String = body.split_whitespace().collect();
+        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(compact).unwrap_or_default())
+            .unwrap_or_default()
+    } else {
+        body.to_owned()
+    }
+}
+
+/// Waits (at most 20 s, then panics) until `done` holds: the dispatcher runs on its own clock.
+async fn eventually(what: &str, done: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "{what} did not happen");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_redemption_reaches_the_family_once_in_the_inbox_on_each_device_and_by_mail() {
+    let sink = SmtpSink::start().await;
+    let fcm = FakeFcm::start().await;
+    let mut vars: Vec<(String, String)> = fcm.settings();
+    vars.push(("PASSERELLE_SMTP_URL".into(), sink.url()));
+    vars.push(("PASSERELLE_MAIL_FROM".into(), format!("Passerelle <{}>", sink.from)));
+    vars.push(("PASSERELLE_DISPATCH_MS".into(), "20".into()));
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let app = TestApp::spawn_with(&vars).await;
+    let f = family(&app.db, 1, false).await;
+    let parent = sign_in(&app, &f.parent_email, None).await;
+    for (token, platform) in [("device-android-1", "ANDROID"), ("device-ios-1", "IOS")] {
+        let body = app.graphql_as(&parent, REGISTER, json!({ "i": { "token": token, "platform": platform } })).await;
+        assert_eq!(body["data"]["registerPushToken"], true, "{body}");
+    }
+    // The family turns off e-mail for the tickets they issue themselves.
+    let q = "mutation { setNotificationPreference(input: { kind: TICKET_ISSUED, push: true, email: false }) { kind } }";
+    assert!(app.graphql_as(&parent, q, json!({})).await["errors"].is_null());
+
+    let ticket = f.ticket(&app.db, 0, 3000, Some(f.sport), "t").await;
+    let redeem =
+        RedeemTicket { code: ticket.code, amount: Some(Cents(2500)), activity_id: None, idempotency_key: "r".into() };
+    spending::redeem_ticket(&app.db, f.sport, &redeem).await.unwrap();
+
+    // Two events (issued, redeemed) × two devices; one e-mail (the redemption).
+    eventually("four pushes", || fcm.accepted().len() >= 4).await;
+    let mails = sink.wait_for(&f.parent_email, 1).await;
+    let body = app.graphql_as(&parent, INBOX, json!({})).await;
+    assert_eq!(body["data"]["unreadNotificationCount"], 2, "{body}");
+    let kinds: Vec<&str> = body["data"]["notifications"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["TICKET_REDEEMED", "TICKET_ISSUED"]);
+    let redeemed_event = body["data"]["notifications"]["edges"][0]["node"]["eventId"].as_str().unwrap().to_owned();
+    assert!(body_text(&mails[0].data).contains(&redeemed_event), "the redemption's e-mail: {}", mails[0].data);
+
+    // Each push: kind and ids only, string values, one per device for the redemption.
+    let pushes = fcm.accepted();
+    let of_redemption: Vec<_> = pushes.iter().filter(|m| m["data"]["event_id"] == redeemed_event.as_str()).collect();
+    let mut devices: Vec<&str> = of_redemption.iter().map(|m| m["token"].as_str().unwrap()).collect();
+    devices.sort_unstable();
+    assert_eq!(devices, ["device-android-1", "device-ios-1"]);
+    for m in &pushes {
+        let data = m["data"].as_object().unwrap();
+        assert_eq!(data.keys().collect::<Vec<_>>(), ["event_id", "kind", "pass_id"]);
+        assert!(!m.to_string().contains("25.00") && !m.to_string().contains("Given"), "no amount, no name: {m}");
+    }
+    // Delivered once: nothing is left to send, and the counts stay as they are.
+    let again = passerelle_api::notifications::tick(&app.db, None, None).await.unwrap();
+    assert_eq!(again.events, 0);
+    assert_eq!(fcm.accepted().len(), 4);
+    assert_eq!(sink.messages_to(&f.parent_email).len(), 1);
+    assert_eq!(count(&app.db, "SELECT COUNT(*) AS n FROM notification").await, 2);
+    assert_eq!(fcm.grants(), 1, "the access token is cached");
+
+    let read = app.graphql_as(&parent, "mutation { markNotificationsRead }", json!({})).await;
+    assert_eq!(read["data"]["markNotificationsRead"], 2, "{read}");
+    assert_eq!(app.graphql_as(&parent, INBOX, json!({})).await["data"]["unreadNotificationCount"], 0);
+    let _ = Wallet::Sport;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn unregistered_tokens_are_dropped_and_a_503_is_retried_after_retry_after_then_sent_once() {
+    let fcm = FakeFcm::start().await;
+    let app = TestApp::spawn().await;
+    let f = family(&app.db, 1, false).await;
+    for token in ["gone", "busy", "fine"] {
+        passerelle_domain::notify::register_push_token(&app.db, f.parent, token, "ANDROID").await.unwrap();
+    }
+    fcm.script("gone", Scripted { status: 404, error_code: "UNREGISTERED", retry_after: None, times: 1 });
+    fcm.script("busy", Scripted { status: 503, error_code: "UNAVAILABLE", retry_after: Some(120), times: 1 });
+    let credentials = std::fs::read_to_string(&fcm.credentials).unwrap();
+    let push: Arc<dyn PushSender> = Arc::new(passerelle_api::fcm::FcmClient::new(&credentials, &fcm.base_url).unwrap());
+    f.ticket(&app.db, 0, 500, None, "t").await;
+
+    let first = passerelle_api::notifications::tick(&app.db, Some(&push), None).await.unwrap();
+    assert_eq!((first.pushes, first.tokens_removed, first.retried), (1, 1, 1), "{first:?}");
+    assert_eq!(count(&app.db, "SELECT COUNT(*) AS n FROM push_token WHERE token = 'gone'").await, 0);
+    // Retry-After (120 s) is honoured: nothing is due now.
+    let waiting = count(
+        &app.db,
+        "SELECT COUNT(*) AS n FROM outbox WHERE dispatched_at_us IS NULL AND next_attempt_at_us >= created_at_us + 110000000",
+    )
+    .await;
+    assert_eq!(waiting, 1);
+    assert_eq!(passerelle_api::notifications::tick(&app.db, Some(&push), None).await.unwrap().events, 0);
+    // Time passes (the retry becomes due): "busy" gets it, "fine" is not sent again.
+    let sql = "UPDATE outbox SET next_attempt_at_us = 0 WHERE dispatched_at_us IS NULL";
+    sea_orm::ConnectionTrait::execute_raw(&app.db, passerelle_domain::db::stmt(app.db.get_database_backend(), sql, []))
+        .await
+        .unwrap();
+    let second = passerelle_api::notifications::tick(&app.db, Some(&push), None).await.unwrap();
+    assert_eq!((second.events, second.pushes, second.retried), (1, 1, 0), "{second:?}");
+    let mut sent: Vec<String> = fcm.accepted().iter().map(|m| m["token"].as_str().unwrap().to_owned()).collect();
+    sent.sort_unstable();
+    assert_eq!(sent, ["busy", "fine"], "each device once");
+    assert_eq!(fcm.refused(), [("gone".to_owned(), "UNREGISTERED"), ("busy".to_owned(), "UNAVAILABLE")]);
+    app.stop().await;
+}
