@@ -1,5 +1,6 @@
 //! Live updates: the feeder that turns committed `pass_updated` outbox rows into
-//! [`PassChanged`] events for this process's subscriptions, and `GET /graphql/ws`
+//! [`PassChanged`] events and new inbox entries into [`NotificationAdded`] events for this
+//! process's subscriptions (whichever process wrote them), and `GET /graphql/ws`
 //! (`graphql-transport-ws`, the token in `connection_init`: `{"authorization": "Bearer …"}`).
 //!
 //! The feeder polls (every 200 ms, one indexed range read) rather than using PostgreSQL's
@@ -18,7 +19,7 @@ use axum::extract::{State, WebSocketUpgrade};
 use axum::response::Response;
 use passerelle_domain::auth::authenticate;
 use passerelle_domain::db::{now_us, stmt};
-use passerelle_graphql::{Caller, PassChanged, PassEvents};
+use passerelle_graphql::{Caller, NotificationAdded, NotificationEvents, PassChanged, PassEvents};
 use sea_orm::{DatabaseConnection, FromQueryResult};
 use uuid::Uuid;
 
@@ -34,37 +35,64 @@ struct OutboxRow {
     created_at_us: i64,
 }
 
-/// Reads new `pass_updated` rows until `stop`, sending one event per row.
-pub fn spawn_feeder(db: DatabaseConnection, events: PassEvents, stop: Arc<AtomicBool>) {
+/// A table followed by the feeder: new rows by time, each sent once.
+#[derive(Default)]
+struct Follow {
+    seen: HashMap<Uuid, i64>,
+    since: i64,
+}
+
+impl Follow {
+    fn fresh(&mut self, id: Uuid, at: i64) -> bool {
+        self.since = self.since.max(at);
+        self.seen.insert(id, at).is_none()
+    }
+
+    fn forget_old(&mut self) {
+        let horizon = self.since - LOOK_BACK_US;
+        self.seen.retain(|_, at| *at > horizon);
+    }
+
+    fn from(&self) -> i64 {
+        self.since - LOOK_BACK_US
+    }
+}
+
+#[derive(FromQueryResult)]
+struct InboxRow {
+    id: Uuid,
+    account_id: Uuid,
+    created_at_us: i64,
+}
+
+/// Follows committed `pass_updated` outbox rows and new inbox entries until `stop` — written
+/// by any process on the database, so a subscriber on one node hears of what another did.
+pub fn spawn_feeder(db: DatabaseConnection, events: PassEvents, inbox: NotificationEvents, stop: Arc<AtomicBool>) {
     tokio::spawn(async move {
-        let mut seen: HashMap<Uuid, i64> = HashMap::new();
-        let mut since = now_us(&db).await.unwrap_or(0);
+        let start = now_us(&db).await.unwrap_or(0);
+        let (mut passes, mut entries) =
+            (Follow { since: start, ..Follow::default() }, Follow { since: start, ..Follow::default() });
         while !stop.load(Ordering::SeqCst) {
-            match poll(&db, &events, &mut seen, since).await {
-                Ok(newest) => since = since.max(newest),
-                Err(e) => tracing::warn!(error = %e, "reading pass changes failed"),
+            if let Err(e) = poll_passes(&db, &events, &mut passes).await {
+                tracing::warn!(error = %e, "reading pass changes failed");
             }
-            seen.retain(|_, at| *at > since - LOOK_BACK_US);
+            if let Err(e) = poll_inbox(&db, &inbox, &mut entries).await {
+                tracing::warn!(error = %e, "reading inbox entries failed");
+            }
+            passes.forget_old();
+            entries.forget_old();
             tokio::time::sleep(POLL).await;
         }
     });
 }
 
-async fn poll(
-    db: &DatabaseConnection,
-    events: &PassEvents,
-    seen: &mut HashMap<Uuid, i64>,
-    since: i64,
-) -> anyhow::Result<i64> {
+async fn poll_passes(db: &DatabaseConnection, events: &PassEvents, follow: &mut Follow) -> anyhow::Result<()> {
     let sql = "SELECT id, payload, created_at_us FROM outbox WHERE topic = 'pass_updated' AND created_at_us > $1 \
                ORDER BY created_at_us, id LIMIT 1000";
-    let rows = OutboxRow::find_by_statement(stmt(db.get_database_backend(), sql, [(since - LOOK_BACK_US).into()]))
-        .all(db)
-        .await?;
-    let mut newest = since;
+    let rows =
+        OutboxRow::find_by_statement(stmt(db.get_database_backend(), sql, [follow.from().into()])).all(db).await?;
     for row in rows {
-        newest = newest.max(row.created_at_us);
-        if seen.insert(row.id, row.created_at_us).is_some() {
+        if !follow.fresh(row.id, row.created_at_us) {
             continue;
         }
         let payload: serde_json::Value = serde_json::from_str(&row.payload).unwrap_or_default();
@@ -73,7 +101,20 @@ async fn poll(
             let _ = events.0.send(PassChanged { pass_id });
         }
     }
-    Ok(newest)
+    Ok(())
+}
+
+async fn poll_inbox(db: &DatabaseConnection, events: &NotificationEvents, follow: &mut Follow) -> anyhow::Result<()> {
+    let sql = "SELECT id, account_id, created_at_us FROM notification WHERE created_at_us > $1 \
+               ORDER BY created_at_us, id LIMIT 1000";
+    let rows =
+        InboxRow::find_by_statement(stmt(db.get_database_backend(), sql, [follow.from().into()])).all(db).await?;
+    for row in rows {
+        if follow.fresh(row.id, row.created_at_us) {
+            let _ = events.0.send(NotificationAdded { account_id: row.account_id, notification_id: row.id });
+        }
+    }
+    Ok(())
 }
 
 /// `GET /graphql/ws`: subscriptions. The caller is authenticated once, from `connection_init`,

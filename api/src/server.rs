@@ -79,6 +79,7 @@ pub async fn start(settings: Settings, db: DatabaseConnection, handle_signals: b
     let mailer = crate::mailer::mailer(&settings)?;
     let mailer_for_dispatch = mailer.clone();
     let pass_events = passerelle_graphql::PassEvents::new();
+    let notification_events = passerelle_graphql::NotificationEvents::default();
     // A ticket key exists before the first ticket: partner apps can fetch the JWKS ahead.
     let tickets = Arc::new(passerelle_domain::spending::TicketKeys::new(settings.public_url.clone()));
     tickets.current(&db, &auth.data_key).await.map_err(|e| anyhow::anyhow!("ticket signing key: {e}"))?;
@@ -92,6 +93,7 @@ pub async fn start(settings: Settings, db: DatabaseConnection, handle_signals: b
         oidc: crate::oidc::providers(&settings)?,
         dev_back_office: settings.dev_back_office,
         pass_events: pass_events.clone(),
+        notification_events: notification_events.clone(),
         trusted_documents: settings.trusted_documents,
         tickets: Some(tickets),
     };
@@ -103,7 +105,7 @@ pub async fn start(settings: Settings, db: DatabaseConnection, handle_signals: b
         AppState { db: db.clone(), schema, auth, settings: Arc::new(settings), shutting_down: shutting_down.clone() };
     let router = http::router(state.clone());
     purge_throttle_keys(db.clone(), shutting_down.clone());
-    crate::live::spawn_feeder(db.clone(), pass_events, shutting_down.clone());
+    crate::live::spawn_feeder(db.clone(), pass_events, notification_events, shutting_down.clone());
     if state.settings.dispatch_ms > 0 {
         let every = std::time::Duration::from_millis(state.settings.dispatch_ms);
         let push = crate::fcm::push_sender(&state.settings)?;

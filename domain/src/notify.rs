@@ -20,8 +20,8 @@ use serde::Serialize;
 
 pub use dispatch::{DispatchReport, MAX_ATTEMPTS, dispatch, prune_push_tokens};
 pub use inbox::{
-    Notification, Preference, list_notifications, mark_read, preferences, register_push_token, set_preference,
-    unread_count,
+    Notification, Preference, get_notification, list_notifications, mark_read, preferences, register_push_token,
+    set_preference, unread_count,
 };
 
 /// What happened, as the family is told (`notification.kind`, push `data.kind`).

@@ -30,7 +30,7 @@ use uuid::Uuid;
 pub use access::{Access, Caller, ClientIp};
 pub use backoffice::Uploads;
 pub use error::ApiError;
-pub use live::{PassChanged, PassEvents};
+pub use live::{NotificationAdded, NotificationEvents, PassChanged, PassEvents};
 pub use scalars::Money;
 pub use server_info::ServerInfo;
 
@@ -98,6 +98,8 @@ pub struct SchemaConfig {
     pub dev_back_office: bool,
     /// Committed pass changes, for `passUpdated`.
     pub pass_events: PassEvents,
+    /// Inbox entries written, for `notificationAdded`.
+    pub notification_events: NotificationEvents,
     /// Whether the apps' callers must send registered operations (`PASSERELLE_TRUSTED_DOCUMENTS`).
     pub trusted_documents: trusted::TrustedDocuments,
     /// The keys signing tickets' `qrPayload` (none: tickets cannot be issued).
@@ -130,6 +132,7 @@ pub fn build_schema(db: Option<DatabaseConnection>, config: SchemaConfig) -> App
         builder = builder.data(tickets);
     }
     builder = builder.data(config.pass_events.clone());
+    builder = builder.data(config.notification_events.clone());
     builder = builder.data(config.oidc.clone());
     if let Some(db) = db {
         builder = builder.data(loaders::loaders(db.clone()));
@@ -154,6 +157,7 @@ pub fn offline_schema() -> AppSchema {
         dev_back_office: false,
         tickets: None,
         pass_events: PassEvents::new(),
+        notification_events: NotificationEvents::default(),
         trusted_documents: trusted::TrustedDocuments::Allow,
     };
     build_schema(None, config)

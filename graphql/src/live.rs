@@ -8,12 +8,13 @@
 
 use async_graphql::{Context, ID, Subscription};
 use futures_util::Stream;
-use passerelle_domain::spending;
+use passerelle_domain::{notify, spending};
 use sea_orm::DatabaseConnection;
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
+use crate::notifications::Notification;
 use crate::parse_id;
 use crate::wallet::{Pass, parent};
 
@@ -36,6 +37,23 @@ impl PassEvents {
 impl Default for PassEvents {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// An inbox entry written for an account (by any node's dispatcher).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NotificationAdded {
+    pub account_id: Uuid,
+    pub notification_id: Uuid,
+}
+
+/// The channel of inbox entries (one per server process).
+#[derive(Clone)]
+pub struct NotificationEvents(pub broadcast::Sender<NotificationAdded>);
+
+impl Default for NotificationEvents {
+    fn default() -> Self {
+        NotificationEvents(broadcast::channel(1024).0)
     }
 }
 
@@ -67,6 +85,29 @@ impl Subscription {
                     Ok(_) => {}
                     // Lagging behind only skips events: the next one carries the whole pass.
                     Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        }))
+    }
+
+    /// Each new entry of the signed-in parent's inbox, as it is written.
+    async fn notification_added(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<impl Stream<Item = ApiResult<Notification>> + use<>, ApiError> {
+        let account = parent(ctx)?.account.id;
+        let db = ctx.data_unchecked::<DatabaseConnection>().clone();
+        let events = ctx.data::<NotificationEvents>().map_err(|_| passerelle_domain::Error::NotFound("events"))?;
+        let rx = events.0.subscribe();
+        Ok(futures_util::stream::unfold((rx, db), move |(mut rx, db)| async move {
+            loop {
+                match rx.recv().await {
+                    Ok(e) if e.account_id == account => {
+                        let n = notify::get_notification(&db, account, e.notification_id).await;
+                        return Some((n.map(Notification::from).map_err(Into::into), (rx, db)));
+                    }
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
                     Err(broadcast::error::RecvError::Closed) => return None,
                 }
             }

@@ -45,3 +45,28 @@ fn every_domain_error_code_is_documented() {
         assert!(doc.contains(&format!("`{}`", e.code())), "{} is not in error-codes.md", e.code());
     }
 }
+
+/// `push-payloads.md` documents every notification kind, each with a JSON example of exactly
+/// the `data` keys the dispatcher sends (string values).
+#[test]
+fn every_push_kind_is_documented_with_its_payload() {
+    use strum::VariantArray as _;
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../mobile-contract/push-payloads.md")).unwrap();
+    let examples: Vec<serde_json::Value> = doc
+        .split("```json")
+        .skip(1)
+        .filter_map(|block| block.split("```").next())
+        .map(|json| serde_json::from_str(json.trim()).expect("each example is JSON"))
+        .collect();
+    for kind in passerelle_domain::notify::NotificationKind::VARIANTS {
+        let name = kind.to_string();
+        assert!(doc.contains(&format!("| `{name}` |")), "{name} has no row");
+        let example =
+            examples.iter().find(|e| e["kind"] == name.as_str()).unwrap_or_else(|| panic!("{name}: no example"));
+        let keys: Vec<&String> = example.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["event_id", "kind", "pass_id"], "{name}");
+        assert!(example.as_object().unwrap().values().all(serde_json::Value::is_string), "{name}: strings only");
+    }
+    assert_eq!(examples.len(), passerelle_domain::notify::NotificationKind::VARIANTS.len());
+}

@@ -145,3 +145,21 @@ async fn unregistered_tokens_are_dropped_and_a_503_is_retried_after_retry_after_
     assert_eq!(fcm.refused(), [("gone".to_owned(), "UNREGISTERED"), ("busy".to_owned(), "UNAVAILABLE")]);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_subscriber_on_one_node_hears_of_an_inbox_entry_written_by_another() {
+    let app = TestApp::spawn().await; // node A: no dispatcher of its own
+    let node_b = app.another_node(|_| {}).await;
+    let f = family(&app.db, 1, false).await;
+    let parent = sign_in(&app, &f.parent_email, None).await;
+    let query = "subscription { notificationAdded { eventId kind passId } }";
+    let mut socket = passerelle_tests::ws::subscribe(app.addr, &parent, query, json!({})).await;
+    // The money moves; node B's dispatcher writes the inbox entry; node A's subscriber hears it.
+    f.ticket(&app.db, 0, 500, None, "t").await;
+    let data =
+        passerelle_tests::ws::next_matching(&mut socket, |d| d["notificationAdded"]["kind"] == "TICKET_ISSUED").await;
+    assert_eq!(data["notificationAdded"]["passId"], f.passes[0].id.to_string());
+    assert_eq!(count(&app.db, "SELECT COUNT(*) AS n FROM notification").await, 1);
+    node_b.stop().await.unwrap();
+    app.stop().await;
+}

@@ -239,6 +239,17 @@ impl TestApp {
         self.server = Some(server);
     }
 
+    /// Another server process over the same database (a second node), with its outbox
+    /// dispatcher running every 20 ms; stop it with `RunningServer::stop`.
+    pub async fn another_node(&self, adjust: impl FnOnce(&mut Settings)) -> RunningServer {
+        let mut settings = self.settings.clone();
+        settings.bind = "127.0.0.1:0".parse().expect("address");
+        settings.dispatch_ms = 20;
+        adjust(&mut settings);
+        let db = passerelle_domain::db::connect(&self.test_db.url, 5).await.expect("second node's pool");
+        start(settings, db, false).await.expect("start a second node")
+    }
+
     /// Graceful stop.
     pub async fn stop(mut self) {
         if let Some(s) = self.server.take() {

@@ -16,6 +16,7 @@ pub mod roster;
 pub mod school;
 pub mod smtp;
 pub mod spending;
+pub mod ws;
 
 pub use app::{TestApp, code};
 pub use db::{Backend, TestDb, count, fresh_db, fresh_db_with_pool};

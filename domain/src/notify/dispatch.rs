@@ -118,12 +118,15 @@ async fn deliver(
     let ids = serde_json::json!({ "pass_id": pass }).to_string();
     let mut pending: Option<Undelivered> = None;
     for r in recipients {
-        let sql = "INSERT INTO notification (id, account_id, event_id, kind, payload, created_at_us, read_at_us) \
-                   SELECT $1, $2, $3, $4, $5, created_at_us, NULL FROM outbox WHERE id = $3 \
-                   ON CONFLICT (account_id, event_id) DO NOTHING";
+        // Stamped when written: subscribers (`notificationAdded`) follow the inbox by this time.
+        let sql = format!(
+            "INSERT INTO notification (id, account_id, event_id, kind, payload, created_at_us, read_at_us) \
+             VALUES ($1, $2, $3, $4, $5, {}, NULL) ON CONFLICT (account_id, event_id) DO NOTHING",
+            crate::db::now_us_sql(backend)
+        );
         let values: [Value; 5] =
             [Uuid::now_v7().into(), r.account_id.into(), row.id.into(), kind.into(), ids.clone().into()];
-        report.inbox += db.execute_raw(stmt(backend, sql, values)).await.map_err(|e| retry(e.into()))?.rows_affected();
+        report.inbox += db.execute_raw(stmt(backend, &sql, values)).await.map_err(|e| retry(e.into()))?.rows_affected();
         let choice = preferences(db, r.account_id).await.map_err(retry)?;
         let choice = choice.into_iter().find(|p| p.kind == kind);
         if let (Some(sender), true) = (push, choice.is_none_or(|c| c.push)) {

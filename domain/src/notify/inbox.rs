@@ -43,6 +43,14 @@ struct Count {
     n: i64,
 }
 
+/// One entry of the account's inbox (another account's: `NOT_FOUND`).
+pub async fn get_notification<C: ConnectionTrait>(db: &C, account: Uuid, id: Uuid) -> Result<Notification> {
+    let sql = "SELECT id, event_id, kind, payload, created_at_us, read_at_us FROM notification \
+               WHERE id = $1 AND account_id = $2";
+    let row = Notification::find_by_statement(stmt(db.get_database_backend(), sql, [id.into(), account.into()]));
+    row.one(db).await?.ok_or(Error::NotFound("notification"))
+}
+
 pub async fn unread_count<C: ConnectionTrait>(db: &C, account: Uuid) -> Result<i64> {
     let sql = "SELECT COUNT(*) AS n FROM notification WHERE account_id = $1 AND read_at_us IS NULL";
     let row = Count::find_by_statement(stmt(db.get_database_backend(), sql, [account.into()])).one(db).await?;
