@@ -50,6 +50,7 @@ pub enum NotificationKind {
     CardCharge,
     Refund,
     CardBlocked,
+    CreditExpiring,
     CreditExpired,
 }
 
@@ -64,6 +65,7 @@ impl NotificationKind {
             NotificationKind::CardCharge => "Paiement par carte",
             NotificationKind::Refund => "Remboursement",
             NotificationKind::CardBlocked => "Carte bloquée",
+            NotificationKind::CreditExpiring => "Crédit bientôt perdu",
             NotificationKind::CreditExpired => "Crédit expiré",
         }
     }
@@ -73,6 +75,9 @@ impl NotificationKind {
         match self {
             NotificationKind::CardBlocked => {
                 "La carte Pass de votre enfant est bloquée. Ouvrez l'application pour le détail."
+            }
+            NotificationKind::CreditExpiring => {
+                "Le Pass de votre enfant a encore du crédit : il sera perdu à la date limite. Pensez à l'utiliser."
             }
             NotificationKind::CreditExpired => {
                 "La date limite est passée : le crédit restant du Pass de votre enfant a expiré."

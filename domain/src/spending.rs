@@ -25,6 +25,7 @@ mod card;
 mod keys;
 mod pass;
 mod payments;
+mod remind;
 mod sweep;
 mod tickets;
 
@@ -38,6 +39,7 @@ pub use pass::{
 pub use payments::{
     PayPartner, Redemption, RedemptionSource, RefundRedemption, list_redemptions, pay_partner, refund_redemption,
 };
+pub use remind::remind;
 pub use sweep::{SweepReport, sweep};
 pub use tickets::{
     IssueTicket, RedeemTicket, Ticket, TicketCheck, TicketStatus, cancel_ticket, issue_ticket, latest_tickets,

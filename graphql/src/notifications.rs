@@ -22,6 +22,7 @@ pub enum GqlNotificationKind {
     CardCharge,
     Refund,
     CardBlocked,
+    CreditExpiring,
     CreditExpired,
 }
 

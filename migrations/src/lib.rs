@@ -23,6 +23,7 @@ mod m0009_identity_hardening;
 mod m0010_throttle;
 mod m0011_spending;
 mod m0012_notifications;
+mod m0013_reminders;
 mod util;
 
 /// The ordered list of migrations.
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0010_throttle::Migration),
             Box::new(m0011_spending::Migration),
             Box::new(m0012_notifications::Migration),
+            Box::new(m0013_reminders::Migration),
         ]
     }
 }

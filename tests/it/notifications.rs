@@ -163,3 +163,45 @@ async fn a_subscriber_on_one_node_hears_of_an_inbox_entry_written_by_another() {
     node_b.stop().await.unwrap();
     app.stop().await;
 }
+
+#[tokio::test]
+async fn families_holding_credit_are_reminded_30_then_7_days_before_the_deadline_once_each() {
+    let app = TestApp::spawn().await;
+    let f = family(&app.db, 2, false).await;
+    // The second child spent everything: no reminder for that pass.
+    for wallet in [Wallet::Sport, Wallet::Culture] {
+        let pay = spending::PayPartner {
+            pass_id: f.passes[1].id,
+            wallet,
+            amount: Cents(4000),
+            partner_id: if wallet == Wallet::Sport { f.sport } else { f.culture },
+            activity_id: None,
+            idempotency_key: format!("all-{wallet}"),
+        };
+        spending::pay_partner(&app.db, f.parent, &pay).await.unwrap();
+    }
+    let db = &app.db;
+    let set_deadline_in_days = |days: i64| {
+        let sql = format!(
+            "UPDATE campaign SET generation_deadline_us = {} + {}",
+            passerelle_domain::db::now_us_sql(db.get_database_backend()),
+            days * 86_400_000_000
+        );
+        let stmt = passerelle_domain::db::stmt(db.get_database_backend(), &sql, []);
+        async move { sea_orm::ConnectionTrait::execute_raw(db, stmt).await.unwrap() }
+    };
+    let sweep = || async { spending::sweep(db, 100).await.unwrap().reminders };
+    set_deadline_in_days(45).await;
+    assert_eq!(sweep().await, 0, "too early");
+    set_deadline_in_days(20).await;
+    let (a, b) = tokio::join!(sweep(), sweep());
+    assert_eq!(a + b, 1, "one pass holds credit: one reminder, whoever sweeps");
+    assert_eq!(sweep().await, 0);
+    set_deadline_in_days(3).await;
+    assert_eq!(sweep().await, 1, "the 7-day reminder");
+    assert_eq!(sweep().await, 0);
+    passerelle_api::notifications::tick(&app.db, None, None).await.unwrap();
+    let kinds = count(&app.db, "SELECT COUNT(*) AS n FROM notification WHERE kind = 'credit_expiring'").await;
+    assert_eq!(kinds, 2, "30 and 7 days, in the inbox");
+    app.stop().await;
+}

@@ -104,8 +104,8 @@ pub enum AccountKind {
     PartnerSettled,
     /// Credit lost after the campaign's deadline (per campaign).
     ExpiredCredit,
-    /// Money reserved by tickets not yet redeemed (per campaign; the pending credits of ticket
-    /// holds). A redemption posts the hold here and passes the amount on to the partner in the
+    /// Money reserved by tickets not yet redeemed (one per pass, in its campaign, so no row is
+    /// shared by every family: the pending credits of ticket holds). A redemption posts the hold here and passes the amount on to the partner in the
     /// same operation: a bearer ticket does not know its partner until then.
     TicketsOutstanding,
 }

@@ -100,14 +100,7 @@ async fn try_execute(
         return prior?.replay(db, fingerprint).await;
     };
     let now = now.created_at_us;
-    let applied = match apply(&txn, op_id, now, op).await {
-        Ok(outcome) => match after {
-            Some(write) => write(&txn, &outcome).await.map(|()| outcome),
-            None => Ok(outcome),
-        },
-        Err(e) => Err(e),
-    };
-    match applied {
+    match apply(&txn, op_id, now, op, after).await {
         Ok(outcome) => {
             txn.commit().await?;
             Ok(outcome)
@@ -152,8 +145,16 @@ impl Deltas {
     }
 }
 
-/// The legs' effect, computed and written inside the open transaction.
-async fn apply<C: ConnectionTrait>(db: &C, op_id: Uuid, now: i64, op: &Operation) -> Result<Outcome, LedgerError> {
+/// The legs' effect, computed and written inside the open transaction; `after` writes the
+/// business rows before the shared books are touched, so their rows stay locked only for
+/// their own update and the commit.
+async fn apply(
+    db: &DatabaseTransaction,
+    op_id: Uuid,
+    now: i64,
+    op: &Operation,
+    after: Option<AfterLegs<'_>>,
+) -> Result<Outcome, LedgerError> {
     let backend = db.get_database_backend();
     let mut deltas = Deltas::default();
     let mut transfers = Vec::with_capacity(op.legs.len());
@@ -193,10 +194,14 @@ async fn apply<C: ConnectionTrait>(db: &C, op_id: Uuid, now: i64, op: &Operation
     insert_transfers(db, backend, op_id, &transfers).await?;
     insert_holds(db, backend, &new_holds).await?;
     write_events(db, now, &op.events).await?;
+    let outcome = Outcome { op_id, transfers, created_at_us: now, replayed: false };
+    if let Some(write) = after {
+        write(db, &outcome).await?;
+    }
     for (account, booked) in &deltas.unlimited {
         apply_delta(db, *account, booked, false, gate, now).await?;
     }
-    Ok(Outcome { op_id, transfers, created_at_us: now, replayed: false })
+    Ok(outcome)
 }
 
 #[allow(clippy::too_many_arguments)]

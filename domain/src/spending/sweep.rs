@@ -2,7 +2,8 @@
 //! - tickets past their validity: their holds are expired (the credit goes back, or to the
 //!   expired credit after the generation deadline);
 //! - campaigns past their generation deadline: what is left in each wallet moves to the
-//!   campaign's expired credit, one transfer per wallet.
+//!   campaign's expired credit, one transfer per wallet;
+//! - 30 and 7 days before that deadline: a reminder to the families who still hold credit.
 //!
 //! Every step is a ledger operation under a key derived from what it does, so two nodes
 //! sweeping at once, or a node crashing half-way, never move anything twice.
@@ -28,6 +29,8 @@ pub struct SweepReport {
     pub wallets_closed: u64,
     /// Wallets left for the next sweep (an error, a key taken by a racing node).
     pub skipped: u64,
+    /// "Credit about to be lost" reminders written (30 and 7 days before the deadline).
+    pub reminders: u64,
 }
 
 #[derive(FromQueryResult)]
@@ -42,7 +45,11 @@ struct OpenWallet {
 
 /// One pass of the scheduler over at most `limit` holds and `limit` wallets per page.
 pub async fn sweep(db: &DatabaseConnection, limit: u64) -> Result<SweepReport> {
-    let mut report = SweepReport { holds_expired: expire_due_holds(db, limit).await?, ..Default::default() };
+    let mut report = SweepReport {
+        holds_expired: expire_due_holds(db, limit).await?,
+        reminders: super::remind(db, limit).await?,
+        ..Default::default()
+    };
     let now = now_us(db).await?;
     let mut after = Uuid::nil();
     loop {

@@ -17,7 +17,8 @@ use crate::db::{now_us, now_us_sql, stmt};
 use crate::error::{Error, Result};
 use crate::identity::DataKey;
 use crate::ledger::{
-    AccountRef, LedgerError, Leg, Operation, OutboxEvent, Rejection, TransferKind, Wallet, execute_with,
+    AccountRef, LedgerError, Leg, Operation, OutboxEvent, Rejection, Scope, TransferKind, Wallet, ensure_account,
+    execute_with,
 };
 use crate::money::Cents;
 
@@ -52,6 +53,8 @@ pub struct Ticket {
     pub created_at_us: i64,
     pub pupil_given_name: String,
     pub campaign_id: Uuid,
+    /// Where the hold put the money: a redemption passes it on from there.
+    pub hold_credit_account_id: Uuid,
 }
 
 impl Ticket {
@@ -81,6 +84,7 @@ fn ticket_select(backend: sea_orm::DbBackend) -> String {
     format!(
         "SELECT t.id, t.code, t.pass_id, t.funder_id, t.wallet, t.amount, t.partner_id, pr.name AS partner_name, \
          t.hold_id, t.kid, t.valid_until_us, t.created_at_us, pu.given_name AS pupil_given_name, p.campaign_id, \
+         h.credit_account_id AS hold_credit_account_id, \
          CASE WHEN h.state = 'posted' THEN 'redeemed' WHEN h.state = 'voided' THEN 'cancelled' \
          WHEN h.state = 'expired' OR h.expires_at_us <= {now} THEN 'expired' ELSE 'issued' END AS status \
          FROM ticket t JOIN ledger_hold h ON h.transfer_id = t.hold_id JOIN pass p ON p.id = t.pass_id \
@@ -366,9 +370,9 @@ pub async fn redeem_ticket(db: &DatabaseConnection, partner: Uuid, input: &Redee
         return Err(Error::bad_input("amount", "between 0.01 and the ticket's amount"));
     }
     let pass = pass_by_id(db, ticket.pass_id).await?;
-    let (_, clearing) = accounts(db, &pass, ticket.wallet, outstanding(&pass)).await?;
-    let (_, payable): (AccountRef, AccountRef) =
-        accounts(db, &pass, ticket.wallet, payable(pass.funder_id, partner)).await?;
+    let scope = Scope::campaign(pass.funder_id, pass.campaign_id);
+    let clearing = AccountRef { id: ticket.hold_credit_account_id, limited: false, scope };
+    let payable = ensure_account(db, payable(pass.funder_id, partner)).await?;
     let request = json!({ "redeem_ticket": { "ticket": ticket.id, "amount": amount, "activity": input.activity_id } });
     let op = Operation::new(
         SpendCaller::Partner { partner }.key_scope(),
