@@ -111,8 +111,19 @@ pub(crate) const ACCOUNT_COLUMNS: &str = "id, kind, owner_id, wallet, must_not_o
 
 /// Returns the account for `spec`, creating it if needed (safe under concurrency: the unique
 /// index on (kind, owner, wallet) decides, and the loser reads the winner's row).
+///
+/// Reads first: on the spending path the account nearly always exists, and a read takes no
+/// write lock (an `INSERT … ON CONFLICT` does, on SQLite for the whole database).
 pub async fn ensure_account<C: ConnectionTrait>(db: &C, spec: AccountSpec) -> Result<AccountRef, DbErr> {
-    ensure_accounts(db, &[spec]).await?.pop().ok_or_else(|| DbErr::RecordNotFound("ledger account".into()))
+    let sql = format!("SELECT {REF_COLUMNS} FROM ledger_account WHERE kind = $1 AND owner_id = $2 AND wallet = $3");
+    let values = [spec.kind.into(), spec.owner_id.into(), stored_wallet_text(spec.wallet).into()];
+    let mut found = HashMap::with_capacity(1);
+    collect_refs(&mut found, RefRow::find_by_statement(stmt(db.get_database_backend(), &sql, values)).all(db).await?);
+    match found.remove(&key_of(&spec)) {
+        Some(f) if f.scope == Some(spec.scope) => Ok(AccountRef { id: f.id, limited: f.limited, scope: spec.scope }),
+        Some(f) => Err(DbErr::Custom(format!("ledger account {} exists in another scope", f.id))),
+        None => ensure_accounts(db, &[spec]).await?.pop().ok_or_else(|| DbErr::RecordNotFound("ledger account".into())),
+    }
 }
 
 /// Reads one account and its counters.

@@ -122,8 +122,9 @@ pub async fn charge_card(db: &DatabaseConnection, partner: Uuid, input: &ChargeC
     }
     let sql = "UPDATE pass SET pin_failures = 0 WHERE id = $1 AND pin_failures <> 0";
     db.execute_raw(stmt(backend, sql, [pass.id.into()])).await?;
-    let row = Redemption::new_row(partner, &pass, input.wallet, RedemptionSource::CardCharge, input.amount)
-        .with_activity(input.activity_id.clone());
+    let row =
+        Redemption::new_row(partner, pass.funder_id, pass.id, input.wallet, RedemptionSource::CardCharge, input.amount)
+            .with_activity(input.activity_id.clone());
     spend(db, &SpendCaller::Partner { partner }, &pass, row, TransferKind::CardCharge, &input.idempotency_key).await
 }
 

@@ -72,21 +72,13 @@ pub(super) struct NewRedemption {
 impl Redemption {
     pub(super) fn new_row(
         partner: Uuid,
-        pass: &Pass,
+        funder: Uuid,
+        pass: Uuid,
         wallet: Wallet,
         source: RedemptionSource,
         amount: Cents,
     ) -> NewRedemption {
-        NewRedemption {
-            partner,
-            funder: pass.funder_id,
-            pass: pass.id,
-            wallet,
-            source,
-            ticket: None,
-            activity: None,
-            amount,
-        }
+        NewRedemption { partner, funder, pass, wallet, source, ticket: None, activity: None, amount }
     }
 }
 
@@ -154,8 +146,15 @@ pub async fn pay_partner(db: &DatabaseConnection, account: Uuid, input: &PayPart
     let pass = pass_for_parent(db, account, input.pass_id).await?;
     check_partner(db, input.partner_id, pass.funder_id, input.wallet).await?;
     let caller = SpendCaller::Parent { account };
-    let row = Redemption::new_row(input.partner_id, &pass, input.wallet, RedemptionSource::Payment, input.amount)
-        .with_activity(input.activity_id.clone());
+    let row = Redemption::new_row(
+        input.partner_id,
+        pass.funder_id,
+        pass.id,
+        input.wallet,
+        RedemptionSource::Payment,
+        input.amount,
+    )
+    .with_activity(input.activity_id.clone());
     spend(db, &caller, &pass, row, TransferKind::Payment, &input.idempotency_key).await
 }
 

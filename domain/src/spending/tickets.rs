@@ -202,10 +202,15 @@ fn normalize_code(raw: &str) -> Option<String> {
 
 /// The notification a pass change writes to the outbox (subscriptions, push).
 pub(super) fn pass_updated(pass: &Pass, reason: &str) -> OutboxEvent {
+    pass_changed(pass.id, reason)
+}
+
+/// The same, from the pass's id (readers look the pass up by it: the id is all they need).
+pub(super) fn pass_changed(pass: Uuid, reason: &str) -> OutboxEvent {
     OutboxEvent {
         topic: "pass_updated".into(),
         account_id: None,
-        payload: json!({ "pass_id": pass.id, "pupil_id": pass.pupil_id, "reason": reason }),
+        payload: json!({ "pass_id": pass, "reason": reason }),
     }
 }
 
@@ -369,10 +374,10 @@ pub async fn redeem_ticket(db: &DatabaseConnection, partner: Uuid, input: &Redee
     if amount.0 <= 0 || amount > ticket.amount {
         return Err(Error::bad_input("amount", "between 0.01 and the ticket's amount"));
     }
-    let pass = pass_by_id(db, ticket.pass_id).await?;
-    let scope = Scope::campaign(pass.funder_id, pass.campaign_id);
+    // Everything the operation needs is on the ticket's row: no second read of the pass.
+    let scope = Scope::campaign(ticket.funder_id, ticket.campaign_id);
     let clearing = AccountRef { id: ticket.hold_credit_account_id, limited: false, scope };
-    let payable = ensure_account(db, payable(pass.funder_id, partner)).await?;
+    let payable = ensure_account(db, payable(ticket.funder_id, partner)).await?;
     let request = json!({ "redeem_ticket": { "ticket": ticket.id, "amount": amount, "activity": input.activity_id } });
     let op = Operation::new(
         SpendCaller::Partner { partner }.key_scope(),
@@ -383,10 +388,11 @@ pub async fn redeem_ticket(db: &DatabaseConnection, partner: Uuid, input: &Redee
         ],
     )
     .with_request(request)
-    .with_events(vec![pass_updated(&pass, "ticket_redeemed")]);
-    let row = Redemption::new_row(partner, &pass, ticket.wallet, RedemptionSource::Ticket, amount)
-        .with_ticket(ticket.id)
-        .with_activity(input.activity_id.clone());
+    .with_events(vec![pass_changed(ticket.pass_id, "ticket_redeemed")]);
+    let row =
+        Redemption::new_row(partner, ticket.funder_id, ticket.pass_id, ticket.wallet, RedemptionSource::Ticket, amount)
+            .with_ticket(ticket.id)
+            .with_activity(input.activity_id.clone());
     let outcome = execute_with(db, &op, &move |txn, outcome| Box::pin(insert_redemption(txn, row.clone(), outcome)))
         .await
         .map_err(ticket_refusal)?;
