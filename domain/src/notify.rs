@@ -70,6 +70,13 @@ impl NotificationKind {
         }
     }
 
+    /// E-mail unless the account says otherwise: yes for what others did to the pass (a club
+    /// redeemed, charged or refunded; the card blocked; credit about to expire or expired), no
+    /// for what the parent just did in the app (they saw it happen). Push and inbox: always.
+    pub fn email_by_default(self) -> bool {
+        !matches!(self, NotificationKind::TicketIssued | NotificationKind::TicketCancelled | NotificationKind::Payment)
+    }
+
     /// One line of text under the title.
     pub fn body(self) -> &'static str {
         match self {

@@ -57,9 +57,20 @@ async fn a_redemption_reaches_the_family_once_in_the_inbox_on_each_device_and_by
         let body = app.graphql_as(&parent, REGISTER, json!({ "i": { "token": token, "platform": platform } })).await;
         assert_eq!(body["data"]["registerPushToken"], true, "{body}");
     }
-    // The family turns off e-mail for the tickets they issue themselves.
-    let q = "mutation { setNotificationPreference(input: { kind: TICKET_ISSUED, push: true, email: false }) { kind } }";
+    // By default: e-mail for what a club did, not for the ticket the parent just issued.
+    let prefs = app.graphql_as(&parent, "{ notificationPreferences { kind push email } }", json!({})).await;
+    let pref = |kind: &str| {
+        prefs["data"]["notificationPreferences"].as_array().unwrap().iter().find(|p| p["kind"] == kind).unwrap().clone()
+    };
+    assert_eq!(pref("TICKET_ISSUED"), json!({ "kind": "TICKET_ISSUED", "push": true, "email": false }), "{prefs}");
+    assert_eq!(pref("TICKET_REDEEMED"), json!({ "kind": "TICKET_REDEEMED", "push": true, "email": true }));
+    // A choice is kept per kind (refunds: nothing by e-mail nor push here, not used below).
+    let q = "mutation { setNotificationPreference(input: { kind: REFUND, push: false, email: false }) { kind } }";
     assert!(app.graphql_as(&parent, q, json!({})).await["errors"].is_null());
+    let prefs = app.graphql_as(&parent, "{ notificationPreferences { kind push email } }", json!({})).await;
+    let refund =
+        prefs["data"]["notificationPreferences"].as_array().unwrap().iter().find(|p| p["kind"] == "REFUND").cloned();
+    assert_eq!(refund, Some(json!({ "kind": "REFUND", "push": false, "email": false })));
 
     let ticket = f.ticket(&app.db, 0, 3000, Some(f.sport), "t").await;
     let redeem =

@@ -171,7 +171,7 @@ async fn deliver(
                 }
             }
         }
-        if let (Some(mailer), true) = (mail, choice.is_none_or(|c| c.email)) {
+        if let (Some(mailer), true) = (mail, choice.map_or(kind.email_by_default(), |c| c.email)) {
             let channel = format!("email:{}", r.account_id);
             if !delivered(db, row.id, &channel).await.map_err(retry)? {
                 let text = format!("{}\n\n{}\n\nRéférence : {}\n", kind.title(), kind.body(), row.id);

@@ -83,14 +83,18 @@ pub struct Preference {
     pub email: bool,
 }
 
-/// Every kind, with the account's choice or the default (on, on).
+/// Every kind, with the account's choice or the default (push on; e-mail per
+/// [`NotificationKind::email_by_default`]).
 pub async fn preferences<C: ConnectionTrait>(db: &C, account: Uuid) -> Result<Vec<Preference>> {
     use strum::VariantArray as _;
     let sql = "SELECT kind, push, email FROM notification_preference WHERE account_id = $1";
     let set = Preference::find_by_statement(stmt(db.get_database_backend(), sql, [account.into()])).all(db).await?;
     Ok(NotificationKind::VARIANTS
         .iter()
-        .map(|k| set.iter().find(|p| p.kind == *k).copied().unwrap_or(Preference { kind: *k, push: true, email: true }))
+        .map(|k| {
+            let default = Preference { kind: *k, push: true, email: k.email_by_default() };
+            set.iter().find(|p| p.kind == *k).copied().unwrap_or(default)
+        })
         .collect())
 }
 
