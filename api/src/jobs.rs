@@ -114,24 +114,15 @@ pub async fn worker(settings: &Settings, once: bool) -> anyhow::Result<()> {
         db.close().await?;
         return Ok(());
     }
-    let every = Duration::from_secs(settings.scheduler_secs.max(1));
-    let mut interval = tokio::time::interval(every);
-    // The worker also dispatches notifications (beside any server's dispatcher: rows are claimed).
+    // The same loops as in `serve`: the scheduler, and the notification dispatcher (beside
+    // any server's: rows are claimed).
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    crate::scheduler::spawn(db.clone(), Duration::from_secs(settings.scheduler_secs.max(1)), stop.clone());
     let push = crate::fcm::push_sender(settings)?;
     let mail = crate::mailer::mailer(settings)?;
     let pace = Duration::from_millis(settings.dispatch_ms.max(50));
     crate::notifications::spawn(db.clone(), pace, push, mail, stop.clone());
-    loop {
-        tokio::select! {
-            _ = interval.tick() => {
-                if let Err(e) = crate::scheduler::tick(&db).await {
-                    tracing::warn!(error = %e, "scheduler sweep failed");
-                }
-            }
-            _ = tokio::signal::ctrl_c() => break,
-        }
-    }
+    tokio::signal::ctrl_c().await?;
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     db.close().await?;
     Ok(())

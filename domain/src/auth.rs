@@ -35,6 +35,7 @@ mod throttle;
 mod totp_store;
 
 pub(crate) use accounts::account_kind;
+pub(crate) use accounts::tokio_blocking;
 pub use accounts::{
     Account, AccountKind, StaffRole, create_account, create_staff_account, find_account_by_email,
     request_password_reset, reset_password, sign_up, verify_email,

@@ -46,6 +46,11 @@ pub async fn begin_write<C: TransactionTrait>(db: &C) -> Result<C::Transaction, 
     .await
 }
 
+/// `$start, $start+1, …` for `n` parameters (an `IN (…)` list).
+pub fn params(start: usize, n: usize) -> String {
+    (start..start + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
 /// Builds a raw statement for the connection's backend.
 ///
 /// On SQLite, `$1, $2, …` used once each and in order become anonymous `?`: sqlx asks SQLite

@@ -184,7 +184,7 @@ pub async fn list_approved_partners<C: ConnectionTrait>(
         return Ok(vec![]);
     }
     let mut values: Vec<sea_orm::Value> = funders.iter().map(|f| (*f).into()).collect();
-    let list = (1..=funders.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+    let list = crate::db::params(1, funders.len());
     let mut sql = format!("{PROFILE_SELECT} WHERE status = 'approved' AND funder_id IN ({list})");
     if let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) {
         let escaped = text.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");

@@ -9,8 +9,9 @@ use sea_orm::DatabaseConnection;
 use crate::access::{SignedIn, signed_in};
 use crate::account::Platform;
 use crate::error::ApiResult;
+use crate::pagination::{connection, keyset};
 use crate::parse_id;
-use crate::wallet::{connection, keyset, parent, time};
+use crate::wallet::{parent, time};
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 #[graphql(name = "NotificationKind", remote = "passerelle_domain::notify::NotificationKind")]

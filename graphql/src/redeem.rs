@@ -13,7 +13,8 @@ use sea_orm::DatabaseConnection;
 
 use crate::access::{SignedIn, partner_scope};
 use crate::error::ApiResult;
-use crate::wallet::{GqlTicketStatus, connection, keyset, parent, time};
+use crate::pagination::{connection, decode_name_cursor, keyset, name_cursor};
+use crate::wallet::{GqlTicketStatus, parent, time};
 use crate::{GqlWallet, Money, parse_id};
 
 /// A partner named on a ticket, a payment or a history line.
@@ -213,20 +214,6 @@ impl RedeemQuery {
         }));
         Ok(conn)
     }
-}
-
-fn name_cursor(name: &str, id: uuid::Uuid) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{id}{name}"))
-}
-
-fn decode_name_cursor(cursor: &str) -> ApiResult<(String, uuid::Uuid)> {
-    use base64::Engine as _;
-    let bad = || crate::ApiError::from(passerelle_domain::Error::bad_input("after", "not a cursor"));
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
-    let text = String::from_utf8(bytes).map_err(|_| bad())?;
-    let (id, name) = (text.get(..36).ok_or_else(bad)?, text.get(36..).ok_or_else(bad)?);
-    Ok((name.to_owned(), uuid::Uuid::parse_str(id).map_err(|_| bad())?))
 }
 
 #[derive(Default)]

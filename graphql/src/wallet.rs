@@ -6,19 +6,20 @@
 
 use std::sync::Arc;
 
-use async_graphql::connection::{Connection, Edge, EmptyFields};
+use async_graphql::connection::{Connection, EmptyFields};
 use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use passerelle_domain::Error;
 use passerelle_domain::auth::{AccountKind, AuthConfig, Principal};
-use passerelle_domain::spending::{self, Page, TicketKeys};
+use passerelle_domain::identity::DataKey;
+use passerelle_domain::spending::{self, TicketKeys};
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use crate::access::{SignedIn, signed_in};
 use crate::error::{ApiError, ApiResult};
 use crate::loaders::{LatestLines, LatestTickets, Loaders, PassWallets};
-use crate::pagination::{decode_time_cursor, time_cursor};
+use crate::pagination::{connection, keyset};
 use crate::redeem::{PartnerRef, Redemption};
 use crate::{GqlWallet, Money, parse_id};
 
@@ -31,30 +32,12 @@ pub(crate) fn parent<'a>(ctx: &'a Context<'_>) -> Result<&'a Principal, ApiError
     if p.account.kind == AccountKind::Parent { Ok(p) } else { Err(Error::Forbidden.into()) }
 }
 
-/// `first` ≤ 100 and the `(time, id)` cursor.
-pub(crate) fn keyset(first: Option<i32>, after: Option<&str>) -> ApiResult<Page> {
-    let first = first.unwrap_or(20);
-    if !(1..=100).contains(&first) {
-        return Err(Error::bad_input("first", "between 1 and 100").into());
-    }
-    Ok(Page { first: first as u64 + 1, after: after.map(decode_time_cursor).transpose()? })
-}
-
-/// A page of `rows` (one more than asked, to know whether another follows).
-pub(crate) fn connection<T, N: async_graphql::OutputType>(
-    page: &Page,
-    mut rows: Vec<T>,
-    key: impl Fn(&T) -> (i64, Uuid),
-    node: impl Fn(T) -> N,
-) -> Connection<String, N, EmptyFields, EmptyFields> {
-    let has_next = rows.len() as u64 >= page.first;
-    rows.truncate(page.first as usize - 1);
-    let mut conn = Connection::new(page.after.is_some(), has_next);
-    conn.edges.extend(rows.into_iter().map(|r| {
-        let (at, id) = key(&r);
-        Edge::new(time_cursor(at, id), node(r))
-    }));
-    conn
+/// The keys signing tickets and the data key sealing their private halves (a server built
+/// without them cannot issue tickets).
+fn ticket_keys<'a>(ctx: &'a Context<'_>) -> Result<(&'a TicketKeys, &'a DataKey), ApiError> {
+    let keys = ctx.data::<Arc<TicketKeys>>().map_err(|_| Error::NotFound("ticket keys"))?;
+    let auth = ctx.data::<Arc<AuthConfig>>().map_err(|_| Error::NotFound("ticket keys"))?;
+    Ok((keys, &auth.data_key))
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
@@ -204,9 +187,8 @@ impl Ticket {
     /// partner exp iss`; keys at `GET /.well-known/jwks.json`. Partner apps verify it offline.
     async fn qr_payload(&self, ctx: &Context<'_>) -> ApiResult<String> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
-        let keys = ctx.data::<Arc<TicketKeys>>().map_err(|_| Error::NotFound("ticket keys"))?;
-        let auth = ctx.data::<Arc<AuthConfig>>().map_err(|_| Error::NotFound("ticket keys"))?;
-        Ok(self.inner.qr_payload(db, keys, &auth.data_key).await?)
+        let (keys, data_key) = ticket_keys(ctx)?;
+        Ok(self.inner.qr_payload(db, keys, data_key).await?)
     }
 }
 
@@ -340,10 +322,9 @@ impl WalletMutation {
             partner_id: input.partner_id.as_ref().map(|i| parse_id(i, "partnerId")).transpose()?,
             idempotency_key: input.idempotency_key,
         };
-        let keys = ctx.data::<Arc<TicketKeys>>().map_err(|_| Error::NotFound("ticket keys"))?;
-        let auth = ctx.data::<Arc<AuthConfig>>().map_err(|_| Error::NotFound("ticket keys"))?;
+        let (keys, data_key) = ticket_keys(ctx)?;
         let db = ctx.data_unchecked::<DatabaseConnection>();
-        let (ticket, replayed) = spending::issue_ticket(db, keys, &auth.data_key, p.account.id, &request).await?;
+        let (ticket, replayed) = spending::issue_ticket(db, keys, data_key, p.account.id, &request).await?;
         Ok(TicketPayload { ticket: ticket.into(), replayed })
     }
 

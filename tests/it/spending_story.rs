@@ -76,43 +76,13 @@ fn verify_offline(jwks: &Value, jws: &str) -> Value {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap()
 }
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+const PASS_UPDATED: &str = "subscription($p: ID!) { passUpdated(passId: $p) { id wallets { wallet available } } }";
 
-/// A `graphql-transport-ws` subscription to `passUpdated` for `pass`, acknowledged.
-async fn subscribe(app: &TestApp, token: &str, pass: &str) -> Socket {
-    use futures_util::{SinkExt as _, StreamExt as _};
-    use tokio_tungstenite::tungstenite::Message;
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
-    let mut request = format!("ws://{}/graphql/ws", app.addr).into_client_request().unwrap();
-    request.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.expect("websocket");
-    let init = json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {token}") } });
-    socket.send(Message::text(init.to_string())).await.unwrap();
-    let ack = socket.next().await.expect("an answer").unwrap();
-    assert!(ack.to_text().unwrap().contains("connection_ack"), "{ack:?}");
-    let query = "subscription($p: ID!) { passUpdated(passId: $p) { id wallets { wallet available } } }";
-    let subscribe =
-        json!({ "id": "1", "type": "subscribe", "payload": { "query": query, "variables": { "p": pass } } });
-    socket.send(Message::text(subscribe.to_string())).await.unwrap();
-    socket
-}
-
-/// Reads `next` messages until one shows the sport wallet at `available` (earlier changes may
-/// come first). The timeout only bounds a failing test.
-async fn wait_for_sport_available(socket: &mut Socket, available: &str) {
-    use futures_util::StreamExt as _;
-    let wanted = async {
-        while let Some(Ok(message)) = socket.next().await {
-            let body: Value = serde_json::from_str(message.to_text().unwrap_or("{}")).unwrap_or_default();
-            assert_ne!(body["type"], "error", "{body}");
-            let wallets = body["payload"]["data"]["passUpdated"]["wallets"].as_array().cloned().unwrap_or_default();
-            if wallets.iter().any(|w| w["wallet"] == "SPORT" && w["available"] == available) {
-                return;
-            }
-        }
-        panic!("the socket closed before the change arrived");
-    };
-    tokio::time::timeout(std::time::Duration::from_secs(20), wanted).await.expect("the change arrives");
+/// Whether a `passUpdated` event shows the sport wallet at `available` (earlier changes may
+/// come first).
+fn sport_available(data: &Value, available: &str) -> bool {
+    let wallets = data["passUpdated"]["wallets"].as_array().cloned().unwrap_or_default();
+    wallets.iter().any(|w| w["wallet"] == "SPORT" && w["available"] == available)
 }
 
 const ISSUE: &str = "mutation($i: IssueTicketInput!) { issueTicket(input: $i) { replayed ticket { id code status \
@@ -205,7 +175,7 @@ async fn the_story_of_a_pass_from_the_roster_to_expired_credit() {
     );
 
     // The parent's app listens to Hugo's pass.
-    let mut socket = subscribe(&app, &parent, &hugo).await;
+    let mut socket = passerelle_tests::ws::subscribe(app.addr, &parent, PASS_UPDATED, json!({ "p": hugo })).await;
 
     // Offline check at the door, then redemption once back online.
     let claims = verify_offline(&jwks, ticket["qrPayload"].as_str().unwrap());
@@ -240,7 +210,7 @@ async fn the_story_of_a_pass_from_the_roster_to_expired_credit() {
     assert_eq!(code(&twice), "TICKET_NOT_REDEEMABLE", "{twice}");
 
     // The socket heard of it: the pass as committed after the redemption.
-    wait_for_sport_available(&mut socket, "25.00").await;
+    passerelle_tests::ws::next_matching(&mut socket, |d| sport_available(d, "25.00")).await;
 
     // The family sees it: 25 € spent, the other 5 € back; the history names the club.
     let children = app.graphql_as(&parent, CHILDREN, json!({})).await;

@@ -377,7 +377,7 @@ async fn consume_email_token<C: ConnectionTrait>(db: &C, token: &str, purpose: &
 
 /// Argon2 takes ~20-50 ms of CPU: off the async workers, and at most one per CPU at once
 /// (`guard::argon2_slots`).
-pub(super) async fn tokio_blocking<T: Send + 'static>(
+pub(crate) async fn tokio_blocking<T: Send + 'static>(
     f: impl FnOnce() -> std::result::Result<T, crate::identity::PasswordError> + Send + 'static,
 ) -> Result<T> {
     let _permit = super::guard::argon2_slots().acquire().await.map_err(Error::internal)?;

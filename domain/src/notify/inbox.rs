@@ -68,7 +68,7 @@ pub async fn mark_read(db: &DatabaseConnection, account: Uuid, ids: Option<&[Uui
         if ids.is_empty() || ids.len() > 100 {
             return Err(Error::bad_input("ids", "1 to 100 ids, or none for all"));
         }
-        let list = (2..ids.len() + 2).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+        let list = crate::db::params(2, ids.len());
         sql.push_str(&format!(" AND id IN ({list})"));
         values.extend(ids.iter().map(|i| Value::from(*i)));
     }

@@ -48,7 +48,7 @@ pub async fn list_pupils_by_ids<C: ConnectionTrait>(db: &C, ids: &[Uuid]) -> Res
     if ids.is_empty() {
         return Ok(vec![]);
     }
-    let list = (1..=ids.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+    let list = crate::db::params(1, ids.len());
     let sql = format!("SELECT {PUPIL_COLUMNS} FROM pupil p WHERE p.id IN ({list})");
     let values: Vec<Value> = ids.iter().map(|id| (*id).into()).collect();
     let mut rows = PupilRow::find_by_statement(stmt(db.get_database_backend(), &sql, values)).all(db).await?;
@@ -129,7 +129,7 @@ pub async fn schools_by_uai<C: ConnectionTrait>(db: &C, funder: Uuid, uais: &[St
     if uais.is_empty() {
         return Ok(vec![]);
     }
-    let list = (2..uais.len() + 2).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+    let list = crate::db::params(2, uais.len());
     let sql = format!("SELECT uai, name, city AS commune FROM school WHERE funder_id = $1 AND uai IN ({list})");
     let mut values: Vec<sea_orm::Value> = vec![funder.into()];
     values.extend(uais.iter().map(|u| u.clone().into()));

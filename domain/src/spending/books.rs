@@ -8,7 +8,9 @@ use super::MAX_IDEMPOTENCY_KEY;
 use super::pass::Pass;
 use crate::db::stmt;
 use crate::error::{Error, Result};
-use crate::ledger::{AccountKind, AccountRef, AccountSpec, Scope, Wallet, ensure_accounts};
+use serde_json::json;
+
+use crate::ledger::{AccountKind, AccountRef, AccountSpec, OutboxEvent, Scope, Wallet, ensure_accounts};
 use crate::partner::PartnerStatus;
 
 /// Who spends or redeems: the key scope of their idempotency keys, and what they may reach.
@@ -99,4 +101,14 @@ pub(super) async fn check_partner<C: ConnectionTrait>(
         return Err(Error::bad_input("wallet", format!("this partner does not accept {wallet} credit")));
     }
     Ok(())
+}
+
+/// The outbox event of a committed change to a pass: subscriptions (`passUpdated`) and the
+/// family's notifications read it; `reason` parses as a `notify::NotificationKind`.
+pub(super) fn pass_changed(pass: Uuid, reason: &str) -> OutboxEvent {
+    OutboxEvent {
+        topic: "pass_updated".into(),
+        account_id: None,
+        payload: json!({ "pass_id": pass, "reason": reason }),
+    }
 }

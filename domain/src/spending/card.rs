@@ -8,11 +8,10 @@
 use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult};
 use uuid::Uuid;
 
-use super::books::{SpendCaller, check_key, check_partner};
+use super::books::{SpendCaller, check_key, check_partner, pass_changed};
 use super::pass::{PASS_SELECT, Pass, pass_for_parent};
 use super::payments::{Redemption, RedemptionSource, spend};
-use super::tickets::pass_updated;
-use crate::auth::{AuthConfig, Principal, Slot, Throttle, reauthenticate, reserve};
+use crate::auth::{AuthConfig, Principal, Slot, Throttle, reauthenticate, reserve, tokio_blocking};
 use crate::db::stmt;
 use crate::error::{Error, Result};
 use crate::identity::{hash_password, verify_password};
@@ -35,10 +34,6 @@ fn check_pin(pin: &str) -> Result<()> {
     }
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f).await.map_err(Error::internal)
-}
-
 /// Sets the card's PIN after the parent proved their password again (it also counts as a
 /// re-authentication of the session). Clears the count of wrong tries.
 pub async fn set_card_pin(
@@ -53,7 +48,8 @@ pub async fn set_card_pin(
     check_pin(pin)?;
     reauthenticate(db, auth, principal, password, None).await?;
     let pin = pin.to_owned();
-    let hash = blocking(move || hash_password(&pin)).await?.map_err(Error::internal)?;
+    // Argon2 off the async workers and within the sign-in's limit of hashes at once.
+    let hash = tokio_blocking(move || hash_password(&pin)).await?;
     let sql = "UPDATE pass SET pin_hash = $2, pin_failures = 0 WHERE id = $1";
     db.execute_raw(stmt(db.get_database_backend(), sql, [found.id.into(), hash.into()])).await?;
     pass_for_parent(db, principal.account.id, pass).await
@@ -67,7 +63,7 @@ pub async fn report_lost_card(db: &DatabaseConnection, account: Uuid, pass: Uuid
     let txn = crate::db::begin_write(db).await?;
     let sql = "UPDATE pass SET status = 'blocked' WHERE id = $1 AND status = 'active'";
     if txn.execute_raw(stmt(backend, sql, [found.id.into()])).await?.rows_affected() == 1 {
-        crate::ledger::write_outbox(&txn, &[pass_updated(&found, "card_blocked")]).await?;
+        crate::ledger::write_outbox(&txn, &[pass_changed(found.id, "card_blocked")]).await?;
     }
     txn.commit().await?;
     pass_for_parent(db, account, pass).await
@@ -117,7 +113,7 @@ pub async fn charge_card(db: &DatabaseConnection, partner: Uuid, input: &ChargeC
         return Err(Error::CardBlocked);
     }
     let pin = input.pin.clone();
-    if !blocking(move || verify_password(&pin, &hash)).await? {
+    if !tokio_blocking(move || Ok(verify_password(&pin, &hash))).await? {
         return Err(wrong_pin(db, &pass).await?);
     }
     let sql = "UPDATE pass SET pin_failures = 0 WHERE id = $1 AND pin_failures <> 0";
@@ -145,7 +141,7 @@ async fn wrong_pin(db: &DatabaseConnection, pass: &Pass) -> Result<Error> {
         Failures::find_by_statement(stmt(backend, sql, [pass.id.into(), MAX_PIN_FAILURES.into()])).one(&txn).await?;
     let failures = row.map_or(MAX_PIN_FAILURES, |r| r.pin_failures);
     if failures == MAX_PIN_FAILURES {
-        crate::ledger::write_outbox(&txn, &[pass_updated(pass, "card_blocked")]).await?;
+        crate::ledger::write_outbox(&txn, &[pass_changed(pass.id, "card_blocked")]).await?;
     }
     txn.commit().await?;
     Ok(if failures >= MAX_PIN_FAILURES {

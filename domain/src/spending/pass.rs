@@ -63,12 +63,21 @@ pub async fn pass_for_parent<C: ConnectionTrait>(db: &C, account: Uuid, pass: Uu
     found.one(db).await?.ok_or(Error::NotFound("pass"))
 }
 
+/// A pass by id, whoever asks (callers have checked who may reach it).
+pub(super) async fn pass_by_id<C: ConnectionTrait>(db: &C, pass: Uuid) -> Result<Pass> {
+    let sql = format!("{PASS_SELECT} WHERE p.id = $1");
+    Pass::find_by_statement(stmt(db.get_database_backend(), &sql, [pass.into()]))
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound("pass"))
+}
+
 /// The passes of these pupils, newest campaign first (one statement for all of them).
 pub async fn passes_of_pupils<C: ConnectionTrait>(db: &C, pupils: &[Uuid]) -> Result<Vec<Pass>> {
     if pupils.is_empty() {
         return Ok(vec![]);
     }
-    let list = (1..=pupils.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+    let list = crate::db::params(1, pupils.len());
     let sql = format!("{PASS_SELECT} WHERE p.pupil_id IN ({list}) ORDER BY c.school_year DESC, p.created_at_us DESC");
     let values: Vec<Value> = pupils.iter().map(|p| (*p).into()).collect();
     Ok(Pass::find_by_statement(stmt(db.get_database_backend(), &sql, values)).all(db).await?)
@@ -105,7 +114,7 @@ pub async fn wallet_balances<C: ConnectionTrait>(db: &C, passes: &[Uuid]) -> Res
     if passes.is_empty() {
         return Ok(vec![]);
     }
-    let list = (1..=passes.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+    let list = crate::db::params(1, passes.len());
     let sql = format!(
         "SELECT a.owner_id AS pass_id, a.wallet, a.credits_posted, a.debits_posted, a.debits_pending, \
          CAST(COALESCE((SELECT SUM(t.amount) FROM ledger_transfer t WHERE t.debit_account_id = a.id \
@@ -233,7 +242,7 @@ pub async fn latest_transactions<C: ConnectionTrait>(
     if passes.is_empty() {
         return Ok(vec![]);
     }
-    let list = (2..passes.len() + 2).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+    let list = crate::db::params(2, passes.len());
     let sql = format!(
         "SELECT pass_id, id, kind, phase, wallet, outgoing, amount, partner_id, partner_name, created_at_us FROM \
          (SELECT x.*, ROW_NUMBER() OVER (PARTITION BY x.pass_id ORDER BY x.created_at_us DESC, x.id DESC) AS rn \

@@ -6,9 +6,8 @@ use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::books::{SpendCaller, accounts, check_key, check_partner, expired_credit, payable};
-use super::pass::{Pass, pass_for_parent};
-use super::tickets::{pass_by_id, pass_updated};
+use super::books::{SpendCaller, accounts, check_key, check_partner, expired_credit, pass_changed, payable};
+use super::pass::{Pass, pass_by_id, pass_for_parent};
 use super::{Page, before};
 use crate::db::{now_us, stmt};
 use crate::error::{Error, Result};
@@ -177,7 +176,7 @@ pub(super) async fn spend(
         vec![Leg::Transfer { kind, debit: wallet, credit: payable, amount: row.amount }],
     )
     .with_request(request)
-    .with_events(vec![pass_updated(pass, &kind.to_string())]);
+    .with_events(vec![pass_changed(pass.id, &kind.to_string())]);
     let outcome =
         execute_with(db, &op, &move |txn, outcome| Box::pin(insert_redemption(txn, row.clone(), outcome))).await?;
     Ok((redemption_by_op(db, outcome.op_id).await?, outcome.replayed))
@@ -225,7 +224,7 @@ pub async fn refund_redemption(
         vec![Leg::Transfer { kind, debit: payable, credit, amount: input.amount }],
     )
     .with_request(request)
-    .with_events(vec![pass_updated(&pass, "refund")]);
+    .with_events(vec![pass_changed(pass.id, "refund")]);
     let (id, amount) = (redemption.id, input.amount);
     let outcome = execute_with(db, &op, &move |txn, _| {
         Box::pin(async move {

@@ -7,9 +7,10 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult, Value};
 use serde_json::json;
 use uuid::Uuid;
 
+use super::books::pass_changed;
 use crate::db::{begin_write, now_us, stmt};
 use crate::error::Result;
-use crate::ledger::{OutboxEvent, write_outbox};
+use crate::ledger::write_outbox;
 
 const DAY_US: i64 = 86_400_000_000;
 
@@ -38,8 +39,9 @@ pub async fn remind(db: &DatabaseConnection, limit: u64) -> Result<u64> {
                    ON CONFLICT (pass_id, threshold_days) DO NOTHING";
         let values: [Value; 4] = [Uuid::now_v7().into(), d.pass_id.into(), d.threshold_days.into(), now.into()];
         if txn.execute_raw(stmt(txn.get_database_backend(), sql, values)).await?.rows_affected() == 1 {
-            let payload = json!({ "pass_id": d.pass_id, "reason": "credit_expiring", "days": d.threshold_days });
-            write_outbox(&txn, &[OutboxEvent { topic: "pass_updated".into(), account_id: None, payload }]).await?;
+            let mut event = pass_changed(d.pass_id, "credit_expiring");
+            event.payload["days"] = json!(d.threshold_days);
+            write_outbox(&txn, &[event]).await?;
             written += 1;
         }
         txn.commit().await?;

@@ -10,15 +10,13 @@
 
 use sea_orm::{DatabaseConnection, FromQueryResult, Value};
 use serde::Serialize;
-use serde_json::json;
 use uuid::Uuid;
 
-use super::books::expired_credit;
+use super::books::{expired_credit, pass_changed};
 use crate::db::{now_us, stmt};
 use crate::error::Result;
 use crate::ledger::{
-    AccountRef, LedgerError, Leg, Operation, OutboxEvent, Scope, TransferKind, ensure_account, execute,
-    expire_due_holds,
+    AccountRef, LedgerError, Leg, Operation, Scope, TransferKind, ensure_account, execute, expire_due_holds,
 };
 use crate::money::Cents;
 
@@ -94,10 +92,6 @@ async fn close_wallet(db: &DatabaseConnection, w: &OpenWallet) -> Result<bool, L
         format!("close-wallet:{}:{}", w.id, w.debits_posted),
         vec![Leg::Transfer { kind: TransferKind::Expiry, debit: wallet, credit: lost, amount: Cents(w.available) }],
     )
-    .with_events(vec![OutboxEvent {
-        topic: "pass_updated".into(),
-        account_id: None,
-        payload: json!({ "pass_id": w.owner_id, "reason": "credit_expired" }),
-    }]);
+    .with_events(vec![pass_changed(w.owner_id, "credit_expired")]);
     execute(db, &op).await.map(|outcome| !outcome.replayed)
 }

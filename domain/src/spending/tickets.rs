@@ -6,9 +6,9 @@ use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::books::{SpendCaller, accounts, check_key, check_partner, outstanding, payable};
+use super::books::{SpendCaller, accounts, check_key, check_partner, outstanding, pass_changed, payable};
 use super::keys::{TicketClaims, TicketKeys};
-use super::pass::{PASS_SELECT, Pass, pass_for_parent};
+use super::pass::{pass_by_id, pass_for_parent};
 use super::payments::{Redemption, RedemptionSource, insert_redemption, redemption_by_op};
 use super::{Page, before};
 use crate::auth::{Throttle, throttle_check, throttle_fail};
@@ -17,8 +17,7 @@ use crate::db::{now_us, now_us_sql, stmt};
 use crate::error::{Error, Result};
 use crate::identity::DataKey;
 use crate::ledger::{
-    AccountRef, LedgerError, Leg, Operation, OutboxEvent, Rejection, Scope, TransferKind, Wallet, ensure_account,
-    execute_with,
+    AccountRef, LedgerError, Leg, Operation, Rejection, Scope, TransferKind, Wallet, ensure_account, execute_with,
 };
 use crate::money::Cents;
 
@@ -145,7 +144,7 @@ pub async fn issue_ticket(
         }],
     )
     .with_request(request)
-    .with_events(vec![pass_updated(&pass, "ticket_issued")]);
+    .with_events(vec![pass_changed(pass.id, "ticket_issued")]);
     let (funder, pass_id, wallet_name, amount, partner) =
         (pass.funder_id, pass.id, input.wallet, input.amount, input.partner_id);
     let outcome = execute_with(db, &op, &move |txn, outcome| {
@@ -200,20 +199,6 @@ fn normalize_code(raw: &str) -> Option<String> {
     (code.len() == 10 && code.chars().all(|c| c.is_ascii_alphanumeric() && c != 'U')).then_some(code)
 }
 
-/// The notification a pass change writes to the outbox (subscriptions, push).
-pub(super) fn pass_updated(pass: &Pass, reason: &str) -> OutboxEvent {
-    pass_changed(pass.id, reason)
-}
-
-/// The same, from the pass's id (readers look the pass up by it: the id is all they need).
-pub(super) fn pass_changed(pass: Uuid, reason: &str) -> OutboxEvent {
-    OutboxEvent {
-        topic: "pass_updated".into(),
-        account_id: None,
-        payload: json!({ "pass_id": pass, "reason": reason }),
-    }
-}
-
 /// Cancels a ticket of the parent's child: the hold is voided (after the generation deadline
 /// the credit goes to the campaign's expired credit). A ticket already redeemed, cancelled or
 /// expired is `TICKET_NOT_REDEEMABLE`... except a repeated cancel, which answers the same.
@@ -232,17 +217,9 @@ pub async fn cancel_ticket(db: &DatabaseConnection, account: Uuid, ticket: Uuid)
         format!("cancel-ticket:{ticket}"),
         vec![Leg::Void { hold: found.hold_id }],
     )
-    .with_events(vec![pass_updated(&pass, "ticket_cancelled")]);
+    .with_events(vec![pass_changed(pass.id, "ticket_cancelled")]);
     execute_with(db, &op, &|_, _| Box::pin(async { Ok(()) })).await.map_err(ticket_refusal)?;
     ticket_where(db, "t.id = $1", vec![ticket.into()]).await?.ok_or(Error::NotFound("ticket"))
-}
-
-pub(super) async fn pass_by_id<C: ConnectionTrait>(db: &C, pass: Uuid) -> Result<Pass> {
-    let sql = format!("{PASS_SELECT} WHERE p.id = $1");
-    Pass::find_by_statement(stmt(db.get_database_backend(), &sql, [pass.into()]))
-        .one(db)
-        .await?
-        .ok_or(Error::NotFound("pass"))
 }
 
 /// A hold that is no longer pending, or past its time: the ticket cannot be used any more.
@@ -284,7 +261,7 @@ pub async fn latest_tickets<C: ConnectionTrait>(
         return Ok(vec![]);
     }
     let backend = db.get_database_backend();
-    let list = (3..passes.len() + 3).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+    let list = crate::db::params(3, passes.len());
     let sql = format!(
         "SELECT * FROM (SELECT x.*, ROW_NUMBER() OVER (PARTITION BY x.pass_id ORDER BY x.created_at_us DESC, x.id DESC) \
          AS rn FROM ({}) x WHERE x.pass_id IN ({list}) AND ($2 = '' OR x.status = $2)) y WHERE y.rn <= $1 \

@@ -37,10 +37,7 @@ fn is_pg<C: ConnectionTrait>(db: &C) -> bool {
     db.get_database_backend() == DbBackend::Postgres
 }
 
-/// `$start, $start+1, …` for `n` parameters.
-pub(super) fn params(start: usize, n: usize) -> String {
-    (start..start + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
-}
+pub(super) use crate::db::params;
 
 /// `?, ?, …` for `n` parameters (SQLite lists).
 fn anonymous(n: usize) -> String {
