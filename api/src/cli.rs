@@ -50,11 +50,29 @@ pub enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// Requests (demandes): the delay figures.
+    Requests {
+        #[command(subcommand)]
+        command: RequestsCommand,
+    },
     /// Start signing tickets with a new key; the old ones stay published while their tickets live.
     RotateTicketKey,
     /// Print the GraphQL schema (SDL), or write it to a file.
     ExportSchema {
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RequestsCommand {
+    /// Per kind: median and 90th percentile delays to acknowledgement, first response and
+    /// decision, and the requests past the policy's target.
+    Stats {
+        #[arg(long)]
+        funder: String,
+        /// One JSON line (an array, one object per kind).
+        #[arg(long)]
+        json: bool,
     },
 }

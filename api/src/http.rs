@@ -29,6 +29,8 @@ pub fn router(state: AppState) -> Router {
             post(crate::graphql_http::graphql).layer(DefaultBodyLimit::max(crate::graphql_http::MAX_BODY)),
         )
         .route("/uploads", post(crate::uploads::upload).layer(DefaultBodyLimit::disable()))
+        .route("/attachments", post(crate::attachments::upload).layer(DefaultBodyLimit::disable()))
+        .route("/attachments/{id}", get(crate::attachments::download))
         .route("/oauth/token", post(crate::oauth::token).layer(DefaultBodyLimit::max(crate::oauth::MAX_BODY)));
     if !production {
         router = router.route("/graphiql", get(graphiql));

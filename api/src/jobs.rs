@@ -137,3 +137,34 @@ pub async fn rotate_ticket_key(settings: &Settings) -> anyhow::Result<()> {
     db.close().await?;
     Ok(())
 }
+
+/// `passerelle requests stats`: how long the funder's families wait, per kind of request.
+pub async fn request_stats(settings: &Settings, funder_code: &str, json: bool) -> anyhow::Result<()> {
+    let db = connect_and_migrate(settings).await?;
+    let funder = funder(&db, funder_code).await?;
+    let stats = passerelle_domain::request::delay_stats(&db, funder.id).await?;
+    if json {
+        println!("{}", serde_json::to_string(&stats)?);
+    } else {
+        let hours = |h: Option<f64>| h.map_or_else(|| "-".to_owned(), |h| format!("{h:.1} h"));
+        for k in &stats {
+            println!(
+                "{:<20} {:>4} filed, {:>4} open, {:>4} decided | acknowledged p50 {} p90 {} | decided p50 {} p90 {} | \
+                 past the {}-day target: {} open, {} decided",
+                k.kind.to_string(),
+                k.submitted,
+                k.open,
+                k.decided,
+                hours(k.acknowledgement.median_hours),
+                hours(k.acknowledgement.p90_hours),
+                hours(k.decision.median_hours),
+                hours(k.decision.p90_hours),
+                k.target_days,
+                k.open_past_target,
+                k.decided_past_target,
+            );
+        }
+    }
+    db.close().await?;
+    Ok(())
+}

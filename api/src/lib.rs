@@ -3,6 +3,7 @@
 //! `main.rs` only parses the command line; everything else is here so the end-to-end tests
 //! start the very same server on a random port.
 
+mod attachments;
 mod auth;
 pub mod cli;
 pub mod config;

@@ -2,7 +2,7 @@
 
 use anyhow::Context as _;
 use clap::Parser;
-use passerelle_api::cli::{Cli, Command};
+use passerelle_api::cli::{Cli, Command, RequestsCommand};
 use passerelle_api::{Settings, connect_and_migrate, jobs, start, telemetry};
 
 #[tokio::main]
@@ -32,6 +32,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Grant { funder, school_year, json } => jobs::grant(&settings, &funder, school_year, json).await,
         Command::Worker { once } => jobs::worker(&settings, once).await,
         Command::RotateTicketKey => jobs::rotate_ticket_key(&settings).await,
+        Command::Requests { command: RequestsCommand::Stats { funder, json } } => {
+            jobs::request_stats(&settings, &funder, json).await
+        }
         Command::Serve | Command::ExportSchema { .. } => serve(settings).await,
     }
 }

@@ -101,8 +101,15 @@ pub async fn start(settings: Settings, db: DatabaseConnection, handle_signals: b
     let listener = TcpListener::bind(settings.bind).await.with_context(|| format!("binding {}", settings.bind))?;
     let addr = listener.local_addr()?;
     let shutting_down = Arc::new(AtomicBool::new(false));
-    let state =
-        AppState { db: db.clone(), schema, auth, settings: Arc::new(settings), shutting_down: shutting_down.clone() };
+    let attachments = crate::attachments::local_store(&settings.data_dir)?;
+    let state = AppState {
+        db: db.clone(),
+        schema,
+        auth,
+        attachments,
+        settings: Arc::new(settings),
+        shutting_down: shutting_down.clone(),
+    };
     let router = http::router(state.clone());
     purge_throttle_keys(db.clone(), shutting_down.clone());
     crate::live::spawn_feeder(db.clone(), pass_events, notification_events, shutting_down.clone());

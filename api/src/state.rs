@@ -16,6 +16,8 @@ pub struct AppState {
     pub schema: AppSchema,
     pub auth: Arc<passerelle_domain::auth::AuthConfig>,
     pub settings: Arc<Settings>,
+    /// Where requests' proof documents are kept (`object_store`: a local directory by default).
+    pub attachments: Arc<dyn object_store::ObjectStore>,
     /// Set when a shutdown begins: `/readyz` answers 503 so load balancers drain us.
     pub shutting_down: Arc<AtomicBool>,
 }

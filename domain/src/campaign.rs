@@ -7,5 +7,8 @@
 mod policy;
 mod service;
 
-pub use policy::{DEFAULT_TICKET_VALIDITY_DAYS, Policy, PolicyError, TerritoryRule, WalletAmounts};
+pub use policy::{
+    DEFAULT_DECISION_DAYS, DEFAULT_TICKET_VALIDITY_DAYS, Policy, PolicyError, RequestTarget, TerritoryRule,
+    WalletAmounts,
+};
 pub use service::{Campaign, find_campaign, get_campaign, list_campaigns, upsert_campaign};

@@ -9,4 +9,4 @@ mod rules;
 mod service;
 
 pub use rules::{Computed, Decision, PupilFacts, evaluate};
-pub use service::{EligibilityRow, RecomputeSummary, get_eligibility, recompute, set_eligibility};
+pub use service::{EligibilityRow, RecomputeSummary, get_eligibility, recompute, set_eligibility, set_eligibility_in};

@@ -9,7 +9,9 @@
 //! which keeps a 100,000-pupil grant to seconds and leaves a crashed run with whole pages only.
 
 use rand::Rng;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, FromQueryResult, Value};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, FromQueryResult, TransactionTrait, Value,
+};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -221,6 +223,50 @@ async fn page_operations(
     Ok(credit_operations(campaign, run.budget, page, &passes, &wallets, &base))
 }
 
+/// One pupil's pass and credit inside the caller's transaction: a staff decision (an
+/// enrolment or a boursier bonus approved) takes effect with the decision or not at all. The
+/// keys are the grant's own, so a later run — or a second decision — credits nothing twice,
+/// and a boursier top-up completes what the base actually credited. A card-number collision
+/// rolls back a savepoint, not the decision.
+pub async fn grant_pupil_in(
+    txn: &DatabaseTransaction,
+    campaign: &Campaign,
+    pupil: Uuid,
+    boursier: bool,
+) -> Result<GrantSummary> {
+    let scope = Scope::campaign(campaign.funder_id, campaign.id);
+    let budget = ensure_account(txn, AccountSpec::of(AccountKind::FunderBudget, campaign.id, scope)).await?;
+    let prefix = card_prefix(txn, campaign.funder_id).await?;
+    let run = Run { campaign: campaign.clone(), budget, prefix };
+    let page = [(pupil, boursier)];
+    for _ in 0..5 {
+        let attempt = txn.begin().await?;
+        match page_in(&attempt, &run, &page).await {
+            Ok(Step::Done { created, batch }) => {
+                attempt.commit().await?;
+                return Ok(GrantSummary {
+                    passes: 1,
+                    passes_created: created,
+                    credits: batch.executed,
+                    already_done: batch.replayed,
+                    credited_cents: batch.moved_cents,
+                    refused: batch.failed,
+                });
+            }
+            Ok(Step::Collision) => attempt.rollback().await?,
+            Ok(Step::Refused) => {
+                attempt.rollback().await?;
+                return Err(Error::Conflict("the ledger refused this pupil's grant".into()));
+            }
+            Err(e) => {
+                attempt.rollback().await?;
+                return Err(e.into());
+            }
+        }
+    }
+    Err(Error::internal(DbErr::Custom("could not draw a unique card number".into())))
+}
+
 /// The slow path after a refused batch: passes and wallets first, then one ledger operation at
 /// a time, so the culprits are recorded and counted and the others still go through.
 async fn grant_page_one_by_one(
@@ -261,7 +307,7 @@ async fn grant_page_one_by_one(
 }
 
 /// Card numbers start with the funder's code (digits only), then random digits, then Luhn.
-async fn card_prefix(db: &DatabaseConnection, funder_id: Uuid) -> Result<String> {
+pub(crate) async fn card_prefix<C: ConnectionTrait>(db: &C, funder_id: Uuid) -> Result<String> {
     #[derive(FromQueryResult)]
     struct Funder {
         code: String,
@@ -274,7 +320,7 @@ async fn card_prefix(db: &DatabaseConnection, funder_id: Uuid) -> Result<String>
     Ok(format!("6{}", code.chars().filter(char::is_ascii_digit).take(3).collect::<String>()))
 }
 
-fn new_card_number(prefix: &str) -> Result<String, LedgerError> {
+pub(crate) fn new_card_number(prefix: &str) -> Result<String, LedgerError> {
     let mut rng = rand::rng();
     let body: String =
         prefix.chars().chain((prefix.len()..15).map(|_| char::from(b'0' + rng.random_range(0..10u8)))).collect();

@@ -19,6 +19,7 @@ pub mod mail;
 pub mod money;
 pub mod notify;
 pub mod partner;
+pub mod request;
 pub mod school;
 pub mod spending;
 pub mod usecase;

@@ -17,6 +17,8 @@ mod oidc;
 mod pagination;
 mod partner;
 mod redeem;
+mod requests;
+mod requests_staff;
 mod scalars;
 mod server_info;
 pub mod trusted;
@@ -47,6 +49,8 @@ pub struct Query(
     partner::PartnerQuery,
     redeem::RedeemQuery,
     notifications::NotificationQuery,
+    requests::RequestQuery,
+    requests_staff::RequestStaffQuery,
 );
 
 /// Root mutation: one object per feature, merged.
@@ -62,6 +66,8 @@ pub struct Mutation(
     wallet::WalletMutation,
     redeem::RedeemMutation,
     notifications::NotificationMutation,
+    requests::RequestMutation,
+    requests_staff::RequestStaffMutation,
 );
 
 pub type AppSchema = Schema<Query, Mutation, live::Subscription>;

@@ -57,11 +57,15 @@ enum Rule {
     PartnerOwner,
     /// Acting for a partner: its members and its API clients.
     Partner,
+    /// A family's own requests, and staff with these roles (reading them, or acting for the
+    /// family at the counter).
+    FamilyOrStaff(&'static [Who]),
 }
 
 const ANY_STAFF: &[Who] = &[Who::Admin, Who::EligibilityOfficer, Who::FinanceOfficer, Who::Auditor];
 const ADMIN: &[Who] = &[Who::Admin];
 const ELIGIBILITY: &[Who] = &[Who::Admin, Who::EligibilityOfficer];
+const REQUEST_READERS: &[Who] = &[Who::Admin, Who::EligibilityOfficer, Who::Auditor];
 
 impl Rule {
     fn allows(self, who: Who) -> bool {
@@ -72,6 +76,7 @@ impl Rule {
             Rule::Staff(list) => list.contains(&who),
             Rule::PartnerOwner => who == Who::PartnerOwner,
             Rule::Partner => matches!(who, Who::PartnerMember | Who::PartnerOwner | Who::PartnerClient),
+            Rule::FamilyOrStaff(list) => matches!(who, Who::ParentA | Who::ParentB) || list.contains(&who),
         }
     }
 }
@@ -137,6 +142,19 @@ fn matrix(f: &Fixture) -> Vec<(&'static str, Rule, String, Value)> {
         ("markNotificationsRead", Rule::Parents, "mutation { markNotificationsRead }".into(), json!({})),
         ("setNotificationPreference", Rule::Parents, "mutation { setNotificationPreference(input: { kind: REFUND, push: true, email: true }) { kind } }".into(), json!({})),
         ("registerPushToken", Rule::Accounts, "mutation { registerPushToken(input: { token: \"matrix-token\", platform: ANDROID }) }".into(), json!({})),
+        ("requests", Rule::Parents, "{ requests(first: 5) { edges { cursor } } }".into(), json!({})),
+        ("request", Rule::FamilyOrStaff(REQUEST_READERS), "query($c: ID!) { request(id: $c) { id } }".into(), some_id.clone()),
+        ("submitRequest", Rule::Parents, "mutation($c: ID!) { submitRequest(input: { kind: LOST_CARD, subjectId: $c }) { id } }".into(), some_id.clone()),
+        ("enrol", Rule::Parents, "mutation($p: ID!, $c: ID!) { enrol(input: { childId: $p, campaignId: $c }) { id } }".into(), json!({ "p": pu, "c": ca })),
+        ("answerRequest", Rule::FamilyOrStaff(ELIGIBILITY), "mutation($c: ID!) { answerRequest(input: { requestId: $c, message: \"m\" }) { id } }".into(), some_id.clone()),
+        ("cancelRequest", Rule::FamilyOrStaff(ELIGIBILITY), "mutation($c: ID!) { cancelRequest(requestId: $c) { id } }".into(), some_id.clone()),
+        ("commentRequest", Rule::FamilyOrStaff(ELIGIBILITY), "mutation($c: ID!) { commentRequest(input: { requestId: $c, message: \"m\" }) { id } }".into(), some_id.clone()),
+        ("requestQueue", Rule::Staff(REQUEST_READERS), "query($f: ID!) { requestQueue(filter: { funderId: $f }) { edges { cursor } } }".into(), json!({ "f": fu })),
+        ("requestStats", Rule::Staff(REQUEST_READERS), "query($f: ID!) { requestStats(funderId: $f) { kind } }".into(), json!({ "f": fu })),
+        ("acknowledgeRequest", Rule::Staff(ELIGIBILITY), "mutation($c: ID!) { acknowledgeRequest(requestId: $c) { id } }".into(), some_id.clone()),
+        ("assignRequest", Rule::Staff(ELIGIBILITY), "mutation($c: ID!) { assignRequest(input: { requestId: $c }) { id } }".into(), some_id.clone()),
+        ("decideRequest", Rule::Staff(ELIGIBILITY), "mutation($c: ID!) { decideRequest(input: { requestId: $c, decision: APPROVE }) { id } }".into(), some_id.clone()),
+        ("openRequestAtCounter", Rule::Staff(ELIGIBILITY), "mutation($c: ID!) { openRequestAtCounter(input: { kind: LOST_CARD, subjectId: $c }) { id } }".into(), some_id.clone()),
         ("refundRedemption", Rule::Partner, "mutation($c: ID!) { refundRedemption(input: { redemptionId: $c, amount: \"5.00\", idempotencyKey: \"m\" }) { replayed } }".into(), some_id),
     ]
 }

@@ -12,6 +12,7 @@ pub mod fake_fcm;
 pub mod ledger;
 pub mod ledger_model;
 pub mod oidc_provider;
+pub mod requests;
 pub mod roster;
 pub mod school;
 pub mod smtp;

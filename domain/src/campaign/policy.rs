@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::ids::GradeLevel;
 use crate::ledger::Wallet;
 use crate::money::Cents;
+use crate::request::RequestKind;
 
 /// How much each wallet receives, for everyone and for boursiers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,7 +51,22 @@ pub struct Policy {
     /// How long a ticket stays valid once issued (never past the validation deadline).
     #[serde(default = "default_ticket_validity_days")]
     pub ticket_validity_days: u16,
+    /// How many days a request of each kind should take to be decided; the staff's delay
+    /// figures count the requests past it. Kinds not listed use [`DEFAULT_DECISION_DAYS`].
+    #[serde(default)]
+    pub request_targets: Vec<RequestTarget>,
 }
+
+/// The decision delay aimed at for one kind of request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestTarget {
+    pub kind: RequestKind,
+    pub decide_days: u16,
+}
+
+/// Two weeks: a family hears within a fortnight (a lost card's target is shorter: see
+/// [`Policy::decision_target_days`]).
+pub const DEFAULT_DECISION_DAYS: u16 = 15;
 
 /// A month: long enough to book a first lesson, short enough that forgotten tickets give the
 /// credit back within the school year. Policies stored before the field read this.
@@ -114,6 +130,14 @@ impl Policy {
         if !(1..=366).contains(&self.ticket_validity_days) {
             return refuse("ticketValidityDays", "1 to 366 days");
         }
+        for (i, t) in self.request_targets.iter().enumerate() {
+            if self.request_targets[..i].iter().any(|o| o.kind == t.kind) {
+                return refuse("requestTargets", format!("{} appears twice", t.kind));
+            }
+            if !(1..=365).contains(&t.decide_days) {
+                return refuse("requestTargets", "1 to 365 days");
+            }
+        }
         if self.eligible_grades.is_empty() {
             return refuse("eligibleGrades", "at least one grade");
         }
@@ -129,6 +153,13 @@ impl Policy {
             return refuse("validationDeadline", "must not be before the ticket-generation deadline");
         }
         Ok(())
+    }
+
+    /// Days a request of `kind` should take to be decided: the policy's target, else a week
+    /// for a lost card (the child cannot pay meanwhile) and [`DEFAULT_DECISION_DAYS`] otherwise.
+    pub fn decision_target_days(&self, kind: RequestKind) -> u16 {
+        let default = if kind == RequestKind::LostCard { 7 } else { DEFAULT_DECISION_DAYS };
+        self.request_targets.iter().find(|t| t.kind == kind).map_or(default, |t| t.decide_days)
     }
 
     /// The UAI prefix of the département: "92" → "092", "971" → "971".
@@ -166,6 +197,7 @@ impl Policy {
             generation_deadline: date(school_year + 1, 6, 30),
             validation_deadline: date(school_year + 2, 6, 30),
             ticket_validity_days: DEFAULT_TICKET_VALIDITY_DAYS,
+            request_targets: Vec::new(),
         }
     }
 }

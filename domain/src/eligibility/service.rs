@@ -3,12 +3,12 @@
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, FromQueryResult, Value};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, FromQueryResult, Value};
 use serde::Serialize;
 use uuid::Uuid;
 
 use super::rules::{Computed, PupilFacts, evaluate};
-use crate::campaign::get_campaign;
+use crate::campaign::{Campaign, get_campaign};
 use crate::db::{begin_write, now_us_sql, rows_per_statement, stmt};
 use crate::error::{Error, Result};
 use crate::ids::GradeLevel;
@@ -221,13 +221,28 @@ pub async fn set_eligibility(
     reason: &str,
     author: &str,
 ) -> Result<EligibilityRow> {
+    let campaign = get_campaign(db, campaign_id).await?;
+    let txn = begin_write(db).await?;
+    let row = set_eligibility_in(&txn, &campaign, pupil_id, eligible, reason, author).await?;
+    txn.commit().await?;
+    Ok(row)
+}
+
+/// [`set_eligibility`] inside the caller's transaction: a request's decision overrides
+/// eligibility in the same commit as the decision itself.
+pub async fn set_eligibility_in(
+    txn: &DatabaseTransaction,
+    campaign: &Campaign,
+    pupil_id: Uuid,
+    eligible: bool,
+    reason: &str,
+    author: &str,
+) -> Result<EligibilityRow> {
     let reason = reason.trim();
     if reason.is_empty() || reason.chars().count() > 1000 {
         return Err(Error::bad_input("reason", "a reason of 1 to 1000 characters is required"));
     }
-    let campaign = get_campaign(db, campaign_id).await?;
-    let backend = db.get_database_backend();
-    let txn = begin_write(db).await?;
+    let backend = txn.get_database_backend();
     let pupil = txn
         .query_one_raw(stmt(
             backend,
@@ -251,16 +266,14 @@ pub async fn set_eligibility(
     let v: [Value; 7] = [
         Uuid::now_v7().into(),
         pupil_id.into(),
-        campaign_id.into(),
+        campaign.id.into(),
         eligible.into(),
         reason.into(),
         author.into(),
         eligible.into(),
     ];
     txn.execute_raw(stmt(backend, &sql, v)).await?;
-    let row = get_eligibility(&txn, pupil_id, campaign_id).await?.ok_or(Error::NotFound("eligibility"))?;
-    txn.commit().await?;
-    Ok(row)
+    get_eligibility(txn, pupil_id, campaign.id).await?.ok_or(Error::NotFound("eligibility"))
 }
 
 pub async fn get_eligibility<C: ConnectionTrait>(

@@ -105,7 +105,7 @@ pub(super) async fn check_partner<C: ConnectionTrait>(
 
 /// The outbox event of a committed change to a pass: subscriptions (`passUpdated`) and the
 /// family's notifications read it; `reason` parses as a `notify::NotificationKind`.
-pub(super) fn pass_changed(pass: Uuid, reason: &str) -> OutboxEvent {
+pub(crate) fn pass_changed(pass: Uuid, reason: &str) -> OutboxEvent {
     OutboxEvent {
         topic: "pass_updated".into(),
         account_id: None,

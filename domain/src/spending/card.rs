@@ -56,17 +56,28 @@ pub async fn set_card_pin(
 }
 
 /// Blocks the card at once: no ticket, payment, charge or redemption from it any more (the
-/// ledger checks the card's status in the same update that moves money).
+/// ledger checks the card's status in the same update that moves money). The replacement
+/// follows as a lost-card request, filed in the same transaction (already open: kept).
 pub async fn report_lost_card(db: &DatabaseConnection, account: Uuid, pass: Uuid) -> Result<Pass> {
-    let found = pass_for_parent(db, account, pass).await?;
-    let backend = db.get_database_backend();
-    let txn = crate::db::begin_write(db).await?;
-    let sql = "UPDATE pass SET status = 'blocked' WHERE id = $1 AND status = 'active'";
-    if txn.execute_raw(stmt(backend, sql, [found.id.into()])).await?.rows_affected() == 1 {
-        crate::ledger::write_outbox(&txn, &[pass_changed(found.id, "card_blocked")]).await?;
+    let lost = crate::request::NewRequest {
+        kind: Some(crate::request::RequestKind::LostCard),
+        subject: crate::request::Subject { pass_id: Some(pass), ..Default::default() },
+        ..Default::default()
+    };
+    match crate::request::submit(db, account, &lost).await {
+        Ok(_) | Err(crate::Error::Conflict(_)) => {}
+        Err(e) => return Err(e),
     }
-    txn.commit().await?;
     pass_for_parent(db, account, pass).await
+}
+
+/// Blocks an active card inside the caller's transaction, telling the family.
+pub(crate) async fn block_card_in<C: ConnectionTrait>(txn: &C, pass: Uuid) -> Result<()> {
+    let sql = "UPDATE pass SET status = 'blocked' WHERE id = $1 AND status = 'active'";
+    if txn.execute_raw(stmt(txn.get_database_backend(), sql, [pass.into()])).await?.rows_affected() == 1 {
+        crate::ledger::write_outbox(txn, &[pass_changed(pass, "card_blocked")]).await?;
+    }
+    Ok(())
 }
 
 #[derive(FromQueryResult)]
@@ -102,7 +113,13 @@ pub async fn charge_card(db: &DatabaseConnection, partner: Uuid, input: &ChargeC
     let backend = db.get_database_backend();
     let sql = format!("{PASS_SELECT} WHERE p.number = $1");
     let pass = Pass::find_by_statement(stmt(backend, &sql, [number.as_str().into()])).one(db).await?;
-    let pass = pass.ok_or(Error::NotFound("card"))?;
+    let Some(pass) = pass else {
+        // A number taken out of use by a replacement: the club is told the card is blocked
+        // (the family has the new one), not that it never existed.
+        let sql = "SELECT number FROM replaced_card WHERE number = $1";
+        let replaced = db.query_one_raw(stmt(backend, sql, [number.as_str().into()])).await?;
+        return Err(if replaced.is_some() { Error::CardBlocked } else { Error::NotFound("card") });
+    };
     check_partner(db, partner, pass.funder_id, input.wallet).await?;
     let sql = "SELECT pin_hash FROM pass WHERE id = $1";
     let hash = PinRow::find_by_statement(stmt(backend, sql, [pass.id.into()])).one(db).await?.and_then(|r| r.pin_hash);

@@ -64,7 +64,7 @@ pub async fn pass_for_parent<C: ConnectionTrait>(db: &C, account: Uuid, pass: Uu
 }
 
 /// A pass by id, whoever asks (callers have checked who may reach it).
-pub(super) async fn pass_by_id<C: ConnectionTrait>(db: &C, pass: Uuid) -> Result<Pass> {
+pub(crate) async fn pass_by_id<C: ConnectionTrait>(db: &C, pass: Uuid) -> Result<Pass> {
     let sql = format!("{PASS_SELECT} WHERE p.id = $1");
     Pass::find_by_statement(stmt(db.get_database_backend(), &sql, [pass.into()]))
         .one(db)

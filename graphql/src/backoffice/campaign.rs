@@ -212,6 +212,7 @@ impl CampaignMutation {
             ticket_validity_days: input
                 .ticket_validity_days
                 .unwrap_or(passerelle_domain::campaign::DEFAULT_TICKET_VALIDITY_DAYS),
+            request_targets: Vec::new(),
         };
         let funder = parse_id(&input.funder_id, "funderId")?;
         require_staff_reauthenticated(ctx, funder, ADMINS).await?;
