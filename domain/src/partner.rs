@@ -5,6 +5,12 @@
 //! A partner member account belongs to exactly one partner, so "the caller's partner" is never
 //! ambiguous; owners also manage the partner's API clients.
 
+mod activities;
+mod directory;
+
+pub use activities::{Activity, ActivityInput, activities_of, check_insee, upsert_activity};
+pub use directory::{DirectoryQuery, Found, MAX_RADIUS_KM, Near, check_point, distance_km, fold, search};
+
 use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult};
 use serde::Serialize;
 use uuid::Uuid;
@@ -29,10 +35,10 @@ pub async fn create_partner(db: &DatabaseConnection, name: &str) -> Result<Partn
     }
     let id = Uuid::now_v7();
     let sql = format!(
-        "INSERT INTO partner (id, name, created_at_us) VALUES ($1, $2, {})",
+        "INSERT INTO partner (id, name, search_text, created_at_us) VALUES ($1, $2, $3, {})",
         now_us_sql(db.get_database_backend())
     );
-    db.execute_raw(stmt(db.get_database_backend(), &sql, [id.into(), name.into()])).await?;
+    db.execute_raw(stmt(db.get_database_backend(), &sql, [id.into(), name.into(), fold(name).into()])).await?;
     Ok(Partner { id, name: name.to_owned() })
 }
 
@@ -161,48 +167,19 @@ pub async fn approve_partner(
     if categories.is_empty() {
         return Err(Error::bad_input("categories", "at least one wallet"));
     }
-    let sql = "UPDATE partner SET funder_id = $2, categories = $3, status = 'approved', commune = $4 WHERE id = $1";
-    let values = [partner.into(), funder.into(), categories_text(categories).into(), commune.map(str::to_owned).into()];
+    // `search_text` is the name then the commune, folded (the directory reads the commune at its end).
+    let sql = "UPDATE partner SET funder_id = $2, categories = $3, status = 'approved', commune = $4, \
+               search_text = $5 WHERE id = $1";
+    let search = fold(&format!("{} {}", partner_profile(db, partner).await?.name, commune.unwrap_or("")));
+    let values = [
+        partner.into(),
+        funder.into(),
+        categories_text(categories).into(),
+        commune.map(str::to_owned).into(),
+        search.into(),
+    ];
     if db.execute_raw(stmt(db.get_database_backend(), sql, values)).await?.rows_affected() == 0 {
         return Err(Error::NotFound("partner"));
     }
     partner_profile(db, partner).await
-}
-
-/// Approved partners of the funders of `funders` (a parent's children's funders), by name,
-/// with a keyset after `(name, id)`. `text` matches the name (case-insensitive), `category`
-/// keeps partners accepting that wallet.
-pub async fn list_approved_partners<C: ConnectionTrait>(
-    db: &C,
-    funders: &[Uuid],
-    text: Option<&str>,
-    category: Option<Wallet>,
-    first: u64,
-    after: Option<(String, Uuid)>,
-) -> Result<Vec<PartnerProfile>> {
-    if funders.is_empty() {
-        return Ok(vec![]);
-    }
-    let mut values: Vec<sea_orm::Value> = funders.iter().map(|f| (*f).into()).collect();
-    let list = crate::db::params(1, funders.len());
-    let mut sql = format!("{PROFILE_SELECT} WHERE status = 'approved' AND funder_id IN ({list})");
-    if let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) {
-        let escaped = text.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-        values.push(format!("%{escaped}%").into());
-        sql.push_str(&format!(" AND LOWER(name) LIKE ${} ESCAPE '\\'", values.len()));
-    }
-    if let Some(c) = category {
-        values.push(format!("%{c}%").into());
-        sql.push_str(&format!(" AND categories LIKE ${}", values.len()));
-    }
-    if let Some((name, id)) = after {
-        values.push(name.into());
-        values.push(id.into());
-        let (n, i) = (values.len() - 1, values.len());
-        sql.push_str(&format!(" AND (name > ${n} OR (name = ${n} AND id > ${i}))"));
-    }
-    values.push((first as i64).into());
-    sql.push_str(&format!(" ORDER BY name, id LIMIT ${}", values.len()));
-    let rows = ProfileRow::find_by_statement(stmt(db.get_database_backend(), &sql, values)).all(db).await?;
-    rows.into_iter().map(TryInto::try_into).collect()
 }

@@ -8,6 +8,7 @@
 pub mod access;
 mod account;
 mod backoffice;
+mod directory;
 pub mod error;
 mod family;
 mod live;
@@ -51,6 +52,7 @@ pub struct Query(
     notifications::NotificationQuery,
     requests::RequestQuery,
     requests_staff::RequestStaffQuery,
+    directory::DirectoryQueryRoot,
 );
 
 /// Root mutation: one object per feature, merged.
@@ -68,6 +70,7 @@ pub struct Mutation(
     notifications::NotificationMutation,
     requests::RequestMutation,
     requests_staff::RequestStaffMutation,
+    directory::DirectoryMutation,
 );
 
 pub type AppSchema = Schema<Query, Mutation, live::Subscription>;

@@ -1,5 +1,5 @@
 //! Clubs: checking and redeeming tickets, charging cards, refunds and the list of what they
-//! received; and the partner directory parents pay from.
+//! received. (The directory parents pay from is in `directory.rs`.)
 //!
 //! Partner members and the partner's API clients reach the same operations, scoped to their
 //! partner (`partner_scope`).
@@ -8,13 +8,12 @@ use async_graphql::connection::{Connection, EmptyFields};
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use passerelle_domain::spending::{self, RedemptionSource};
-use passerelle_domain::{auth, partner};
 use sea_orm::DatabaseConnection;
 
-use crate::access::{SignedIn, partner_scope};
+use crate::access::partner_scope;
 use crate::error::ApiResult;
-use crate::pagination::{connection, decode_name_cursor, keyset, name_cursor};
-use crate::wallet::{GqlTicketStatus, parent, time};
+use crate::pagination::{connection, keyset};
+use crate::wallet::{GqlTicketStatus, time};
 use crate::{GqlWallet, Money, parse_id};
 
 /// A partner named on a ticket, a payment or a history line.
@@ -121,21 +120,6 @@ pub struct RefundRedemptionInput {
     pub idempotency_key: String,
 }
 
-/// A partner in the directory.
-#[derive(SimpleObject)]
-pub struct DirectoryPartner {
-    pub id: ID,
-    pub name: String,
-    pub categories: Vec<GqlWallet>,
-    pub commune: Option<String>,
-}
-
-#[derive(InputObject, Default)]
-pub struct PartnerFilterInput {
-    pub text: Option<String>,
-    pub category: Option<GqlWallet>,
-}
-
 #[derive(Default)]
 pub struct RedeemQuery;
 
@@ -172,47 +156,6 @@ impl RedeemQuery {
         let (from, to) = (from.map(|t| t.timestamp_micros()), to.map(|t| t.timestamp_micros()));
         let rows = spending::list_redemptions(db, partner, from, to, &page).await?;
         Ok(connection(&page, rows, |r| (r.created_at_us, r.id), Redemption::from))
-    }
-
-    /// Approved partners of the funders of the parent's children, by name.
-    #[graphql(guard = "SignedIn")]
-    async fn partners(
-        &self,
-        ctx: &Context<'_>,
-        filter: Option<PartnerFilterInput>,
-        first: Option<i32>,
-        after: Option<String>,
-    ) -> ApiResult<Connection<String, DirectoryPartner, EmptyFields, EmptyFields>> {
-        let p = parent(ctx)?;
-        let db = ctx.data_unchecked::<DatabaseConnection>();
-        let page = crate::pagination::page(first, None)?.0;
-        let after = after.map(|a| decode_name_cursor(&a)).transpose()?;
-        let funders = auth::linked_funders(db, p.account.id).await?;
-        let f = filter.unwrap_or_default();
-        let rows = partner::list_approved_partners(
-            db,
-            &funders,
-            f.text.as_deref(),
-            f.category.map(Into::into),
-            page + 1,
-            after.clone(),
-        )
-        .await?;
-        let has_next = rows.len() as u64 > page;
-        let mut conn = Connection::new(after.is_some(), has_next);
-        conn.edges.extend(rows.into_iter().take(page as usize).map(|p| {
-            let cursor = name_cursor(&p.name, p.id);
-            async_graphql::connection::Edge::new(
-                cursor,
-                DirectoryPartner {
-                    id: ID(p.id.to_string()),
-                    name: p.name,
-                    categories: p.categories.into_iter().map(Into::into).collect(),
-                    commune: p.commune,
-                },
-            )
-        }));
-        Ok(conn)
     }
 }
 

@@ -155,6 +155,7 @@ fn matrix(f: &Fixture) -> Vec<(&'static str, Rule, String, Value)> {
         ("assignRequest", Rule::Staff(ELIGIBILITY), "mutation($c: ID!) { assignRequest(input: { requestId: $c }) { id } }".into(), some_id.clone()),
         ("decideRequest", Rule::Staff(ELIGIBILITY), "mutation($c: ID!) { decideRequest(input: { requestId: $c, decision: APPROVE }) { id } }".into(), some_id.clone()),
         ("openRequestAtCounter", Rule::Staff(ELIGIBILITY), "mutation($c: ID!) { openRequestAtCounter(input: { kind: LOST_CARD, subjectId: $c }) { id } }".into(), some_id.clone()),
+        ("upsertActivity", Rule::Partner, "mutation { upsertActivity(input: { title: \"Judo\", category: SPORT }) { id } }".into(), json!({})),
         ("refundRedemption", Rule::Partner, "mutation($c: ID!) { refundRedemption(input: { redemptionId: $c, amount: \"5.00\", idempotencyKey: \"m\" }) { replayed } }".into(), some_id),
     ]
 }

@@ -9,6 +9,7 @@ mod backoffice;
 mod contract;
 mod contract_breaking;
 mod contract_operations;
+mod directory;
 mod ent;
 mod family;
 mod grant;
