@@ -7,5 +7,5 @@
 mod policy;
 mod service;
 
-pub use policy::{DEFAULT_TICKET_VALIDITY_DAYS, Policy, PolicyError, TerritoryRule, WalletAmounts};
+pub use policy::{DEFAULT_TICKET_VALIDITY_DAYS, Policy, PolicyError, TerritoryRule, WalletAmounts, end_of_day_us};
 pub use service::{Campaign, find_campaign, get_campaign, list_campaigns, upsert_campaign};

@@ -20,6 +20,7 @@ pub mod money;
 pub mod notify;
 pub mod partner;
 pub mod school;
+pub mod settlement;
 pub mod spending;
 pub mod usecase;
 

@@ -1,6 +1,6 @@
-//! Partners (clubs, conservatoires, theatres), reduced for now to what access control needs: a
-//! name, the accounts that act for it and their role. Affiliation (SIRET, IBAN, categories,
-//! status) comes with its own feature and extends the same `partner` row.
+//! Partners (clubs, conservatoires, theatres): a name, the accounts that act for it and their
+//! role, its affiliation (funder, categories, status) and its bank details ([`bank`]), all on
+//! the one `partner` row.
 //!
 //! A partner member account belongs to exactly one partner, so "the caller's partner" is never
 //! ambiguous; owners also manage the partner's API clients.
@@ -14,6 +14,13 @@ use crate::auth::{AccountKind, account_kind};
 use crate::db::{begin_write, now_us_sql, stmt};
 use crate::error::{Error, Result};
 use crate::ledger::Wallet;
+
+mod bank;
+
+pub use bank::{
+    BankDetails, BankDetailsInput, partner_bank_details, partner_funder, set_partner_bank_details,
+    validate_partner_bank_details,
+};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, FromQueryResult)]
 pub struct Partner {

@@ -19,6 +19,7 @@ mod partner;
 mod redeem;
 mod scalars;
 mod server_info;
+mod settlement;
 pub mod trusted;
 mod wallet;
 
@@ -47,6 +48,7 @@ pub struct Query(
     partner::PartnerQuery,
     redeem::RedeemQuery,
     notifications::NotificationQuery,
+    settlement::SettlementQuery,
 );
 
 /// Root mutation: one object per feature, merged.
@@ -62,6 +64,7 @@ pub struct Mutation(
     wallet::WalletMutation,
     redeem::RedeemMutation,
     notifications::NotificationMutation,
+    settlement::SettlementMutation,
 );
 
 pub type AppSchema = Schema<Query, Mutation, live::Subscription>;
