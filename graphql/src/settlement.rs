@@ -14,7 +14,7 @@ use passerelle_domain::settlement::{self, CreateBatch, TreasuryInput};
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
-use crate::access::{ANY_STAFF, StaffOnly, actor, partner_scope, require_staff, require_staff_reauthenticated};
+use crate::access::{ANY_STAFF, StaffOnly, actor, caller, partner_scope, require_staff, require_staff_reauthenticated};
 use crate::error::ApiResult;
 use crate::pagination::{connection, keyset};
 use crate::redeem::PartnerRef;
@@ -263,8 +263,20 @@ pub struct FunderSettlementAccount {
     pub schedule: GqlSchedule,
 }
 
+/// `FORBIDDEN` for staff who settle for no funder, before an object is looked up: whether an id
+/// exists is not theirs to learn. (The funder's own check follows the lookup.)
+fn any_settler(ctx: &Context<'_>) -> ApiResult<()> {
+    match caller(ctx) {
+        Some(p) if !p.staff_roles.iter().any(|(_, role)| SETTLERS.contains(role)) => {
+            Err(passerelle_domain::Error::Forbidden.into())
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The funder of a partner, checked against the caller's roles (and a recent re-authentication).
 async fn partner_settler(ctx: &Context<'_>, partner: Uuid) -> ApiResult<()> {
+    any_settler(ctx)?;
     let db = ctx.data_unchecked::<DatabaseConnection>();
     let funder = partner::partner_funder(db, partner).await?;
     require_staff_reauthenticated(ctx, funder, SETTLERS).await
@@ -385,6 +397,7 @@ impl SettlementMutation {
     async fn approve_settlement_batch(&self, ctx: &Context<'_>, batch_id: ID) -> ApiResult<SettlementBatch> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let id = parse_id(&batch_id, "batchId")?;
+        any_settler(ctx)?;
         let batch = settlement::get_settlement_batch(db, id).await?;
         require_staff_reauthenticated(ctx, batch.funder_id, SETTLERS).await?;
         Ok(SettlementBatch(settlement::approve_settlement_batch(db, id, &actor(ctx)).await?))

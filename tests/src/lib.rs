@@ -14,6 +14,7 @@ pub mod ledger_model;
 pub mod oidc_provider;
 pub mod roster;
 pub mod school;
+pub mod settlement;
 pub mod smtp;
 pub mod spending;
 pub mod ws;

@@ -10,6 +10,7 @@
 
 use chrono::{NaiveDate, NaiveDateTime};
 use quick_xml::Writer;
+use quick_xml::escape::partial_escape;
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 
 use super::text::{amount_text, sepa_text};
@@ -74,8 +75,10 @@ impl Xml {
         self.0.write_event(Event::End(BytesEnd::new(name)))
     }
 
+    /// Text escaped for `<`, `>` and `&` only: an apostrophe, common in French names, stays
+    /// as is rather than `&apos;`, which some bank converters mishandle.
     fn leaf(&mut self, name: &str, text: &str) -> std::io::Result<()> {
-        self.0.create_element(name).write_text_content(BytesText::new(text))?;
+        self.0.create_element(name).write_text_content(BytesText::from_escaped(partial_escape(text)))?;
         Ok(())
     }
 
