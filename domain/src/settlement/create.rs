@@ -11,7 +11,7 @@ use super::model::{BatchStatus, Grouped, ItemKind, OpenItem, execution_date, gro
 use super::read::{SettlementBatch, get_settlement_batch};
 use crate::auth::Actor;
 use crate::campaign::end_of_day_us;
-use crate::db::{begin_write, is_retryable, is_unique_violation, now_us, rows_per_statement, stmt};
+use crate::db::{begin_write, insert_rows, is_retryable, is_unique_violation, now_us, stmt};
 use crate::error::{Error, Result};
 use crate::money::Cents;
 
@@ -176,7 +176,7 @@ async fn write_batch(
         .collect();
     let cols = "id, batch_id, partner_id, funder_id, amount, redeemed_cents, refunded_cents, items, account_holder, \
                 iban, bic, created_at_us";
-    insert_rows(txn, "settlement_line", cols, line_rows, 200, &|_, _| {}).await?;
+    insert_rows(txn, "settlement_line", cols, &line_rows, 200, &|_, _| {}).await?;
     let item_rows: Vec<Vec<Value>> = lines
         .iter()
         .flat_map(|(line, g)| {
@@ -192,44 +192,9 @@ async fn write_batch(
             })
         })
         .collect();
-    insert_rows(txn, "settlement_item", "id, batch_id, line_id, kind, source_id, amount", item_rows, 90, progress)
+    insert_rows(txn, "settlement_item", "id, batch_id, line_id, kind, source_id, amount", &item_rows, 90, progress)
         .await?;
     Ok(batch)
-}
-
-/// Multi-row inserts, sized for the backend (see [`rows_per_statement`]).
-async fn insert_rows(
-    txn: &DatabaseTransaction,
-    table: &str,
-    cols: &str,
-    rows: Vec<Vec<Value>>,
-    row_bytes: usize,
-    progress: &(dyn Fn(u64, u64) + Sync),
-) -> Result<()> {
-    let backend = txn.get_database_backend();
-    let total = rows.len() as u64;
-    let mut done = 0u64;
-    for chunk in rows.chunks(rows_per_statement(backend, row_bytes, 500)) {
-        let mut n = 0;
-        let tuples: Vec<String> = chunk
-            .iter()
-            .map(|row| {
-                let cells: Vec<String> = row
-                    .iter()
-                    .map(|_| {
-                        n += 1;
-                        format!("${n}")
-                    })
-                    .collect();
-                format!("({})", cells.join(", "))
-            })
-            .collect();
-        let sql = format!("INSERT INTO {table} ({cols}) VALUES {}", tuples.join(", "));
-        txn.execute_raw(stmt(backend, &sql, chunk.iter().flatten().cloned())).await?;
-        done += chunk.len() as u64;
-        progress(done, total);
-    }
-    Ok(())
 }
 
 /// The cutoff the funder's schedule gives today (by the database clock, in Paris).
