@@ -72,8 +72,7 @@ impl MigrationTrait for Migration {
                 vec![
                     pk_uuid("id"),
                     uuid("funder_id"),
-                    // The last day settled (Europe/Paris), and the instant it ended (or the
-                    // batch's creation, when the day was not over).
+                    // The last day settled (Europe/Paris), and the instant it ends.
                     string("cutoff"),
                     big_integer("cutoff_us"),
                     // draft | approved

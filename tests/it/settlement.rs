@@ -312,3 +312,19 @@ async fn the_cli_use_case_writes_a_valid_file_and_one_statement_per_partner() {
     assert_clean(db).await;
     let _ = std::fs::remove_dir_all(&out);
 }
+
+#[tokio::test]
+async fn the_schedule_makes_the_batch_of_the_last_period_once() {
+    let (t, _) = paid_club().await;
+    let db = &t.db;
+    // Paid today: the period is not over, the schedule waits.
+    assert!(settlement::settle_due(db, &Actor::tool("schedule")).await.unwrap().is_empty());
+    // Paid 40 days ago: in a period over, whose batch the schedule makes, once.
+    let sql = "UPDATE redemption SET created_at_us = created_at_us - 3456000000000";
+    db.execute_unprepared(sql).await.unwrap();
+    let made = settlement::settle_due(db, &Actor::tool("schedule")).await.unwrap();
+    assert_eq!(made.len(), 1);
+    let due = settlement::Schedule::SemiMonthly.due_cutoff(today());
+    assert_eq!((made[0].cutoff, made[0].total, made[0].status), (due, Cents(1000), BatchStatus::Draft));
+    assert!(settlement::settle_due(db, &Actor::tool("schedule")).await.unwrap().is_empty());
+}

@@ -8,11 +8,12 @@ use passerelle_domain::auth::{AccountKind, StaffRole};
 use passerelle_domain::ledger::Wallet;
 use passerelle_domain::partner::{PartnerRole, add_partner_member};
 use passerelle_domain::spending::{self, PayPartner};
-use passerelle_tests::accounts::{account, sign_in, staff, totp};
+use passerelle_tests::accounts::{PASSWORD, account, sign_in, staff, totp};
 use passerelle_tests::school::funder;
 use passerelle_tests::settlement::{SIRET, assert_valid_sepa, iban, today};
 use passerelle_tests::spending::family;
 use passerelle_tests::{TestApp, code, count};
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
 const TREASURY: &str =
@@ -23,6 +24,8 @@ const VALIDATE: &str = "mutation($i: ValidatePartnerBankDetailsInput!) { validat
 const CREATE: &str = "mutation($f: ID!, $c: NaiveDate!) { createSettlementBatch(input: { funderId: $f, cutoff: $c }) { id status totalAmount partnerCount lines { partner { name } amount } } }";
 const APPROVE: &str = "mutation($b: ID!) { approveSettlementBatch(batchId: $b) { status approvedBy } }";
 const BATCH: &str = "query($b: ID!) { settlementBatch(id: $b) { status sepaXml statementCsv } }";
+const REAUTH: &str =
+    "mutation($p: String!, $t: String) { reauthenticate(input: { password: $p, totpCode: $t }) { validUntil } }";
 const REIMBURSEMENTS: &str =
     "{ reimbursements(first: 10) { edges { node { amount status executionDate ibanMasked statementCsv } } } }";
 
@@ -100,6 +103,15 @@ async fn staff_settle_a_club_that_reads_its_reimbursements_and_others_are_refuse
     let unknown = app.graphql_as(&finance, BATCH, json!({ "b": uuid::Uuid::now_v7() })).await;
     assert_eq!(code(&unknown), "NOT_FOUND");
 
+    // Approval moves money: a session that has not proved its credentials lately steps up.
+    let aged = "UPDATE device_session SET reauthenticated_at_us = reauthenticated_at_us - 3600000000";
+    app.db.execute_unprepared(aged).await.unwrap();
+    assert_eq!(code(&app.graphql_as(&finance, APPROVE, id.clone()).await), "REAUTH_REQUIRED");
+    assert_eq!(count(&app.db, "SELECT COUNT(*) AS n FROM ledger_transfer WHERE kind = 'settlement'").await, 0);
+    for (token, secret) in [(&finance, &finance_totp), (&admin, &admin_totp)] {
+        let body = app.graphql_as(token, REAUTH, json!({ "p": PASSWORD, "t": totp(secret, 1) })).await;
+        assert!(body["data"]["reauthenticate"]["validUntil"].is_string(), "{body}");
+    }
     let body = app.graphql_as(&finance, APPROVE, id.clone()).await;
     assert_eq!(body["data"]["approveSettlementBatch"]["status"], "APPROVED", "{body}");
     let body = app.graphql_as(&admin, APPROVE, id.clone()).await;

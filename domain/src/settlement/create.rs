@@ -47,9 +47,10 @@ pub(super) fn paris_day(us: i64) -> NaiveDate {
         .date_naive()
 }
 
-/// Makes a draft batch of `input.funder_id` up to the end of `input.cutoff` (or now, when that
-/// day is not over). `CONFLICT` when the funder has no treasury account or nobody is to be paid.
-/// `progress(done, total)` follows the writing of the settled items.
+/// Makes a draft batch of `input.funder_id` of what is committed up to the end of
+/// `input.cutoff` (a day not over yet is settled as far as it went). `CONFLICT` when the
+/// funder has no treasury account or nobody is to be paid. `progress(done, total)` follows the
+/// writing of the settled items.
 pub async fn create_settlement_batch(
     db: &DatabaseConnection,
     input: &CreateBatch,
@@ -118,7 +119,9 @@ async fn write_batch(
         txn.execute_raw(stmt(backend, lock, [input.funder_id.into()])).await?;
     }
     let now = now_us(txn).await?;
-    let cutoff_us = end_of_day_us(input.cutoff).min(now);
+    // Not bounded by `now`: the clock's millisecond may be a redemption's own (SQLite), and an
+    // item of a day not over that commits later simply goes to the next batch.
+    let cutoff_us = end_of_day_us(input.cutoff);
     let items = open_items(txn, input.funder_id, cutoff_us).await?;
     let sql = "SELECT id, account_holder, iban, bic FROM partner WHERE funder_id = $1 \
                AND bank_validated_at_us IS NOT NULL AND iban IS NOT NULL AND account_holder IS NOT NULL";
@@ -204,9 +207,9 @@ pub async fn due_cutoff(db: &DatabaseConnection, funder: Uuid) -> Result<NaiveDa
 }
 
 /// The schedule's run: for each funder with a treasury account, the batch of the latest period
-/// over on `today` (Europe/Paris), unless one already covers it. Funders with nothing to pay
-/// are skipped. The scheduler (or `cron` with `passerelle settle`) calls it.
-pub async fn settle_due(db: &DatabaseConnection, today: NaiveDate, actor: &Actor) -> Result<Vec<SettlementBatch>> {
+/// over today (Europe/Paris, by the database clock), unless one already covers it. Funders with
+/// nothing to pay are skipped. For the scheduler, or `cron` with `passerelle settle`.
+pub async fn settle_due(db: &DatabaseConnection, actor: &Actor) -> Result<Vec<SettlementBatch>> {
     #[derive(FromQueryResult)]
     struct Due {
         id: Uuid,
@@ -215,7 +218,7 @@ pub async fn settle_due(db: &DatabaseConnection, today: NaiveDate, actor: &Actor
     let funders = Due::find_by_statement(stmt(db.get_database_backend(), sql, [])).all(db).await?;
     let mut made = vec![];
     for f in funders {
-        let cutoff = funder_settlement(db, f.id).await?.schedule.due_cutoff(today);
+        let cutoff = due_cutoff(db, f.id).await?;
         let sql = "SELECT id FROM settlement_batch WHERE funder_id = $1 AND cutoff >= $2";
         let values = [f.id.into(), cutoff.format("%Y-%m-%d").to_string().into()];
         if db.query_one_raw(stmt(db.get_database_backend(), sql, values)).await?.is_some() {
