@@ -171,14 +171,17 @@ impl SettlementBatch {
         Ok(settlement::batch_lines(db, self.0.id).await?.into_iter().map(SettlementLine).collect())
     }
 
-    /// The SEPA credit transfer file (`pain.001.001.03`) for the funder's bank.
+    /// The SEPA credit transfer file (`pain.001.001.03`) for the funder's bank. A bulk export of
+    /// bank details: a recent re-authentication is required (security.md A6).
     async fn sepa_xml(&self, ctx: &Context<'_>) -> ApiResult<String> {
+        require_staff_reauthenticated(ctx, self.0.funder_id, ANY_STAFF).await?;
         let db = ctx.data_unchecked::<DatabaseConnection>();
         Ok(settlement::batch_sepa_xml(db, self.0.id).await?)
     }
 
-    /// The statement as CSV: every partner's, or one partner's.
+    /// The statement as CSV: every partner's, or one partner's (re-authenticated, like the file).
     async fn statement_csv(&self, ctx: &Context<'_>, partner_id: Option<ID>) -> ApiResult<String> {
+        require_staff_reauthenticated(ctx, self.0.funder_id, ANY_STAFF).await?;
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let partner = partner_id.map(|p| parse_id(&p, "partnerId")).transpose()?;
         Ok(settlement::batch_statement_csv(db, self.0.id, partner).await?)

@@ -117,6 +117,16 @@ async fn staff_settle_a_club_that_reads_its_reimbursements_and_others_are_refuse
     let body = app.graphql_as(&admin, APPROVE, id.clone()).await;
     assert_eq!(body["data"]["approveSettlementBatch"]["approvedBy"], "finance@example.org", "{body}");
     assert_eq!(count(&app.db, "SELECT COUNT(*) AS n FROM ledger_transfer WHERE kind = 'settlement'").await, 1);
+    // Who did what, for other staff: details set, validated, the batch made and approved once.
+    for (action, actor) in [
+        ("partner_bank_details_set", "admin@example.org"),
+        ("partner_bank_details_validated", "finance@example.org"),
+        ("settlement_batch_created", "finance@example.org"),
+        ("settlement_batch_approved", "finance@example.org"),
+    ] {
+        let sql = format!("SELECT COUNT(*) AS n FROM audit_event WHERE action = '{action}' AND actor = '{actor}'");
+        assert_eq!(count(&app.db, &sql).await, 1, "{action}");
+    }
 
     let body = app.graphql_as(&finance, BATCH, id).await;
     let read = &body["data"]["settlementBatch"];

@@ -12,6 +12,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::auth::Actor;
+use crate::auth::audit::{AuditEvent, record};
 use crate::db::{begin_write, now_us_sql, stmt};
 use crate::error::{Error, Result};
 use crate::ids::{Bic, Iban, Siret};
@@ -176,8 +177,23 @@ pub async fn set_partner_bank_details(
     }
     txn.execute_raw(stmt(backend, &sql, values)).await?;
     let details = bank_row(&txn, partner).await?.details()?.ok_or_else(|| corrupt("row"))?;
+    audit(&txn, "partner_bank_details_set", actor, &details).await?;
     txn.commit().await?;
     Ok(details)
+}
+
+/// Who changed or validated whose bank details, for other staff (`audit_event`).
+async fn audit<C: ConnectionTrait>(db: &C, action: &'static str, actor: &Actor, d: &BankDetails) -> Result<()> {
+    let event = AuditEvent {
+        action,
+        actor,
+        funder_id: d.funder_id,
+        partner_id: Some(d.partner_id),
+        subject_account_id: None,
+        object_id: None,
+        reason: None,
+    };
+    record(db, &event).await.map(|_| ())
 }
 
 /// Validates the partner's current payment details, which must still carry `iban` (what the
@@ -205,6 +221,7 @@ pub async fn validate_partner_bank_details(
     let values = [partner.into(), actor.label.clone().into(), iban.as_str().into()];
     txn.execute_raw(stmt(backend, &sql, values)).await?;
     let details = bank_row(&txn, partner).await?.details()?.ok_or_else(|| corrupt("row"))?;
+    audit(&txn, "partner_bank_details_validated", actor, &details).await?;
     txn.commit().await?;
     Ok(details)
 }

@@ -4,11 +4,13 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction};
 use serde_json::json;
 use uuid::Uuid;
 
+use super::create::retryable;
 use super::model::BatchStatus;
 use super::read::{SettlementBatch, SettlementLine, batch_lines, get_settlement_batch};
 use crate::auth::Actor;
-use crate::db::{begin_write, is_retryable, now_us_sql, stmt};
-use crate::error::Result;
+use crate::auth::audit::{AuditEvent, record};
+use crate::db::{begin_write, now_us_sql, stmt};
+use crate::error::{Error, Result};
 use crate::ledger::{
     AccountKind, AccountSpec, LedgerError, Leg, Operation, OutboxEvent, Scope, TransferKind, ensure_accounts,
     execute_batch_in, write_outbox,
@@ -54,18 +56,18 @@ pub async fn approve_settlement_batch(db: &DatabaseConnection, id: Uuid, actor: 
     let mut attempt = 1;
     loop {
         let txn = begin_write(db).await?;
-        match approve_in(&txn, id, actor, &ops, &events).await {
+        match approve_in(&txn, &batch, actor, &ops, &events).await {
             Ok(_) => {
                 txn.commit().await?;
                 break;
             }
-            Err(LedgerError::Db(e)) if attempt < 5 && is_retryable(&e) => {
+            Err(Error::Internal(e)) if attempt < 5 && retryable(&*e) => {
                 txn.rollback().await?;
                 attempt += 1;
             }
             Err(e) => {
                 txn.rollback().await?;
-                return Err(e.into());
+                return Err(e);
             }
         }
     }
@@ -83,28 +85,38 @@ fn settled_event(batch: Uuid, line: &SettlementLine) -> OutboxEvent {
 /// `false` when another approval got there first (nothing written).
 async fn approve_in(
     txn: &DatabaseTransaction,
-    id: Uuid,
+    batch: &SettlementBatch,
     actor: &Actor,
     ops: &[Operation],
     events: &[OutboxEvent],
-) -> Result<bool, LedgerError> {
+) -> Result<bool> {
     let backend = txn.get_database_backend();
     let sql = format!(
         "UPDATE settlement_batch SET status = 'approved', approved_by = $2, approved_at_us = {} \
          WHERE id = $1 AND status = 'draft'",
         now_us_sql(backend)
     );
-    let done = txn.execute_raw(stmt(backend, &sql, [id.into(), actor.label.clone().into()])).await?;
+    let done = txn.execute_raw(stmt(backend, &sql, [batch.id.into(), actor.label.clone().into()])).await?;
     if done.rows_affected() == 0 {
         return Ok(false);
     }
     let outcome = execute_batch_in(txn, ops).await?;
     if outcome.failed > 0 {
         // Unreachable for unlimited partner books; refuse rather than approve a partial batch.
-        return Err(LedgerError::Invalid(format!("{} settlement transfers were refused", outcome.failed)));
+        return Err(LedgerError::Invalid(format!("{} settlement transfers were refused", outcome.failed)).into());
     }
     for chunk in events.chunks(EVENTS_PER_STATEMENT) {
         write_outbox(txn, chunk).await?;
     }
+    let event = AuditEvent {
+        action: "settlement_batch_approved",
+        actor,
+        funder_id: Some(batch.funder_id),
+        partner_id: None,
+        subject_account_id: None,
+        object_id: Some(batch.id),
+        reason: None,
+    };
+    record(txn, &event).await?;
     Ok(true)
 }

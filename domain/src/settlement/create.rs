@@ -10,6 +10,7 @@ use super::funder::funder_settlement;
 use super::model::{BatchStatus, Grouped, ItemKind, OpenItem, execution_date, group};
 use super::read::{SettlementBatch, get_settlement_batch};
 use crate::auth::Actor;
+use crate::auth::audit::{AuditEvent, record};
 use crate::campaign::end_of_day_us;
 use crate::db::{begin_write, insert_rows, is_retryable, is_unique_violation, now_us, stmt};
 use crate::error::{Error, Result};
@@ -86,7 +87,7 @@ pub async fn create_settlement_batch(
 }
 
 /// A deadlock, or an item another batch took first: the next attempt reads again.
-fn retryable(e: &(dyn std::error::Error + 'static)) -> bool {
+pub(super) fn retryable(e: &(dyn std::error::Error + 'static)) -> bool {
     e.downcast_ref::<sea_orm::DbErr>().is_some_and(|e| is_retryable(e) || is_unique_violation(e))
 }
 
@@ -197,6 +198,16 @@ async fn write_batch(
         .collect();
     insert_rows(txn, "settlement_item", "id, batch_id, line_id, kind, source_id, amount", &item_rows, 90, progress)
         .await?;
+    let event = AuditEvent {
+        action: "settlement_batch_created",
+        actor,
+        funder_id: Some(input.funder_id),
+        partner_id: None,
+        subject_account_id: None,
+        object_id: Some(batch),
+        reason: None,
+    };
+    record(txn, &event).await?;
     Ok(batch)
 }
 
