@@ -328,3 +328,25 @@ async fn the_schedule_makes_the_batch_of_the_last_period_once() {
     assert_eq!((made[0].cutoff, made[0].total, made[0].status), (due, Cents(1000), BatchStatus::Draft));
     assert!(settlement::settle_due(db, &Actor::tool("schedule")).await.unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_approvals_move_the_money_once() {
+    let t = passerelle_tests::fresh_db_with_pool(8).await;
+    let db = t.db.clone();
+    let (f, _) = setup(&db).await;
+    pay(&db, &f, 0, Wallet::Sport, f.sport, 1000, "p1").await;
+    pay(&db, &f, 1, Wallet::Culture, f.culture, 600, "p2").await;
+    let batch = batch_now(&db, f.funder).await.unwrap();
+    let tasks = (0..4).map(|_| {
+        let db = db.clone();
+        tokio::spawn(async move { approve_settlement_batch(&db, batch.id, &staff()).await })
+    });
+    for result in join_all(tasks).await {
+        assert_eq!(result.unwrap().unwrap().status, BatchStatus::Approved);
+    }
+    assert_eq!(count(&db, "SELECT COUNT(*) AS n FROM ledger_transfer WHERE kind = 'settlement'").await, 2);
+    assert_eq!(count(&db, "SELECT COUNT(*) AS n FROM outbox WHERE topic = 'partner_settled'").await, 2);
+    assert_eq!(book(&db, f.sport, AccountKind::PartnerSettled).await, 1000);
+    assert_eq!(book(&db, f.culture, AccountKind::PartnerSettled).await, 600);
+    assert_clean(&db).await;
+}
