@@ -1,4 +1,4 @@
-//! The command line: `passerelle [serve|migrate|import|grant|export-schema]`.
+//! The command line: `passerelle [serve|migrate|import|grant|settle|export-schema]`.
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -41,6 +41,24 @@ pub enum Command {
         /// The starting year of the school year: 2026 for 2026-27.
         #[arg(long)]
         school_year: i32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pay partners: a settlement batch of everything owed up to the cutoff, its SEPA file and
+    /// one CSV statement per partner written into `--out`.
+    Settle {
+        #[arg(long)]
+        funder: String,
+        /// The last day settled (YYYY-MM-DD); by default the end of the funder's latest
+        /// period over (the 15th or the end of last month, on the default schedule).
+        #[arg(long)]
+        cutoff: Option<String>,
+        /// Approve the batch too (the books then say the partners are paid).
+        #[arg(long)]
+        approve: bool,
+        #[arg(long)]
+        out: PathBuf,
+        /// Print the summary as one JSON line.
         #[arg(long)]
         json: bool,
     },

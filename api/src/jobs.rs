@@ -10,6 +10,7 @@ use passerelle_domain::Error;
 use passerelle_domain::campaign::find_campaign;
 use passerelle_domain::funder::{Funder, find_funder_by_code};
 use passerelle_domain::school::import::{ImportFile, ImportOptions, Progress, RosterFormat};
+use passerelle_domain::settlement;
 use passerelle_domain::usecase::{import_and_recompute, recompute_and_grant};
 use sea_orm::DatabaseConnection;
 
@@ -102,6 +103,48 @@ pub async fn import(
     db.close().await?;
     // A rejected import (malformed file) is a failure for scripts: non-zero exit, reason on stderr.
     summary.into_result()?;
+    Ok(())
+}
+
+/// `passerelle settle`: a settlement batch of the funder (approved with `--approve`), its SEPA
+/// file and statements in `out`; the summary on stdout.
+pub async fn settle(
+    settings: &Settings,
+    funder_code: &str,
+    cutoff: Option<&str>,
+    approve: bool,
+    out: &std::path::Path,
+    json: bool,
+) -> anyhow::Result<()> {
+    let db = connect_and_migrate(settings).await?;
+    let funder = funder(&db, funder_code).await?;
+    let cutoff = match cutoff {
+        Some(day) => day.trim().parse().map_err(|_| Error::bad_input("cutoff", "a date like 2026-12-15"))?,
+        None => settlement::due_cutoff(&db, funder.id).await?,
+    };
+    let pb = bar(0, "settling");
+    let progress = |done: u64, total: u64| {
+        pb.set_length(total);
+        pb.set_position(done);
+    };
+    let input = settlement::CreateBatch { funder_id: funder.id, cutoff };
+    let actor = passerelle_domain::auth::Actor::tool("cli");
+    let run = settlement::settle_to_files(&db, &input, approve, out, &actor, &progress).await?;
+    pb.finish_and_clear();
+    if json {
+        println!("{}", serde_json::to_string(&run)?);
+    } else {
+        println!(
+            "batch {} up to {cutoff}: {} partners, {} lines, {:.2} € ({}); files in {}",
+            run.batch_id,
+            run.partners,
+            run.lines,
+            run.total_cents as f64 / 100.0,
+            if run.approved { "approved" } else { "draft: approve it to pay" },
+            out.display()
+        );
+    }
+    db.close().await?;
     Ok(())
 }
 

@@ -30,6 +30,9 @@ async fn main() -> anyhow::Result<()> {
             jobs::import(&settings, &funder, &format, &files, partial, json).await
         }
         Command::Grant { funder, school_year, json } => jobs::grant(&settings, &funder, school_year, json).await,
+        Command::Settle { funder, cutoff, approve, out, json } => {
+            jobs::settle(&settings, &funder, cutoff.as_deref(), approve, &out, json).await
+        }
         Command::Worker { once } => jobs::worker(&settings, once).await,
         Command::RotateTicketKey => jobs::rotate_ticket_key(&settings).await,
         Command::Requests { command: RequestsCommand::Stats { funder, json } } => {

@@ -9,6 +9,6 @@ mod service;
 
 pub use policy::{
     DEFAULT_DECISION_DAYS, DEFAULT_TICKET_VALIDITY_DAYS, Policy, PolicyError, RequestTarget, TerritoryRule,
-    WalletAmounts,
+    WalletAmounts, end_of_day_us,
 };
 pub use service::{Campaign, find_campaign, get_campaign, list_campaigns, upsert_campaign};

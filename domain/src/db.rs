@@ -117,6 +117,42 @@ pub fn rows_per_statement(backend: DbBackend, row_bytes: usize, sqlite_rows: usi
     }
 }
 
+/// Inserts `rows` (each one value per column of `cols`) into `table` with multi-row
+/// statements sized by [`rows_per_statement`] (`row_bytes`: the bound bytes of one row);
+/// `progress(done, total)` after each statement.
+pub async fn insert_rows<C: ConnectionTrait>(
+    db: &C,
+    table: &str,
+    cols: &str,
+    rows: &[Vec<Value>],
+    row_bytes: usize,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<(), DbErr> {
+    let backend = db.get_database_backend();
+    let (total, mut done) = (rows.len() as u64, 0u64);
+    for chunk in rows.chunks(rows_per_statement(backend, row_bytes, 500)) {
+        let mut n = 0;
+        let tuples: Vec<String> = chunk
+            .iter()
+            .map(|row| {
+                let cells: Vec<String> = row
+                    .iter()
+                    .map(|_| {
+                        n += 1;
+                        format!("${n}")
+                    })
+                    .collect();
+                format!("({})", cells.join(", "))
+            })
+            .collect();
+        let sql = format!("INSERT INTO {table} ({cols}) VALUES {}", tuples.join(", "));
+        db.execute_raw(stmt(backend, &sql, chunk.iter().flatten().cloned())).await?;
+        done += chunk.len() as u64;
+        progress(done, total);
+    }
+    Ok(())
+}
+
 /// SQL for "now" in microseconds since the Unix epoch, from the database's own clock.
 ///
 /// Anything the ledger decides on time (hold expiry) compares against this value, never the

@@ -21,6 +21,7 @@ pub mod notify;
 pub mod partner;
 pub mod request;
 pub mod school;
+pub mod settlement;
 pub mod spending;
 pub mod usecase;
 

@@ -1,14 +1,19 @@
-//! Partners (clubs, conservatoires, theatres), reduced for now to what access control needs: a
-//! name, the accounts that act for it and their role. Affiliation (SIRET, IBAN, categories,
-//! status) comes with its own feature and extends the same `partner` row.
+//! Partners (clubs, conservatoires, theatres): a name, the accounts that act for it and their
+//! role, its affiliation (funder, categories, status) and its bank details ([`bank`]), all on
+//! the one `partner` row.
 //!
 //! A partner member account belongs to exactly one partner, so "the caller's partner" is never
 //! ambiguous; owners also manage the partner's API clients.
 
 mod activities;
+mod bank;
 mod directory;
 
 pub use activities::{Activity, ActivityInput, activities_of, check_insee, upsert_activity};
+pub use bank::{
+    BankDetails, BankDetailsInput, partner_bank_details, partner_funder, set_partner_bank_details,
+    validate_partner_bank_details,
+};
 pub use directory::{DirectoryQuery, Found, MAX_RADIUS_KM, Near, check_point, distance_km, fold, search};
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult};

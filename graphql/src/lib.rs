@@ -22,6 +22,7 @@ mod requests;
 mod requests_staff;
 mod scalars;
 mod server_info;
+mod settlement;
 pub mod trusted;
 mod wallet;
 
@@ -53,6 +54,7 @@ pub struct Query(
     requests::RequestQuery,
     requests_staff::RequestStaffQuery,
     directory::DirectoryQueryRoot,
+    settlement::SettlementQuery,
 );
 
 /// Root mutation: one object per feature, merged.
@@ -71,6 +73,7 @@ pub struct Mutation(
     requests::RequestMutation,
     requests_staff::RequestStaffMutation,
     directory::DirectoryMutation,
+    settlement::SettlementMutation,
 );
 
 pub type AppSchema = Schema<Query, Mutation, live::Subscription>;

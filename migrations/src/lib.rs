@@ -25,6 +25,7 @@ mod m0011_spending;
 mod m0012_notifications;
 mod m0013_reminders;
 mod m0014_requests;
+mod m0016_settlement;
 mod m0018_directory;
 mod util;
 
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0012_notifications::Migration),
             Box::new(m0013_reminders::Migration),
             Box::new(m0014_requests::Migration),
+            Box::new(m0016_settlement::Migration),
             Box::new(m0018_directory::Migration),
         ]
     }

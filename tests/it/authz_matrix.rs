@@ -66,6 +66,7 @@ const ANY_STAFF: &[Who] = &[Who::Admin, Who::EligibilityOfficer, Who::FinanceOff
 const ADMIN: &[Who] = &[Who::Admin];
 const ELIGIBILITY: &[Who] = &[Who::Admin, Who::EligibilityOfficer];
 const REQUEST_READERS: &[Who] = &[Who::Admin, Who::EligibilityOfficer, Who::Auditor];
+const SETTLE: &[Who] = &[Who::Admin, Who::FinanceOfficer];
 
 impl Rule {
     fn allows(self, who: Who) -> bool {
@@ -156,6 +157,13 @@ fn matrix(f: &Fixture) -> Vec<(&'static str, Rule, String, Value)> {
         ("decideRequest", Rule::Staff(ELIGIBILITY), "mutation($c: ID!) { decideRequest(input: { requestId: $c, decision: APPROVE }) { id } }".into(), some_id.clone()),
         ("openRequestAtCounter", Rule::Staff(ELIGIBILITY), "mutation($c: ID!) { openRequestAtCounter(input: { kind: LOST_CARD, subjectId: $c }) { id } }".into(), some_id.clone()),
         ("upsertActivity", Rule::Partner, "mutation { upsertActivity(input: { title: \"Judo\", category: SPORT }) { id } }".into(), json!({})),
+        ("settlementBatch", Rule::Staff(ANY_STAFF), "query($c: ID!) { settlementBatch(id: $c) { id } }".into(), some_id.clone()),
+        ("reimbursements", Rule::Partner, "{ reimbursements(first: 5) { edges { cursor } } }".into(), json!({})),
+        ("createSettlementBatch", Rule::Staff(SETTLE), "mutation($f: ID!) { createSettlementBatch(input: { funderId: $f, cutoff: \"2026-01-15\" }) { id } }".into(), json!({ "f": fu })),
+        ("approveSettlementBatch", Rule::Staff(SETTLE), "mutation($c: ID!) { approveSettlementBatch(batchId: $c) { id } }".into(), some_id.clone()),
+        ("setPartnerBankDetails", Rule::Staff(SETTLE), "mutation($c: ID!) { setPartnerBankDetails(input: { partnerId: $c, legalName: \"x\", siret: \"73282932000074\", iban: \"x\", accountHolder: \"x\" }) { validated } }".into(), some_id.clone()),
+        ("validatePartnerBankDetails", Rule::Staff(SETTLE), "mutation($c: ID!) { validatePartnerBankDetails(input: { partnerId: $c, iban: \"x\" }) { validated } }".into(), some_id.clone()),
+        ("setFunderSettlementAccount", Rule::Staff(ADMIN), "mutation($f: ID!) { setFunderSettlementAccount(input: { funderId: $f, name: \"x\", iban: \"x\", bic: \"x\" }) { schedule } }".into(), json!({ "f": fu })),
         ("refundRedemption", Rule::Partner, "mutation($c: ID!) { refundRedemption(input: { redemptionId: $c, amount: \"5.00\", idempotencyKey: \"m\" }) { replayed } }".into(), some_id),
     ]
 }

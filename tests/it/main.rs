@@ -33,6 +33,8 @@ mod school_import_aaf;
 mod school_import_details;
 mod school_import_leavers;
 mod school_import_snapshots;
+mod settlement;
+mod settlement_http;
 mod spending_home;
 mod spending_inputs;
 mod spending_races;

@@ -15,6 +15,7 @@ pub mod oidc_provider;
 pub mod requests;
 pub mod roster;
 pub mod school;
+pub mod settlement;
 pub mod smtp;
 pub mod spending;
 pub mod ws;

@@ -225,13 +225,31 @@ pub async fn refund_redemption(
     )
     .with_request(request)
     .with_events(vec![pass_changed(pass.id, "refund")]);
-    let (id, amount) = (redemption.id, input.amount);
-    let outcome = execute_with(db, &op, &move |txn, _| {
+    let (id, amount, funder) = (redemption.id, input.amount, redemption.funder_id);
+    let outcome = execute_with(db, &op, &move |txn, outcome| {
         Box::pin(async move {
+            let backend = txn.get_database_backend();
             let sql = "UPDATE redemption SET refunded_amount = refunded_amount + $2 \
                        WHERE id = $1 AND refunded_amount + $2 <= amount";
-            let done = txn.execute_raw(stmt(txn.get_database_backend(), sql, [id.into(), amount.0.into()])).await?;
-            if done.rows_affected() == 1 { Ok(()) } else { Err(Rejection::RefundExceedsRedemption.into()) }
+            let done = txn.execute_raw(stmt(backend, sql, [id.into(), amount.0.into()])).await?;
+            if done.rows_affected() != 1 {
+                return Err(Rejection::RefundExceedsRedemption.into());
+            }
+            // Each refund dated on its own: settlement deducts it from the batch of its day,
+            // even when the redemption was paid in an earlier one.
+            let sql = "INSERT INTO redemption_refund (id, redemption_id, partner_id, funder_id, amount, op_id, \
+                       created_at_us) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+            let values: [Value; 7] = [
+                Uuid::now_v7().into(),
+                id.into(),
+                partner.into(),
+                funder.into(),
+                amount.0.into(),
+                outcome.op_id.into(),
+                outcome.created_at_us.into(),
+            ];
+            txn.execute_raw(stmt(backend, sql, values)).await?;
+            Ok(())
         })
     })
     .await?;
