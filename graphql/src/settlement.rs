@@ -6,9 +6,11 @@
 //! approval) want a recent re-authentication.
 
 use async_graphql::connection::{Connection, EmptyFields};
-use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
+use passerelle_domain::Cents;
 use passerelle_domain::auth::StaffRole;
+use passerelle_domain::ids::Iban;
 use passerelle_domain::partner::{self, BankDetails, BankDetailsInput};
 use passerelle_domain::settlement::{self, CreateBatch, TreasuryInput};
 use sea_orm::DatabaseConnection;
@@ -41,67 +43,55 @@ pub enum GqlSchedule {
 }
 
 /// One partner's transfer in a batch.
-pub struct SettlementLine(settlement::SettlementLine);
-
-#[Object]
-impl SettlementLine {
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
-    }
-
-    async fn batch_id(&self) -> ID {
-        ID(self.0.batch_id.to_string())
-    }
-
-    async fn partner(&self) -> PartnerRef {
-        PartnerRef { id: ID(self.0.partner_id.to_string()), name: self.0.partner_name.clone() }
-    }
-
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct SettlementLine {
+    pub id: ID,
+    pub batch_id: ID,
+    pub partner: PartnerRef,
     /// What is transferred: redeemed minus refunded.
-    async fn amount(&self) -> Money {
-        Money(self.0.amount)
-    }
-
-    async fn redeemed_amount(&self) -> Money {
-        Money(passerelle_domain::Cents(self.0.redeemed_cents))
-    }
-
-    async fn refunded_amount(&self) -> Money {
-        Money(passerelle_domain::Cents(self.0.refunded_cents))
-    }
-
+    pub amount: Money,
+    pub redeemed_amount: Money,
+    pub refunded_amount: Money,
     /// Redemptions and refunds settled by this line.
-    async fn item_count(&self) -> i32 {
-        self.0.items
-    }
-
-    async fn status(&self) -> GqlBatchStatus {
-        self.0.status.into()
-    }
-
+    pub item_count: i32,
+    pub status: GqlBatchStatus,
     /// The day the bank is asked to execute the transfer.
-    async fn execution_date(&self) -> ApiResult<NaiveDate> {
-        let bad = |_| passerelle_domain::Error::internal(sea_orm::DbErr::Type("execution date".into()));
-        Ok(self.0.execution_date.parse().map_err(bad)?)
-    }
-
-    async fn account_holder(&self) -> &str {
-        &self.0.account_holder
-    }
-
+    pub execution_date: NaiveDate,
+    pub account_holder: String,
     /// The IBAN paid, masked (`FR76…0189`).
-    async fn iban_masked(&self) -> String {
-        passerelle_domain::ids::Iban::parse(&self.0.iban).map(|i| i.masked()).unwrap_or_default()
-    }
+    pub iban_masked: String,
+    pub created_at: DateTime<Utc>,
+    #[graphql(skip)]
+    key: (Uuid, Uuid),
+}
 
-    async fn created_at(&self) -> DateTime<Utc> {
-        time(self.0.created_at_us)
+impl From<settlement::SettlementLine> for SettlementLine {
+    fn from(l: settlement::SettlementLine) -> Self {
+        SettlementLine {
+            id: ID(l.id.to_string()),
+            batch_id: ID(l.batch_id.to_string()),
+            partner: PartnerRef { id: ID(l.partner_id.to_string()), name: l.partner_name },
+            amount: Money(l.amount),
+            redeemed_amount: Money(Cents(l.redeemed_cents)),
+            refunded_amount: Money(Cents(l.refunded_cents)),
+            item_count: l.items,
+            status: l.status.into(),
+            execution_date: l.execution_date,
+            account_holder: l.account_holder,
+            iban_masked: Iban::parse(&l.iban).map(|i| i.masked()).unwrap_or_default(),
+            created_at: time(l.created_at_us),
+            key: (l.batch_id, l.partner_id),
+        }
     }
+}
 
+#[ComplexObject]
+impl SettlementLine {
     /// The line's redemptions and refunds as CSV (`;`-separated).
     async fn statement_csv(&self, ctx: &Context<'_>) -> ApiResult<String> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
-        let rows = settlement::statement_rows(db, self.0.batch_id, Some(self.0.partner_id)).await?;
+        let rows = settlement::statement_rows(db, self.key.0, Some(self.key.1)).await?;
         Ok(settlement::statement_csv(&rows)?)
     }
 }
@@ -168,7 +158,7 @@ impl SettlementBatch {
 
     async fn lines(&self, ctx: &Context<'_>) -> ApiResult<Vec<SettlementLine>> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
-        Ok(settlement::batch_lines(db, self.0.id).await?.into_iter().map(SettlementLine).collect())
+        Ok(settlement::batch_lines(db, self.0.id).await?.into_iter().map(Into::into).collect())
     }
 
     /// The SEPA credit transfer file (`pain.001.001.03`) for the funder's bank. A bulk export of
@@ -310,7 +300,7 @@ impl SettlementQuery {
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let page = keyset(first, after.as_deref())?;
         let rows = settlement::partner_lines(db, partner, &page).await?;
-        Ok(connection(&page, rows, |l| (l.created_at_us, l.id), SettlementLine))
+        Ok(connection(&page, rows, |l| (l.created_at_us, l.id), SettlementLine::from))
     }
 }
 

@@ -85,7 +85,7 @@ pub async fn get_settlement_batch<C: ConnectionTrait>(db: &C, id: Uuid) -> Resul
 }
 
 /// One partner's transfer in a batch, with the batch's status and date (what the partner sees).
-#[derive(Clone, Debug, PartialEq, Eq, FromQueryResult)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SettlementLine {
     pub id: Uuid,
     pub batch_id: Uuid,
@@ -99,8 +99,54 @@ pub struct SettlementLine {
     pub iban: String,
     pub bic: Option<String>,
     pub status: BatchStatus,
-    pub execution_date: String,
+    pub execution_date: NaiveDate,
     pub created_at_us: i64,
+}
+
+#[derive(FromQueryResult)]
+struct LineRow {
+    id: Uuid,
+    batch_id: Uuid,
+    partner_id: Uuid,
+    partner_name: String,
+    amount: Cents,
+    redeemed_cents: i64,
+    refunded_cents: i64,
+    items: i32,
+    account_holder: String,
+    iban: String,
+    bic: Option<String>,
+    status: BatchStatus,
+    execution_date: String,
+    created_at_us: i64,
+}
+
+impl TryFrom<LineRow> for SettlementLine {
+    type Error = Error;
+
+    fn try_from(r: LineRow) -> Result<Self> {
+        Ok(SettlementLine {
+            execution_date: stored_day(&r.execution_date)?,
+            id: r.id,
+            batch_id: r.batch_id,
+            partner_id: r.partner_id,
+            partner_name: r.partner_name,
+            amount: r.amount,
+            redeemed_cents: r.redeemed_cents,
+            refunded_cents: r.refunded_cents,
+            items: r.items,
+            account_holder: r.account_holder,
+            iban: r.iban,
+            bic: r.bic,
+            status: r.status,
+            created_at_us: r.created_at_us,
+        })
+    }
+}
+
+async fn lines<C: ConnectionTrait>(db: &C, sql: &str, values: Vec<Value>) -> Result<Vec<SettlementLine>> {
+    let rows = LineRow::find_by_statement(stmt(db.get_database_backend(), sql, values)).all(db).await?;
+    rows.into_iter().map(TryInto::try_into).collect()
 }
 
 const LINE_SELECT: &str = "SELECT l.id, l.batch_id, l.partner_id, p.name AS partner_name, l.amount, l.redeemed_cents, \
@@ -109,8 +155,7 @@ const LINE_SELECT: &str = "SELECT l.id, l.batch_id, l.partner_id, p.name AS part
 
 /// The lines of a batch, by partner name.
 pub async fn batch_lines<C: ConnectionTrait>(db: &C, batch: Uuid) -> Result<Vec<SettlementLine>> {
-    let sql = format!("{LINE_SELECT} WHERE l.batch_id = $1 ORDER BY p.name, l.partner_id");
-    Ok(SettlementLine::find_by_statement(stmt(db.get_database_backend(), &sql, [batch.into()])).all(db).await?)
+    lines(db, &format!("{LINE_SELECT} WHERE l.batch_id = $1 ORDER BY p.name, l.partner_id"), vec![batch.into()]).await
 }
 
 /// A partner's reimbursements, newest first.
@@ -120,8 +165,7 @@ pub async fn partner_lines<C: ConnectionTrait>(db: &C, partner: Uuid, page: &Pag
         "{LINE_SELECT} WHERE l.partner_id = $1 AND (l.created_at_us < $2 OR (l.created_at_us = $2 AND l.id < $3)) \
          ORDER BY l.created_at_us DESC, l.id DESC LIMIT $4"
     );
-    let values: [Value; 4] = [partner.into(), at.into(), id.into(), (page.first as i64).into()];
-    Ok(SettlementLine::find_by_statement(stmt(db.get_database_backend(), &sql, values)).all(db).await?)
+    lines(db, &sql, vec![partner.into(), at.into(), id.into(), (page.first as i64).into()]).await
 }
 
 /// One settled redemption or refund, as a statement lists it.
