@@ -6,10 +6,16 @@
 //! ambiguous; owners also manage the partner's API clients.
 
 mod activities;
+mod affiliation;
 mod bank;
 mod directory;
 
 pub use activities::{Activity, ActivityInput, activities_of, check_insee, upsert_activity};
+pub(crate) use affiliation::approve_application_in;
+pub use affiliation::{
+    Application, CONVENTION_VERSION, PartnerKind, apply_for_affiliation, approve_partner_application,
+    set_partner_suspended,
+};
 pub use bank::{
     BankDetails, BankDetailsInput, partner_bank_details, partner_funder, set_partner_bank_details,
     validate_partner_bank_details,

@@ -27,4 +27,5 @@ pub use model::{Channel, Request, RequestEvent, Subject};
 pub use query::{QueueFilter, get_request, list_for_requester, queue, request_attachments, request_events};
 pub use rules::{Action, Party, RequestKind, RequestStatus};
 pub use stats::{Delay, KindDelays, delay_stats, percentile};
+pub(crate) use workflow::file_affiliation_in;
 pub use workflow::{Act, MAX_ATTACHMENTS, MAX_MESSAGE, NewRequest, act, open_at_counter, submit};

@@ -7,6 +7,7 @@
 
 pub mod access;
 mod account;
+mod affiliation;
 mod backoffice;
 mod directory;
 pub mod error;
@@ -74,6 +75,7 @@ pub struct Mutation(
     requests_staff::RequestStaffMutation,
     directory::DirectoryMutation,
     settlement::SettlementMutation,
+    affiliation::AffiliationMutation,
 );
 
 pub type AppSchema = Schema<Query, Mutation, live::Subscription>;

@@ -24,6 +24,18 @@ pub struct Partner {
     pub status: GqlPartnerStatus,
 }
 
+impl From<partner::PartnerProfile> for Partner {
+    fn from(p: partner::PartnerProfile) -> Self {
+        Partner {
+            id: ID(p.id.to_string()),
+            name: p.name,
+            categories: p.categories.into_iter().map(Into::into).collect(),
+            commune: p.commune,
+            status: p.status.into(),
+        }
+    }
+}
+
 #[derive(async_graphql::Enum, Copy, Clone, Eq, PartialEq)]
 #[graphql(name = "PartnerStatus", remote = "passerelle_domain::partner::PartnerStatus")]
 pub enum GqlPartnerStatus {

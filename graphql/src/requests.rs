@@ -24,6 +24,7 @@ pub enum GqlRequestKind {
     LostCard,
     DataCorrection,
     RedemptionDispute,
+    PartnerAffiliation,
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
@@ -79,6 +80,8 @@ pub struct Request {
     pub campaign_id: Option<ID>,
     pub pass_id: Option<ID>,
     pub redemption_id: Option<ID>,
+    /// A partner's affiliation: the partner applying.
+    pub partner_id: Option<ID>,
     pub boursier_claim: bool,
     pub assignee_id: Option<ID>,
     pub created_at: DateTime<Utc>,
@@ -105,6 +108,7 @@ impl From<request::Request> for Request {
             campaign_id: r.campaign_id.map(id),
             pass_id: r.pass_id.map(id),
             redemption_id: r.redemption_id.map(id),
+            partner_id: r.partner_id.map(id),
             boursier_claim: r.boursier_claim,
             assignee_id: r.assignee_account_id.map(id),
             created_at: time(r.created_at_us),
@@ -180,7 +184,7 @@ impl Request {
     }
 }
 
-/// The caller of a request operation: a parent, or staff holding one of `roles` for some funder
+/// The caller of a request operation: a requester (a parent, a club's member), or staff holding one of `roles` for some funder
 /// (the domain then checks the request's funder). `on_behalf`: staff act for the family at the
 /// counter. Anyone else: `UNAUTHENTICATED` / `FORBIDDEN`.
 pub(crate) fn request_caller<'a>(
@@ -190,7 +194,10 @@ pub(crate) fn request_caller<'a>(
 ) -> ApiResult<RequestCaller<'a>> {
     match ctx.data_opt::<Caller>().and_then(|c| c.0.as_ref()) {
         None => Err(Error::Unauthenticated.into()),
-        Some(Authenticated::Account(p)) if p.account.kind == AccountKind::Parent => {
+        // Requesters: parents, and clubs' people (their affiliation request).
+        Some(Authenticated::Account(p))
+            if matches!(p.account.kind, AccountKind::Parent | AccountKind::PartnerMember) =>
+        {
             Ok(RequestCaller::Family { account: p.account.id })
         }
         Some(Authenticated::Account(p))
@@ -219,6 +226,8 @@ pub(crate) fn subject(kind: GqlRequestKind, subject_id: &ID, campaign_id: Option
             Subject { pass_id: subject_id, ..Default::default() }
         }
         GqlRequestKind::RedemptionDispute => Subject { redemption_id: subject_id, ..Default::default() },
+        // Refused by the domain: a partner applies with `applyForAffiliation`.
+        GqlRequestKind::PartnerAffiliation => Subject::default(),
     })
 }
 

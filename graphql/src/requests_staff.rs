@@ -195,6 +195,15 @@ impl RequestStaffMutation {
     }
 }
 
+/// A staff member handling requests (and partners' applications) for some funder; the domain
+/// checks the object's own funder.
+pub(crate) fn staff_principal<'a>(ctx: &'a Context<'_>) -> ApiResult<&'a passerelle_domain::auth::Principal> {
+    match request_caller(ctx, HANDLERS, false)? {
+        request::RequestCaller::Staff { principal, .. } => Ok(principal),
+        request::RequestCaller::Family { .. } => Err(passerelle_domain::Error::Forbidden.into()),
+    }
+}
+
 /// Staff handling requests for some funder (the domain checks the request's own funder).
 fn staff<'a>(ctx: &'a Context<'_>) -> ApiResult<request::RequestCaller<'a>> {
     match request_caller(ctx, HANDLERS, false)? {

@@ -48,6 +48,8 @@ impl MigrationTrait for Migration {
                     uuid_null("campaign_id"),
                     uuid_null("pass_id"),
                     uuid_null("redemption_id"),
+                    // A partner's affiliation request: the partner applying.
+                    uuid_null("partner_id"),
                     boolean("boursier_claim").default(false).take(),
                     uuid_null("assignee_account_id"),
                     string_null("open_key"),

@@ -57,9 +57,11 @@ enum Rule {
     PartnerOwner,
     /// Acting for a partner: its members and its API clients.
     Partner,
-    /// A family's own requests, and staff with these roles (reading them, or acting for the
-    /// family at the counter).
+    /// A requester's own requests (parents, clubs' people), and staff with these roles (reading
+    /// them, or acting for the family at the counter).
     FamilyOrStaff(&'static [Who]),
+    /// People of a club (not its software): applying to join.
+    PartnerPeople,
 }
 
 const ANY_STAFF: &[Who] = &[Who::Admin, Who::EligibilityOfficer, Who::FinanceOfficer, Who::Auditor];
@@ -77,7 +79,11 @@ impl Rule {
             Rule::Staff(list) => list.contains(&who),
             Rule::PartnerOwner => who == Who::PartnerOwner,
             Rule::Partner => matches!(who, Who::PartnerMember | Who::PartnerOwner | Who::PartnerClient),
-            Rule::FamilyOrStaff(list) => matches!(who, Who::ParentA | Who::ParentB) || list.contains(&who),
+            Rule::PartnerPeople => matches!(who, Who::PartnerMember | Who::PartnerOwner),
+            Rule::FamilyOrStaff(list) => {
+                matches!(who, Who::ParentA | Who::ParentB | Who::PartnerMember | Who::PartnerOwner)
+                    || list.contains(&who)
+            }
         }
     }
 }
@@ -156,6 +162,10 @@ fn matrix(f: &Fixture) -> Vec<(&'static str, Rule, String, Value)> {
         ("assignRequest", Rule::Staff(ELIGIBILITY), "mutation($c: ID!) { assignRequest(input: { requestId: $c }) { id } }".into(), some_id.clone()),
         ("decideRequest", Rule::Staff(ELIGIBILITY), "mutation($c: ID!) { decideRequest(input: { requestId: $c, decision: APPROVE }) { id } }".into(), some_id.clone()),
         ("openRequestAtCounter", Rule::Staff(ELIGIBILITY), "mutation($c: ID!) { openRequestAtCounter(input: { kind: LOST_CARD, subjectId: $c }) { id } }".into(), some_id.clone()),
+        ("applyForAffiliation", Rule::PartnerPeople, "mutation($f: ID!) { applyForAffiliation(input: { funderId: $f, name: \"C\", kind: ASSOCIATION, categories: [SPORT], address: \"a\", postcode: \"92140\", commune: \"Clamart\", communeInsee: \"92023\", lat: 48.8, lon: 2.26, contactEmail: \"c@example.org\", legalName: \"C\", siret: \"73282932000074\", iban: \"x\", accountHolder: \"C\", conventionVersion: \"x\", acceptConvention: true }) { id } }".into(), json!({ "f": fu })),
+        ("approvePartner", Rule::Staff(ELIGIBILITY), "mutation($c: ID!) { approvePartner(partnerId: $c) { id } }".into(), some_id.clone()),
+        ("suspendPartner", Rule::Staff(ELIGIBILITY), "mutation($c: ID!) { suspendPartner(input: { partnerId: $c, reason: \"m\" }) { id } }".into(), some_id.clone()),
+        ("reinstatePartner", Rule::Staff(ELIGIBILITY), "mutation($c: ID!) { reinstatePartner(input: { partnerId: $c, reason: \"m\" }) { id } }".into(), some_id.clone()),
         ("upsertActivity", Rule::Partner, "mutation { upsertActivity(input: { title: \"Judo\", category: SPORT }) { id } }".into(), json!({})),
         ("settlementBatch", Rule::Staff(ANY_STAFF), "query($c: ID!) { settlementBatch(id: $c) { id } }".into(), some_id.clone()),
         ("reimbursements", Rule::Partner, "{ reimbursements(first: 5) { edges { cursor } } }".into(), json!({})),

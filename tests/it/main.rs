@@ -2,6 +2,7 @@
 //! behaviour, property and race tests. Each runs on SQLite, or on PostgreSQL when
 //! `TEST_DATABASE_URL` is set.
 
+mod affiliation;
 mod auth;
 mod authz_matrix;
 mod backend;

@@ -52,7 +52,7 @@ impl BankDetails {
 }
 
 /// Parsed and checked input: every field named in its own `BAD_USER_INPUT`.
-struct Checked {
+pub(super) struct Checked {
     legal_name: String,
     siret: Siret,
     iban: Iban,
@@ -68,7 +68,7 @@ fn text(field: &str, value: &str, max: usize) -> Result<String> {
     Ok(value.to_owned())
 }
 
-fn check(input: &BankDetailsInput) -> Result<Checked> {
+pub(super) fn check(input: &BankDetailsInput) -> Result<Checked> {
     Ok(Checked {
         legal_name: text("legalName", &input.legal_name, 140)?,
         siret: Siret::parse(&input.siret).map_err(|e| Error::bad_input("siret", e.to_string()))?,
@@ -148,10 +148,23 @@ pub async fn set_partner_bank_details(
     input: &BankDetailsInput,
     actor: &Actor,
 ) -> Result<BankDetails> {
-    let c = check(input)?;
-    let backend = db.get_database_backend();
     let txn = begin_write(db).await?;
-    let before = bank_row(&txn, partner).await?;
+    let details = set_bank_in(&txn, partner, input, actor).await?;
+    txn.commit().await?;
+    Ok(details)
+}
+
+/// [`set_partner_bank_details`] inside the caller's transaction (an affiliation application
+/// writes the partner, its details and its request together).
+pub(super) async fn set_bank_in<C: ConnectionTrait>(
+    txn: &C,
+    partner: Uuid,
+    input: &BankDetailsInput,
+    actor: &Actor,
+) -> Result<BankDetails> {
+    let c = check(input)?;
+    let backend = txn.get_database_backend();
+    let before = bank_row(txn, partner).await?;
     let same_payee = before.iban.as_deref() == Some(c.iban.as_str())
         && before.bic.as_deref() == c.bic.as_ref().map(Bic::as_str)
         && before.account_holder.as_deref() == Some(c.account_holder.as_str());
@@ -176,9 +189,8 @@ pub async fn set_partner_bank_details(
         values.push(actor.label.clone().into());
     }
     txn.execute_raw(stmt(backend, &sql, values)).await?;
-    let details = bank_row(&txn, partner).await?.details()?.ok_or_else(|| corrupt("row"))?;
-    audit(&txn, "partner_bank_details_set", actor, &details).await?;
-    txn.commit().await?;
+    let details = bank_row(txn, partner).await?.details()?.ok_or_else(|| corrupt("row"))?;
+    audit(txn, "partner_bank_details_set", actor, &details).await?;
     Ok(details)
 }
 

@@ -114,6 +114,7 @@ pub(super) async fn resolve<C: ConnectionTrait>(
     let backend = db.get_database_backend();
     let need = |field: &str, v: Option<Uuid>| v.ok_or_else(|| Error::bad_input(field, format!("required for {kind}")));
     match kind {
+        RequestKind::PartnerAffiliation => Err(Error::bad_input("kind", "a partner applies with applyForAffiliation")),
         RequestKind::Enrolment | RequestKind::DataCorrection => {
             let pupil = need("subjectId", subject.pupil_id)?;
             let campaign = get_campaign(db, need("campaignId", subject.campaign_id)?).await?;

@@ -16,7 +16,7 @@ use crate::grant::{card_prefix, grant_pupil_in, new_card_number};
 /// Applies the approval of `request`; `author` is the deciding staff member (audit).
 pub(super) async fn apply(txn: &DatabaseTransaction, request: &Request, author: &str) -> Result<()> {
     let reason = format!("demande {} approuvée", request.id);
-    let pupil = request.pupil_id.ok_or(Error::NotFound("child"))?;
+    let pupil = || request.pupil_id.ok_or(Error::NotFound("child"));
     let campaign = || async {
         let id = request.campaign_id.ok_or(Error::NotFound("campaign"))?;
         get_campaign(txn, id).await
@@ -25,18 +25,22 @@ pub(super) async fn apply(txn: &DatabaseTransaction, request: &Request, author: 
         // Eligible by decision, then the pass and its credit (boursier amount when claimed).
         RequestKind::Enrolment => {
             let campaign = campaign().await?;
-            set_eligibility_in(txn, &campaign, pupil, true, &reason, author).await?;
-            granted(grant_pupil_in(txn, &campaign, pupil, request.boursier_claim).await?)
+            set_eligibility_in(txn, &campaign, pupil()?, true, &reason, author).await?;
+            granted(grant_pupil_in(txn, &campaign, pupil()?, request.boursier_claim).await?)
         }
         // The top-up to the boursier total, once (the grant's own key).
-        RequestKind::BoursierBonus => granted(grant_pupil_in(txn, &campaign().await?, pupil, true).await?),
+        RequestKind::BoursierBonus => granted(grant_pupil_in(txn, &campaign().await?, pupil()?, true).await?),
         RequestKind::LostCard => replace_card(txn, request).await,
         // Wrong school data: the staff override, as `setEligibility` records it.
         RequestKind::DataCorrection => {
-            set_eligibility_in(txn, &campaign().await?, pupil, true, &reason, author).await.map(|_| ())
+            set_eligibility_in(txn, &campaign().await?, pupil()?, true, &reason, author).await.map(|_| ())
         }
         // Settled with the partner (a refund is the partner's operation): the decision is the record.
         RequestKind::RedemptionDispute => Ok(()),
+        // The club becomes an approved partner of the funder, for the wallets it applied for.
+        RequestKind::PartnerAffiliation => {
+            crate::partner::approve_application_in(txn, request.partner_id.ok_or(Error::NotFound("partner"))?).await
+        }
     }
 }
 

@@ -41,6 +41,7 @@ pub struct Request {
     pub campaign_id: Option<Uuid>,
     pub pass_id: Option<Uuid>,
     pub redemption_id: Option<Uuid>,
+    pub partner_id: Option<Uuid>,
     pub boursier_claim: bool,
     pub assignee_account_id: Option<Uuid>,
     pub created_at_us: i64,
@@ -51,7 +52,7 @@ pub struct Request {
 }
 
 pub(super) const REQUEST_COLUMNS: &str = "id, funder_id, kind, status, channel, requester_account_id, \
-    opened_by_account_id, pupil_id, campaign_id, pass_id, redemption_id, boursier_claim, assignee_account_id, \
+    opened_by_account_id, pupil_id, campaign_id, pass_id, redemption_id, partner_id, boursier_claim, assignee_account_id, \
     created_at_us, updated_at_us, acknowledged_at_us, responded_at_us, decided_at_us";
 
 /// One step of a request's life. `internal_note` is for staff only: the family's views drop it.

@@ -46,6 +46,8 @@ pub enum RequestKind {
     DataCorrection,
     /// A family contests a redemption; staff settle it with the partner.
     RedemptionDispute,
+    /// A club asks to accept the Pass (`applyForAffiliation`); approval makes it a partner.
+    PartnerAffiliation,
 }
 
 /// Where a request stands (contract: `RequestStatus`).

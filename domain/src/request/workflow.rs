@@ -147,6 +147,38 @@ async fn create(
     Ok(request)
 }
 
+/// A club's affiliation request, filed by `account` (its owner) inside the application's
+/// transaction: the partner row, its details and the request commit together.
+pub(crate) async fn file_affiliation_in(
+    txn: &DatabaseTransaction,
+    account: Uuid,
+    partner: Uuid,
+    funder: Uuid,
+    message: Option<String>,
+) -> Result<Request> {
+    let now = now_us(txn).await?;
+    let id = Uuid::now_v7();
+    let sql = "INSERT INTO request (id, funder_id, kind, status, channel, requester_account_id, opened_by_account_id, \
+               partner_id, boursier_claim, open_key, created_at_us, updated_at_us) \
+               VALUES ($1, $2, $3, 'submitted', 'app', $4, $4, $5, FALSE, $6, $7, $7)";
+    let kind = RequestKind::PartnerAffiliation;
+    let values: [Value; 7] = [
+        id.into(),
+        funder.into(),
+        kind.into(),
+        account.into(),
+        partner.into(),
+        format!("{kind}:{partner}").into(),
+        now.into(),
+    ];
+    txn.execute_raw(stmt(txn.get_database_backend(), sql, values)).await?;
+    let caller = RequestCaller::Family { account };
+    let event = Event { action: Action::Submit, from: None, to: RequestStatus::Submitted, public: message, note: None };
+    record(txn, id, &caller, &event, now).await?;
+    write_outbox(txn, &[notice(id, account, "request_received", RequestStatus::Submitted)]).await?;
+    load(txn, id).await
+}
+
 /// What a kind requires before it is filed: an enrolment needs an open campaign and no pass
 /// yet; a lost card is blocked at once (no spending while the replacement is decided).
 async fn before_filing(txn: &DatabaseTransaction, kind: RequestKind, subject: &Resolved, now: i64) -> Result<()> {
