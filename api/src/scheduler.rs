@@ -23,6 +23,14 @@ pub async fn tick(db: &DatabaseConnection) -> anyhow::Result<SweepReport> {
             "scheduler sweep"
         );
     }
+    // Reimbursement batches fall due per funder's schedule (twice a month by default); made
+    // once per period however many nodes run this, and left as drafts for staff to approve.
+    let actor = passerelle_domain::auth::Actor::tool("scheduler");
+    match passerelle_domain::settlement::settle_due(db, &actor).await {
+        Ok(made) if !made.is_empty() => tracing::info!(batches = made.len(), "settlement batches due, created"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "settlement schedule failed"),
+    }
     Ok(report)
 }
 
