@@ -160,12 +160,12 @@ async fn dispatchers_running_at_once_push_each_event_to_each_device_exactly_once
         })
     });
     let reports = futures_util::future::join_all(runs).await;
-    let claimed: u64 = reports.into_iter().map(|r| r.expect("dispatcher").events).sum();
-    assert_eq!(claimed, 120, "each row claimed by one dispatcher");
     let seen = pushes(&fcm);
     assert_eq!(seen.len(), 240, "every (event, device)");
     let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "sent more than once: {twice:?}");
+    let claimed: u64 = reports.into_iter().map(|r| r.expect("dispatcher").events).sum();
+    assert_eq!(claimed, 120, "each row claimed by one dispatcher");
     let dispatched = count(&test_db.db, "SELECT COUNT(*) AS n FROM outbox WHERE dispatched_at_us IS NOT NULL").await;
     assert_eq!(dispatched, 120);
 }
