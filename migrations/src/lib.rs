@@ -24,6 +24,7 @@ mod m0010_throttle;
 mod m0011_spending;
 mod m0012_notifications;
 mod m0013_reminders;
+mod m0014_outbox_notify;
 mod util;
 
 /// The ordered list of migrations.
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0011_spending::Migration),
             Box::new(m0012_notifications::Migration),
             Box::new(m0013_reminders::Migration),
+            Box::new(m0014_outbox_notify::Migration),
         ]
     }
 }
