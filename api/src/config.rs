@@ -50,6 +50,9 @@ pub struct Settings {
     /// Milliseconds between two outbox dispatches (inbox, push, e-mail) in `serve` and
     /// `worker`; 0 turns the dispatcher off in `serve` (tests drive it).
     pub dispatch_ms: u64,
+    /// How long a dispatcher's claim on outbox rows lasts: the rows of one that died are sent
+    /// by another after this. Longer than a pass takes; short only in tests.
+    pub dispatch_lease_ms: u64,
     /// FCM HTTP v1: the service account JSON file; without it no push is sent.
     pub fcm_credentials: Option<std::path::PathBuf>,
     /// FCM's base URL (a local fake in tests).
@@ -114,6 +117,7 @@ const KNOWN: &[&str] = &[
     "PASSERELLE_SCHEDULER_SECS",
     "PASSERELLE_TRUSTED_DOCUMENTS",
     "PASSERELLE_DISPATCH_MS",
+    "PASSERELLE_DISPATCH_LEASE_MS",
     "PASSERELLE_FCM_CREDENTIALS",
     "PASSERELLE_FCM_ENDPOINT",
 ];
@@ -200,6 +204,12 @@ impl Settings {
                 err("PASSERELLE_DISPATCH_MS", format!("{v:?} is not a number of milliseconds (0 to 60000)"))
             })?,
             None => 200,
+        };
+        let dispatch_lease_ms = match get("PASSERELLE_DISPATCH_LEASE_MS").filter(|v| !v.is_empty()) {
+            Some(v) => v.parse::<u64>().ok().filter(|s| (100..=3_600_000).contains(s)).ok_or_else(|| {
+                err("PASSERELLE_DISPATCH_LEASE_MS", format!("{v:?} is not a number of milliseconds (100 to 3600000)"))
+            })?,
+            None => 60_000,
         };
         let fcm_credentials = get("PASSERELLE_FCM_CREDENTIALS").filter(|v| !v.is_empty()).map(std::path::PathBuf::from);
         let fcm_endpoint = get("PASSERELLE_FCM_ENDPOINT")
@@ -301,6 +311,7 @@ impl Settings {
             ledger_max_leg,
             scheduler_secs,
             dispatch_ms,
+            dispatch_lease_ms,
             fcm_credentials,
             fcm_endpoint,
             trusted_documents,

@@ -63,7 +63,15 @@ impl FcmClient {
         let der = STANDARD.decode(der.trim()).context("the service account's private_key is not PEM")?;
         let key =
             RsaKeyPair::from_pkcs8(&der).map_err(|e| anyhow::anyhow!("the service account's private_key: {e}"))?;
-        let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build()?;
+        // A pass sends up to `DispatchOptions::concurrency` messages at once over HTTP/1.1: keep
+        // that many connections, and keep them across quiet minutes (a new TLS handshake to
+        // Google costs more than the send) instead of reqwest's 90 s.
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .pool_max_idle_per_host(passerelle_domain::notify::DispatchOptions::default().concurrency)
+            .pool_idle_timeout(std::time::Duration::from_secs(300))
+            .tcp_keepalive(std::time::Duration::from_secs(60))
+            .build()?;
         Ok(FcmClient {
             http,
             endpoint: endpoint.trim_end_matches('/').to_owned(),

@@ -164,7 +164,8 @@ pub async fn worker(settings: &Settings, once: bool) -> anyhow::Result<()> {
     let push = crate::fcm::push_sender(settings)?;
     let mail = crate::mailer::mailer(settings)?;
     let pace = Duration::from_millis(settings.dispatch_ms.max(50));
-    crate::notifications::spawn(db.clone(), pace, push, mail, stop.clone());
+    let options = crate::notifications::options(settings);
+    crate::notifications::spawn(db.clone(), pace, options, push, mail, stop.clone());
     tokio::signal::ctrl_c().await?;
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     db.close().await?;

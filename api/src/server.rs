@@ -116,7 +116,8 @@ pub async fn start(settings: Settings, db: DatabaseConnection, handle_signals: b
     if state.settings.dispatch_ms > 0 {
         let every = std::time::Duration::from_millis(state.settings.dispatch_ms);
         let push = crate::fcm::push_sender(&state.settings)?;
-        crate::notifications::spawn(db.clone(), every, push, mailer_for_dispatch, shutting_down.clone());
+        let options = crate::notifications::options(&state.settings);
+        crate::notifications::spawn(db.clone(), every, options, push, mailer_for_dispatch, shutting_down.clone());
     }
     if let Some(every) = state.settings.scheduler_interval() {
         crate::scheduler::spawn(db.clone(), every, shutting_down.clone());

@@ -18,7 +18,7 @@ use std::pin::Pin;
 
 use serde::Serialize;
 
-pub use dispatch::{DispatchReport, MAX_ATTEMPTS, dispatch, prune_push_tokens};
+pub use dispatch::{DispatchOptions, DispatchReport, MAX_ATTEMPTS, dispatch, prune_push_tokens};
 pub use inbox::{
     Notification, Preference, get_notification, list_notifications, mark_read, preferences, register_push_token,
     set_preference, unread_count,

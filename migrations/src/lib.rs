@@ -26,6 +26,7 @@ mod m0012_notifications;
 mod m0013_reminders;
 mod m0014_requests;
 mod m0016_settlement;
+mod m0017_outbox_notify;
 mod m0018_directory;
 mod util;
 
@@ -51,6 +52,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0013_reminders::Migration),
             Box::new(m0014_requests::Migration),
             Box::new(m0016_settlement::Migration),
+            Box::new(m0017_outbox_notify::Migration),
             Box::new(m0018_directory::Migration),
         ]
     }

@@ -22,6 +22,7 @@ mod ledger_props;
 mod ledger_races;
 mod ledger_scope;
 mod notifications;
+mod notifications_crash;
 mod oidc;
 mod partner_clients;
 mod protocols;

@@ -2,8 +2,10 @@
 //! endpoint (checks the RS256 grant against the test key's public half and issues bearer
 //! tokens) and `POST /v1/projects/{project}/messages:send` (checks the bearer token and the
 //! message shape: exactly one `token` target, string `data` values, `android` and `apns`
-//! blocks). It records what it accepted, and can be told to answer a device token with an
-//! error (`UNREGISTERED`, `UNAVAILABLE` with `Retry-After`, …) a number of times.
+//! blocks). It records what it accepted (and when), and can be told to answer a device token
+//! with an error (`UNREGISTERED`, `UNAVAILABLE` with `Retry-After`, …) a number of times, or to
+//! hold its answers until the test releases them (a sender stuck mid-batch, for crash tests:
+//! the test sees the messages arrive, kills the sender, then releases).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -34,15 +36,27 @@ pub struct Scripted {
 struct Inner {
     tokens_issued: Vec<String>,
     accepted: Vec<Value>,
+    /// When each accepted message was accepted (Unix µs), in the same order.
+    accepted_at_us: Vec<i64>,
+    /// Well-formed messages that arrived, held or not.
+    arrived: usize,
+    /// Messages after this many arrivals wait for the gate to open (none held when `None`).
+    hold_after: Option<usize>,
     refused: Vec<(String, &'static str)>,
     scripts: HashMap<String, Scripted>,
     grants: usize,
 }
 
-type Shared = Arc<Mutex<Inner>>;
+struct Fake {
+    inner: Mutex<Inner>,
+    /// `true` while answers are held.
+    gate: tokio::sync::watch::Sender<bool>,
+}
+
+type Shared = Arc<Fake>;
 
 fn lock(s: &Shared) -> std::sync::MutexGuard<'_, Inner> {
-    s.lock().unwrap_or_else(PoisonError::into_inner)
+    s.inner.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 pub struct FakeFcm {
@@ -54,7 +68,7 @@ pub struct FakeFcm {
 
 impl FakeFcm {
     pub async fn start() -> FakeFcm {
-        let inner: Shared = Arc::default();
+        let inner: Shared = Arc::new(Fake { inner: Mutex::default(), gate: tokio::sync::watch::channel(false).0 });
         let app = Router::new()
             .route("/token", post(token))
             .route("/v1/projects/{project}/messages:send", post(send))
@@ -87,6 +101,41 @@ impl FakeFcm {
     /// The messages accepted so far (the `message` objects).
     pub fn accepted(&self) -> Vec<Value> {
         lock(&self.inner).accepted.clone()
+    }
+
+    /// The messages accepted so far, each with the time it was accepted (Unix µs).
+    pub fn accepted_at(&self) -> Vec<(Value, i64)> {
+        let inner = lock(&self.inner);
+        inner.accepted.iter().cloned().zip(inner.accepted_at_us.iter().copied()).collect()
+    }
+
+    /// How many well-formed messages arrived so far, answered or held.
+    pub fn arrived(&self) -> usize {
+        lock(&self.inner).arrived
+    }
+
+    /// Answers the next `answered` messages, then holds every later answer (the sender waits)
+    /// until [`FakeFcm::release`].
+    pub fn hold_after(&self, answered: usize) {
+        let mut inner = lock(&self.inner);
+        inner.hold_after = Some(inner.arrived + answered);
+        self.inner.gate.send_replace(true);
+    }
+
+    /// Answers the held messages (those whose sender is still there) and stops holding.
+    pub fn release(&self) {
+        lock(&self.inner).hold_after = None;
+        self.inner.gate.send_replace(false);
+    }
+
+    /// Waits (at most 30 s, then panics) until `done` holds of this fake: the sender runs on
+    /// its own clock, perhaps in another process.
+    pub async fn wait_until(&self, what: &str, done: impl Fn(&FakeFcm) -> bool) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !done(self) {
+            assert!(tokio::time::Instant::now() < deadline, "{what} did not happen");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
     }
 
     /// (device token, error code) of the refusals scripted so far.
@@ -134,21 +183,38 @@ async fn token(State(s): State<Shared>, body: String) -> Response {
 }
 
 async fn send(State(s): State<Shared>, Path(project): Path<String>, headers: HeaderMap, body: String) -> Response {
+    let (m, held) = match admit(&s, &project, &headers, &body) {
+        Ok(admitted) => admitted,
+        Err(refused) => return *refused,
+    };
+    if held {
+        // The sender may die meanwhile (the crash test): its message is then never accepted.
+        let _ = s.gate.subscribe().wait_for(|held| !*held).await;
+    }
+    let mut inner = lock(&s);
+    inner.accepted.push(m);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64);
+    inner.accepted_at_us.push(now);
+    Json(json!({ "name": format!("projects/{PROJECT}/messages/{}", inner.accepted.len()) })).into_response()
+}
+
+/// Checks a message; returns it and whether its answer is held, or the refusal to answer.
+fn admit(s: &Shared, project: &str, headers: &HeaderMap, body: &str) -> Result<(Value, bool), Box<Response>> {
     let bearer =
         headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-    let mut inner = lock(&s);
+    let mut inner = lock(s);
     if !bearer.is_some_and(|b| inner.tokens_issued.iter().any(|t| t == b)) {
-        return error(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
+        return Err(Box::new(error(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED")));
     }
     if project != PROJECT {
-        return error(StatusCode::FORBIDDEN, "SENDER_ID_MISMATCH");
+        return Err(Box::new(error(StatusCode::FORBIDDEN, "SENDER_ID_MISMATCH")));
     }
-    let body: Value = serde_json::from_str(&body).unwrap_or_default();
+    let body: Value = serde_json::from_str(body).unwrap_or_default();
     let m = &body["message"];
     let targets = ["token", "topic", "condition"].iter().filter(|k| !m[**k].is_null()).count();
     let data_ok = m["data"].as_object().is_some_and(|d| d.values().all(Value::is_string));
     if targets != 1 || !m["token"].is_string() || !data_ok || !m["android"].is_object() || !m["apns"].is_object() {
-        return error(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT");
+        return Err(Box::new(error(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT")));
     }
     let device = m["token"].as_str().unwrap_or_default().to_owned();
     if let Some(script) = inner.scripts.get_mut(&device).filter(|sc| sc.times > 0) {
@@ -159,8 +225,9 @@ async fn send(State(s): State<Shared>, Path(project): Path<String>, headers: Hea
         if let Some(a) = after {
             response.headers_mut().insert(header::RETRY_AFTER, a.into());
         }
-        return response;
+        return Err(Box::new(response));
     }
-    inner.accepted.push(m.clone());
-    Json(json!({ "name": format!("projects/{PROJECT}/messages/{}", inner.accepted.len()) })).into_response()
+    inner.arrived += 1;
+    let held = inner.hold_after.is_some_and(|after| inner.arrived > after);
+    Ok((m.clone(), held))
 }

@@ -2,23 +2,55 @@
 //! claimed with a lease by one conditional update (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so
 //! claimers skip each other's rows; on SQLite the write lock serialises claimers), and a
 //! channel already recorded in `delivery` is never sent again for the same event.
+//!
+//! A pass works on the whole claim at once, because one event at a time cost about ten
+//! statements and two FCM round trips in series per event: the recipients, their choices and
+//! devices are read for every claimed row together ([`known`]), [`deliver`] turns each row into
+//! what it asks for (per topic, in one place), the inbox entries are written together, then the
+//! pushes and e-mails go out `concurrency` at a time, and one transaction records what went
+//! out and settles every row ([`writes`]).
+
+mod known;
+mod writes;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, FromQueryResult, Value};
+use futures_util::StreamExt as _;
+use sea_orm::{DatabaseConnection, DbBackend, FromQueryResult};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{NotificationKind, Push, PushError, PushSender, preferences};
+use super::{Push, PushError, PushSender};
 use crate::db::{begin_write, now_us, stmt};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::mail::{Mail, Mailer};
+use known::Known;
+use writes::{Inbox, Outcome};
+
+pub use writes::prune_push_tokens;
 
 /// Attempts before a row is marked failed (about a day of backoff).
 pub const MAX_ATTEMPTS: i32 = 12;
-/// How long a claim holds a row: a dispatcher that dies releases it after this.
-const LEASE_US: i64 = 60_000_000;
+
+/// How a pass of the dispatcher runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DispatchOptions {
+    /// Rows claimed at once (their recipients, choices and devices are read together).
+    pub limit: u64,
+    /// How long a claim holds a row: a dispatcher that dies releases its rows after this. It
+    /// must stay well above the time a pass takes, or another dispatcher sends the rows again.
+    pub lease: Duration,
+    /// Pushes and e-mails in flight at once.
+    pub concurrency: usize,
+}
+
+impl Default for DispatchOptions {
+    fn default() -> Self {
+        DispatchOptions { limit: 500, lease: Duration::from_secs(60), concurrency: 64 }
+    }
+}
 
 /// What one pass of the dispatcher did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -32,6 +64,18 @@ pub struct DispatchReport {
     pub failed: u64,
 }
 
+impl std::ops::AddAssign for DispatchReport {
+    fn add_assign(&mut self, r: DispatchReport) {
+        self.events += r.events;
+        self.inbox += r.inbox;
+        self.pushes += r.pushes;
+        self.emails += r.emails;
+        self.tokens_removed += r.tokens_removed;
+        self.retried += r.retried;
+        self.failed += r.failed;
+    }
+}
+
 #[derive(FromQueryResult)]
 struct Claimed {
     id: Uuid,
@@ -40,34 +84,40 @@ struct Claimed {
     attempts: i32,
 }
 
-/// Claims up to `limit` due rows and delivers them.
+/// Claims up to `options.limit` due rows and delivers them.
 pub async fn dispatch(
     db: &DatabaseConnection,
     push: Option<&Arc<dyn PushSender>>,
     mail: Option<&Arc<dyn Mailer>>,
-    limit: u64,
+    options: &DispatchOptions,
 ) -> Result<DispatchReport> {
-    let mut report = DispatchReport::default();
-    for row in claim(db, limit).await? {
-        report.events += 1;
-        let outcome = deliver(db, push, mail, &row, &mut report).await;
-        settle(db, &row, outcome, &mut report).await?;
+    let rows = claim(db, options).await?;
+    let mut report = DispatchReport { events: rows.len() as u64, ..DispatchReport::default() };
+    if rows.is_empty() {
+        return Ok(report);
     }
+    let outcomes = match Known::load(db, &rows).await {
+        Ok(known) => send(db, push, mail, &known, &rows, options, &mut report).await,
+        Err(e) => rows.iter().map(|_| Outcome::retry(format!("reading recipients: {e}"))).collect(),
+    };
+    writes::settle(db, &rows, outcomes, &mut report).await?;
     Ok(report)
 }
 
-async fn claim(db: &DatabaseConnection, limit: u64) -> Result<Vec<Claimed>> {
+async fn claim(db: &DatabaseConnection, options: &DispatchOptions) -> Result<Vec<Claimed>> {
     let backend = db.get_database_backend();
     let lock = if backend == DbBackend::Postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
+    let lease_us = i64::try_from(options.lease.as_micros()).unwrap_or(i64::MAX / 2);
     let txn = begin_write(db).await?;
     let now = now_us(&txn).await?;
     let sql = format!(
-        "UPDATE outbox SET claimed_until_us = $1 + {LEASE_US}, attempts = attempts + 1 WHERE id IN \
+        "UPDATE outbox SET claimed_until_us = $1 + {lease_us}, attempts = attempts + 1 WHERE id IN \
          (SELECT id FROM outbox WHERE dispatched_at_us IS NULL AND failed_at_us IS NULL AND next_attempt_at_us <= $1 \
          AND (claimed_until_us IS NULL OR claimed_until_us <= $1) ORDER BY next_attempt_at_us, id LIMIT $2 {lock}) \
          RETURNING id, topic, payload, attempts"
     );
-    let rows = Claimed::find_by_statement(stmt(backend, &sql, [now.into(), (limit as i64).into()])).all(&txn).await?;
+    let limit = i64::try_from(options.limit).unwrap_or(i64::MAX);
+    let rows = Claimed::find_by_statement(stmt(backend, &sql, [now.into(), limit.into()])).all(&txn).await?;
     txn.commit().await?;
     Ok(rows)
 }
@@ -78,66 +128,43 @@ enum Undelivered {
     Fail(String),
 }
 
-#[derive(FromQueryResult)]
-struct Recipient {
-    account_id: Uuid,
-    email: String,
+/// One message of an event, and the `delivery` channel that remembers it went out.
+struct Outgoing {
+    channel: String,
+    message: Message,
 }
 
-#[derive(FromQueryResult)]
-struct Device {
-    id: Uuid,
-    token: String,
-    platform: String,
+enum Message {
+    /// To the device `device` (its token is dropped when FCM says it is gone).
+    Push {
+        device: Uuid,
+        push: Push,
+    },
+    Mail(Mail),
 }
 
-async fn deliver(
-    db: &DatabaseConnection,
-    push: Option<&Arc<dyn PushSender>>,
-    mail: Option<&Arc<dyn Mailer>>,
-    row: &Claimed,
-    report: &mut DispatchReport,
-) -> Result<(), Undelivered> {
+/// What one event asks for: inbox entries, then the messages not sent yet.
+#[derive(Default)]
+struct Plan {
+    inbox: Vec<Inbox>,
+    messages: Vec<Outgoing>,
+}
+
+/// The per-topic part: what the row `row` asks for, given what was read for the claim.
+fn deliver(known: &Known, row: &Claimed) -> Result<Plan, Undelivered> {
     if row.topic != "pass_updated" {
         return Err(Undelivered::Fail(format!("unknown topic {:?}", row.topic)));
     }
-    let payload: serde_json::Value =
-        serde_json::from_str(&row.payload).map_err(|e| Undelivered::Fail(format!("payload: {e}")))?;
-    let kind: NotificationKind = payload["reason"]
-        .as_str()
-        .and_then(|r| r.parse().ok())
-        .ok_or_else(|| Undelivered::Fail(format!("unknown reason in {}", row.payload)))?;
-    let pass = payload["pass_id"].as_str().and_then(|p| Uuid::parse_str(p).ok());
-    let pass = pass.ok_or_else(|| Undelivered::Fail("no pass_id".into()))?;
-    let backend = db.get_database_backend();
-    let retry = |e: Error| Undelivered::Retry { after_secs: None, reason: e.to_string() };
-    let sql = "SELECT DISTINCT l.account_id, a.email FROM family_link l JOIN pass p ON p.pupil_id = l.pupil_id \
-               JOIN account a ON a.id = l.account_id WHERE p.id = $1 AND l.revoked_at_us IS NULL";
-    let recipients =
-        Recipient::find_by_statement(stmt(backend, sql, [pass.into()])).all(db).await.map_err(|e| retry(e.into()))?;
+    let (kind, pass) = known::pass_event(&row.payload).map_err(Undelivered::Fail)?;
     let ids = serde_json::json!({ "pass_id": pass }).to_string();
-    let mut pending: Option<Undelivered> = None;
-    for r in recipients {
-        // Stamped when written: subscribers (`notificationAdded`) follow the inbox by this time.
-        let sql = format!(
-            "INSERT INTO notification (id, account_id, event_id, kind, payload, created_at_us, read_at_us) \
-             VALUES ($1, $2, $3, $4, $5, {}, NULL) ON CONFLICT (account_id, event_id) DO NOTHING",
-            crate::db::now_us_sql(backend)
-        );
-        let values: [Value; 5] =
-            [Uuid::now_v7().into(), r.account_id.into(), row.id.into(), kind.into(), ids.clone().into()];
-        report.inbox += db.execute_raw(stmt(backend, &sql, values)).await.map_err(|e| retry(e.into()))?.rows_affected();
-        let choice = preferences(db, r.account_id).await.map_err(retry)?;
-        let choice = choice.into_iter().find(|p| p.kind == kind);
-        if let (Some(sender), true) = (push, choice.is_none_or(|c| c.push)) {
-            let sql = "SELECT id, token, platform FROM push_token WHERE account_id = $1 ORDER BY created_at_us";
-            let devices = Device::find_by_statement(stmt(backend, sql, [r.account_id.into()]))
-                .all(db)
-                .await
-                .map_err(|e| retry(e.into()))?;
-            for d in devices {
+    let mut plan = Plan::default();
+    for r in known.recipients(pass) {
+        plan.inbox.push(Inbox { account: r.account_id, event: row.id, kind, payload: ids.clone() });
+        let choice = known.choice(r.account_id, kind);
+        if choice.push {
+            for d in known.devices(r.account_id) {
                 let channel = format!("push:{}", d.id);
-                if delivered(db, row.id, &channel).await.map_err(retry)? {
+                if known.delivered(row.id, &channel) {
                     continue;
                 }
                 let data = BTreeMap::from([
@@ -145,119 +172,113 @@ async fn deliver(
                     ("event_id".to_owned(), row.id.to_string()),
                     ("pass_id".to_owned(), pass.to_string()),
                 ]);
-                let message = Push {
-                    token: d.token,
-                    platform: d.platform,
+                let push = Push {
+                    token: d.token.clone(),
+                    platform: d.platform.clone(),
                     title: kind.title().into(),
                     body: kind.body().into(),
                     data,
                 };
-                match sender.send(message).await {
-                    Ok(()) => {
-                        record(db, row.id, &channel).await.map_err(retry)?;
-                        report.pushes += 1;
-                    }
-                    Err(PushError::InvalidToken) => {
-                        let sql = "DELETE FROM push_token WHERE id = $1";
-                        db.execute_raw(stmt(backend, sql, [d.id.into()])).await.map_err(|e| retry(e.into()))?;
-                        report.tokens_removed += 1;
-                    }
-                    Err(PushError::Retry { retry_after_secs, reason }) => {
-                        pending = Some(Undelivered::Retry { after_secs: retry_after_secs, reason });
-                    }
-                    Err(PushError::Config(reason)) => {
-                        tracing::error!(%reason, "push configuration error: push not sent");
-                    }
-                }
+                plan.messages.push(Outgoing { channel, message: Message::Push { device: d.id, push } });
             }
         }
-        if let (Some(mailer), true) = (mail, choice.map_or(kind.email_by_default(), |c| c.email)) {
+        if choice.email {
             let channel = format!("email:{}", r.account_id);
-            if !delivered(db, row.id, &channel).await.map_err(retry)? {
+            if !known.delivered(row.id, &channel) {
                 let text = format!("{}\n\n{}\n\nRéférence : {}\n", kind.title(), kind.body(), row.id);
-                let m = Mail { to: r.email, subject: format!("Pass+ : {}", kind.title()), body: text };
-                match mailer.send(m).await {
-                    Ok(()) => {
-                        record(db, row.id, &channel).await.map_err(retry)?;
-                        report.emails += 1;
-                    }
-                    Err(e) => pending = Some(Undelivered::Retry { after_secs: None, reason: format!("mail: {e}") }),
-                }
+                let m = Mail { to: r.email.clone(), subject: format!("Pass+ : {}", kind.title()), body: text };
+                plan.messages.push(Outgoing { channel, message: Message::Mail(m) });
             }
         }
     }
-    pending.map_or(Ok(()), Err)
+    Ok(plan)
 }
 
-#[derive(FromQueryResult)]
-struct Found {
-    n: i64,
-}
-
-async fn delivered<C: ConnectionTrait>(db: &C, event: Uuid, channel: &str) -> Result<bool> {
-    let sql = "SELECT COUNT(*) AS n FROM delivery WHERE event_id = $1 AND channel = $2";
-    let row =
-        Found::find_by_statement(stmt(db.get_database_backend(), sql, [event.into(), channel.into()])).one(db).await?;
-    Ok(row.is_some_and(|r| r.n > 0))
-}
-
-async fn record<C: ConnectionTrait>(db: &C, event: Uuid, channel: &str) -> Result<()> {
-    let sql = format!(
-        "INSERT INTO delivery (id, event_id, channel, sent_at_us) VALUES ($1, $2, $3, {}) \
-         ON CONFLICT (event_id, channel) DO NOTHING",
-        crate::db::now_us_sql(db.get_database_backend())
-    );
-    db.execute_raw(stmt(db.get_database_backend(), &sql, [Uuid::now_v7().into(), event.into(), channel.into()]))
-        .await?;
-    Ok(())
-}
-
-/// Exponential backoff with jitter: 2^attempts seconds (capped at an hour), ± 20 %.
-fn backoff_us(attempts: i32) -> i64 {
-    let base = 1_000_000_i64 << attempts.clamp(0, 12);
-    let base = base.min(3_600_000_000);
-    let jitter = (rand::random::<u64>() % 41) as i64 - 20;
-    base + base * jitter / 100
-}
-
-async fn settle(
+/// Plans every row, writes their inbox entries, then sends their messages concurrently.
+async fn send(
     db: &DatabaseConnection,
-    row: &Claimed,
-    outcome: Result<(), Undelivered>,
+    push: Option<&Arc<dyn PushSender>>,
+    mail: Option<&Arc<dyn Mailer>>,
+    known: &Known,
+    rows: &[Claimed],
+    options: &DispatchOptions,
     report: &mut DispatchReport,
-) -> Result<()> {
-    let backend = db.get_database_backend();
-    let now = now_us(db).await?;
-    let (sql, values): (&str, Vec<Value>) = match outcome {
-        Ok(()) => (
-            "UPDATE outbox SET dispatched_at_us = $2, claimed_until_us = NULL WHERE id = $1",
-            vec![row.id.into(), now.into()],
-        ),
-        Err(Undelivered::Retry { after_secs, reason }) if row.attempts < MAX_ATTEMPTS => {
-            report.retried += 1;
-            let wait = backoff_us(row.attempts).max(after_secs.map_or(0, |s| s as i64 * 1_000_000));
-            (
-                "UPDATE outbox SET next_attempt_at_us = $2, claimed_until_us = NULL, last_error = $3 WHERE id = $1",
-                vec![row.id.into(), (now + wait).into(), reason.into()],
-            )
+) -> Vec<Outcome> {
+    let mut outcomes: Vec<Outcome> = Vec::with_capacity(rows.len());
+    let mut inbox = vec![];
+    let mut jobs = vec![];
+    for (i, row) in rows.iter().enumerate() {
+        match deliver(known, row) {
+            Ok(plan) => {
+                inbox.extend(plan.inbox);
+                jobs.extend(plan.messages.into_iter().map(|m| (i, m)));
+                outcomes.push(Outcome::default());
+            }
+            Err(e) => outcomes.push(Outcome { result: Err(e), ..Outcome::default() }),
         }
-        Err(Undelivered::Retry { reason, .. } | Undelivered::Fail(reason)) => {
-            report.failed += 1;
-            tracing::warn!(event = %row.id, %reason, "notification given up");
-            (
-                "UPDATE outbox SET failed_at_us = $2, claimed_until_us = NULL, last_error = $3 WHERE id = $1",
-                vec![row.id.into(), now.into(), reason.into()],
-            )
+    }
+    // The inbox first: a push that arrives before its inbox entry opens an empty screen.
+    match writes::write_inbox(db, &inbox).await {
+        Ok(n) => report.inbox += n,
+        Err(e) => {
+            let reason = format!("inbox: {e}");
+            return outcomes
+                .into_iter()
+                .map(|o| if o.result.is_ok() { Outcome::retry(reason.clone()) } else { o })
+                .collect();
         }
-    };
-    db.execute_raw(stmt(backend, sql, values)).await?;
-    Ok(())
+    }
+    let sent = futures_util::stream::iter(jobs)
+        .map(|(i, out)| async move {
+            let result = match out.message {
+                Message::Push { device, push: message } => match push {
+                    Some(sender) => Sent::Push(device, sender.send(message).await),
+                    None => Sent::Skipped,
+                },
+                Message::Mail(m) => match mail {
+                    Some(mailer) => Sent::Mail(mailer.send(m).await.map_err(|e| e.to_string())),
+                    None => Sent::Skipped,
+                },
+            };
+            (i, out.channel, result)
+        })
+        .buffer_unordered(options.concurrency.max(1))
+        .collect::<Vec<_>>()
+        .await;
+    for (i, channel, result) in sent {
+        let outcome = &mut outcomes[i];
+        match result {
+            Sent::Push(_, Ok(())) => {
+                outcome.sent.push(channel);
+                report.pushes += 1;
+            }
+            Sent::Mail(Ok(())) => {
+                outcome.sent.push(channel);
+                report.emails += 1;
+            }
+            Sent::Push(device, Err(PushError::InvalidToken)) => {
+                outcome.gone.push(device);
+                report.tokens_removed += 1;
+            }
+            Sent::Push(_, Err(PushError::Retry { retry_after_secs, reason })) => {
+                outcome.result = Err(Undelivered::Retry { after_secs: retry_after_secs, reason });
+            }
+            Sent::Push(_, Err(PushError::Config(reason))) => {
+                tracing::error!(%reason, "push configuration error: push not sent");
+            }
+            Sent::Mail(Err(e)) => {
+                outcome.result = Err(Undelivered::Retry { after_secs: None, reason: format!("mail: {e}") });
+            }
+            Sent::Skipped => {}
+        }
+    }
+    outcomes
 }
 
-/// Drops device tokens not seen for 60 days (Firebase's token hygiene advice).
-pub async fn prune_push_tokens(db: &DatabaseConnection) -> Result<u64> {
-    let now = now_us(db).await?;
-    let sql = "DELETE FROM push_token WHERE last_seen_at_us < $1";
-    let cutoff = now - 60 * 86_400 * 1_000_000;
-    Ok(db.execute_raw(stmt(db.get_database_backend(), sql, [cutoff.into()])).await?.rows_affected())
+/// How one message went.
+enum Sent {
+    Push(Uuid, std::result::Result<(), PushError>),
+    Mail(std::result::Result<(), String>),
+    /// No sender for this channel is configured.
+    Skipped,
 }
