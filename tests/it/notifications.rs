@@ -41,16 +41,19 @@ async fn eventually(what: &str, done: impl Fn() -> bool) {
     }
 }
 
+/// A server pushing to `fcm` and mailing to `sink`, with `extra` settings.
+async fn app_with(sink: &SmtpSink, fcm: &FakeFcm, extra: &[(&str, &str)]) -> TestApp {
+    let mut vars: Vec<(String, String)> = fcm.settings();
+    vars.extend(sink.settings());
+    vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    TestApp::spawn_with(&vars).await
+}
+
 #[tokio::test]
 async fn a_redemption_reaches_the_family_once_in_the_inbox_on_each_device_and_by_mail() {
-    let sink = SmtpSink::start().await;
-    let fcm = FakeFcm::start().await;
-    let mut vars: Vec<(String, String)> = fcm.settings();
-    vars.push(("PASSERELLE_SMTP_URL".into(), sink.url()));
-    vars.push(("PASSERELLE_MAIL_FROM".into(), format!("Passerelle <{}>", sink.from)));
-    vars.push(("PASSERELLE_DISPATCH_MS".into(), "20".into()));
-    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let app = TestApp::spawn_with(&vars).await;
+    let (sink, fcm) = (SmtpSink::start().await, FakeFcm::start().await);
+    let app = app_with(&sink, &fcm, &[("PASSERELLE_DISPATCH_MS", "20")]).await;
     let f = family(&app.db, 1, false).await;
     let parent = sign_in(&app, &f.parent_email, None).await;
     for (token, platform) in [("device-android-1", "ANDROID"), ("device-ios-1", "IOS")] {
@@ -214,5 +217,89 @@ async fn families_holding_credit_are_reminded_30_then_7_days_before_the_deadline
     passerelle_api::notifications::tick(&app.db, None, None).await.unwrap();
     let kinds = count(&app.db, "SELECT COUNT(*) AS n FROM notification WHERE kind = 'credit_expiring'").await;
     assert_eq!(kinds, 2, "30 and 7 days, in the inbox");
+    app.stop().await;
+}
+
+const REQUEST_INBOX: &str = "{ notifications(first: 10) { edges { node { eventId kind requestId passId title } } } }";
+
+#[tokio::test]
+async fn a_request_event_reaches_its_account_in_the_inbox_on_each_device_and_by_multipart_mail() {
+    use passerelle_domain::notify::{NotificationKind, request_event};
+    use sea_orm::TransactionTrait;
+    let (sink, fcm) = (SmtpSink::start().await, FakeFcm::start().await);
+    let app = app_with(&sink, &fcm, &[]).await;
+    let f = family(&app.db, 1, false).await;
+    let parent = sign_in(&app, &f.parent_email, None).await;
+    let body = app.graphql_as(&parent, REGISTER, json!({ "i": { "token": "device-1", "platform": "IOS" } })).await;
+    assert_eq!(body["data"]["registerPushToken"], true, "{body}");
+    // Whatever the grant wrote so far is delivered first: this test counts the request's own.
+    passerelle_api::notifications::tick(&app.db, None, None).await.unwrap();
+    let before = count(&app.db, "SELECT COUNT(*) AS n FROM notification").await;
+
+    // The request workflow's transaction: the request is filed, then approved.
+    let request = uuid::Uuid::now_v7();
+    let txn = app.db.begin().await.unwrap();
+    let received =
+        request_event(&txn, NotificationKind::RequestReceived, request, f.parent, "submitted").await.unwrap();
+    let changed =
+        request_event(&txn, NotificationKind::RequestStatusChanged, request, f.parent, "approved").await.unwrap();
+    // A status the workflow does not have, or a kind that is not a request's: refused.
+    let bad = request_event(&txn, NotificationKind::RequestStatusChanged, request, f.parent, "lost").await.unwrap_err();
+    assert_eq!(bad.code(), "BAD_USER_INPUT");
+    let bad = request_event(&txn, NotificationKind::Refund, request, f.parent, "approved").await.unwrap_err();
+    assert_eq!(bad.code(), "BAD_USER_INPUT");
+    txn.commit().await.unwrap();
+    let sql = "SELECT payload FROM outbox WHERE id = $1";
+    let row = passerelle_domain::db::stmt(app.db.get_database_backend(), sql, [received.into()]);
+    let row = sea_orm::ConnectionTrait::query_one_raw(&app.db, row).await.unwrap().expect("the outbox row");
+    let payload: String = row.try_get("", "payload").unwrap();
+    let expected = json!({ "reason": "request_received", "request_id": request.to_string(),
+                            "account_id": f.parent.to_string(), "status": "submitted" });
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&payload).unwrap(), expected);
+
+    let credentials = std::fs::read_to_string(&fcm.credentials).unwrap();
+    let push: Arc<dyn PushSender> = Arc::new(passerelle_api::fcm::FcmClient::new(&credentials, &fcm.base_url).unwrap());
+    let mailer =
+        passerelle_api::mailer::mailer(&passerelle_api::Settings::from_vars(&sink.settings()).unwrap()).unwrap();
+    let report = passerelle_api::notifications::tick(&app.db, Some(&push), Some(&mailer)).await.unwrap();
+    assert_eq!((report.events, report.inbox, report.pushes, report.emails), (2, 2, 2, 2), "{report:?}");
+
+    // The inbox: both, with the request's id and no pass.
+    let inbox = app.graphql_as(&parent, REQUEST_INBOX, json!({})).await;
+    let nodes: Vec<serde_json::Value> =
+        inbox["data"]["notifications"]["edges"].as_array().unwrap().iter().map(|e| e["node"].clone()).collect();
+    assert_eq!(nodes.len() as i64, before + 2, "{inbox}");
+    for (node, (event, kind)) in nodes.iter().zip([(changed, "REQUEST_STATUS_CHANGED"), (received, "REQUEST_RECEIVED")])
+    {
+        assert_eq!((node["eventId"].as_str(), node["kind"].as_str()), (Some(event.to_string().as_str()), Some(kind)));
+        assert_eq!(node["requestId"], request.to_string());
+        assert!(node["passId"].is_null());
+    }
+    // The pushes: kind, event and request ids only, as strings.
+    let pushes = fcm.accepted();
+    let data: Vec<&serde_json::Value> = pushes.iter().map(|m| &m["data"]).collect();
+    assert_eq!(data.len(), 2, "{pushes:?}");
+    assert!(data.contains(
+        &&json!({ "kind": "request_received", "event_id": received.to_string(), "request_id": request.to_string() })
+    ));
+    assert!(data.contains(&&json!({ "kind": "request_status_changed", "event_id": changed.to_string(), "request_id": request.to_string() })));
+    // The e-mails: multipart, text then HTML, each saying what happened.
+    let mails = sink.wait_for(&f.parent_email, 2).await;
+    for mail in &mails {
+        let sent = passerelle_tests::smtp::parts(&mail.data);
+        let kinds: Vec<&str> = sent.iter().map(|(k, _)| k.split(';').next().unwrap_or_default()).collect();
+        assert_eq!(kinds, ["text/plain", "text/html"], "{}", mail.data);
+        assert!(sent.iter().all(|(_, body)| body.contains(&request.to_string())), "{}", mail.data);
+    }
+    let saying = |needle: &str| {
+        let in_both = |m: &&passerelle_tests::smtp::Received| {
+            passerelle_tests::smtp::parts(&m.data).iter().all(|(_, body)| body.contains(needle))
+        };
+        mails.iter().filter(in_both).count()
+    };
+    assert_eq!((saying("bien reçu votre demande"), saying("acceptée.")), (1, 1));
+    // Once: nothing is left, and a second pass sends nothing more.
+    assert_eq!(passerelle_api::notifications::tick(&app.db, Some(&push), Some(&mailer)).await.unwrap().events, 0);
+    assert_eq!((fcm.accepted().len(), sink.messages_to(&f.parent_email).len()), (2, 2));
     app.stop().await;
 }

@@ -3,17 +3,16 @@
 //! claimers skip each other's rows; on SQLite the write lock serialises claimers), and a
 //! channel already recorded in `delivery` is never sent again for the same event.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, FromQueryResult, Value};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{NotificationKind, Push, PushError, PushSender, preferences};
+use super::PushSender;
 use crate::db::{begin_write, now_us, stmt};
 use crate::error::{Error, Result};
-use crate::mail::{Mail, Mailer};
+use crate::mail::Mailer;
 
 /// Attempts before a row is marked failed (about a day of backoff).
 pub const MAX_ATTEMPTS: i32 = 12;
@@ -73,24 +72,17 @@ async fn claim(db: &DatabaseConnection, limit: u64) -> Result<Vec<Claimed>> {
 }
 
 /// Why a row must be tried again, or given up.
-enum Undelivered {
+pub(super) enum Undelivered {
     Retry { after_secs: Option<u64>, reason: String },
     Fail(String),
 }
 
-#[derive(FromQueryResult)]
-struct Recipient {
-    account_id: Uuid,
-    email: String,
+/// A database error while delivering: the row is tried again later.
+pub(super) fn retry(e: impl Into<Error>) -> Undelivered {
+    Undelivered::Retry { after_secs: None, reason: e.into().to_string() }
 }
 
-#[derive(FromQueryResult)]
-struct Device {
-    id: Uuid,
-    token: String,
-    platform: String,
-}
-
+/// Each topic's delivery is in `fanout` (inbox, push, e-mail) and `email` (account mails).
 async fn deliver(
     db: &DatabaseConnection,
     push: Option<&Arc<dyn PushSender>>,
@@ -98,95 +90,8 @@ async fn deliver(
     row: &Claimed,
     report: &mut DispatchReport,
 ) -> Result<(), Undelivered> {
-    if row.topic != "pass_updated" {
-        return Err(Undelivered::Fail(format!("unknown topic {:?}", row.topic)));
-    }
-    let payload: serde_json::Value =
-        serde_json::from_str(&row.payload).map_err(|e| Undelivered::Fail(format!("payload: {e}")))?;
-    let kind: NotificationKind = payload["reason"]
-        .as_str()
-        .and_then(|r| r.parse().ok())
-        .ok_or_else(|| Undelivered::Fail(format!("unknown reason in {}", row.payload)))?;
-    let pass = payload["pass_id"].as_str().and_then(|p| Uuid::parse_str(p).ok());
-    let pass = pass.ok_or_else(|| Undelivered::Fail("no pass_id".into()))?;
-    let backend = db.get_database_backend();
-    let retry = |e: Error| Undelivered::Retry { after_secs: None, reason: e.to_string() };
-    let sql = "SELECT DISTINCT l.account_id, a.email FROM family_link l JOIN pass p ON p.pupil_id = l.pupil_id \
-               JOIN account a ON a.id = l.account_id WHERE p.id = $1 AND l.revoked_at_us IS NULL";
-    let recipients =
-        Recipient::find_by_statement(stmt(backend, sql, [pass.into()])).all(db).await.map_err(|e| retry(e.into()))?;
-    let ids = serde_json::json!({ "pass_id": pass }).to_string();
-    let mut pending: Option<Undelivered> = None;
-    for r in recipients {
-        // Stamped when written: subscribers (`notificationAdded`) follow the inbox by this time.
-        let sql = format!(
-            "INSERT INTO notification (id, account_id, event_id, kind, payload, created_at_us, read_at_us) \
-             VALUES ($1, $2, $3, $4, $5, {}, NULL) ON CONFLICT (account_id, event_id) DO NOTHING",
-            crate::db::now_us_sql(backend)
-        );
-        let values: [Value; 5] =
-            [Uuid::now_v7().into(), r.account_id.into(), row.id.into(), kind.into(), ids.clone().into()];
-        report.inbox += db.execute_raw(stmt(backend, &sql, values)).await.map_err(|e| retry(e.into()))?.rows_affected();
-        let choice = preferences(db, r.account_id).await.map_err(retry)?;
-        let choice = choice.into_iter().find(|p| p.kind == kind);
-        if let (Some(sender), true) = (push, choice.is_none_or(|c| c.push)) {
-            let sql = "SELECT id, token, platform FROM push_token WHERE account_id = $1 ORDER BY created_at_us";
-            let devices = Device::find_by_statement(stmt(backend, sql, [r.account_id.into()]))
-                .all(db)
-                .await
-                .map_err(|e| retry(e.into()))?;
-            for d in devices {
-                let channel = format!("push:{}", d.id);
-                if delivered(db, row.id, &channel).await.map_err(retry)? {
-                    continue;
-                }
-                let data = BTreeMap::from([
-                    ("kind".to_owned(), kind.to_string()),
-                    ("event_id".to_owned(), row.id.to_string()),
-                    ("pass_id".to_owned(), pass.to_string()),
-                ]);
-                let message = Push {
-                    token: d.token,
-                    platform: d.platform,
-                    title: kind.title().into(),
-                    body: kind.body().into(),
-                    data,
-                };
-                match sender.send(message).await {
-                    Ok(()) => {
-                        record(db, row.id, &channel).await.map_err(retry)?;
-                        report.pushes += 1;
-                    }
-                    Err(PushError::InvalidToken) => {
-                        let sql = "DELETE FROM push_token WHERE id = $1";
-                        db.execute_raw(stmt(backend, sql, [d.id.into()])).await.map_err(|e| retry(e.into()))?;
-                        report.tokens_removed += 1;
-                    }
-                    Err(PushError::Retry { retry_after_secs, reason }) => {
-                        pending = Some(Undelivered::Retry { after_secs: retry_after_secs, reason });
-                    }
-                    Err(PushError::Config(reason)) => {
-                        tracing::error!(%reason, "push configuration error: push not sent");
-                    }
-                }
-            }
-        }
-        if let (Some(mailer), true) = (mail, choice.map_or(kind.email_by_default(), |c| c.email)) {
-            let channel = format!("email:{}", r.account_id);
-            if !delivered(db, row.id, &channel).await.map_err(retry)? {
-                let text = format!("{}\n\n{}\n\nRéférence : {}\n", kind.title(), kind.body(), row.id);
-                let m = Mail { to: r.email, subject: format!("Pass+ : {}", kind.title()), body: text };
-                match mailer.send(m).await {
-                    Ok(()) => {
-                        record(db, row.id, &channel).await.map_err(retry)?;
-                        report.emails += 1;
-                    }
-                    Err(e) => pending = Some(Undelivered::Retry { after_secs: None, reason: format!("mail: {e}") }),
-                }
-            }
-        }
-    }
-    pending.map_or(Ok(()), Err)
+    let channels = super::fanout::Channels { push, mail };
+    super::fanout::deliver_row(db, &channels, row.id, &row.topic, &row.payload, report).await
 }
 
 #[derive(FromQueryResult)]
@@ -194,14 +99,14 @@ struct Found {
     n: i64,
 }
 
-async fn delivered<C: ConnectionTrait>(db: &C, event: Uuid, channel: &str) -> Result<bool> {
+pub(super) async fn delivered<C: ConnectionTrait>(db: &C, event: Uuid, channel: &str) -> Result<bool> {
     let sql = "SELECT COUNT(*) AS n FROM delivery WHERE event_id = $1 AND channel = $2";
     let row =
         Found::find_by_statement(stmt(db.get_database_backend(), sql, [event.into(), channel.into()])).one(db).await?;
     Ok(row.is_some_and(|r| r.n > 0))
 }
 
-async fn record<C: ConnectionTrait>(db: &C, event: Uuid, channel: &str) -> Result<()> {
+pub(super) async fn record<C: ConnectionTrait>(db: &C, event: Uuid, channel: &str) -> Result<()> {
     let sql = format!(
         "INSERT INTO delivery (id, event_id, channel, sent_at_us) VALUES ($1, $2, $3, {}) \
          ON CONFLICT (event_id, channel) DO NOTHING",
