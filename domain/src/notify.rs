@@ -32,7 +32,7 @@ pub use inbox::{
     set_preference, unread_count,
 };
 pub(crate) use topics::insert_outbox;
-pub use topics::{REQUEST_TOPIC, RequestStatus, request_event};
+pub use topics::{REQUEST_TOPIC, RequestStatus, pass_event, request_event};
 
 /// What happened, as the family is told (`notification.kind`, push `data.kind`).
 #[derive(

@@ -121,6 +121,13 @@ pub(super) struct RequestPayload {
     pub status: RequestStatus,
 }
 
+/// The `pass_updated` event of a change to `pass` (`reason` = `kind`), for an operation's
+/// `with_events`: subscriptions (`passUpdated`) and the family's notifications read it.
+pub fn pass_event(pass: Uuid, kind: NotificationKind) -> crate::ledger::OutboxEvent {
+    let payload = serde_json::json!({ "pass_id": pass, "reason": kind });
+    crate::ledger::OutboxEvent { topic: PASS_TOPIC.into(), account_id: None, payload }
+}
+
 /// The payload of a `pass_updated` row (other fields, such as the live feed's, are ignored).
 #[derive(Debug, Deserialize)]
 pub(super) struct PassPayload {
