@@ -1,11 +1,13 @@
 //! E-mail delivery: SMTP through lettre when `PASSERELLE_SMTP_URL` is set, the log otherwise
-//! (development only; production refuses to start without SMTP).
+//! (development only; production refuses to start without SMTP). Each message goes out as
+//! multipart/alternative: the text part first, then the HTML part (clients show the last one
+//! they can).
 
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use lettre::message::header::{ContentTransferEncoding, ContentType};
-use lettre::message::{Body, Mailbox, SinglePart};
+use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use passerelle_domain::Error;
 use passerelle_domain::mail::{LogMailer, Mail, MailFuture, Mailer};
@@ -26,7 +28,12 @@ impl Mailer for SmtpMailer {
                 .from(self.from.clone())
                 .to(to)
                 .subject(mail.subject)
-                .singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(body(&mail.body)))
+                .multipart(
+                    MultiPart::alternative()
+                        .boundary(boundary())
+                        .singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(body(&mail.text)))
+                        .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(body(&mail.html))),
+                )
                 .map_err(Error::internal)?;
             self.transport.send(message).await.map_err(Error::internal)?;
             Ok(())
@@ -39,6 +46,15 @@ impl Mailer for SmtpMailer {
 fn body(text: &str) -> Body {
     let crlf = text.replace("\r\n", "\n").replace('\n', "\r\n");
     Body::new_with_encoding(crlf, ContentTransferEncoding::EightBit).unwrap_or_else(Body::new)
+}
+
+/// Letters only, and an `=` (which base64 and quoted-printable bodies never contain on a line
+/// start): lettre's default boundary is 40 random letters *and digits*, which a reader looking
+/// for a 6-digit code or a token line could mistake for one.
+fn boundary() -> String {
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    let letters: String = random.chars().map(|c| c.to_digit(16).map_or('z', |d| char::from(b'a' + d as u8))).collect();
+    format!("=_passerelle_{letters}")
 }
 
 /// The mailer for these settings.

@@ -48,9 +48,7 @@ pub use audit::Actor;
 pub use ent::{EntClaims, EntValidator, ent_sign_in, parse_service_response};
 pub use guard::argon2_permits;
 pub use link_guard::{MAX_ATTEMPTS_PER_CHILD, MAX_CHALLENGES_PER_CHILD, clear_child_link_guard};
-pub use links::{
-    CodeToSend, LinkChallenge, confirm_child_link, linked_funders, linked_pupils, normalize_name, request_child_link,
-};
+pub use links::{LinkChallenge, confirm_child_link, linked_funders, linked_pupils, normalize_name, request_child_link};
 pub use membership::{PartnerRole, membership_of};
 pub use oidc::{
     AuthorizationStart, BoxFuture, FLOW_TTL_SECS, OidcClaims, OidcProvider, OidcProviders, OidcStart, PendingFlow,

@@ -2,6 +2,12 @@
 //! on each of their phones, an e-mail if they want — at least once, from the outbox rows the
 //! ledger writes in the same transaction as the money.
 //!
+//! Four outbox topics (`topics`): `pass_updated` (the family of a pass), `request_updated`
+//! (the account that filed a request; written through [`request_event`]), `partner_settled`
+//! (the members of a partner whose reimbursements were approved) and `mail` (an account mail
+//! queued by the use case creating its token, [`crate::mail::queue`]). E-mails are
+//! rendered from the templates of `domain/templates/` (`email`, [`crate::mail`]).
+//!
 //! The dispatcher ([`dispatch`]) claims due outbox rows with a lease, delivers each channel
 //! once (the `delivery` table remembers what went out, so a retry after a partial failure
 //! sends only the rest), then marks the row dispatched, or schedules a retry with exponential
@@ -10,7 +16,9 @@
 //! kind and ids only — no names, no amounts (`mobile-contract/push-payloads.md`).
 
 mod dispatch;
+mod email;
 mod inbox;
+mod topics;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -23,6 +31,8 @@ pub use inbox::{
     Notification, Preference, get_notification, list_notifications, mark_read, preferences, register_push_token,
     set_preference, unread_count,
 };
+pub(crate) use topics::insert_outbox;
+pub use topics::{REQUEST_TOPIC, pass_event, request_event};
 
 /// What happened, as the family is told (`notification.kind`, push `data.kind`).
 #[derive(
@@ -33,6 +43,7 @@ pub use inbox::{
     Eq,
     Hash,
     Serialize,
+    serde::Deserialize,
     strum::Display,
     strum::EnumString,
     strum::IntoStaticStr,
@@ -52,6 +63,15 @@ pub enum NotificationKind {
     CardBlocked,
     CreditExpiring,
     CreditExpired,
+    /// The yearly grant credited the pass (`pass_updated`, reason `credit_granted`).
+    CreditGranted,
+    /// The family's request was filed (`request_updated`).
+    RequestReceived,
+    /// The family's request changed status (`request_updated`).
+    RequestStatusChanged,
+    /// The funder ordered the transfer of a partner's reimbursements (`partner_settled`): told
+    /// to the partner's members.
+    SettlementPaid,
 }
 
 impl NotificationKind {
@@ -67,14 +87,30 @@ impl NotificationKind {
             NotificationKind::CardBlocked => "Carte bloquée",
             NotificationKind::CreditExpiring => "Crédit bientôt perdu",
             NotificationKind::CreditExpired => "Crédit expiré",
+            NotificationKind::CreditGranted => "Pass crédité",
+            NotificationKind::RequestReceived => "Demande reçue",
+            NotificationKind::RequestStatusChanged => "Demande mise à jour",
+            NotificationKind::SettlementPaid => "Remboursement en route",
         }
     }
 
     /// E-mail unless the account says otherwise: yes for what others did to the pass (a club
     /// redeemed, charged or refunded; the card blocked; credit about to expire or expired), no
-    /// for what the parent just did in the app (they saw it happen). Push and inbox: always.
+    /// for what the parent just did in the app (they saw it happen) — except the receipt of a
+    /// request, which an administration acknowledges in writing (an *accusé de réception*,
+    /// Code des relations entre le public et l'administration, L112-3). Push and inbox: always.
     pub fn email_by_default(self) -> bool {
         !matches!(self, NotificationKind::TicketIssued | NotificationKind::TicketCancelled | NotificationKind::Payment)
+    }
+
+    /// The id a push's `data` and the inbox entry carry beside the kind: what the event is
+    /// about (`push-payloads.md`).
+    pub fn about(self) -> &'static str {
+        match self {
+            NotificationKind::RequestReceived | NotificationKind::RequestStatusChanged => "request_id",
+            NotificationKind::SettlementPaid => "batch_id",
+            _ => "pass_id",
+        }
     }
 
     /// One line of text under the title.
@@ -88,6 +124,14 @@ impl NotificationKind {
             }
             NotificationKind::CreditExpired => {
                 "La date limite est passée : le crédit restant du Pass de votre enfant a expiré."
+            }
+            NotificationKind::CreditGranted => "Le Pass de votre enfant a été crédité pour l'année scolaire.",
+            NotificationKind::RequestReceived => "Votre demande a bien été reçue. Vous serez informé de la suite.",
+            NotificationKind::RequestStatusChanged => {
+                "Votre demande a changé de statut. Ouvrez l'application pour le détail."
+            }
+            NotificationKind::SettlementPaid => {
+                "Le département a ordonné le virement de vos remboursements Pass+. Il arrive sous quelques jours."
             }
             _ => "Le solde du Pass de votre enfant a changé. Ouvrez l'application pour le détail.",
         }

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use passerelle_domain::auth::{self, AccountKind, AuthConfig, Device, Tokens};
-use passerelle_domain::mail::{Mailer, Message, send_detached};
 use sea_orm::DatabaseConnection;
 
 use crate::access::{SignedIn, caller, client_ip, signed_in};
@@ -270,33 +269,22 @@ impl AccountMutation {
         Ok(Reauthentication { valid_until: DateTime::from_timestamp_micros(until) })
     }
 
-    /// Creates a parent account; a verification e-mail follows (sent after the answer).
-    /// Public; the same answer whether the address is new or taken; throttled per address and
-    /// per e-mail address (`RATE_LIMITED` with `retryAfter`).
+    /// Creates a parent account; a verification e-mail follows (queued with the token, sent
+    /// after the answer). Public; the same answer whether the address is new or taken;
+    /// throttled per client address and per e-mail address (`RATE_LIMITED` with `retryAfter`).
     async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> ApiResult<SignUpPayload> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let ip = client_ip(ctx);
-        let created =
-            auth::sign_up(db, AccountKind::Parent, &input.email, &input.password, &input.display_name, &ip).await?;
-        if let (Some((account, token)), Some(mailer)) = (created, ctx.data_opt::<Arc<dyn Mailer>>()) {
-            send_detached(
-                mailer.clone(),
-                Message::VerifyEmail { to: account.email, name: account.display_name, token },
-            );
-        }
+        auth::sign_up(db, AccountKind::Parent, &input.email, &input.password, &input.display_name, &ip).await?;
         Ok(SignUpPayload { verification_sent: true })
     }
 
-    /// Sends a password-reset token to the address if it has an account (after the answer).
-    /// Public; always true, unless throttled per address or per e-mail address.
+    /// Sends a password-reset token to the address if it has an account (queued, sent after
+    /// the answer). Public; always true, unless throttled per client address or per e-mail
+    /// address.
     async fn request_password_reset(&self, ctx: &Context<'_>, email: String) -> ApiResult<bool> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
-        if let (Some((account, token)), Some(mailer)) =
-            (auth::request_password_reset(db, &email, &client_ip(ctx)).await?, ctx.data_opt::<Arc<dyn Mailer>>())
-        {
-            let message = Message::PasswordReset { to: account.email, name: account.display_name, token };
-            send_detached(mailer.clone(), message);
-        }
+        auth::request_password_reset(db, &email, &client_ip(ctx)).await?;
         Ok(true)
     }
 

@@ -2,13 +2,10 @@
 //!
 //! A child is reachable only through a live, verified link; anything else is `NOT_FOUND`.
 
-use std::sync::Arc;
-
 use async_graphql::{ComplexObject, Context, ID, InputObject, Object, SimpleObject};
 use chrono::NaiveDate;
 use passerelle_domain::Error;
 use passerelle_domain::auth::{self, AccountKind, Principal};
-use passerelle_domain::mail::{Mailer, Message, send_detached};
 use passerelle_domain::school::query::{PupilRow, list_pupils_by_ids, schools_by_uai};
 use uuid::Uuid;
 
@@ -134,8 +131,9 @@ pub struct FamilyMutation;
 #[Object]
 impl FamilyMutation {
     /// Names a child; if the school record matches, a code goes to a legal guardian's e-mail
-    /// on that record (after the answer). The answer is the same either way. Needs a verified
-    /// e-mail address (`EMAIL_NOT_VERIFIED`); throttled per account and per address.
+    /// on that record (queued with the challenge, sent after the answer). The answer is the
+    /// same either way. Needs a verified e-mail address (`EMAIL_NOT_VERIFIED`); throttled per
+    /// account and per address.
     #[graphql(guard = "SignedIn")]
     async fn request_child_link(
         &self,
@@ -144,7 +142,7 @@ impl FamilyMutation {
     ) -> ApiResult<ChildLinkChallenge> {
         let p = parent(ctx)?;
         let db = ctx.data_unchecked::<DatabaseConnection>();
-        let (challenge, send) = auth::request_child_link(
+        let challenge = auth::request_child_link(
             db,
             p.account.id,
             &client_ip(ctx),
@@ -154,10 +152,6 @@ impl FamilyMutation {
             input.pupil_birth_date,
         )
         .await?;
-        if let (Some(s), Some(mailer)) = (send, ctx.data_opt::<Arc<dyn Mailer>>()) {
-            let message = Message::LinkCode { to: s.to, child_given_name: s.child_given_name, code: s.code };
-            send_detached(mailer.clone(), message);
-        }
         Ok(ChildLinkChallenge {
             challenge_id: ID(challenge.id.to_string()),
             expires_at: chrono::DateTime::from_timestamp_micros(challenge.expires_at_us).unwrap_or_default(),

@@ -25,6 +25,10 @@ pub enum GqlNotificationKind {
     CardBlocked,
     CreditExpiring,
     CreditExpired,
+    CreditGranted,
+    RequestReceived,
+    RequestStatusChanged,
+    SettlementPaid,
 }
 
 /// One inbox entry; `eventId` is the same in the push's `data.event_id`, so the app shows an
@@ -36,7 +40,12 @@ pub struct Notification {
     pub kind: GqlNotificationKind,
     pub title: String,
     pub body: String,
+    /// The pass it is about (pass events).
     pub pass_id: Option<ID>,
+    /// The request it is about (`REQUEST_RECEIVED`, `REQUEST_STATUS_CHANGED`).
+    pub request_id: Option<ID>,
+    /// The settlement batch it is about (`SETTLEMENT_PAID`, to a partner's members).
+    pub batch_id: Option<ID>,
     pub created_at: DateTime<Utc>,
     pub read_at: Option<DateTime<Utc>>,
 }
@@ -51,6 +60,8 @@ impl From<notify::Notification> for Notification {
             title: n.kind.title().to_owned(),
             body: n.kind.body().to_owned(),
             pass_id: payload["pass_id"].as_str().map(|p| ID(p.to_owned())),
+            request_id: payload["request_id"].as_str().map(|r| ID(r.to_owned())),
+            batch_id: payload["batch_id"].as_str().map(|b| ID(b.to_owned())),
             created_at: time(n.created_at_us),
             read_at: n.read_at_us.map(time),
         }

@@ -6,8 +6,8 @@ use passerelle_domain::auth::{
 };
 use passerelle_domain::funder::ensure_funder_by_code;
 use passerelle_domain::school::import::{ImportFile, ImportOptions, RosterFormat, import_roster};
-use passerelle_tests::smtp::{SmtpSink, digits};
-use passerelle_tests::{TestApp, code};
+use passerelle_tests::smtp::{SmtpSink, digits, dispatched_mail_rows, parts};
+use passerelle_tests::{TestApp, code, count};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -65,6 +65,17 @@ async fn sign_up_sends_a_verification_token_that_works_once() {
         .await;
     assert_eq!(body["data"]["signUp"]["verificationSent"], true, "{body}");
     let token = token_in(&sink, "new.parent@example.org").await;
+    // Text and HTML, both with the token.
+    let sent = parts(&sink.next_to("new.parent@example.org").await.data);
+    let kinds: Vec<&str> = sent.iter().map(|(kind, _)| kind.split(';').next().unwrap_or_default()).collect();
+    assert_eq!(kinds, ["text/plain", "text/html"], "{sent:?}");
+    assert!(sent.iter().all(|(_, body)| body.contains(&token)), "{sent:?}");
+    assert!(sent[1].1.contains("Bonjour Nina,"), "{}", sent[1].1);
+    // Sent through the outbox, which keeps no token once it went out.
+    let rows = dispatched_mail_rows(&app.db, "new.parent@example.org").await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!((rows[0]["message"].as_str(), rows[0]["token"].as_str()), (Some("verify_email"), Some("")));
+    assert!(!rows[0].to_string().contains(&token), "{}", rows[0]);
     let verify = "mutation($t: String!) { verifyEmail(token: $t) }";
     assert_eq!(app.graphql(verify, json!({ "t": token })).await["data"]["verifyEmail"], true);
     assert_eq!(app.graphql(verify, json!({ "t": token })).await["data"]["verifyEmail"], false, "single use");
@@ -84,6 +95,10 @@ async fn a_parent_links_a_child_with_the_code_sent_to_the_school_record() {
     let mail = sink.next_to("claire@example.org").await;
     assert!(sink.last_to("paul@example.org").is_none());
     let code_sent = digits(&mail.data, 6).expect("6-digit code");
+    assert!(parts(&mail.data).iter().all(|(_, body)| body.contains(&code_sent) && body.contains("Léa")));
+    let rows = dispatched_mail_rows(&app.db, "claire@example.org").await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!((rows[0]["message"].as_str(), rows[0]["code"].as_str()), (Some("link_code"), Some("")));
     let wrong = if code_sent == "000000" { "111111" } else { "000000" };
     assert_eq!(code(&app.graphql_as(&token, CONFIRM, json!({ "c": challenge, "k": wrong })).await), "BAD_USER_INPUT");
     let ok = app.graphql_as(&token, CONFIRM, json!({ "c": challenge, "k": code_sent })).await;
@@ -192,8 +207,16 @@ async fn a_password_reset_by_e_mail_signs_out_every_device() {
     assert_eq!(known.1["data"]["requestPasswordReset"], true, "{}", known.1);
     let unknown = app.graphql_answer(None, ASK_RESET, json!({ "e": "unknown@example.org" })).await;
     assert_eq!(unknown, known, "the same answer for an unknown address");
+    // Queued in the request's transaction: one row, for the known address only.
+    assert_eq!(count(&app.db, "SELECT COUNT(*) AS n FROM outbox WHERE topic = 'mail'").await, 1);
+    assert!(dispatched_mail_rows(&app.db, "unknown@example.org").await.is_empty());
     assert!(sink.messages_to("unknown@example.org").is_empty());
     let token = token_in(&sink, "forgetful@example.org").await;
+    let rows = dispatched_mail_rows(&app.db, "forgetful@example.org").await;
+    assert_eq!(
+        (rows.len(), rows[0]["message"].as_str(), rows[0]["token"].as_str()),
+        (1, Some("password_reset"), Some(""))
+    );
     let weak = app.graphql(RESET, json!({ "t": token, "p": "short" })).await;
     assert_eq!(code(&weak), "BAD_USER_INPUT");
     assert_eq!(

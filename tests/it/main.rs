@@ -23,6 +23,7 @@ mod ledger_races;
 mod ledger_scope;
 mod notifications;
 mod notifications_crash;
+mod notifications_settled;
 mod oidc;
 mod partner_clients;
 mod protocols;

@@ -41,17 +41,24 @@ async fn eventually(what: &str, done: impl Fn() -> bool) {
     }
 }
 
+/// A server pushing to `fcm` and mailing to `sink`, with `extra` settings.
+async fn app_with(sink: &SmtpSink, fcm: &FakeFcm, extra: &[(&str, &str)]) -> TestApp {
+    let mut vars: Vec<(String, String)> = fcm.settings();
+    vars.extend(sink.settings());
+    vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    TestApp::spawn_with(&vars).await
+}
+
 #[tokio::test]
 async fn a_redemption_reaches_the_family_once_in_the_inbox_on_each_device_and_by_mail() {
-    let sink = SmtpSink::start().await;
-    let fcm = FakeFcm::start().await;
-    let mut vars: Vec<(String, String)> = fcm.settings();
-    vars.push(("PASSERELLE_SMTP_URL".into(), sink.url()));
-    vars.push(("PASSERELLE_MAIL_FROM".into(), format!("Passerelle <{}>", sink.from)));
-    vars.push(("PASSERELLE_DISPATCH_MS".into(), "20".into()));
-    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let app = TestApp::spawn_with(&vars).await;
+    let (sink, fcm) = (SmtpSink::start().await, FakeFcm::start().await);
+    let app = app_with(&sink, &fcm, &[]).await;
     let f = family(&app.db, 1, false).await;
+    // The grant's event (written before the family was linked) reaches the inbox only here: no
+    // device yet, no mailer. Then a node whose dispatcher runs on its own clock takes over.
+    passerelle_api::notifications::tick(&app.db, None, None).await.unwrap();
+    let node = app.another_node(|_| {}).await;
     let parent = sign_in(&app, &f.parent_email, None).await;
     for (token, platform) in [("device-android-1", "ANDROID"), ("device-ios-1", "IOS")] {
         let body = app.graphql_as(&parent, REGISTER, json!({ "i": { "token": token, "platform": platform } })).await;
@@ -81,14 +88,14 @@ async fn a_redemption_reaches_the_family_once_in_the_inbox_on_each_device_and_by
     eventually("four pushes", || fcm.accepted().len() >= 4).await;
     let mails = sink.wait_for(&f.parent_email, 1).await;
     let body = app.graphql_as(&parent, INBOX, json!({})).await;
-    assert_eq!(body["data"]["unreadNotificationCount"], 2, "{body}");
+    assert_eq!(body["data"]["unreadNotificationCount"], 3, "{body}");
     let kinds: Vec<&str> = body["data"]["notifications"]["edges"]
         .as_array()
         .unwrap()
         .iter()
         .map(|e| e["node"]["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["TICKET_REDEEMED", "TICKET_ISSUED"]);
+    assert_eq!(kinds, ["TICKET_REDEEMED", "TICKET_ISSUED", "CREDIT_GRANTED"]);
     let redeemed_event = body["data"]["notifications"]["edges"][0]["node"]["eventId"].as_str().unwrap().to_owned();
     assert!(body_text(&mails[0].data).contains(&redeemed_event), "the redemption's e-mail: {}", mails[0].data);
 
@@ -108,13 +115,14 @@ async fn a_redemption_reaches_the_family_once_in_the_inbox_on_each_device_and_by
     assert_eq!(again.events, 0);
     assert_eq!(fcm.accepted().len(), 4);
     assert_eq!(sink.messages_to(&f.parent_email).len(), 1);
-    assert_eq!(count(&app.db, "SELECT COUNT(*) AS n FROM notification").await, 2);
+    assert_eq!(count(&app.db, "SELECT COUNT(*) AS n FROM notification").await, 3);
     assert_eq!(fcm.grants(), 1, "the access token is cached");
 
     let read = app.graphql_as(&parent, "mutation { markNotificationsRead }", json!({})).await;
-    assert_eq!(read["data"]["markNotificationsRead"], 2, "{read}");
+    assert_eq!(read["data"]["markNotificationsRead"], 3, "{read}");
     assert_eq!(app.graphql_as(&parent, INBOX, json!({})).await["data"]["unreadNotificationCount"], 0);
     let _ = Wallet::Sport;
+    node.stop().await.unwrap();
     app.stop().await;
 }
 
@@ -123,6 +131,8 @@ async fn unregistered_tokens_are_dropped_and_a_503_is_retried_after_retry_after_
     let fcm = FakeFcm::start().await;
     let app = TestApp::spawn().await;
     let f = family(&app.db, 1, false).await;
+    // The grant's event goes out before any device is known.
+    passerelle_api::notifications::tick(&app.db, None, None).await.unwrap();
     for token in ["gone", "busy", "fine"] {
         passerelle_domain::notify::register_push_token(&app.db, f.parent, token, "ANDROID").await.unwrap();
     }
@@ -160,8 +170,10 @@ async fn unregistered_tokens_are_dropped_and_a_503_is_retried_after_retry_after_
 #[tokio::test]
 async fn a_subscriber_on_one_node_hears_of_an_inbox_entry_written_by_another() {
     let app = TestApp::spawn().await; // node A: no dispatcher of its own
-    let node_b = app.another_node(|_| {}).await;
     let f = family(&app.db, 1, false).await;
+    // The grant's event, delivered before node B starts: B's only work is the ticket's.
+    passerelle_api::notifications::tick(&app.db, None, None).await.unwrap();
+    let node_b = app.another_node(|_| {}).await;
     let parent = sign_in(&app, &f.parent_email, None).await;
     let query = "subscription { notificationAdded { eventId kind passId } }";
     let mut socket = passerelle_tests::ws::subscribe(app.addr, &parent, query, json!({})).await;
@@ -170,7 +182,9 @@ async fn a_subscriber_on_one_node_hears_of_an_inbox_entry_written_by_another() {
     let data =
         passerelle_tests::ws::next_matching(&mut socket, |d| d["notificationAdded"]["kind"] == "TICKET_ISSUED").await;
     assert_eq!(data["notificationAdded"]["passId"], f.passes[0].id.to_string());
-    assert_eq!(count(&app.db, "SELECT COUNT(*) AS n FROM notification").await, 1);
+    let sql = "SELECT COUNT(*) AS n FROM notification WHERE kind = 'ticket_issued'";
+    assert_eq!(count(&app.db, sql).await, 1);
+    assert_eq!(count(&app.db, "SELECT COUNT(*) AS n FROM notification").await, 2, "the grant's and the ticket's");
     node_b.stop().await.unwrap();
     app.stop().await;
 }
@@ -214,5 +228,138 @@ async fn families_holding_credit_are_reminded_30_then_7_days_before_the_deadline
     passerelle_api::notifications::tick(&app.db, None, None).await.unwrap();
     let kinds = count(&app.db, "SELECT COUNT(*) AS n FROM notification WHERE kind = 'credit_expiring'").await;
     assert_eq!(kinds, 2, "30 and 7 days, in the inbox");
+    app.stop().await;
+}
+
+const REQUEST_INBOX: &str = "{ notifications(first: 10) { edges { node { eventId kind requestId passId title } } } }";
+
+#[tokio::test]
+async fn a_request_event_reaches_its_account_in_the_inbox_on_each_device_and_by_multipart_mail() {
+    use passerelle_domain::notify::{NotificationKind, request_event};
+    use passerelle_domain::request::RequestStatus;
+    use sea_orm::TransactionTrait;
+    let (sink, fcm) = (SmtpSink::start().await, FakeFcm::start().await);
+    let app = app_with(&sink, &fcm, &[]).await;
+    let f = family(&app.db, 1, false).await;
+    let parent = sign_in(&app, &f.parent_email, None).await;
+    let body = app.graphql_as(&parent, REGISTER, json!({ "i": { "token": "device-1", "platform": "IOS" } })).await;
+    assert_eq!(body["data"]["registerPushToken"], true, "{body}");
+    // Whatever the grant wrote so far is delivered first: this test counts the request's own.
+    passerelle_api::notifications::tick(&app.db, None, None).await.unwrap();
+    let before = count(&app.db, "SELECT COUNT(*) AS n FROM notification").await;
+
+    // The request workflow's transaction: the request is filed, then approved.
+    let request = uuid::Uuid::now_v7();
+    let txn = app.db.begin().await.unwrap();
+    let received = request_event(&txn, NotificationKind::RequestReceived, request, f.parent, RequestStatus::Submitted)
+        .await
+        .unwrap();
+    let changed =
+        request_event(&txn, NotificationKind::RequestStatusChanged, request, f.parent, RequestStatus::Approved)
+            .await
+            .unwrap();
+    // A kind that is not a request's: refused.
+    let bad =
+        request_event(&txn, NotificationKind::Refund, request, f.parent, RequestStatus::Approved).await.unwrap_err();
+    assert_eq!(bad.code(), "BAD_USER_INPUT");
+    txn.commit().await.unwrap();
+    let sql = "SELECT payload FROM outbox WHERE id = $1";
+    let row = passerelle_domain::db::stmt(app.db.get_database_backend(), sql, [received.into()]);
+    let row = sea_orm::ConnectionTrait::query_one_raw(&app.db, row).await.unwrap().expect("the outbox row");
+    let payload: String = row.try_get("", "payload").unwrap();
+    let expected = json!({ "reason": "request_received", "request_id": request.to_string(),
+                            "account_id": f.parent.to_string(), "status": "submitted" });
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&payload).unwrap(), expected);
+
+    let (push, mailer) = (fcm.sender(), sink.mailer());
+    let report = passerelle_api::notifications::tick(&app.db, Some(&push), Some(&mailer)).await.unwrap();
+    assert_eq!((report.events, report.inbox, report.pushes, report.emails), (2, 2, 2, 2), "{report:?}");
+
+    // The inbox: both, with the request's id and no pass.
+    let inbox = app.graphql_as(&parent, REQUEST_INBOX, json!({})).await;
+    let nodes: Vec<serde_json::Value> =
+        inbox["data"]["notifications"]["edges"].as_array().unwrap().iter().map(|e| e["node"].clone()).collect();
+    assert_eq!(nodes.len() as i64, before + 2, "{inbox}");
+    // Both, whichever was dispatched first (a claim returns its rows in no set order).
+    for (event, kind) in [(changed, "REQUEST_STATUS_CHANGED"), (received, "REQUEST_RECEIVED")] {
+        let node = nodes.iter().find(|n| n["eventId"] == event.to_string().as_str()).expect("the event's entry");
+        assert_eq!(node["kind"], kind, "{node}");
+        assert_eq!(node["requestId"], request.to_string());
+        assert!(node["passId"].is_null());
+    }
+    // The pushes: kind, event and request ids only, as strings.
+    let pushes = fcm.accepted();
+    let data: Vec<&serde_json::Value> = pushes.iter().map(|m| &m["data"]).collect();
+    assert_eq!(data.len(), 2, "{pushes:?}");
+    assert!(data.contains(
+        &&json!({ "kind": "request_received", "event_id": received.to_string(), "request_id": request.to_string() })
+    ));
+    assert!(data.contains(&&json!({ "kind": "request_status_changed", "event_id": changed.to_string(), "request_id": request.to_string() })));
+    // The e-mails: multipart, text then HTML, each saying what happened.
+    let mails = sink.wait_for(&f.parent_email, 2).await;
+    for mail in &mails {
+        let sent = passerelle_tests::smtp::parts(&mail.data);
+        let kinds: Vec<&str> = sent.iter().map(|(k, _)| k.split(';').next().unwrap_or_default()).collect();
+        assert_eq!(kinds, ["text/plain", "text/html"], "{}", mail.data);
+        assert!(sent.iter().all(|(_, body)| body.contains(&request.to_string())), "{}", mail.data);
+    }
+    let saying = |needle: &str| {
+        let in_both = |m: &&passerelle_tests::smtp::Received| {
+            passerelle_tests::smtp::parts(&m.data).iter().all(|(_, body)| body.contains(needle))
+        };
+        mails.iter().filter(in_both).count()
+    };
+    assert_eq!((saying("bien reçu votre demande"), saying("acceptée.")), (1, 1));
+    // Once: nothing is left, and a second pass sends nothing more.
+    assert_eq!(passerelle_api::notifications::tick(&app.db, Some(&push), Some(&mailer)).await.unwrap().events, 0);
+    assert_eq!((fcm.accepted().len(), sink.messages_to(&f.parent_email).len()), (2, 2));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_grant_tells_the_family_once_per_pass_credited_and_a_rerun_tells_nothing() {
+    let (sink, fcm) = (SmtpSink::start().await, FakeFcm::start().await);
+    let app = app_with(&sink, &fcm, &[]).await;
+    // Two pupils, the first boursier: a base grant for each and a top-up for the first, in one page.
+    let f = family(&app.db, 2, true).await;
+    let granted = "SELECT COUNT(*) AS n FROM outbox WHERE topic = 'pass_updated' AND payload LIKE '%credit_granted%'";
+    assert_eq!(count(&app.db, granted).await, 2, "one event per pass credited");
+    let sql = "SELECT payload FROM outbox WHERE topic = 'pass_updated'";
+    let rows = sea_orm::ConnectionTrait::query_all_raw(
+        &app.db,
+        passerelle_domain::db::stmt(app.db.get_database_backend(), sql, []),
+    )
+    .await
+    .unwrap();
+    let mut passes: Vec<String> = rows
+        .iter()
+        .map(|r| serde_json::from_str::<serde_json::Value>(&r.try_get::<String>("", "payload").unwrap()).unwrap())
+        .map(|p| {
+            assert_eq!(p["reason"], "credit_granted", "{p}");
+            p["pass_id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    passes.sort_unstable();
+    let mut expected: Vec<String> = f.passes.iter().map(|p| p.id.to_string()).collect();
+    expected.sort_unstable();
+    assert_eq!(passes, expected);
+    // Everything is already granted: nothing is credited, nobody is told again.
+    let again = passerelle_domain::grant::run_grant(&app.db, f.campaign, &|_, _| {}).await.unwrap();
+    assert_eq!((again.credits, again.already_done), (0, 3), "{again:?}");
+    assert_eq!(count(&app.db, granted).await, 2);
+
+    // The family hears of it once per child, by e-mail too (by default), the child by given name.
+    let mailer =
+        passerelle_api::mailer::mailer(&passerelle_api::Settings::from_vars(&sink.settings()).unwrap()).unwrap();
+    let report = passerelle_api::notifications::tick(&app.db, None, Some(&mailer)).await.unwrap();
+    assert_eq!((report.events, report.inbox, report.emails), (2, 2, 2), "{report:?}");
+    for mail in sink.wait_for(&f.parent_email, 2).await {
+        let sent = passerelle_tests::smtp::parts(&mail.data);
+        assert_eq!(sent.len(), 2, "{}", mail.data);
+        assert!(sent.iter().all(|(_, body)| body.contains("Pass de Given") && body.contains("crédité")), "{sent:?}");
+        assert!(!mail.data.contains('€') && !mail.data.contains("40.00"), "no amount: {}", mail.data);
+    }
+    let sql = "SELECT COUNT(*) AS n FROM notification WHERE kind = 'credit_granted'";
+    assert_eq!(count(&app.db, sql).await, 2);
     app.stop().await;
 }

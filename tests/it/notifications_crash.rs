@@ -11,7 +11,7 @@ use passerelle_domain::notify::{DispatchOptions, PushSender, register_push_token
 use passerelle_tests::fake_fcm::FakeFcm;
 use passerelle_tests::spending::{Family, family};
 use passerelle_tests::{TestDb, count, fresh_db};
-use sea_orm::FromQueryResult;
+use sea_orm::{ConnectionTrait, FromQueryResult};
 use uuid::Uuid;
 
 const DEVICES: [&str; 2] = ["crash-android", "crash-ios"];
@@ -77,6 +77,10 @@ fn pushes(fcm: &FakeFcm) -> HashMap<(Uuid, String), usize> {
 /// A family (one parent, two devices) and `events` committed outbox events (tickets issued).
 async fn family_with_events(test_db: &TestDb, events: usize) -> Family {
     let f = family(&test_db.db, 3, false).await;
+    // The grant's own events (`credit_granted`, one per pass) are not this test's: it counts
+    // the tickets' events only.
+    let db = &test_db.db;
+    db.execute_raw(stmt(db.get_database_backend(), "DELETE FROM outbox", [])).await.expect("clear the outbox");
     for (token, platform) in DEVICES.iter().zip(["ANDROID", "IOS"]) {
         register_push_token(&test_db.db, f.parent, token, platform).await.expect("device");
     }

@@ -1,10 +1,12 @@
 //! A request's whole life through HTTP, as the apps and the back office drive it: a boursier
 //! bonus filed with a PDF → acknowledged → information asked → answered → approved, its top-up
-//! credited in the same transaction, the family told at each staff step, the delays counted.
+//! credited in the same transaction, the family told at each staff step (through the dispatcher:
+//! inbox and push), the delays counted.
 
 use passerelle_domain::auth::{AccountKind, StaffRole};
 use passerelle_domain::ledger::{Wallet, audit};
 use passerelle_tests::accounts::{account, sign_in};
+use passerelle_tests::fake_fcm::FakeFcm;
 use passerelle_tests::requests::{FIELDS, PDF, decide, download, mutate, notices, staff_token, upload};
 use passerelle_tests::spending::family;
 use passerelle_tests::{TestApp, code};
@@ -91,6 +93,7 @@ async fn a_boursier_bonus_goes_from_the_app_to_its_top_up_and_the_family_hears_e
         ("request_status_changed", "approved"),
     ];
     assert_eq!(told, expected.map(|(a, b)| (a.to_owned(), b.to_owned())));
+    delivered_through_the_dispatcher(&app, &parent, &id).await;
 
     // The documents: their family and the funder's staff read them; another parent does not.
     let (status, bytes) = download(&app, &parent, &doc_id).await;
@@ -121,4 +124,40 @@ async fn a_boursier_bonus_goes_from_the_app_to_its_top_up_and_the_family_hears_e
 
     assert!(audit(&app.db).await.unwrap().is_clean());
     app.stop().await;
+}
+
+/// The story's notices, delivered by the dispatcher (as the worker runs it): the parent's inbox
+/// holds one entry per step they were told of, each naming the request, and their phone got one
+/// push each (the fake FCM).
+async fn delivered_through_the_dispatcher(app: &TestApp, parent: &str, id: &str) {
+    let fcm = FakeFcm::start().await;
+    let q = "mutation($i: RegisterPushTokenInput!) { registerPushToken(input: $i) }";
+    let body = app.graphql_as(parent, q, json!({ "i": { "token": "parent-phone", "platform": "ANDROID" } })).await;
+    assert_eq!(body["data"]["registerPushToken"], true, "{body}");
+    let push = fcm.sender();
+    let report = passerelle_api::notifications::tick(&app.db, Some(&push), None).await.expect("dispatch");
+    assert_eq!(report.failed, 0, "{report:?}");
+
+    let q = "{ notifications(first: 50) { edges { node { eventId kind requestId passId } } } }";
+    let body = app.graphql_as(parent, q, json!({})).await;
+    let nodes: Vec<serde_json::Value> = body["data"]["notifications"]["edges"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{body}"))
+        .iter()
+        .map(|e| e["node"].clone())
+        .filter(|n| n["requestId"] == id)
+        .collect();
+    let mut kinds: Vec<&str> = nodes.iter().filter_map(|n| n["kind"].as_str()).collect();
+    kinds.sort_unstable();
+    let expected = ["REQUEST_RECEIVED", "REQUEST_STATUS_CHANGED", "REQUEST_STATUS_CHANGED", "REQUEST_STATUS_CHANGED"];
+    assert_eq!(kinds, expected, "{body}");
+    assert!(nodes.iter().all(|n| n["passId"].is_null()), "{body}");
+
+    let pushed: Vec<serde_json::Value> = fcm.accepted().into_iter().filter(|m| m["data"]["request_id"] == id).collect();
+    assert_eq!(pushed.len(), 4, "{pushed:?}");
+    for node in &nodes {
+        let event = &node["eventId"];
+        let for_it = pushed.iter().filter(|m| &m["data"]["event_id"] == event).count();
+        assert_eq!(for_it, 1, "one push for {node}");
+    }
 }

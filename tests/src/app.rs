@@ -114,10 +114,12 @@ impl TestApp {
         }
     }
 
-    /// A server that delivers e-mail over SMTP to `sink`.
+    /// A server that delivers e-mail over SMTP to `sink`, its outbox dispatcher running every
+    /// 20 ms (every mail goes through the outbox).
     pub async fn spawn_with_smtp(sink: &crate::smtp::SmtpSink) -> TestApp {
         let (url, from) = (sink.url(), format!("Passerelle <{}>", sink.from));
-        Self::spawn_with(&[("PASSERELLE_SMTP_URL", url.as_str()), ("PASSERELLE_MAIL_FROM", from.as_str())]).await
+        let vars = [("PASSERELLE_SMTP_URL", url.as_str()), ("PASSERELLE_MAIL_FROM", from.as_str())];
+        Self::spawn_with(&[vars[0], vars[1], ("PASSERELLE_DISPATCH_MS", "20")]).await
     }
 
     /// A server whose OIDC sign-in goes to `provider`, configured under the name `name`.

@@ -98,6 +98,12 @@ impl FakeFcm {
         lock(&self.inner).scripts.insert(device_token.to_owned(), scripted);
     }
 
+    /// The service's FCM HTTP v1 client, pointed at this fake: what a test hands the dispatcher.
+    pub fn sender(&self) -> std::sync::Arc<dyn passerelle_domain::notify::PushSender> {
+        let credentials = std::fs::read_to_string(&self.credentials).expect("the fake's credentials");
+        std::sync::Arc::new(passerelle_api::fcm::FcmClient::new(&credentials, &self.base_url).expect("FCM client"))
+    }
+
     /// The messages accepted so far (the `message` objects).
     pub fn accepted(&self) -> Vec<Value> {
         lock(&self.inner).accepted.clone()

@@ -71,6 +71,14 @@ impl SmtpSink {
         format!("smtp://{}", self.server)
     }
 
+    /// The settings of a service delivering its mail here.
+    pub fn settings(&self) -> Vec<(String, String)> {
+        vec![
+            ("PASSERELLE_SMTP_URL".into(), self.url()),
+            ("PASSERELLE_MAIL_FROM".into(), format!("Passerelle <{}>", self.from)),
+        ]
+    }
+
     async fn session(&self, stream: tokio::net::TcpStream) -> std::io::Result<()> {
         let (r, mut w) = stream.into_split();
         let mut lines = BufReader::new(r).lines();
@@ -133,6 +141,12 @@ impl SmtpSink {
         self.messages_to(to).pop()
     }
 
+    /// The service's SMTP mailer, pointed at this sink: what a test hands the dispatcher.
+    pub fn mailer(&self) -> std::sync::Arc<dyn passerelle_domain::mail::Mailer> {
+        let settings = passerelle_api::Settings::from_vars(&self.settings()).expect("settings");
+        passerelle_api::mailer::mailer(&settings).expect("mailer")
+    }
+
     /// Waits until `n` messages to `to` arrived (at most 10 s, then panics); returns them all.
     pub async fn wait_for(&self, to: &str, n: usize) -> Vec<Received> {
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -183,4 +197,53 @@ fn spooled(dir: &Path) -> Vec<Received> {
 pub fn digits(text: &str, n: usize) -> Option<String> {
     let chars: Vec<char> = text.chars().collect();
     chars.windows(n).find(|w| w.iter().all(char::is_ascii_digit)).map(|w| w.iter().collect())
+}
+
+/// The parts of a multipart/alternative message as sent: `(content type, body)` each, in
+/// order (the service sends 8-bit parts: the bodies read as written).
+pub fn parts(data: &str) -> Vec<(String, String)> {
+    let Some(boundary) = data.split("boundary=\"").nth(1).and_then(|b| b.split('"').next()) else {
+        return Vec::new();
+    };
+    let delimiter = format!("--{boundary}");
+    data.split(&delimiter)
+        .skip(1)
+        .filter(|p| !p.starts_with("--"))
+        .filter_map(|p| p.trim_start_matches('\n').split_once("\n\n"))
+        .map(|(headers, body)| {
+            let kind = headers
+                .lines()
+                .find_map(|h| h.to_ascii_lowercase().strip_prefix("content-type:").map(|v| v.trim().to_owned()))
+                .unwrap_or_default();
+            (kind, body.trim_end().to_owned())
+        })
+        .collect()
+}
+
+/// The payloads of the queued account mails (`mail` outbox rows) to `to`, once all of them were
+/// dispatched (polled, at most 10 s): what a test reads to check that no secret stayed behind.
+pub async fn dispatched_mail_rows(db: &sea_orm::DatabaseConnection, to: &str) -> Vec<serde_json::Value> {
+    use sea_orm::ConnectionTrait as _;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let sql = "SELECT payload, dispatched_at_us FROM outbox WHERE topic = 'mail' ORDER BY created_at_us";
+        let rows = db.query_all_raw(passerelle_domain::db::stmt(db.get_database_backend(), sql, [])).await;
+        let mut mine = Vec::new();
+        let mut all_sent = true;
+        for row in rows.expect("read the outbox") {
+            // Test code reading two plain columns: no derive needed.
+            let payload: String = row.try_get("", "payload").expect("payload");
+            let sent: Option<i64> = row.try_get("", "dispatched_at_us").expect("dispatched_at_us");
+            let payload: serde_json::Value = serde_json::from_str(&payload).expect("a JSON payload");
+            if payload["to"] == to {
+                all_sent &= sent.is_some();
+                mine.push(payload);
+            }
+        }
+        if all_sent {
+            return mine;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the mail rows to {to} were not all dispatched");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }

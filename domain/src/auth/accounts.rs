@@ -9,6 +9,7 @@ use super::totp_store::seal_totp;
 use crate::db::{begin_write, now_us_sql, stmt};
 use crate::error::{Error, Result};
 use crate::identity::{DataKey, PasswordPolicy, TokenHash, TotpSecret, check_password, hash_password, new_email_token};
+use crate::mail::Message;
 
 /// What kind of person signs in. Stored in `account.kind` as its snake_case name.
 #[derive(
@@ -222,8 +223,9 @@ async fn insert_account(
     Ok((account, totp.map(|(_, secret)| secret)))
 }
 
-/// Parent (or partner member) self sign-up. Returns the e-mail verification token to send, or
-/// `None` when the address is taken — the caller answers the same either way (no oracle).
+/// Parent (or partner member) self sign-up. The verification mail is queued with its token (the
+/// token is also returned, for tools), or nothing when the address is taken — the caller
+/// answers the same either way (no oracle).
 /// Throttled per client address and per target address before any hashing (`RATE_LIMITED`).
 pub async fn sign_up(
     db: &DatabaseConnection,
@@ -250,13 +252,36 @@ pub async fn sign_up(
         Err(Error::Conflict(_)) => return Ok(None),
         Err(e) => return Err(e),
     };
-    let (token, hash) = new_email_token();
-    store_email_token(db, account.id, "verify", &hash, 48 * 3600).await?;
+    let token = issue_email_token(db, &account, "verify", 48 * 3600, |to, name, token| Message::VerifyEmail {
+        to,
+        name,
+        token,
+    })
+    .await?;
     Ok(Some((account, token)))
 }
 
-async fn store_email_token(
+/// Creates a single-use e-mail token and queues its mail in one transaction: the mail goes out
+/// (through the outbox's dispatcher, after the answer) exactly when the token exists. Returns
+/// the token for callers without mail (tools, tests).
+async fn issue_email_token(
     db: &DatabaseConnection,
+    account: &Account,
+    purpose: &str,
+    ttl_secs: i64,
+    message: impl FnOnce(String, String, String) -> Message,
+) -> Result<String> {
+    let (token, hash) = new_email_token();
+    let message = message(account.email.clone(), account.display_name.clone(), token.clone());
+    let txn = begin_write(db).await?;
+    store_email_token(&txn, account.id, purpose, &hash, ttl_secs).await?;
+    crate::mail::queue(&txn, Some(account.id), &message).await?;
+    txn.commit().await?;
+    Ok(token)
+}
+
+async fn store_email_token<C: ConnectionTrait>(
+    db: &C,
     account: Uuid,
     purpose: &str,
     hash: &TokenHash,
@@ -287,9 +312,10 @@ pub async fn verify_email(db: &DatabaseConnection, token: &str) -> Result<bool> 
     Ok(true)
 }
 
-/// Starts a password reset: a single-use token valid one hour, to send to the account's
-/// address. `None` for an unknown address — the caller answers the same either way (A4),
-/// including the throttling per client address and per target address.
+/// Starts a password reset: a single-use token valid one hour, queued in a mail to the account's
+/// address (and returned, for tools). `None` for an unknown address, and nothing queued — the
+/// caller answers the same either way (A4), including the throttling per client address and
+/// per target address.
 pub async fn request_password_reset(
     db: &DatabaseConnection,
     email: &str,
@@ -301,8 +327,9 @@ pub async fn request_password_reset(
     let Some((account, _)) = find_account_by_email(db, &email).await?.filter(|(a, _)| a.active) else {
         return Ok(None);
     };
-    let (token, hash) = new_email_token();
-    store_email_token(db, account.id, "reset", &hash, 3600).await?;
+    let token =
+        issue_email_token(db, &account, "reset", 3600, |to, name, token| Message::PasswordReset { to, name, token })
+            .await?;
     Ok(Some((account, token)))
 }
 

@@ -25,20 +25,13 @@ use super::throttle::{Slot, Throttle, reserve};
 use crate::db::{begin_write, now_us, now_us_sql, stmt};
 use crate::error::{Error, Result};
 use crate::identity::{ChallengePolicy, CodeError, CodeHash, check_attempt, new_code};
+use crate::mail::Message;
 
 /// What the parent gets back: always a challenge, whatever matched.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct LinkChallenge {
     pub id: Uuid,
     pub expires_at_us: i64,
-}
-
-/// The code to send, when something matched (the caller mails it; never shown to the parent).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CodeToSend {
-    pub to: String,
-    pub code: String,
-    pub child_given_name: String,
 }
 
 /// Upper-case, no accents, no punctuation: matching only, the records keep their spelling.
@@ -70,7 +63,9 @@ pub fn normalize_name(s: &str) -> String {
     out
 }
 
-/// Starts a link: finds the pupil and a legal guardian's e-mail on the school record.
+/// Starts a link: finds the pupil and a legal guardian's e-mail on the school record, and
+/// queues the code's mail to that address with the challenge (one transaction). The answer
+/// is the same whether or not anything matched; no inline SMTP tells them apart either.
 pub async fn request_child_link(
     db: &DatabaseConnection,
     account_id: Uuid,
@@ -79,7 +74,7 @@ pub async fn request_child_link(
     family_name: &str,
     given_name: &str,
     birth_date: NaiveDate,
-) -> Result<(LinkChallenge, Option<CodeToSend>)> {
+) -> Result<LinkChallenge> {
     let backend = db.get_database_backend();
     let sql = "SELECT email_verified_at_us FROM account WHERE id = $1";
     let verified = Verified::find_by_statement(stmt(backend, sql, [account_id.into()])).one(db).await?;
@@ -114,13 +109,13 @@ pub async fn request_child_link(
             pupil_id = id;
             // Past the child's cap the challenge looks the same, but no code exists for it.
             if count_child_challenge(db, id).await? <= MAX_CHALLENGES_PER_CHILD {
-                send = Some(CodeToSend { to: c.email, code: new_code(), child_given_name: given });
+                send = Some((c.email, new_code(), given));
             }
         }
     }
     let challenge_id = Uuid::new_v4();
     // With no match, the challenge exists but no code can ever satisfy it.
-    let code = send.as_ref().map_or_else(|| Uuid::new_v4().to_string(), |s| s.code.clone());
+    let code = send.as_ref().map_or_else(|| Uuid::new_v4().to_string(), |(_, code, _)| code.clone());
     let hash = CodeHash::of(challenge_id, &code);
     let ttl = ChallengePolicy::DEFAULT.ttl.num_microseconds().unwrap_or(600_000_000);
     let now = now_us_sql(backend);
@@ -128,12 +123,18 @@ pub async fn request_child_link(
         "INSERT INTO link_challenge (id, account_id, pupil_id, code_hash, channel, destination, attempts, created_at_us, expires_at_us) \
          VALUES ($1, $2, $3, $4, 'email', $5, 0, {now}, {now} + $6) RETURNING expires_at_us"
     );
-    let destination = send.as_ref().map(|s| mask_email(&s.to)).unwrap_or_default();
+    let destination = send.as_ref().map(|(to, _, _)| mask_email(to)).unwrap_or_default();
     let values: [Value; 6] =
         [challenge_id.into(), account_id.into(), pupil_id.into(), hash.to_hex().into(), destination.into(), ttl.into()];
+    // The code's mail is queued with the challenge: both or neither.
+    let txn = begin_write(db).await?;
     let row =
-        Expiry::find_by_statement(stmt(backend, &sql, values)).one(db).await?.ok_or(Error::NotFound("challenge"))?;
-    Ok((LinkChallenge { id: challenge_id, expires_at_us: row.expires_at_us }, send))
+        Expiry::find_by_statement(stmt(backend, &sql, values)).one(&txn).await?.ok_or(Error::NotFound("challenge"))?;
+    if let Some((to, code, child_given_name)) = send {
+        crate::mail::queue(&txn, None, &Message::LinkCode { to, child_given_name, code }).await?;
+    }
+    txn.commit().await?;
+    Ok(LinkChallenge { id: challenge_id, expires_at_us: row.expires_at_us })
 }
 
 /// A pupil born that day at that school, whose names may match.

@@ -10,6 +10,7 @@ use crate::campaign::Campaign;
 use crate::db::{rows_per_statement, stmt};
 use crate::ledger::{AccountRef, LedgerError, Leg, Operation, TransferKind, Wallet};
 use crate::money::Cents;
+use crate::notify::{NotificationKind, pass_event};
 
 /// What the base grant of each of these pupils actually credited, per wallet account: the
 /// boursier top-up completes *that* to the boursier total. Computed from the current policy's
@@ -63,7 +64,7 @@ pub(super) fn credit_operations(
     let per_pass = campaign.policy.wallets.len();
     let boursiers: std::collections::HashSet<Uuid> = page.iter().filter(|(_, b)| *b).map(|(p, _)| *p).collect();
     let mut ops = Vec::with_capacity(page.len() * 2);
-    for (i, (pupil, _)) in passes.iter().enumerate() {
+    for (i, (pupil, pass)) in passes.iter().enumerate() {
         let boursier = boursiers.contains(pupil);
         let legs = |amount: &dyn Fn(Wallet, AccountRef) -> Cents| -> Vec<Leg> {
             campaign
@@ -79,9 +80,12 @@ pub(super) fn credit_operations(
                 .collect()
         };
         let key = |tier: &str| grant_key(campaign.id, *pupil, tier);
+        // The family hears of the credit once per pass, whichever of the pass's operations
+        // run now (the batch writes each distinct event once; a replay writes none).
+        let events = || vec![pass_event(*pass, NotificationKind::CreditGranted)];
         let base = legs(&|w, _| campaign.policy.amount(w, false));
         if !base.is_empty() {
-            ops.push(Operation::new(GRANT_SCOPE, key("base"), base));
+            ops.push(Operation::new(GRANT_SCOPE, key("base"), base).with_events(events()));
         }
         if boursier {
             let top_up = legs(&|w, account| {
@@ -89,7 +93,7 @@ pub(super) fn credit_operations(
                 Cents(campaign.policy.amount(w, true).0.saturating_sub(credited))
             });
             if !top_up.is_empty() {
-                ops.push(Operation::new(GRANT_SCOPE, key("boursier"), top_up));
+                ops.push(Operation::new(GRANT_SCOPE, key("boursier"), top_up).with_events(events()));
             }
         }
     }

@@ -8,7 +8,9 @@
 //! when it was refused, and as a conflict when the request differs. Only posted transfers are
 //! allowed: holds belong to interactive flows. A refusal (an overdraft, an unknown account)
 //! rolls back the whole batch: bulk jobs then fall back to [`super::execute`] per operation so
-//! the one culprit is recorded and the rest go through.
+//! the one culprit is recorded and the rest go through. The outbox events of the operations
+//! run now are written with them (a multi-row insert, each distinct event once); a replayed
+//! operation writes none.
 //!
 //! Deltas are summed per account, but never netted across operations: a wallet's debits are
 //! checked against its balance before the batch, and its credits applied after, so an
@@ -17,13 +19,13 @@
 //! pass in id order — the global lock order of [`super::execute`] — so batches and single
 //! operations never wait on each other in a cycle.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, FromQueryResult, Value};
 use uuid::Uuid;
 
 use super::model::*;
-use super::service::insert_transfer_rows;
+use super::service::{insert_transfer_rows, write_events};
 use super::update::{Booked, Gate, apply_delta};
 use crate::db::{begin_write, is_retryable, now_us_sql, rows_per_statement, stmt};
 
@@ -31,6 +33,8 @@ use crate::db::{begin_write, is_retryable, now_us_sql, rows_per_statement, stmt}
 /// fingerprint) and of one transfer row, to size PostgreSQL statements.
 const CLAIM_ROW_BYTES: usize = 200;
 const TRANSFER_ROW_BYTES: usize = 140;
+/// Bound bytes of one outbox row (two ids, a topic, a short JSON payload, three numbers).
+const EVENT_ROW_BYTES: usize = 200;
 
 /// What a batch did: how many operations ran now, how many were already done.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -131,12 +135,20 @@ async fn batch_in(txn: &DatabaseTransaction, ops: &[Operation]) -> Result<BatchO
     let (mut gate, mut now_any) = (Gate::Open, 0);
     let mut transfers: Vec<(Uuid, usize, TransferRecord)> = Vec::new();
     let mut replays: Vec<usize> = Vec::new();
+    // The outbox rows of the operations run now, each event once however many of them carry it
+    // (a grant's base and top-up of one pass tell the family once).
+    let (mut events, mut seen): (Vec<OutboxEvent>, HashSet<String>) = (Vec::new(), HashSet::new());
     for (i, op) in ops.iter().enumerate() {
         let Some(now) = claimed.get(&ids[i]).copied() else {
             replays.push(i);
             continue;
         };
         outcome.executed += 1;
+        for e in &op.events {
+            if seen.insert(format!("{} {:?} {}", e.topic, e.account_id, e.payload)) {
+                events.push(e.clone());
+            }
+        }
         gate = gate.max(Gate::of(op));
         now_any = now;
         for (leg_no, leg) in op.legs.iter().enumerate() {
@@ -190,6 +202,9 @@ async fn batch_in(txn: &DatabaseTransaction, ops: &[Operation]) -> Result<BatchO
     }
     for (account, booked) in &unlimited {
         apply_delta(txn, *account, booked, false, gate, now_any).await?;
+    }
+    for chunk in events.chunks(rows_per_statement(backend, EVENT_ROW_BYTES, 500)) {
+        write_events(txn, now_any, chunk).await?;
     }
     Ok(outcome)
 }

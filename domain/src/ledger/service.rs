@@ -285,7 +285,7 @@ pub async fn write_outbox<C: ConnectionTrait>(db: &C, events: &[OutboxEvent]) ->
     write_events(db, now, events).await
 }
 
-async fn write_events<C: ConnectionTrait>(db: &C, now: i64, events: &[OutboxEvent]) -> Result<(), DbErr> {
+pub(super) async fn write_events<C: ConnectionTrait>(db: &C, now: i64, events: &[OutboxEvent]) -> Result<(), DbErr> {
     if events.is_empty() {
         return Ok(());
     }

@@ -6,7 +6,7 @@
 //! A pass works on the whole claim at once, because one event at a time cost about ten
 //! statements and two FCM round trips in series per event: the recipients, their choices and
 //! devices are read for every claimed row together ([`known`]), [`deliver`] turns each row into
-//! what it asks for (per topic, in one place), the inbox entries are written together, then the
+//! what it asks for (per topic, read by [`topics::read`]), the inbox entries are written together, then the
 //! pushes and e-mails go out `concurrency` at a time, and one transaction records what went
 //! out and settles every row ([`writes`]).
 
@@ -22,10 +22,11 @@ use sea_orm::{DatabaseConnection, DbBackend, FromQueryResult};
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::topics::{self, Event};
 use super::{Push, PushError, PushSender};
 use crate::db::{begin_write, now_us, stmt};
 use crate::error::Result;
-use crate::mail::{Mail, Mailer};
+use crate::mail::{Mail, Mailer, Message as MailMessage};
 use known::Known;
 use writes::{Inbox, Outcome};
 
@@ -96,8 +97,9 @@ pub async fn dispatch(
     if rows.is_empty() {
         return Ok(report);
     }
-    let outcomes = match Known::load(db, &rows).await {
-        Ok(known) => send(db, push, mail, &known, &rows, options, &mut report).await,
+    let events: Vec<_> = rows.iter().map(|r| topics::read(r.id, &r.topic, &r.payload)).collect();
+    let outcomes = match Known::load(db, &rows, &events).await {
+        Ok(known) => send(db, Senders { push, mail }, &known, &rows, &events, options, &mut report).await,
         Err(e) => rows.iter().map(|_| Outcome::retry(format!("reading recipients: {e}"))).collect(),
     };
     writes::settle(db, &rows, outcomes, &mut report).await?;
@@ -128,10 +130,22 @@ enum Undelivered {
     Fail(String),
 }
 
+/// The `delivery` channel of an account mail (one address per row).
+const MAIL_CHANNEL: &str = "email";
+
 /// One message of an event, and the `delivery` channel that remembers it went out.
 struct Outgoing {
     channel: String,
     message: Message,
+    /// An account mail: the row's payload once sent. It must go out: without a mailer the row
+    /// waits (retried) instead of being settled unsent.
+    then_erase: Option<String>,
+}
+
+impl Outgoing {
+    fn new(channel: String, message: Message) -> Outgoing {
+        Outgoing { channel, message, then_erase: None }
+    }
 }
 
 enum Message {
@@ -148,17 +162,22 @@ enum Message {
 struct Plan {
     inbox: Vec<Inbox>,
     messages: Vec<Outgoing>,
+    /// The row's new payload (an account mail sent by an earlier claim, secret still there).
+    erase: Option<String>,
 }
 
-/// The per-topic part: what the row `row` asks for, given what was read for the claim.
-fn deliver(known: &Known, row: &Claimed) -> Result<Plan, Undelivered> {
-    if row.topic != "pass_updated" {
-        return Err(Undelivered::Fail(format!("unknown topic {:?}", row.topic)));
-    }
-    let (kind, pass) = known::pass_event(&row.payload).map_err(Undelivered::Fail)?;
-    let ids = serde_json::json!({ "pass_id": pass }).to_string();
+/// The per-topic part: what the row `row` (read as `event`) asks for, given what was read for
+/// the claim.
+fn deliver(known: &Known, row: &Claimed, event: &Event) -> Result<Plan, Undelivered> {
+    let notice = match event {
+        Event::Notice(notice) => notice,
+        Event::Mail(message) => return account_mail(known, row, message),
+    };
+    let kind = notice.kind;
+    let about = kind.about();
+    let ids = serde_json::json!({ about: notice.about }).to_string();
     let mut plan = Plan::default();
-    for r in known.recipients(pass) {
+    for r in known.recipients(notice.audience) {
         plan.inbox.push(Inbox { account: r.account_id, event: row.id, kind, payload: ids.clone() });
         let choice = known.choice(r.account_id, kind);
         if choice.push {
@@ -170,7 +189,7 @@ fn deliver(known: &Known, row: &Claimed) -> Result<Plan, Undelivered> {
                 let data = BTreeMap::from([
                     ("kind".to_owned(), kind.to_string()),
                     ("event_id".to_owned(), row.id.to_string()),
-                    ("pass_id".to_owned(), pass.to_string()),
+                    (about.to_owned(), notice.about.to_string()),
                 ]);
                 let push = Push {
                     token: d.token.clone(),
@@ -179,40 +198,65 @@ fn deliver(known: &Known, row: &Claimed) -> Result<Plan, Undelivered> {
                     body: kind.body().into(),
                     data,
                 };
-                plan.messages.push(Outgoing { channel, message: Message::Push { device: d.id, push } });
+                plan.messages.push(Outgoing::new(channel, Message::Push { device: d.id, push }));
             }
         }
         if choice.email {
             let channel = format!("email:{}", r.account_id);
             if !known.delivered(row.id, &channel) {
-                let text = format!("{}\n\n{}\n\nRéférence : {}\n", kind.title(), kind.body(), row.id);
-                let m = Mail { to: r.email.clone(), subject: format!("Pass+ : {}", kind.title()), body: text };
-                plan.messages.push(Outgoing { channel, message: Message::Mail(m) });
+                let mail = notice.mail.for_child(r.given_name.as_deref());
+                let m = mail.render(&r.email).map_err(|e| Undelivered::Fail(format!("render: {e}")))?;
+                plan.messages.push(Outgoing::new(channel, Message::Mail(m)));
             }
         }
     }
     Ok(plan)
 }
 
+/// An account mail (topic `mail`): sent once to its address, then its secret erased from the
+/// row in the settling transaction (the secret lives in the outbox only until it is sent).
+fn account_mail(known: &Known, row: &Claimed, message: &MailMessage) -> Result<Plan, Undelivered> {
+    let erased = topics::erased(message).map_err(|e| Undelivered::Fail(e.to_string()))?;
+    if known.delivered(row.id, MAIL_CHANNEL) {
+        return Ok(Plan { erase: message.has_secret().then_some(erased), ..Plan::default() });
+    }
+    if !message.has_secret() {
+        return Err(Undelivered::Fail("the message's secret was erased before it was sent".into()));
+    }
+    let mail = message.render().map_err(|e| Undelivered::Fail(format!("render: {e}")))?;
+    let out = Outgoing { channel: MAIL_CHANNEL.into(), message: Message::Mail(mail), then_erase: Some(erased) };
+    Ok(Plan { messages: vec![out], ..Plan::default() })
+}
+
 /// Plans every row, writes their inbox entries, then sends their messages concurrently.
+/// The configured senders (either may be absent: that channel is not sent).
+struct Senders<'a> {
+    push: Option<&'a Arc<dyn PushSender>>,
+    mail: Option<&'a Arc<dyn Mailer>>,
+}
+
 async fn send(
     db: &DatabaseConnection,
-    push: Option<&Arc<dyn PushSender>>,
-    mail: Option<&Arc<dyn Mailer>>,
+    Senders { push, mail }: Senders<'_>,
     known: &Known,
     rows: &[Claimed],
+    events: &[std::result::Result<Event, String>],
     options: &DispatchOptions,
     report: &mut DispatchReport,
 ) -> Vec<Outcome> {
     let mut outcomes: Vec<Outcome> = Vec::with_capacity(rows.len());
     let mut inbox = vec![];
     let mut jobs = vec![];
-    for (i, row) in rows.iter().enumerate() {
-        match deliver(known, row) {
+    for (i, (row, event)) in rows.iter().zip(events).enumerate() {
+        let planned = match event {
+            Ok(event) => deliver(known, row, event),
+            Err(reason) => Err(Undelivered::Fail(reason.clone())),
+        };
+        match planned {
             Ok(plan) => {
                 inbox.extend(plan.inbox);
                 jobs.extend(plan.messages.into_iter().map(|m| (i, m)));
-                outcomes.push(Outcome::default());
+                outcomes.push(Outcome { erase: plan.erase, ..Outcome::default() });
             }
             Err(e) => outcomes.push(Outcome { result: Err(e), ..Outcome::default() }),
         }
@@ -240,13 +284,16 @@ async fn send(
                     None => Sent::Skipped,
                 },
             };
-            (i, out.channel, result)
+            (i, out.channel, out.then_erase, result)
         })
         .buffer_unordered(options.concurrency.max(1))
         .collect::<Vec<_>>()
         .await;
-    for (i, channel, result) in sent {
+    for (i, channel, then_erase, result) in sent {
         let outcome = &mut outcomes[i];
+        if then_erase.is_some() && matches!(result, Sent::Skipped) {
+            outcome.result = Err(Undelivered::Retry { after_secs: None, reason: "no mailer for account mail".into() });
+        }
         match result {
             Sent::Push(_, Ok(())) => {
                 outcome.sent.push(channel);
@@ -254,6 +301,7 @@ async fn send(
             }
             Sent::Mail(Ok(())) => {
                 outcome.sent.push(channel);
+                outcome.erase = then_erase.or(outcome.erase.take());
                 report.emails += 1;
             }
             Sent::Push(device, Err(PushError::InvalidToken)) => {

@@ -3,7 +3,6 @@
 //! goes to the outbox, and an approval's effect is applied — all committed together or not at all.
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, Value};
-use serde_json::json;
 use uuid::Uuid;
 
 use super::access::{HANDLERS, RequestCaller, Resolved, linked, resolve};
@@ -14,7 +13,7 @@ use super::rules::{Action, Milestones, Party, Refusal, RequestKind, RequestStatu
 use crate::auth::{Principal, require_recent_auth};
 use crate::db::{begin_write, is_unique_violation, now_us, params, stmt};
 use crate::error::{Error, Result};
-use crate::ledger::{OutboxEvent, write_outbox};
+use crate::notify::{NotificationKind, request_event};
 
 /// Longest message a family or staff member writes on a request.
 pub const MAX_MESSAGE: usize = 4000;
@@ -140,7 +139,7 @@ async fn create(
     let event = Event { action: Action::Submit, from: None, to: RequestStatus::Submitted, public: text, note: None };
     record(&txn, id, caller, &event, now).await?;
     if let Some(account) = requester {
-        write_outbox(&txn, &[notice(id, account, "request_received", RequestStatus::Submitted)]).await?;
+        request_event(&txn, NotificationKind::RequestReceived, id, account, RequestStatus::Submitted).await?;
     }
     let request = load(&txn, id).await?;
     txn.commit().await?;
@@ -175,7 +174,7 @@ pub(crate) async fn file_affiliation_in(
     let caller = RequestCaller::Family { account };
     let event = Event { action: Action::Submit, from: None, to: RequestStatus::Submitted, public: message, note: None };
     record(txn, id, &caller, &event, now).await?;
-    write_outbox(txn, &[notice(id, account, "request_received", RequestStatus::Submitted)]).await?;
+    request_event(txn, NotificationKind::RequestReceived, id, account, RequestStatus::Submitted).await?;
     load(txn, id).await
 }
 
@@ -256,15 +255,6 @@ async fn record(
     Ok(())
 }
 
-/// The family's notification of a change (`request_updated`; kind and ids only in the push).
-fn notice(request: Uuid, account: Uuid, reason: &str, status: RequestStatus) -> OutboxEvent {
-    OutboxEvent {
-        topic: "request_updated".into(),
-        account_id: Some(account),
-        payload: json!({ "reason": reason, "request_id": request, "account_id": account, "status": status }),
-    }
-}
-
 /// One step on a request: see [`Act`]. Approving needs a recent re-authentication (it moves
 /// money or eligibility), like the other staff decisions.
 pub async fn act(
@@ -321,7 +311,7 @@ pub async fn act(
     // The family hears of what staff did (a move or a message), not of its own steps.
     let told = party == Party::Staff && (to != request.status || public.is_some());
     if let (Some(account), true) = (request.requester_account_id, told) {
-        write_outbox(&txn, &[notice(request.id, account, "request_status_changed", to)]).await?;
+        request_event(&txn, NotificationKind::RequestStatusChanged, request.id, account, to).await?;
     }
     let request = load(&txn, request.id).await?;
     txn.commit().await?;

@@ -1,6 +1,7 @@
-//! What a pass reads once for every claimed row: the linked parents of each pass, their
-//! choices and devices, and what was already sent for rows tried before. Four statements per
-//! claim (chunked IN lists) instead of about eight per event.
+//! What a pass reads once for every claimed row: who hears of each event (the linked parents
+//! of a pass, the requester's account, a partner's members), their choices and devices, and
+//! what was already sent for rows tried before. A statement per kind of audience present, then
+//! three (chunked IN lists), instead of about eight per event.
 
 use std::collections::{HashMap, HashSet};
 
@@ -10,13 +11,32 @@ use uuid::Uuid;
 use super::Claimed;
 use crate::db::{params, rows_per_statement, stmt};
 use crate::error::Result;
+use crate::notify::topics::{Audience, Event};
 use crate::notify::{NotificationKind, Preference};
+
+/// Who each audience is, one statement (chunked) per kind of audience.
+const PASS_FAMILIES: &str = "SELECT DISTINCT p.id AS audience_id, l.account_id, a.email, pu.given_name FROM family_link l \
+    JOIN pass p ON p.pupil_id = l.pupil_id JOIN pupil pu ON pu.id = p.pupil_id JOIN account a ON a.id = l.account_id \
+    WHERE p.id IN ({ids}) AND l.revoked_at_us IS NULL";
+const ACCOUNTS: &str = "SELECT id AS audience_id, id AS account_id, email, CAST(NULL AS TEXT) AS given_name FROM account WHERE id IN ({ids})";
+const PARTNER_MEMBERS: &str = "SELECT m.partner_id AS audience_id, m.account_id, a.email, CAST(NULL AS TEXT) AS given_name \
+    FROM partner_member m JOIN account a ON a.id = m.account_id WHERE m.partner_id IN ({ids})";
+
+/// An audience of one kind, by its id.
+type AudienceOf = fn(Uuid) -> Audience;
+
+/// Each kind of audience with the statement reading it.
+const AUDIENCES: [(&str, AudienceOf); 3] =
+    [(PASS_FAMILIES, Audience::Pass), (ACCOUNTS, Audience::Account), (PARTNER_MEMBERS, Audience::Partner)];
 
 #[derive(FromQueryResult)]
 pub(super) struct Recipient {
-    pass_id: Uuid,
+    /// The pass, account or partner the row was found for (see [`Audience`]).
+    audience_id: Uuid,
     pub(super) account_id: Uuid,
     pub(super) email: String,
+    /// The child a pass belongs to (pass events): the e-mail's one personal detail.
+    pub(super) given_name: Option<String>,
 }
 
 #[derive(FromQueryResult)]
@@ -43,21 +63,10 @@ struct Delivered {
 
 #[derive(Default)]
 pub(super) struct Known {
-    recipients: HashMap<Uuid, Vec<Recipient>>,
+    recipients: HashMap<Audience, Vec<Recipient>>,
     choices: HashMap<(Uuid, NotificationKind), Preference>,
     devices: HashMap<Uuid, Vec<Device>>,
     delivered: HashSet<(Uuid, String)>,
-}
-
-/// The kind and pass of a `pass_updated` payload, or why it is unusable.
-pub(super) fn pass_event(payload: &str) -> Result<(NotificationKind, Uuid), String> {
-    let payload: serde_json::Value = serde_json::from_str(payload).map_err(|e| format!("payload: {e}"))?;
-    let kind: NotificationKind = payload["reason"]
-        .as_str()
-        .and_then(|r| r.parse().ok())
-        .ok_or_else(|| format!("unknown reason in {payload}"))?;
-    let pass = payload["pass_id"].as_str().and_then(|p| Uuid::parse_str(p).ok());
-    Ok((kind, pass.ok_or("no pass_id")?))
 }
 
 /// Runs `sql` (with `{ids}` standing for the IN list) over `ids` in chunks.
@@ -80,14 +89,24 @@ fn distinct(ids: impl IntoIterator<Item = Uuid>) -> Vec<Uuid> {
 }
 
 impl Known {
-    pub(super) async fn load(db: &DatabaseConnection, rows: &[Claimed]) -> Result<Known> {
+    pub(super) async fn load(
+        db: &DatabaseConnection,
+        rows: &[Claimed],
+        events: &[std::result::Result<Event, String>],
+    ) -> Result<Known> {
         let mut known = Known::default();
-        let passes = distinct(rows.iter().filter_map(|r| pass_event(&r.payload).ok()).map(|(_, pass)| pass));
-        let sql = "SELECT DISTINCT p.id AS pass_id, l.account_id, a.email FROM family_link l \
-                   JOIN pass p ON p.pupil_id = l.pupil_id JOIN account a ON a.id = l.account_id \
-                   WHERE p.id IN ({ids}) AND l.revoked_at_us IS NULL";
-        for r in by_ids::<Recipient>(db, sql, &passes).await? {
-            known.recipients.entry(r.pass_id).or_default().push(r);
+        let audiences: Vec<Audience> = events
+            .iter()
+            .filter_map(|e| match e {
+                Ok(Event::Notice(n)) => Some(n.audience),
+                _ => None,
+            })
+            .collect();
+        for (sql, audience) in AUDIENCES {
+            let ids = distinct(audiences.iter().filter(|a| audience(a.id()) == **a).map(|a| a.id()));
+            for r in by_ids::<Recipient>(db, sql, &ids).await? {
+                known.recipients.entry(audience(r.audience_id)).or_default().push(r);
+            }
         }
         let accounts = distinct(known.recipients.values().flatten().map(|r| r.account_id));
         let sql = "SELECT account_id, kind, push, email FROM notification_preference WHERE account_id IN ({ids})";
@@ -109,8 +128,8 @@ impl Known {
         Ok(known)
     }
 
-    pub(super) fn recipients(&self, pass: Uuid) -> &[Recipient] {
-        self.recipients.get(&pass).map_or(&[], Vec::as_slice)
+    pub(super) fn recipients(&self, audience: Audience) -> &[Recipient] {
+        self.recipients.get(&audience).map_or(&[], Vec::as_slice)
     }
 
     /// The account's choice for `kind`, or the default (push on; e-mail per kind).

@@ -1,6 +1,7 @@
 //! What a pass writes: the inbox entries before anything is sent, then one transaction that
-//! records the channels that went out, drops the device tokens FCM called gone and settles
-//! every claimed row (dispatched / retry with backoff / failed).
+//! records the channels that went out, drops the device tokens FCM called gone, erases the
+//! secret of the account mails sent and settles every claimed row (dispatched / retry with
+//! backoff / failed).
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, Value};
 use uuid::Uuid;
@@ -24,12 +25,14 @@ pub(super) struct Outcome {
     pub(super) sent: Vec<String>,
     /// Device tokens FCM called gone.
     pub(super) gone: Vec<Uuid>,
+    /// The row's payload without its secret, once its account mail went out.
+    pub(super) erase: Option<String>,
     pub(super) result: std::result::Result<(), Undelivered>,
 }
 
 impl Default for Outcome {
     fn default() -> Self {
-        Outcome { sent: vec![], gone: vec![], result: Ok(()) }
+        Outcome { sent: vec![], gone: vec![], erase: None, result: Ok(()) }
     }
 }
 
@@ -86,6 +89,10 @@ pub(super) async fn settle(
     for_chunks(&txn, "DELETE FROM push_token WHERE id IN ({ids})", &[], &gone).await?;
     let mut dispatched = vec![];
     for (row, outcome) in rows.iter().zip(outcomes) {
+        if let Some(payload) = outcome.erase {
+            let sql = "UPDATE outbox SET payload = $2 WHERE id = $1";
+            txn.execute_raw(stmt(backend, sql, [row.id.into(), payload.into()])).await?;
+        }
         let (sql, values): (&str, Vec<Value>) = match outcome.result {
             Ok(()) => {
                 dispatched.push(row.id);
