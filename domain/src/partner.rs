@@ -86,26 +86,13 @@ pub async fn add_partner_member(
     Ok(())
 }
 
-/// Where a partner stands with the funder (`partner.status`): only approved partners are paid.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Serialize,
-    strum::Display,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    sea_orm::DeriveValueType,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[sea_orm(value_type = "String")]
-pub enum PartnerStatus {
-    Pending,
-    Approved,
-    Suspended,
+crate::stored_enum! {
+    /// Where a partner stands with the funder (`partner.status`): only approved partners are paid.
+    pub enum PartnerStatus {
+        Pending,
+        Approved,
+        Suspended,
+    }
 }
 
 /// The stored categories (`"sport,culture"`): the wallets a partner accepts. An unknown name

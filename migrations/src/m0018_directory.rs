@@ -86,6 +86,8 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // SQLite refuses to drop a column an index still names.
+        manager.drop_index(Index::drop().name("ix_partner_lat").table("partner").to_owned()).await?;
         drop_all(manager, &["activity"]).await?;
         for name in PARTNER.iter().chain(["search_text"].iter()) {
             manager.alter_table(Table::alter().table("partner").drop_column(*name).take()).await?;

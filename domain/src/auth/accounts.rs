@@ -11,26 +11,13 @@ use crate::error::{Error, Result};
 use crate::identity::{DataKey, PasswordPolicy, TokenHash, TotpSecret, check_password, hash_password, new_email_token};
 use crate::mail::Message;
 
-/// What kind of person signs in. Stored in `account.kind` as its snake_case name.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Serialize,
-    strum::Display,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    sea_orm::DeriveValueType,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[sea_orm(value_type = "String")]
-pub enum AccountKind {
-    Parent,
-    PartnerMember,
-    Staff,
+crate::stored_enum! {
+    /// What kind of person signs in. Stored in `account.kind` as its snake_case name.
+    pub enum AccountKind {
+        Parent,
+        PartnerMember,
+        Staff,
+    }
 }
 
 impl AccountKind {
@@ -40,28 +27,14 @@ impl AccountKind {
     }
 }
 
-/// A staff role, scoped to one funder. Stored in `staff_role.role` as its snake_case name.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Serialize,
-    strum::Display,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-    sea_orm::DeriveValueType,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[sea_orm(value_type = "String")]
-pub enum StaffRole {
-    Admin,
-    EligibilityOfficer,
-    FinanceOfficer,
-    Auditor,
+crate::stored_enum! {
+    /// A staff role, scoped to one funder. Stored in `staff_role.role` as its snake_case name.
+    pub enum StaffRole {
+        Admin,
+        EligibilityOfficer,
+        FinanceOfficer,
+        Auditor,
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -3,32 +3,18 @@
 //! depends on this module, never the other way round.
 
 use sea_orm::{ConnectionTrait, FromQueryResult};
-use serde::Serialize;
 use uuid::Uuid;
 
 use crate::db::stmt;
 use crate::error::Result;
 
-/// What a member may do for its partner. Stored in `partner_member.role` as its snake_case name.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Serialize,
-    strum::Display,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    sea_orm::DeriveValueType,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[sea_orm(value_type = "String")]
-pub enum PartnerRole {
-    /// Everything a member does, plus the partner's API clients.
-    Owner,
-    Member,
+crate::stored_enum! {
+    /// What a member may do for its partner. Stored in `partner_member.role` as its snake_case name.
+    pub enum PartnerRole {
+        /// Everything a member does, plus the partner's API clients.
+        Owner,
+        Member,
+    }
 }
 
 #[derive(FromQueryResult)]

@@ -1,7 +1,6 @@
 //! The eligibility rules, pure.
 
 use chrono::{Datelike, NaiveDate};
-use serde::{Deserialize, Serialize};
 
 use crate::campaign::{Policy, TerritoryRule};
 use crate::ids::GradeLevel;
@@ -17,30 +16,16 @@ pub struct PupilFacts {
     pub left_at: Option<NaiveDate>,
 }
 
-/// The outcome of the rules alone. Stored as `eligible`, `ineligible`, `review`
-/// (`eligibility.computed`).
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    strum::Display,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    sea_orm::DeriveValueType,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[sea_orm(value_type = "String")]
-pub enum Computed {
-    /// The school data confirms it: granted without review.
-    Eligible,
-    Ineligible,
-    /// Data is missing: a staff member decides.
-    Review,
+crate::stored_enum! {
+    /// The outcome of the rules alone. Stored as `eligible`, `ineligible`, `review`
+    /// (`eligibility.computed`).
+    pub enum Computed {
+        /// The school data confirms it: granted without review.
+        Eligible,
+        Ineligible,
+        /// Data is missing: a staff member decides.
+        Review,
+    }
 }
 
 /// A decision and every reason behind it (stable codes, shown to staff).

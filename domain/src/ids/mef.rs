@@ -15,7 +15,8 @@ use super::IdError;
 /// `None`); it exists so an agent can record a pupil of a non-standard course by hand.
 ///
 /// The stable code (`6E`, `5E`, `4E`, `3E`, `OTHER`) is what `pupil.grade` and the stored
-/// policies hold; parsing also accepts the `6EME` spelling of exports, in any case.
+/// policies hold; parsing also accepts the `6EME` spelling of exports, in any case. Its own
+/// derives rather than `stored_enum!`: the stored text is these codes, not snake_case.
 #[derive(
     Debug,
     Clone,

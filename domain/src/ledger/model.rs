@@ -41,104 +41,56 @@ pub(crate) fn add_checked(total: &mut i64, by: i64) -> Result<(), LedgerError> {
     Ok(())
 }
 
-/// The two Pass wallets. Credit never moves between them unless a transfer says so.
-///
-/// The house pattern for every stored or exposed enum: strum gives `Display`/`FromStr` in
-/// snake_case (the stored text), `DeriveValueType` binds and reads it through them, so an
-/// unknown stored value is a read error, never a silent default.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    strum::Display,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    sea_orm::DeriveValueType,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[sea_orm(value_type = "String")]
-pub enum Wallet {
-    Sport,
-    Culture,
+crate::stored_enum! {
+    /// The two Pass wallets. Credit never moves between them unless a transfer says so.
+    ///
+    /// The house pattern for every stored or exposed enum: strum gives `Display`/`FromStr` in
+    /// snake_case (the stored text), `DeriveValueType` binds and reads it through them, so an
+    /// unknown stored value is a read error, never a silent default.
+    #[derive(PartialOrd, Ord)]
+    pub enum Wallet {
+        Sport,
+        Culture,
+    }
 }
 
 impl Wallet {
     pub const ALL: [Wallet; 2] = [Wallet::Sport, Wallet::Culture];
 }
 
-/// What an account stands for.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    strum::Display,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-    sea_orm::DeriveValueType,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[sea_orm(value_type = "String")]
-pub enum AccountKind {
-    /// One per pass and wallet; never overdrawn.
-    PassWallet,
-    /// The funder's budget for one campaign; goes negative as credit is granted.
-    FunderBudget,
-    /// What the funder owes a partner for redemptions not yet settled.
-    PartnerPayable,
-    /// What has been paid out to a partner.
-    PartnerSettled,
-    /// Credit lost after the campaign's deadline (per campaign).
-    ExpiredCredit,
-    /// Money reserved by tickets not yet redeemed (one per pass, in its campaign, so no row is
-    /// shared by every family: the pending credits of ticket holds). A redemption posts the hold here and passes the amount on to the partner in the
-    /// same operation: a bearer ticket does not know its partner until then.
-    TicketsOutstanding,
+crate::stored_enum! {
+    /// What an account stands for.
+    pub enum AccountKind {
+        /// One per pass and wallet; never overdrawn.
+        PassWallet,
+        /// The funder's budget for one campaign; goes negative as credit is granted.
+        FunderBudget,
+        /// What the funder owes a partner for redemptions not yet settled.
+        PartnerPayable,
+        /// What has been paid out to a partner.
+        PartnerSettled,
+        /// Credit lost after the campaign's deadline (per campaign).
+        ExpiredCredit,
+        /// Money reserved by tickets not yet redeemed (one per pass, in its campaign, so no row is
+        /// shared by every family: the pending credits of ticket holds). A redemption posts the hold here and passes the amount on to the partner in the
+        /// same operation: a bearer ticket does not know its partner until then.
+        TicketsOutstanding,
+    }
 }
 
-/// Why money moved; stored on every transfer for statements and statistics.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    strum::Display,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-    sea_orm::DeriveValueType,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[sea_orm(value_type = "String")]
-pub enum TransferKind {
-    Grant,
-    TopUp,
-    Ticket,
-    Payment,
-    CardCharge,
-    Refund,
-    Expiry,
-    Settlement,
-    Correction,
+crate::stored_enum! {
+    /// Why money moved; stored on every transfer for statements and statistics.
+    pub enum TransferKind {
+        Grant,
+        TopUp,
+        Ticket,
+        Payment,
+        CardCharge,
+        Refund,
+        Expiry,
+        Settlement,
+        Correction,
+    }
 }
 
 impl TransferKind {
@@ -149,40 +101,23 @@ impl TransferKind {
     }
 }
 
-/// The role a transfer row plays in the two-phase life of money.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    strum::Display,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-    sea_orm::DeriveValueType,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[sea_orm(value_type = "String")]
-pub enum Phase {
-    Posted,
-    Pending,
-    PostPending,
-    VoidPending,
-    ExpirePending,
+crate::stored_enum! {
+    /// The role a transfer row plays in the two-phase life of money.
+    pub enum Phase {
+        Posted,
+        Pending,
+        PostPending,
+        VoidPending,
+        ExpirePending,
+    }
 }
 
-/// What the first run under an idempotency key did (`idempotency_key.outcome`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::Display, strum::EnumString, sea_orm::DeriveValueType)]
-#[strum(serialize_all = "snake_case")]
-#[sea_orm(value_type = "String")]
-pub enum KeyOutcome {
-    Succeeded,
-    Failed,
+crate::stored_enum! {
+    /// What the first run under an idempotency key did (`idempotency_key.outcome`).
+    pub enum KeyOutcome {
+        Succeeded,
+        Failed,
+    }
 }
 
 /// Where an account belongs: its funder, and its campaign when it lives for one (pass wallets,

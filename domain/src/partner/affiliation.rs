@@ -4,7 +4,6 @@
 //! new tickets at once (spending accepts approved partners only).
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, FromQueryResult, Value};
-use serde::Serialize;
 use uuid::Uuid;
 
 use super::activities::check_insee;
@@ -21,26 +20,13 @@ use crate::request::{Act, Action, Request, RequestCaller};
 /// so nobody is bound by a text they did not see.
 pub const CONVENTION_VERSION: &str = "2026-09";
 
-/// What kind of body a partner is (Yvelines FAQ §I.5).
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Serialize,
-    strum::Display,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    sea_orm::DeriveValueType,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[sea_orm(value_type = "String")]
-pub enum PartnerKind {
-    Association,
-    Company,
-    PublicBody,
+crate::stored_enum! {
+    /// What kind of body a partner is (Yvelines FAQ §I.5).
+    pub enum PartnerKind {
+        Association,
+        Company,
+        PublicBody,
+    }
 }
 
 /// A club's application.

@@ -6,25 +6,12 @@ use uuid::Uuid;
 
 use super::rules::{Action, Party, RequestKind, RequestStatus};
 
-/// Where a request was opened: in the app by the family, or at the counter by staff for them.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Serialize,
-    strum::Display,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    sea_orm::DeriveValueType,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[sea_orm(value_type = "String")]
-pub enum Channel {
-    App,
-    Counter,
+crate::stored_enum! {
+    /// Where a request was opened: in the app by the family, or at the counter by staff for them.
+    pub enum Channel {
+        App,
+        Counter,
+    }
 }
 
 /// A request with its milestones (database-clock microseconds).

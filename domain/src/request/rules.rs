@@ -12,69 +12,35 @@
 //! Démarches Simplifiées' model, reduced to what the Pass needs: an acknowledgement ("prise en
 //! compte"), back-and-forth for missing information, a decision ("résolution").
 
-use serde::{Deserialize, Serialize};
-
-/// What a family (or a partner) asks of the funder.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    strum::Display,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-    sea_orm::DeriveValueType,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[sea_orm(value_type = "String")]
-pub enum RequestKind {
-    /// Sign a child up for a campaign the roster did not make it eligible for.
-    Enrolment,
-    /// The boursier amount, with a proof document.
-    BoursierBonus,
-    /// A new card number for a lost or stolen card, balances and tickets carried over.
-    LostCard,
-    /// Wrong school data (eligibility decided on it): decided through the staff override.
-    DataCorrection,
-    /// A family contests a redemption; staff settle it with the partner.
-    RedemptionDispute,
-    /// A club asks to accept the Pass (`applyForAffiliation`); approval makes it a partner.
-    PartnerAffiliation,
+crate::stored_enum! {
+    /// What a family (or a partner) asks of the funder.
+    #[derive(PartialOrd, Ord)]
+    pub enum RequestKind {
+        /// Sign a child up for a campaign the roster did not make it eligible for.
+        Enrolment,
+        /// The boursier amount, with a proof document.
+        BoursierBonus,
+        /// A new card number for a lost or stolen card, balances and tickets carried over.
+        LostCard,
+        /// Wrong school data (eligibility decided on it): decided through the staff override.
+        DataCorrection,
+        /// A family contests a redemption; staff settle it with the partner.
+        RedemptionDispute,
+        /// A club asks to accept the Pass (`applyForAffiliation`); approval makes it a partner.
+        PartnerAffiliation,
+    }
 }
 
-/// Where a request stands (contract: `RequestStatus`).
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    strum::Display,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-    sea_orm::DeriveValueType,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[sea_orm(value_type = "String")]
-pub enum RequestStatus {
-    Submitted,
-    InReview,
-    NeedsInfo,
-    Approved,
-    Rejected,
-    Cancelled,
+crate::stored_enum! {
+    /// Where a request stands (contract: `RequestStatus`).
+    pub enum RequestStatus {
+        Submitted,
+        InReview,
+        NeedsInfo,
+        Approved,
+        Rejected,
+        Cancelled,
+    }
 }
 
 impl RequestStatus {
@@ -84,58 +50,30 @@ impl RequestStatus {
     }
 }
 
-/// Who acts: the family (the requester, or staff at the counter acting for them) or the
-/// funder's staff deciding.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Serialize,
-    strum::Display,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    sea_orm::DeriveValueType,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[sea_orm(value_type = "String")]
-pub enum Party {
-    Family,
-    Staff,
+crate::stored_enum! {
+    /// Who acts: the family (the requester, or staff at the counter acting for them) or the
+    /// funder's staff deciding.
+    pub enum Party {
+        Family,
+        Staff,
+    }
 }
 
-/// Everything that can happen to a request; stored on each event.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    strum::Display,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-    sea_orm::DeriveValueType,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[sea_orm(value_type = "String")]
-pub enum Action {
-    Submit,
-    Acknowledge,
-    AskInfo,
-    Answer,
-    Approve,
-    Reject,
-    Cancel,
-    /// A message, public or internal; the status stays.
-    Comment,
-    /// Staff hand the request to one of them; the status stays.
-    Assign,
+crate::stored_enum! {
+    /// Everything that can happen to a request; stored on each event.
+    pub enum Action {
+        Submit,
+        Acknowledge,
+        AskInfo,
+        Answer,
+        Approve,
+        Reject,
+        Cancel,
+        /// A message, public or internal; the status stays.
+        Comment,
+        /// Staff hand the request to one of them; the status stays.
+        Assign,
+    }
 }
 
 /// Why an action is refused.

@@ -4,54 +4,27 @@
 use std::collections::BTreeMap;
 
 use chrono::{Datelike, Days, NaiveDate, Weekday};
-use serde::Serialize;
 use uuid::Uuid;
 
 use crate::money::Cents;
 
-/// Where a batch stands (`settlement_batch.status`).
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Serialize,
-    strum::Display,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    sea_orm::DeriveValueType,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[sea_orm(value_type = "String")]
-pub enum BatchStatus {
-    /// Made, its file can be reviewed; no money moved in the books yet.
-    Draft,
-    /// The funder's staff approved it: the books say the partners are paid.
-    Approved,
+crate::stored_enum! {
+    /// Where a batch stands (`settlement_batch.status`).
+    pub enum BatchStatus {
+        /// Made, its file can be reviewed; no money moved in the books yet.
+        Draft,
+        /// The funder's staff approved it: the books say the partners are paid.
+        Approved,
+    }
 }
 
-/// How often a funder pays its partners (`funder.settlement_schedule`).
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Serialize,
-    strum::Display,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    sea_orm::DeriveValueType,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[sea_orm(value_type = "String")]
-pub enum Schedule {
-    /// 1st–15th and 16th–end of month (the default, as Pass Culture pays).
-    SemiMonthly,
-    Monthly,
+crate::stored_enum! {
+    /// How often a funder pays its partners (`funder.settlement_schedule`).
+    pub enum Schedule {
+        /// 1st–15th and 16th–end of month (the default, as Pass Culture pays).
+        SemiMonthly,
+        Monthly,
+    }
 }
 
 impl Schedule {
@@ -75,25 +48,12 @@ pub fn execution_date(day: NaiveDate) -> NaiveDate {
     next
 }
 
-/// What settlement can deduct or pay: a redemption (positive) or a refund (negative).
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Serialize,
-    strum::Display,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    sea_orm::DeriveValueType,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[sea_orm(value_type = "String")]
-pub enum ItemKind {
-    Redemption,
-    Refund,
+crate::stored_enum! {
+    /// What settlement can deduct or pay: a redemption (positive) or a refund (negative).
+    pub enum ItemKind {
+        Redemption,
+        Refund,
+    }
 }
 
 /// A posted redemption or refund not settled yet.

@@ -10,27 +10,15 @@ use crate::error::{Error, Result};
 use crate::ledger::{TransferKind, Wallet};
 use crate::money::Cents;
 
-/// A card's life (`pass.status`); only an active card spends or redeems.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Serialize,
-    strum::Display,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    sea_orm::DeriveValueType,
-)]
-#[strum(serialize_all = "snake_case")]
-#[sea_orm(value_type = "String")]
-pub enum PassStatus {
-    Active,
-    /// Reported lost, or five wrong PINs in a row.
-    Blocked,
-    Replaced,
-    Expired,
+crate::stored_enum! {
+    /// A card's life (`pass.status`); only an active card spends or redeems.
+    pub enum PassStatus {
+        Active,
+        /// Reported lost, or five wrong PINs in a row.
+        Blocked,
+        Replaced,
+        Expired,
+    }
 }
 
 /// A pass with what its campaign says of it.

@@ -2,7 +2,6 @@
 //! — and its refunds.
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, FromQueryResult, Value};
-use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -16,25 +15,13 @@ use crate::ledger::{
 };
 use crate::money::Cents;
 
-/// How the partner was paid (`redemption.source`).
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Serialize,
-    strum::Display,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    sea_orm::DeriveValueType,
-)]
-#[strum(serialize_all = "snake_case")]
-#[sea_orm(value_type = "String")]
-pub enum RedemptionSource {
-    Ticket,
-    Payment,
-    CardCharge,
+crate::stored_enum! {
+    /// How the partner was paid (`redemption.source`).
+    pub enum RedemptionSource {
+        Ticket,
+        Payment,
+        CardCharge,
+    }
 }
 
 /// Money a partner received, and what it refunded since.

@@ -21,17 +21,14 @@ use crate::ledger::{
 };
 use crate::money::Cents;
 
-/// A ticket's state, read from its hold.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, strum::Display, strum::EnumString, sea_orm::DeriveValueType,
-)]
-#[strum(serialize_all = "snake_case")]
-#[sea_orm(value_type = "String")]
-pub enum TicketStatus {
-    Issued,
-    Redeemed,
-    Cancelled,
-    Expired,
+crate::stored_enum! {
+    /// A ticket's state, read from its hold.
+    pub enum TicketStatus {
+        Issued,
+        Redeemed,
+        Cancelled,
+        Expired,
+    }
 }
 
 /// A ticket as its family sees it.

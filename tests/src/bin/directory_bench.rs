@@ -41,6 +41,9 @@ fn spread(state: &mut u64) -> f64 {
     ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 52) as f64 - 1.0
 }
 
+/// A query shape: its name, and the query of the i-th run.
+type Shape = (&'static str, Box<dyn Fn(usize) -> DirectoryQuery>);
+
 fn env_usize(name: &str, default: usize) -> anyhow::Result<usize> {
     std::env::var(name).unwrap_or_else(|_| default.to_string()).parse().with_context(|| name.to_owned())
 }
@@ -102,7 +105,7 @@ async fn main() -> anyhow::Result<()> {
         db.execute_unprepared("ANALYZE partner, activity").await?;
     }
     let funders = [funder];
-    let shapes: [(&str, Box<dyn Fn(usize) -> DirectoryQuery>); 4] = [
+    let shapes: [Shape; 4] = [
         (
             "near_3km",
             Box::new(|i| {

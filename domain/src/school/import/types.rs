@@ -67,30 +67,16 @@ pub struct ImportOptions {
     pub author: String,
 }
 
-/// Where an import stands. Stored as `running`, `succeeded`, `rejected` (`roster_import.status`).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    strum::Display,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    sea_orm::DeriveValueType,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[sea_orm(value_type = "String")]
-pub enum ImportStatus {
-    /// Started, not finished (or the process died: nothing of it was committed).
-    Running,
-    /// Committed.
-    Succeeded,
-    /// A file was malformed (or the database failed): nothing of the import was kept.
-    Rejected,
+crate::stored_enum! {
+    /// Where an import stands. Stored as `running`, `succeeded`, `rejected` (`roster_import.status`).
+    pub enum ImportStatus {
+        /// Started, not finished (or the process died: nothing of it was committed).
+        Running,
+        /// Committed.
+        Succeeded,
+        /// A file was malformed (or the database failed): nothing of the import was kept.
+        Rejected,
+    }
 }
 
 /// What happened to the records of one kind.
