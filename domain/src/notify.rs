@@ -34,44 +34,28 @@ pub use inbox::{
 pub(crate) use topics::insert_outbox;
 pub use topics::{REQUEST_TOPIC, pass_event, request_event};
 
-/// What happened, as the family is told (`notification.kind`, push `data.kind`).
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    serde::Deserialize,
-    strum::Display,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-    sea_orm::DeriveValueType,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[sea_orm(value_type = "String")]
-pub enum NotificationKind {
-    TicketIssued,
-    TicketRedeemed,
-    TicketCancelled,
-    Payment,
-    CardCharge,
-    Refund,
-    CardBlocked,
-    CreditExpiring,
-    CreditExpired,
-    /// The yearly grant credited the pass (`pass_updated`, reason `credit_granted`).
-    CreditGranted,
-    /// The family's request was filed (`request_updated`).
-    RequestReceived,
-    /// The family's request changed status (`request_updated`).
-    RequestStatusChanged,
-    /// The funder ordered the transfer of a partner's reimbursements (`partner_settled`): told
-    /// to the partner's members.
-    SettlementPaid,
+crate::stored_enum! {
+    /// What happened, as the family is told (`notification.kind`, push `data.kind`).
+    pub enum NotificationKind {
+        TicketIssued,
+        TicketRedeemed,
+        TicketCancelled,
+        Payment,
+        CardCharge,
+        Refund,
+        CardBlocked,
+        CreditExpiring,
+        CreditExpired,
+        /// The yearly grant credited the pass (`pass_updated`, reason `credit_granted`).
+        CreditGranted,
+        /// The family's request was filed (`request_updated`).
+        RequestReceived,
+        /// The family's request changed status (`request_updated`).
+        RequestStatusChanged,
+        /// The funder ordered the transfer of a partner's reimbursements (`partner_settled`): told
+        /// to the partner's members.
+        SettlementPaid,
+    }
 }
 
 impl NotificationKind {

@@ -3,11 +3,8 @@
 //! FCM's UNREGISTERED drops the token, and a 503 with `Retry-After` is retried after it and
 //! delivered once.
 
-use std::sync::Arc;
-
 use passerelle_domain::Cents;
 use passerelle_domain::ledger::Wallet;
-use passerelle_domain::notify::PushSender;
 use passerelle_domain::spending::{self, RedeemTicket};
 use passerelle_tests::accounts::sign_in;
 use passerelle_tests::fake_fcm::{FakeFcm, Scripted};
@@ -139,8 +136,7 @@ async fn unregistered_tokens_are_dropped_and_a_503_is_retried_after_retry_after_
     }
     fcm.script("gone", Scripted { status: 404, error_code: "UNREGISTERED", retry_after: None, times: 1 });
     fcm.script("busy", Scripted { status: 503, error_code: "UNAVAILABLE", retry_after: Some(120), times: 1 });
-    let credentials = std::fs::read_to_string(&fcm.credentials).unwrap();
-    let push: Arc<dyn PushSender> = Arc::new(passerelle_api::fcm::FcmClient::new(&credentials, &fcm.base_url).unwrap());
+    let push = fcm.sender();
     f.ticket(&app.db, 0, 500, None, "t").await;
 
     let first = passerelle_api::notifications::tick(&app.db, Some(&push), None).await.unwrap();
@@ -350,8 +346,7 @@ async fn the_grant_tells_the_family_once_per_pass_credited_and_a_rerun_tells_not
     assert_eq!(count(&app.db, granted).await, 2);
 
     // The family hears of it once per child, by e-mail too (by default), the child by given name.
-    let mailer =
-        passerelle_api::mailer::mailer(&passerelle_api::Settings::from_vars(&sink.settings()).unwrap()).unwrap();
+    let mailer = sink.mailer();
     let report = passerelle_api::notifications::tick(&app.db, None, Some(&mailer)).await.unwrap();
     assert_eq!((report.events, report.inbox, report.emails), (2, 2, 2), "{report:?}");
     for mail in sink.wait_for(&f.parent_email, 2).await {

@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 
 use passerelle_domain::db::stmt;
-use passerelle_domain::notify::{DispatchOptions, PushSender, register_push_token};
+use passerelle_domain::notify::{DispatchOptions, register_push_token};
 use passerelle_tests::fake_fcm::FakeFcm;
 use passerelle_tests::spending::{Family, family};
 use passerelle_tests::{TestDb, count, fresh_db};
@@ -150,9 +150,7 @@ async fn dispatchers_running_at_once_push_each_event_to_each_device_exactly_once
     let test_db = fresh_db().await;
     let fcm = FakeFcm::start().await;
     family_with_events(&test_db, 120).await;
-    let credentials = std::fs::read_to_string(&fcm.credentials).expect("credentials");
-    let push: Arc<dyn PushSender> =
-        Arc::new(passerelle_api::fcm::FcmClient::new(&credentials, &fcm.base_url).expect("FCM client"));
+    let push = fcm.sender();
     // Four dispatchers with pools of their own (as four processes), claiming small batches so
     // that their claims interleave.
     let options = DispatchOptions { limit: 8, ..DispatchOptions::default() };
@@ -179,9 +177,7 @@ async fn on_postgresql_a_commit_wakes_the_dispatcher_before_its_next_poll() {
     let test_db = fresh_db().await;
     let fcm = FakeFcm::start().await;
     let f = family_with_events(&test_db, 1).await;
-    let credentials = std::fs::read_to_string(&fcm.credentials).expect("credentials");
-    let push: Arc<dyn PushSender> =
-        Arc::new(passerelle_api::fcm::FcmClient::new(&credentials, &fcm.base_url).expect("FCM client"));
+    let push = fcm.sender();
     let mail: Arc<dyn passerelle_domain::mail::Mailer> = Arc::new(passerelle_domain::mail::LogMailer);
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     // Polls every 10 minutes: after its first pass, only a NOTIFY can start another in time.
