@@ -58,6 +58,17 @@ pub struct SignUpInput {
     pub email: String,
     pub password: String,
     pub display_name: String,
+    /// `PARTNER_MEMBER`: a club's person, who then applies with `applyForAffiliation`.
+    #[graphql(default)]
+    pub account_kind: SignUpKind,
+}
+
+/// Who may open an account by themselves (staff accounts are made by administrators).
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Default)]
+pub enum SignUpKind {
+    #[default]
+    Parent,
+    PartnerMember,
 }
 
 #[derive(InputObject)]
@@ -275,7 +286,11 @@ impl AccountMutation {
     async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> ApiResult<SignUpPayload> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let ip = client_ip(ctx);
-        auth::sign_up(db, AccountKind::Parent, &input.email, &input.password, &input.display_name, &ip).await?;
+        let kind = match input.account_kind {
+            SignUpKind::Parent => AccountKind::Parent,
+            SignUpKind::PartnerMember => AccountKind::PartnerMember,
+        };
+        auth::sign_up(db, kind, &input.email, &input.password, &input.display_name, &ip).await?;
         Ok(SignUpPayload { verification_sent: true })
     }
 

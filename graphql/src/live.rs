@@ -91,12 +91,12 @@ impl Subscription {
         }))
     }
 
-    /// Each new entry of the signed-in parent's inbox, as it is written.
+    /// Each new entry of the signed-in parent's (or club member's) inbox, as it is written.
     async fn notification_added(
         &self,
         ctx: &Context<'_>,
     ) -> Result<impl Stream<Item = ApiResult<Notification>> + use<>, ApiError> {
-        let account = parent(ctx)?.account.id;
+        let account = crate::notifications::inbox_owner(ctx)?.account.id;
         let db = ctx.data_unchecked::<DatabaseConnection>().clone();
         let events = ctx.data::<NotificationEvents>().map_err(|_| passerelle_domain::Error::NotFound("events"))?;
         let rx = events.0.subscribe();

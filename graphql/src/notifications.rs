@@ -3,6 +3,7 @@
 use async_graphql::connection::{Connection, EmptyFields};
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
+use passerelle_domain::auth::AccountKind;
 use passerelle_domain::notify::{self, Preference};
 use sea_orm::DatabaseConnection;
 
@@ -11,7 +12,7 @@ use crate::account::Platform;
 use crate::error::ApiResult;
 use crate::pagination::{connection, keyset};
 use crate::parse_id;
-use crate::wallet::{parent, time};
+use crate::wallet::time;
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 #[graphql(name = "NotificationKind", remote = "passerelle_domain::notify::NotificationKind")]
@@ -88,7 +89,7 @@ pub struct NotificationQuery;
 
 #[Object]
 impl NotificationQuery {
-    /// The signed-in parent's inbox, newest first.
+    /// The signed-in parent's (or club member's) inbox, newest first.
     #[graphql(guard = "SignedIn")]
     async fn notifications(
         &self,
@@ -97,7 +98,7 @@ impl NotificationQuery {
         after: Option<String>,
         unread_only: Option<bool>,
     ) -> ApiResult<Connection<String, Notification, EmptyFields, EmptyFields>> {
-        let p = parent(ctx)?;
+        let p = inbox_owner(ctx)?;
         let page = keyset(first, after.as_deref())?;
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let rows = notify::list_notifications(db, p.account.id, unread_only.unwrap_or(false), &page).await?;
@@ -106,14 +107,14 @@ impl NotificationQuery {
 
     #[graphql(guard = "SignedIn")]
     async fn unread_notification_count(&self, ctx: &Context<'_>) -> ApiResult<i64> {
-        let p = parent(ctx)?;
+        let p = inbox_owner(ctx)?;
         Ok(notify::unread_count(ctx.data_unchecked::<DatabaseConnection>(), p.account.id).await?)
     }
 
     /// Push and e-mail, per kind (both on unless turned off).
     #[graphql(guard = "SignedIn")]
     async fn notification_preferences(&self, ctx: &Context<'_>) -> ApiResult<Vec<NotificationPreference>> {
-        let p = parent(ctx)?;
+        let p = inbox_owner(ctx)?;
         let all = notify::preferences(ctx.data_unchecked::<DatabaseConnection>(), p.account.id).await?;
         Ok(all
             .into_iter()
@@ -130,7 +131,7 @@ impl NotificationMutation {
     /// Marks these entries read (all of them without `ids`); returns how many changed.
     #[graphql(guard = "SignedIn")]
     async fn mark_notifications_read(&self, ctx: &Context<'_>, ids: Option<Vec<ID>>) -> ApiResult<u64> {
-        let p = parent(ctx)?;
+        let p = inbox_owner(ctx)?;
         let ids = ids.map(|ids| ids.iter().map(|i| parse_id(i, "ids")).collect::<Result<Vec<_>, _>>()).transpose()?;
         let db = ctx.data_unchecked::<DatabaseConnection>();
         Ok(notify::mark_read(db, p.account.id, ids.as_deref()).await?)
@@ -142,7 +143,7 @@ impl NotificationMutation {
         ctx: &Context<'_>,
         input: NotificationPreference,
     ) -> ApiResult<NotificationPreference> {
-        let p = parent(ctx)?;
+        let p = inbox_owner(ctx)?;
         let choice = Preference { kind: input.kind.into(), push: input.push, email: input.email };
         notify::set_preference(ctx.data_unchecked::<DatabaseConnection>(), p.account.id, choice).await?;
         Ok(input)
@@ -157,5 +158,15 @@ impl NotificationMutation {
         let db = ctx.data_unchecked::<DatabaseConnection>();
         notify::register_push_token(db, p.account.id, &input.token, platform).await?;
         Ok(true)
+    }
+}
+
+/// Who has an inbox: parents (their children's passes and requests) and clubs' members (their
+/// affiliation request, their reimbursements). Staff and club software do not.
+pub(crate) fn inbox_owner<'a>(ctx: &'a Context<'_>) -> ApiResult<&'a passerelle_domain::auth::Principal> {
+    let p = signed_in(ctx)?;
+    match p.account.kind {
+        AccountKind::Parent | AccountKind::PartnerMember => Ok(p),
+        AccountKind::Staff => Err(passerelle_domain::Error::Forbidden.into()),
     }
 }

@@ -4,11 +4,11 @@
 //! payment is in the next settlement batch. Suspended, it can no longer be paid nor named on a
 //! ticket.
 
-use passerelle_domain::auth::{AccountKind, Actor, StaffRole};
+use passerelle_domain::auth::{Actor, StaffRole};
 use passerelle_domain::ledger::Wallet;
 use passerelle_domain::partner::{CONVENTION_VERSION, validate_partner_bank_details};
 use passerelle_domain::settlement::{CreateBatch, batch_lines, create_settlement_batch};
-use passerelle_tests::accounts::{account, sign_in, staff};
+use passerelle_tests::accounts::{sign_in, staff};
 use passerelle_tests::requests::staff_token;
 use passerelle_tests::settlement::{SIRET, iban, today, treasury};
 use passerelle_tests::spending::family;
@@ -38,7 +38,14 @@ async fn a_club_applies_is_approved_found_paid_and_settled_then_suspended() {
     let app = TestApp::spawn().await;
     let f = family(&app.db, 1, false).await;
     let funder = f.funder.to_string();
-    account(&app, AccountKind::PartnerMember, "bureau@escalade.example.org").await;
+    // The club's person opens an account by themselves.
+    let q = "mutation($i: SignUpInput!) { signUp(input: $i) { verificationSent } }";
+    let input = json!({ "email": "bureau@escalade.example.org", "password": passerelle_tests::accounts::PASSWORD,
+                        "displayName": "Bureau de l'escalade", "accountKind": "PARTNER_MEMBER" });
+    assert_eq!(app.graphql(q, json!({ "i": input })).await["data"]["signUp"]["verificationSent"], true);
+    let kind =
+        "SELECT COUNT(*) AS n FROM account WHERE email = 'bureau@escalade.example.org' AND kind = 'partner_member'";
+    assert_eq!(count(&app.db, kind).await, 1);
     let club = sign_in(&app, "bureau@escalade.example.org", None).await;
 
     // Bad applications name their field and write nothing.

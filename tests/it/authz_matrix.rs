@@ -62,6 +62,8 @@ enum Rule {
     FamilyOrStaff(&'static [Who]),
     /// People of a club (not its software): applying to join.
     PartnerPeople,
+    /// Who has an inbox: parents and clubs' people.
+    Inbox,
 }
 
 const ANY_STAFF: &[Who] = &[Who::Admin, Who::EligibilityOfficer, Who::FinanceOfficer, Who::Auditor];
@@ -80,6 +82,7 @@ impl Rule {
             Rule::PartnerOwner => who == Who::PartnerOwner,
             Rule::Partner => matches!(who, Who::PartnerMember | Who::PartnerOwner | Who::PartnerClient),
             Rule::PartnerPeople => matches!(who, Who::PartnerMember | Who::PartnerOwner),
+            Rule::Inbox => matches!(who, Who::ParentA | Who::ParentB | Who::PartnerMember | Who::PartnerOwner),
             Rule::FamilyOrStaff(list) => {
                 matches!(who, Who::ParentA | Who::ParentB | Who::PartnerMember | Who::PartnerOwner)
                     || list.contains(&who)
@@ -143,11 +146,11 @@ fn matrix(f: &Fixture) -> Vec<(&'static str, Rule, String, Value)> {
         ("redemptions", Rule::Partner, "{ redemptions(first: 5) { edges { cursor } } }".into(), json!({})),
         ("redeemTicket", Rule::Partner, "mutation { redeemTicket(input: { code: \"ABCDE-FGHJK\", idempotencyKey: \"m\" }) { replayed } }".into(), json!({})),
         ("chargeCard", Rule::Partner, "mutation { chargeCard(input: { cardNumber: \"0000 0000 0000 0000\", pin: \"1234\", wallet: SPORT, amount: \"5.00\", idempotencyKey: \"m\" }) { replayed } }".into(), json!({})),
-        ("notifications", Rule::Parents, "{ notifications(first: 5) { edges { cursor } } }".into(), json!({})),
-        ("unreadNotificationCount", Rule::Parents, "{ unreadNotificationCount }".into(), json!({})),
-        ("notificationPreferences", Rule::Parents, "{ notificationPreferences { kind } }".into(), json!({})),
-        ("markNotificationsRead", Rule::Parents, "mutation { markNotificationsRead }".into(), json!({})),
-        ("setNotificationPreference", Rule::Parents, "mutation { setNotificationPreference(input: { kind: REFUND, push: true, email: true }) { kind } }".into(), json!({})),
+        ("notifications", Rule::Inbox, "{ notifications(first: 5) { edges { cursor } } }".into(), json!({})),
+        ("unreadNotificationCount", Rule::Inbox, "{ unreadNotificationCount }".into(), json!({})),
+        ("notificationPreferences", Rule::Inbox, "{ notificationPreferences { kind } }".into(), json!({})),
+        ("markNotificationsRead", Rule::Inbox, "mutation { markNotificationsRead }".into(), json!({})),
+        ("setNotificationPreference", Rule::Inbox, "mutation { setNotificationPreference(input: { kind: REFUND, push: true, email: true }) { kind } }".into(), json!({})),
         ("registerPushToken", Rule::Accounts, "mutation { registerPushToken(input: { token: \"matrix-token\", platform: ANDROID }) }".into(), json!({})),
         ("requests", Rule::Parents, "{ requests(first: 5) { edges { cursor } } }".into(), json!({})),
         ("request", Rule::FamilyOrStaff(REQUEST_READERS), "query($c: ID!) { request(id: $c) { id } }".into(), some_id.clone()),
