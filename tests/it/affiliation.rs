@@ -123,12 +123,18 @@ async fn a_club_applies_is_approved_found_paid_and_settled_then_suspended() {
     let line = lines.iter().find(|l| l.partner_id == partner_id).expect("the club is paid");
     assert_eq!((line.amount.0, line.iban.as_str()), (3000, iban(42).as_str()));
 
+    // A ticket for the club, issued while it is approved.
+    let ticket = "mutation($i: IssueTicketInput!) { issueTicket(input: $i) { ticket { code } } }";
+    let input = json!({ "passId": f.passes[0].id.to_string(), "wallet": "SPORT", "amount": "5.00", "partnerId": partner, "idempotencyKey": "t-before" });
+    let body = app.graphql_as(&parent, ticket, json!({ "i": input })).await;
+    let code_before =
+        body["data"]["issueTicket"]["ticket"]["code"].as_str().unwrap_or_else(|| panic!("{body}")).to_owned();
+
     // Suspended: no new ticket names it, no payment reaches it, it redeems nothing.
     let q = "mutation($i: PartnerStatusInput!) { suspendPartner(input: $i) { status } }";
     let body =
         app.graphql_as(&admin, q, json!({ "i": { "partnerId": partner, "reason": "Contrôle en cours." } })).await;
     assert_eq!(body["data"]["suspendPartner"]["status"], "SUSPENDED", "{body}");
-    let ticket = "mutation($i: IssueTicketInput!) { issueTicket(input: $i) { ticket { id } } }";
     let input = json!({ "passId": f.passes[0].id.to_string(), "wallet": "SPORT", "amount": "10.00", "partnerId": partner, "idempotencyKey": "t-susp" });
     assert_eq!(code(&app.graphql_as(&parent, ticket, json!({ "i": input })).await), "CONFLICT");
     let input = json!({ "passId": f.passes[0].id.to_string(), "wallet": "SPORT", "amount": "5.00", "partnerId": partner, "idempotencyKey": "escalade-2" });
@@ -136,7 +142,11 @@ async fn a_club_applies_is_approved_found_paid_and_settled_then_suspended() {
     let charge = "mutation($i: ChargeCardInput!) { chargeCard(input: $i) { replayed } }";
     let input = json!({ "cardNumber": f.passes[0].number, "pin": "1234", "wallet": "SPORT", "amount": "5.00", "idempotencyKey": "c-susp" });
     assert_eq!(code(&app.graphql_as(&club, charge, json!({ "i": input })).await), "CONFLICT");
+    let redeem = "mutation($i: RedeemTicketInput!) { redeemTicket(input: $i) { replayed } }";
+    let input = json!({ "code": code_before, "idempotencyKey": "r-susp" });
+    assert_eq!(code(&app.graphql_as(&club, redeem, json!({ "i": input })).await), "CONFLICT");
     assert_eq!(found(&app.graphql_as(&parent, search, json!({ "f": { "commune": "Clamart" } })).await), 0);
-    assert_eq!(f.balance(&app.db, 0, Wallet::Sport).await.available.0, 1000, "only the one payment left the wallet");
+    let sport = f.balance(&app.db, 0, Wallet::Sport).await;
+    assert_eq!((sport.available.0, sport.held.0), (500, 500), "only the payment left; the ticket is still held");
     app.stop().await;
 }
