@@ -77,7 +77,6 @@ pub async fn start(settings: Settings, db: DatabaseConnection, handle_signals: b
     // Staff TOTP seeds from before sealing: sealed before the first request is served.
     passerelle_domain::auth::seal_clear_totp_secrets(&db, &auth.data_key).await.context("sealing TOTP secrets")?;
     let mailer = crate::mailer::mailer(&settings)?;
-    let mailer_for_dispatch = mailer.clone();
     let pass_events = passerelle_graphql::PassEvents::new();
     let notification_events = passerelle_graphql::NotificationEvents::default();
     // A ticket key exists before the first ticket: partner apps can fetch the JWKS ahead.
@@ -88,7 +87,6 @@ pub async fn start(settings: Settings, db: DatabaseConnection, handle_signals: b
         production: settings.is_production(),
         uploads: Some(uploads),
         auth: Some(auth.clone()),
-        mailer: Some(mailer.clone()),
         ent: crate::ent::validator(&settings)?,
         oidc: crate::oidc::providers(&settings)?,
         dev_back_office: settings.dev_back_office,
@@ -117,7 +115,7 @@ pub async fn start(settings: Settings, db: DatabaseConnection, handle_signals: b
         let every = std::time::Duration::from_millis(state.settings.dispatch_ms);
         let push = crate::fcm::push_sender(&state.settings)?;
         let options = crate::notifications::options(&state.settings);
-        crate::notifications::spawn(db.clone(), every, options, push, mailer_for_dispatch, shutting_down.clone());
+        crate::notifications::spawn(db.clone(), every, options, push, mailer, shutting_down.clone());
     }
     if let Some(every) = state.settings.scheduler_interval() {
         crate::scheduler::spawn(db.clone(), every, shutting_down.clone());

@@ -104,7 +104,6 @@ pub struct SchemaConfig {
     pub production: bool,
     pub uploads: Option<Uploads>,
     pub auth: Option<std::sync::Arc<passerelle_domain::auth::AuthConfig>>,
-    pub mailer: Option<std::sync::Arc<dyn passerelle_domain::mail::Mailer>>,
     pub ent: Option<std::sync::Arc<dyn passerelle_domain::auth::EntValidator>>,
     /// The OIDC sign-in providers (none: `oidcProviders` is empty).
     pub oidc: passerelle_domain::auth::OidcProviders,
@@ -136,9 +135,6 @@ pub fn build_schema(db: Option<DatabaseConnection>, config: SchemaConfig) -> App
     if let Some(auth) = config.auth.clone() {
         builder = builder.data(auth);
     }
-    if let Some(mailer) = config.mailer.clone() {
-        builder = builder.data(mailer);
-    }
     if let Some(ent) = config.ent.clone() {
         builder = builder.data(ent);
     }
@@ -165,7 +161,6 @@ pub fn offline_schema() -> AppSchema {
         production: false,
         uploads: None,
         auth: None,
-        mailer: None,
         ent: None,
         oidc: Default::default(),
         dev_back_office: false,
