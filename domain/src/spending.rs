@@ -25,6 +25,7 @@ mod card;
 mod keys;
 mod pass;
 mod payments;
+mod redeem;
 mod remind;
 mod sweep;
 mod tickets;
@@ -41,12 +42,10 @@ pub use pass::{
 pub use payments::{
     PayPartner, Redemption, RedemptionSource, RefundRedemption, list_redemptions, pay_partner, refund_redemption,
 };
+pub use redeem::{RedeemTicket, TicketCheck, lookup_ticket, redeem_ticket};
 pub use remind::remind;
 pub use sweep::{SweepReport, sweep};
-pub use tickets::{
-    IssueTicket, RedeemTicket, Ticket, TicketCheck, TicketStatus, cancel_ticket, issue_ticket, latest_tickets,
-    list_tickets, lookup_ticket, redeem_ticket,
-};
+pub use tickets::{IssueTicket, Ticket, TicketStatus, cancel_ticket, issue_ticket, latest_tickets, list_tickets};
 
 /// The longest idempotency key a caller may send (the contract's 255 characters).
 pub const MAX_IDEMPOTENCY_KEY: usize = 255;

@@ -6,7 +6,7 @@ use async_graphql::{ComplexObject, Context, ID, InputObject, Object, SimpleObjec
 use chrono::NaiveDate;
 use passerelle_domain::Error;
 use passerelle_domain::auth::{self, AccountKind, Principal};
-use passerelle_domain::school::query::{PupilRow, list_pupils_by_ids, schools_by_uai};
+use passerelle_domain::school::query::{PupilRow, linked_children, list_pupils_by_ids};
 use uuid::Uuid;
 
 use crate::loaders::{Loaders, PupilPasses};
@@ -53,8 +53,6 @@ pub struct Child {
     pub boursier: Option<bool>,
     #[graphql(skip)]
     pub pupil: Uuid,
-    #[graphql(skip)]
-    pub funder: Uuid,
 }
 
 #[ComplexObject]
@@ -77,7 +75,6 @@ impl From<PupilRow> for Child {
     fn from(p: PupilRow) -> Self {
         Child {
             pupil: p.id,
-            funder: p.funder_id,
             id: ID(p.id.to_string()),
             given_name: p.given_name,
             family_name: p.usage_name.unwrap_or(p.family_name),
@@ -105,23 +102,18 @@ impl FamilyQuery {
     async fn children(&self, ctx: &Context<'_>) -> ApiResult<Vec<Child>> {
         let p = parent(ctx)?;
         let db = ctx.data_unchecked::<DatabaseConnection>();
-        let ids = auth::linked_pupils(db, p.account.id).await?;
-        let mut children: Vec<Child> = list_pupils_by_ids(db, &ids).await?.into_iter().map(Into::into).collect();
-        // The schools of all the children: one statement per funder (a family has one).
-        let mut funders: Vec<Uuid> = children.iter().map(|c| c.funder).collect();
-        funders.dedup();
-        for funder in funders {
-            let uais: Vec<String> =
-                children.iter().filter(|c| c.funder == funder).filter_map(|c| c.school.uai.clone()).collect();
-            for s in schools_by_uai(db, funder, &uais).await? {
-                for child in children.iter_mut().filter(|c| c.funder == funder && c.school.uai.as_ref() == Some(&s.uai))
-                {
-                    child.school.name = Some(s.name.clone());
-                    child.school.commune = s.commune.clone();
+        let children = linked_children(db, p.account.id).await?;
+        Ok(children
+            .into_iter()
+            .map(|c| {
+                let mut child = Child::from(c.pupil);
+                if let Some(s) = c.school {
+                    child.school.name = Some(s.name);
+                    child.school.commune = s.commune;
                 }
-            }
-        }
-        Ok(children)
+                child
+            })
+            .collect())
     }
 }
 

@@ -28,6 +28,7 @@ mod m0014_requests;
 mod m0016_settlement;
 mod m0017_outbox_notify;
 mod m0018_directory;
+mod m0019_account_shards;
 mod util;
 
 /// The ordered list of migrations.
@@ -54,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0016_settlement::Migration),
             Box::new(m0017_outbox_notify::Migration),
             Box::new(m0018_directory::Migration),
+            Box::new(m0019_account_shards::Migration),
         ]
     }
 }

@@ -67,7 +67,7 @@ async fn scalar(db: &DatabaseConnection, sql: &str, values: Vec<Value>) -> i64 {
 
 /// The balance (credits − debits, posted) of a partner's book of `kind`.
 async fn book(db: &DatabaseConnection, partner: Uuid, kind: AccountKind) -> i64 {
-    let sql = "SELECT CAST(COALESCE(SUM(credits_posted - debits_posted), 0) AS BIGINT) AS n FROM ledger_account \
+    let sql = "SELECT CAST(COALESCE(SUM(credits_posted - debits_posted), 0) AS BIGINT) AS n FROM ledger_account_balance \
                WHERE owner_id = $1 AND kind = $2";
     scalar(db, sql, vec![partner.into(), kind.into()]).await
 }

@@ -1,10 +1,12 @@
-//! The parent app's home query runs a bounded number of SQL statements, whatever the number
-//! of children: each level (passes, wallets, last transactions, open tickets, schools) is
-//! loaded for all children at once.
+//! The statement budgets of the two busiest requests. The parent app's home query runs a
+//! bounded number of SQL statements, whatever the number of children: each level (passes,
+//! wallets, last transactions, open tickets, schools) is loaded for all children at once. A
+//! club's redemption reads what it needs in one statement before its one ledger operation.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use passerelle_domain::auth::{Actor, create_api_client};
 use passerelle_tests::TestApp;
 use passerelle_tests::accounts::sign_in;
 use passerelle_tests::spending::family;
@@ -44,5 +46,44 @@ async fn the_home_query_costs_the_same_statements_for_one_child_or_six() {
     let one = home_statements(1).await;
     let six = home_statements(6).await;
     assert_eq!(one, six, "statements grow with the children: {one} for one, {six} for six");
-    assert!(six <= 15, "{six} statements");
+    // Authentication, children with their schools, passes, wallets, history, tickets.
+    assert!(six <= 6, "{six} statements");
+}
+
+/// Authentication (the API client), the ticket with the caller's terms and book, then the
+/// operation: its key, the hold, the wallet, the transfers, the outbox, the redemption and the
+/// two shared books. A second read of anything is a regression of the hot path.
+#[tokio::test]
+async fn a_redemption_reads_once_before_its_operation() {
+    let statements = Arc::new(AtomicUsize::new(0));
+    let app = TestApp::spawn_counting(statements.clone()).await;
+    let f = family(&app.db, 1, true).await;
+    let ticket = f.ticket(&app.db, 0, 300, Some(f.sport), "t0").await;
+    let issued = create_api_client(&app.db, &Actor::tool("test"), f.sport, "desk").await.expect("client");
+    let (_, _, body) =
+        app.oauth_token(Some((&issued.client.client_id, &issued.secret)), "grant_type=client_credentials").await;
+    let token = body["access_token"].as_str().expect("token").to_owned();
+    let redeem =
+        "mutation($i: RedeemTicketInput!) { redeemTicket(input: $i) { redemption { id amount partner { name } } } }";
+    for (key, replay) in [("k1", false), ("k1", true)] {
+        statements.store(0, Ordering::SeqCst);
+        let vars = json!({ "i": { "code": ticket.code, "amount": "2.00", "idempotencyKey": key } });
+        let body = app.graphql_as(&token, redeem, vars).await;
+        let used = statements.load(Ordering::SeqCst);
+        let redemption = &body["data"]["redeemTicket"]["redemption"];
+        assert_eq!(redemption["amount"], "2.00", "{body}");
+        assert!(redemption["partner"]["name"].is_string(), "{body}");
+        if !replay {
+            // The club's first redemption opens its book (one more read, one insert).
+            assert!(used <= 11, "{used} statements");
+        }
+    }
+    let second = f.ticket(&app.db, 0, 300, Some(f.sport), "t1").await;
+    statements.store(0, Ordering::SeqCst);
+    let vars = json!({ "i": { "code": second.code, "idempotencyKey": "k2" } });
+    let body = app.graphql_as(&token, redeem, vars).await;
+    assert!(body["data"]["redeemTicket"]["redemption"]["id"].is_string(), "{body}");
+    let used = statements.load(Ordering::SeqCst);
+    assert!(used <= 9, "{used} statements");
+    app.stop().await;
 }

@@ -231,6 +231,24 @@ pub async fn log_out(db: &DatabaseConnection, account_id: Uuid, session_id: Uuid
     Ok(r.rows_affected() == 1)
 }
 
+/// The account of a live session (not revoked, not expired by the database clock), in one
+/// statement: every authenticated request reads it.
+pub(super) async fn session_account<C: ConnectionTrait>(
+    db: &C,
+    session: Uuid,
+    account: Uuid,
+) -> Result<Option<Account>> {
+    let backend = db.get_database_backend();
+    let sql = format!(
+        "SELECT {} FROM account WHERE id = $2 AND EXISTS (SELECT 1 FROM device_session s WHERE s.id = $1 \
+         AND s.account_id = $2 AND s.revoked_at_us IS NULL AND s.expires_at_us > {})",
+        accounts::COLUMNS,
+        crate::db::now_us_sql(backend)
+    );
+    let row = AccountRow::find_by_statement(stmt(backend, &sql, [session.into(), account.into()])).one(db).await?;
+    Ok(row.map(Account::from))
+}
+
 pub(super) async fn load_account<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<Option<Account>> {
     let sql = format!("SELECT {} FROM account WHERE id = $1", accounts::COLUMNS);
     let row = AccountRow::find_by_statement(stmt(db.get_database_backend(), &sql, [id.into()])).one(db).await?;

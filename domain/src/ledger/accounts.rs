@@ -55,7 +55,7 @@ impl Account {
     }
 }
 
-/// `ledger_account` as [`ACCOUNT_COLUMNS`] select it.
+/// An account as [`ACCOUNT_SELECT`] reads it.
 #[derive(FromQueryResult)]
 pub(crate) struct AccountRow {
     id: AccountId,
@@ -106,8 +106,10 @@ fn stored_wallet_text(w: Option<Wallet>) -> &'static str {
     w.map_or("", <&'static str>::from)
 }
 
-pub(crate) const ACCOUNT_COLUMNS: &str = "id, kind, owner_id, wallet, must_not_overdraw, funder_id, campaign_id, \
-     credits_posted, debits_posted, credits_pending, debits_pending";
+/// Accounts with their counters: the row plus its shards (`ledger_account_balance`, migration
+/// m0019), so a shared account's counters are whole whichever shard its operations wrote.
+pub(crate) const ACCOUNT_SELECT: &str = "SELECT id, kind, owner_id, wallet, must_not_overdraw, funder_id, campaign_id, \
+     credits_posted, debits_posted, credits_pending, debits_pending FROM ledger_account_balance";
 
 /// Returns the account for `spec`, creating it if needed (safe under concurrency: the unique
 /// index on (kind, owner, wallet) decides, and the loser reads the winner's row).
@@ -128,7 +130,7 @@ pub async fn ensure_account<C: ConnectionTrait>(db: &C, spec: AccountSpec) -> Re
 
 /// Reads one account and its counters.
 pub async fn get_account<C: ConnectionTrait>(db: &C, id: AccountId) -> Result<Option<Account>, DbErr> {
-    let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM ledger_account WHERE id = $1");
+    let sql = format!("{ACCOUNT_SELECT} WHERE id = $1");
     let row = AccountRow::find_by_statement(stmt(db.get_database_backend(), &sql, [id.into()])).one(db).await?;
     row.map(Account::try_from).transpose()
 }

@@ -11,7 +11,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::accounts::{ACCOUNT_COLUMNS, Account, AccountRow};
+use super::accounts::{ACCOUNT_SELECT, Account, AccountRow};
 use super::model::Counters;
 use crate::db::stmt;
 
@@ -76,8 +76,7 @@ async fn audit_in(db: &DatabaseTransaction) -> Result<AuditReport, DbErr> {
     let credits_pending = sums(db, "SELECT credit_account_id AS id, CAST(SUM(amount) AS BIGINT) AS total FROM ledger_hold WHERE state = 'pending' GROUP BY credit_account_id").await?;
     let debits_pending = sums(db, "SELECT debit_account_id AS id, CAST(SUM(amount) AS BIGINT) AS total FROM ledger_hold WHERE state = 'pending' GROUP BY debit_account_id").await?;
 
-    let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM ledger_account");
-    let rows = AccountRow::find_by_statement(stmt(db.get_database_backend(), &sql, [])).all(db).await?;
+    let rows = AccountRow::find_by_statement(stmt(db.get_database_backend(), ACCOUNT_SELECT, [])).all(db).await?;
     let mut total = Counters::default();
     report.accounts = rows.len() as u64;
     for row in rows {

@@ -1,4 +1,4 @@
-//! The one conditional update that writes an account's counters. Every check the ledger makes
+//! The one conditional statement that writes an account's counters. Every check the ledger makes
 //! on an account is part of its `WHERE`, so check and write are one statement: concurrent
 //! writers serialise on the row and each re-checks on the latest values, with no read before.
 //!
@@ -9,7 +9,9 @@
 //!
 //! Only when the update matches no row does [`diagnose`] read the account to say why.
 
-use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Value};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, FromQueryResult, Value};
 
 use super::model::*;
 use crate::db::stmt;
@@ -68,7 +70,24 @@ impl Booked {
     }
 }
 
-/// Applies `booked` to `account` with one conditional update, or says why it cannot.
+/// How many shard rows an unlimited account's changes spread over (migration m0019).
+const SHARDS: u32 = 16;
+
+/// The shard the next change writes: in turn, so operations running at the same moment write
+/// different rows (a random draw would often pair two of 32 clients on one row).
+fn next_shard() -> i16 {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    (NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS) as i16
+}
+
+/// Applies `booked` to `account` with one conditional statement, or says why it cannot.
+///
+/// A limited account (a pass wallet) is updated in place: its limit is checked on its row. On
+/// PostgreSQL an unlimited account — shared by many operations: a campaign's clearing, a
+/// partner's book — is changed through one of its shard rows (`INSERT … SELECT` from the
+/// account, which checks the limit flag and the scope, `ON CONFLICT` adding to the shard), so
+/// concurrent operations do not queue on its row until each commit's flush. SQLite runs one
+/// writer at a time: nothing to spread, the row is updated in place.
 pub(super) async fn apply_delta<C: ConnectionTrait>(
     db: &C,
     account: AccountId,
@@ -85,10 +104,18 @@ pub(super) async fn apply_delta<C: ConnectionTrait>(
         d.credits_pending.into(),
         d.debits_pending.into(),
     ];
-    let mut sql = String::from(
+    let backend = db.get_database_backend();
+    let sharded = !limited && backend == DbBackend::Postgres;
+    let mut sql = String::from(if sharded {
+        "INSERT INTO ledger_account_shard (account_id, shard, credits_posted, debits_posted, credits_pending, \
+         debits_pending) SELECT id, $6, $2, $3, $4, $5 FROM ledger_account WHERE id = $1 AND "
+    } else {
         "UPDATE ledger_account SET credits_posted = credits_posted + $2, debits_posted = debits_posted + $3, \
-         credits_pending = credits_pending + $4, debits_pending = debits_pending + $5 WHERE id = $1 AND ",
-    );
+         credits_pending = credits_pending + $4, debits_pending = debits_pending + $5 WHERE id = $1 AND "
+    });
+    if sharded {
+        values.push(next_shard().into());
+    }
     sql.push_str(if limited {
         "(must_not_overdraw = FALSE OR credits_posted + $2 - debits_posted - $3 - debits_pending - $5 >= 0)"
     } else {
@@ -114,7 +141,16 @@ pub(super) async fn apply_delta<C: ConnectionTrait>(
             values.len()
         ));
     }
-    if db.execute_raw(stmt(db.get_database_backend(), &sql, values)).await?.rows_affected() == 1 {
+    if sharded {
+        sql.push_str(
+            " ON CONFLICT (account_id, shard) DO UPDATE SET \
+             credits_posted = ledger_account_shard.credits_posted + EXCLUDED.credits_posted, \
+             debits_posted = ledger_account_shard.debits_posted + EXCLUDED.debits_posted, \
+             credits_pending = ledger_account_shard.credits_pending + EXCLUDED.credits_pending, \
+             debits_pending = ledger_account_shard.debits_pending + EXCLUDED.debits_pending",
+        );
+    }
+    if db.execute_raw(stmt(backend, &sql, values)).await?.rows_affected() == 1 {
         return Ok(());
     }
     Err(diagnose(db, account, booked, limited, if gated { gate } else { Gate::Open }, now).await?.into())

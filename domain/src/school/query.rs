@@ -48,12 +48,48 @@ pub async fn list_pupils_by_ids<C: ConnectionTrait>(db: &C, ids: &[Uuid]) -> Res
     if ids.is_empty() {
         return Ok(vec![]);
     }
-    let list = crate::db::params(1, ids.len());
-    let sql = format!("SELECT {PUPIL_COLUMNS} FROM pupil p WHERE p.id IN ({list})");
-    let values: Vec<Value> = ids.iter().map(|id| (*id).into()).collect();
-    let mut rows = PupilRow::find_by_statement(stmt(db.get_database_backend(), &sql, values)).all(db).await?;
+    let backend = db.get_database_backend();
+    let (list, values) = crate::db::in_ids(backend, "p.id", 1, ids);
+    let sql = format!("SELECT {PUPIL_COLUMNS} FROM pupil p WHERE {list}");
+    let mut rows = PupilRow::find_by_statement(stmt(backend, &sql, values)).all(db).await?;
     rows.sort_by_key(|r| ids.iter().position(|id| *id == r.id));
     Ok(rows)
+}
+
+/// A parent's linked child and its collège (when the roster knows it).
+#[derive(Clone, Debug)]
+pub struct LinkedChild {
+    pub pupil: PupilRow,
+    pub school: Option<SchoolInfo>,
+}
+
+#[derive(FromQueryResult)]
+struct SchoolColumns {
+    school_uai: Option<String>,
+    school_name: Option<String>,
+    school_commune: Option<String>,
+}
+
+/// The children of a parent's live links, oldest link first, each with its collège: the
+/// home screen's first level in one statement.
+pub async fn linked_children<C: ConnectionTrait>(db: &C, account: Uuid) -> Result<Vec<LinkedChild>> {
+    let sql = format!(
+        "SELECT {PUPIL_COLUMNS}, s.uai AS school_uai, s.name AS school_name, s.city AS school_commune \
+         FROM family_link l JOIN pupil p ON p.id = l.pupil_id \
+         LEFT JOIN school s ON s.funder_id = p.funder_id AND s.uai = p.uai \
+         WHERE l.account_id = $1 AND l.revoked_at_us IS NULL ORDER BY l.created_at_us, l.pupil_id"
+    );
+    let rows = db.query_all_raw(stmt(db.get_database_backend(), &sql, [account.into()])).await?;
+    let mut children = Vec::with_capacity(rows.len());
+    for row in rows {
+        let s = SchoolColumns::from_query_result(&row, "")?;
+        let school = match (s.school_uai, s.school_name) {
+            (Some(uai), Some(name)) => Some(SchoolInfo { uai, name, commune: s.school_commune }),
+            _ => None,
+        };
+        children.push(LinkedChild { pupil: PupilRow::from_query_result(&row, "")?, school });
+    }
+    Ok(children)
 }
 
 const PUPIL_COLUMNS: &str = "p.id, p.funder_id, p.ine, p.family_name, p.usage_name, p.given_name, p.birth_date, p.uai, \

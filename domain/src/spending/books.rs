@@ -75,11 +75,12 @@ pub(super) fn expired_credit(funder: Uuid, campaign: Uuid) -> AccountSpec {
     AccountSpec::of(AccountKind::ExpiredCredit, campaign, Scope::campaign(funder, campaign))
 }
 
-#[derive(FromQueryResult)]
-struct PartnerTerms {
-    funder_id: Option<Uuid>,
-    categories: String,
-    status: PartnerStatus,
+/// What decides whether a partner may be paid: its funder, categories and status.
+#[derive(Clone, Debug, FromQueryResult)]
+pub(super) struct PartnerTerms {
+    pub(super) funder_id: Option<Uuid>,
+    pub(super) categories: String,
+    pub(super) status: PartnerStatus,
 }
 
 /// Checks that `partner` may be paid from `wallet` of a pass of `funder`: approved by that
@@ -93,6 +94,11 @@ pub(super) async fn check_partner<C: ConnectionTrait>(
 ) -> Result<()> {
     let sql = "SELECT funder_id, categories, status FROM partner WHERE id = $1";
     let terms = PartnerTerms::find_by_statement(stmt(db.get_database_backend(), sql, [partner.into()])).one(db).await?;
+    terms_allow(terms.as_ref(), funder, wallet)
+}
+
+/// [`check_partner`]'s rule, for terms already read (the redemption reads them with the ticket).
+pub(super) fn terms_allow(terms: Option<&PartnerTerms>, funder: Uuid, wallet: Wallet) -> Result<()> {
     let terms = terms.filter(|t| t.funder_id == Some(funder)).ok_or(Error::NotFound("partner"))?;
     if terms.status != PartnerStatus::Approved {
         return Err(Error::Conflict("this partner is not approved for the Pass".into()));

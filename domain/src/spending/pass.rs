@@ -65,10 +65,10 @@ pub async fn passes_of_pupils<C: ConnectionTrait>(db: &C, pupils: &[Uuid]) -> Re
     if pupils.is_empty() {
         return Ok(vec![]);
     }
-    let list = crate::db::params(1, pupils.len());
-    let sql = format!("{PASS_SELECT} WHERE p.pupil_id IN ({list}) ORDER BY c.school_year DESC, p.created_at_us DESC");
-    let values: Vec<Value> = pupils.iter().map(|p| (*p).into()).collect();
-    Ok(Pass::find_by_statement(stmt(db.get_database_backend(), &sql, values)).all(db).await?)
+    let backend = db.get_database_backend();
+    let (list, values) = crate::db::in_ids(backend, "p.pupil_id", 1, pupils);
+    let sql = format!("{PASS_SELECT} WHERE {list} ORDER BY c.school_year DESC, p.created_at_us DESC");
+    Ok(Pass::find_by_statement(stmt(backend, &sql, values)).all(db).await?)
 }
 
 /// One wallet of a pass: `granted - spent - expired - held = available`.
@@ -102,17 +102,17 @@ pub async fn wallet_balances<C: ConnectionTrait>(db: &C, passes: &[Uuid]) -> Res
     if passes.is_empty() {
         return Ok(vec![]);
     }
-    let list = crate::db::params(1, passes.len());
+    let backend = db.get_database_backend();
+    let (list, values) = crate::db::in_ids(backend, "a.owner_id", 1, passes);
     let sql = format!(
         "SELECT a.owner_id AS pass_id, a.wallet, a.credits_posted, a.debits_posted, a.debits_pending, \
          CAST(COALESCE((SELECT SUM(t.amount) FROM ledger_transfer t WHERE t.debit_account_id = a.id \
            AND t.kind = 'expiry'), 0) AS BIGINT) AS expired, \
          CAST(COALESCE((SELECT SUM(t.amount) FROM ledger_transfer t WHERE t.credit_account_id = a.id \
            AND t.kind = 'refund'), 0) AS BIGINT) AS refunded \
-         FROM ledger_account a WHERE a.kind = 'pass_wallet' AND a.owner_id IN ({list}) ORDER BY a.wallet DESC"
+         FROM ledger_account a WHERE a.kind = 'pass_wallet' AND {list} ORDER BY a.wallet DESC"
     );
-    let values: Vec<Value> = passes.iter().map(|p| (*p).into()).collect();
-    let rows = CountersRow::find_by_statement(stmt(db.get_database_backend(), &sql, values)).all(db).await?;
+    let rows = CountersRow::find_by_statement(stmt(backend, &sql, values)).all(db).await?;
     Ok(rows
         .into_iter()
         .map(|r| WalletBalance {
@@ -230,15 +230,16 @@ pub async fn latest_transactions<C: ConnectionTrait>(
     if passes.is_empty() {
         return Ok(vec![]);
     }
-    let list = crate::db::params(2, passes.len());
+    let backend = db.get_database_backend();
+    let (list, ids) = crate::db::in_ids(backend, "a.owner_id", 2, passes);
     let sql = format!(
         "SELECT pass_id, id, kind, phase, wallet, outgoing, amount, partner_id, partner_name, created_at_us FROM \
          (SELECT x.*, ROW_NUMBER() OVER (PARTITION BY x.pass_id ORDER BY x.created_at_us DESC, x.id DESC) AS rn \
          FROM ({}) x) y WHERE y.rn <= $1 ORDER BY y.pass_id, y.created_at_us DESC, y.id DESC",
-        history_sql(&format!("a.owner_id IN ({list})"))
+        history_sql(&list)
     );
     let mut values: Vec<Value> = vec![(first as i64).into()];
-    values.extend(passes.iter().map(|p| Value::from(*p)));
-    let rows = TransactionRow::find_by_statement(stmt(db.get_database_backend(), &sql, values)).all(db).await?;
+    values.extend(ids);
+    let rows = TransactionRow::find_by_statement(stmt(backend, &sql, values)).all(db).await?;
     Ok(rows.into_iter().map(Into::into).collect())
 }

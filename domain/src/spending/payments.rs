@@ -45,6 +45,7 @@ pub struct Redemption {
 /// A redemption about to be written (its operation id comes from the ledger).
 #[derive(Clone, Debug)]
 pub(super) struct NewRedemption {
+    id: Uuid,
     partner: Uuid,
     funder: Uuid,
     pass: Uuid,
@@ -64,7 +65,17 @@ impl Redemption {
         source: RedemptionSource,
         amount: Cents,
     ) -> NewRedemption {
-        NewRedemption { partner, funder, pass, wallet, source, ticket: None, activity: None, amount }
+        NewRedemption {
+            id: Uuid::now_v7(),
+            partner,
+            funder,
+            pass,
+            wallet,
+            source,
+            ticket: None,
+            activity: None,
+            amount,
+        }
     }
 }
 
@@ -78,6 +89,26 @@ impl NewRedemption {
         self.activity = activity;
         self
     }
+
+    /// The redemption this row became in `outcome`'s operation (not a replay: a replay's row is
+    /// the first run's, read back).
+    pub(super) fn written(self, outcome: &Outcome, partner_name: String) -> Redemption {
+        Redemption {
+            id: self.id,
+            partner_id: self.partner,
+            partner_name,
+            funder_id: self.funder,
+            pass_id: self.pass,
+            wallet: self.wallet,
+            source: self.source,
+            ticket_id: self.ticket,
+            activity_id: self.activity,
+            amount: self.amount,
+            refunded_amount: Cents(0),
+            op_id: outcome.op_id,
+            created_at_us: outcome.created_at_us,
+        }
+    }
 }
 
 /// Writes the redemption inside the operation's transaction.
@@ -89,7 +120,7 @@ pub(super) async fn insert_redemption(
     let sql = "INSERT INTO redemption (id, partner_id, funder_id, pass_id, wallet, source, ticket_id, activity_id, \
                amount, refunded_amount, op_id, created_at_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $11)";
     let values: Vec<Value> = vec![
-        Uuid::now_v7().into(),
+        row.id.into(),
         row.partner.into(),
         row.funder.into(),
         row.pass.into(),

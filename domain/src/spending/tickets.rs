@@ -2,23 +2,18 @@
 //! cancelled by the parent, expired by the scheduler. The hold decides every race.
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult, Value};
-use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::books::{SpendCaller, accounts, check_key, check_partner, outstanding, pass_changed, payable};
+use super::books::{SpendCaller, accounts, check_key, check_partner, outstanding, pass_changed};
 use super::keys::{TicketClaims, TicketKeys};
 use super::pass::{pass_by_id, pass_for_parent};
-use super::payments::{Redemption, RedemptionSource, insert_redemption, redemption_by_op};
 use super::{Page, before};
-use crate::auth::{Throttle, throttle_check, throttle_fail};
 use crate::campaign::get_campaign;
 use crate::db::{now_us, now_us_sql, stmt};
 use crate::error::{Error, Result};
 use crate::identity::DataKey;
-use crate::ledger::{
-    AccountRef, LedgerError, Leg, Operation, Rejection, Scope, TransferKind, Wallet, ensure_account, execute_with,
-};
+use crate::ledger::{LedgerError, Leg, Operation, Rejection, TransferKind, Wallet, execute_with};
 use crate::money::Cents;
 
 crate::stored_enum! {
@@ -76,7 +71,7 @@ impl Ticket {
 
 /// The columns of [`Ticket`]; the status is the hold's state, `expired` once past its time
 /// even before the sweep resolves it.
-fn ticket_select(backend: sea_orm::DbBackend) -> String {
+pub(super) fn ticket_select(backend: sea_orm::DbBackend) -> String {
     format!(
         "SELECT t.id, t.code, t.pass_id, t.funder_id, t.wallet, t.amount, t.partner_id, pr.name AS partner_name, \
          t.hold_id, t.kid, t.valid_until_us, t.created_at_us, pu.given_name AS pupil_given_name, p.campaign_id, \
@@ -183,7 +178,7 @@ fn new_ticket_code() -> String {
 }
 
 /// A typed code: case, spaces and dashes ignored, the letters Crockford reads as digits mapped.
-fn normalize_code(raw: &str) -> Option<String> {
+pub(super) fn normalize_code(raw: &str) -> Option<String> {
     let code: String = raw
         .chars()
         .filter(|c| !matches!(c, ' ' | '-'))
@@ -220,7 +215,7 @@ pub async fn cancel_ticket(db: &DatabaseConnection, account: Uuid, ticket: Uuid)
 }
 
 /// A hold that is no longer pending, or past its time: the ticket cannot be used any more.
-fn ticket_refusal(e: LedgerError) -> Error {
+pub(super) fn ticket_refusal(e: LedgerError) -> Error {
     match e {
         LedgerError::Rejected(Rejection::HoldNotPending | Rejection::HoldExpired) => Error::TicketNotRedeemable,
         other => other.into(),
@@ -258,117 +253,14 @@ pub async fn latest_tickets<C: ConnectionTrait>(
         return Ok(vec![]);
     }
     let backend = db.get_database_backend();
-    let list = crate::db::params(3, passes.len());
+    let (list, ids) = crate::db::in_ids(backend, "x.pass_id", 3, passes);
     let sql = format!(
         "SELECT * FROM (SELECT x.*, ROW_NUMBER() OVER (PARTITION BY x.pass_id ORDER BY x.created_at_us DESC, x.id DESC) \
-         AS rn FROM ({}) x WHERE x.pass_id IN ({list}) AND ($2 = '' OR x.status = $2)) y WHERE y.rn <= $1 \
+         AS rn FROM ({}) x WHERE {list} AND ($2 = '' OR x.status = $2)) y WHERE y.rn <= $1 \
          ORDER BY y.pass_id, y.created_at_us DESC, y.id DESC",
         ticket_select(backend)
     );
     let mut values: Vec<Value> = vec![(first as i64).into(), status.map(|s| s.to_string()).unwrap_or_default().into()];
-    values.extend(passes.iter().map(|p| Value::from(*p)));
+    values.extend(ids);
     Ok(Ticket::find_by_statement(stmt(backend, &sql, values)).all(db).await?)
-}
-
-/// What a club sees of a ticket before redeeming it: nothing of the family beyond the pupil's
-/// first name.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct TicketCheck {
-    pub code: String,
-    pub wallet: Wallet,
-    pub amount: Cents,
-    pub status: TicketStatus,
-    pub valid_until_us: i64,
-    pub pupil_given_name: String,
-}
-
-/// Failed lookups per partner: 30 at once, then one every 2 seconds.
-const LOOKUP_MISSES: Throttle = Throttle { free: 30, max_block_secs: 60 };
-
-/// A ticket this partner may redeem (named for it, or a bearer ticket of its funder and
-/// wallet), by code; anything else is `NOT_FOUND`. Misses are throttled per partner.
-async fn ticket_for_partner<C: ConnectionTrait>(db: &C, partner: Uuid, code: &str) -> Result<Ticket> {
-    let key = format!("ticket-lookup:{partner}");
-    if throttle_check(db, &key).await? {
-        return Err(Error::RateLimited);
-    }
-    let found = match normalize_code(code) {
-        Some(code) => ticket_where(db, "t.code = $1", vec![code.into()]).await?,
-        None => None,
-    };
-    let allowed = match &found {
-        // Named for this partner: it must still be approved (a suspended club gets told why).
-        Some(t) if t.partner_id == Some(partner) => {
-            check_partner(db, partner, t.funder_id, t.wallet).await?;
-            true
-        }
-        // A bearer ticket: only for approved partners of its funder and wallet; to anyone
-        // else it does not exist.
-        Some(t) if t.partner_id.is_none() => check_partner(db, partner, t.funder_id, t.wallet).await.is_ok(),
-        _ => false,
-    };
-    match found {
-        Some(t) if allowed => Ok(t),
-        _ => {
-            throttle_fail(db, &key, LOOKUP_MISSES).await?;
-            Err(Error::NotFound("ticket"))
-        }
-    }
-}
-
-pub async fn lookup_ticket<C: ConnectionTrait>(db: &C, partner: Uuid, code: &str) -> Result<TicketCheck> {
-    let t = ticket_for_partner(db, partner, code).await?;
-    Ok(TicketCheck {
-        code: t.code,
-        wallet: t.wallet,
-        amount: t.amount,
-        status: t.status,
-        valid_until_us: t.valid_until_us,
-        pupil_given_name: t.pupil_given_name,
-    })
-}
-
-/// What a club sends to redeem.
-#[derive(Clone, Debug)]
-pub struct RedeemTicket {
-    pub code: String,
-    /// At most the ticket's amount (default: all of it); the rest goes back to the wallet.
-    pub amount: Option<Cents>,
-    pub activity_id: Option<String>,
-    pub idempotency_key: String,
-}
-
-/// Redeems a ticket for the calling partner: posts its hold (up to the amount held) to the
-/// campaign's outstanding tickets and passes it on to the partner's payable, recording the
-/// redemption, all in one operation.
-pub async fn redeem_ticket(db: &DatabaseConnection, partner: Uuid, input: &RedeemTicket) -> Result<(Redemption, bool)> {
-    check_key(&input.idempotency_key)?;
-    let ticket = ticket_for_partner(db, partner, &input.code).await?;
-    let amount = input.amount.unwrap_or(ticket.amount);
-    if amount.0 <= 0 || amount > ticket.amount {
-        return Err(Error::bad_input("amount", "between 0.01 and the ticket's amount"));
-    }
-    // Everything the operation needs is on the ticket's row: no second read of the pass.
-    let scope = Scope::campaign(ticket.funder_id, ticket.campaign_id);
-    let clearing = AccountRef { id: ticket.hold_credit_account_id, limited: false, scope };
-    let payable = ensure_account(db, payable(ticket.funder_id, partner)).await?;
-    let request = json!({ "redeem_ticket": { "ticket": ticket.id, "amount": amount, "activity": input.activity_id } });
-    let op = Operation::new(
-        SpendCaller::Partner { partner }.key_scope(),
-        &input.idempotency_key,
-        vec![
-            Leg::Post { hold: ticket.hold_id, amount: Some(amount) },
-            Leg::Transfer { kind: TransferKind::Ticket, debit: clearing, credit: payable, amount },
-        ],
-    )
-    .with_request(request)
-    .with_events(vec![pass_changed(ticket.pass_id, "ticket_redeemed")]);
-    let row =
-        Redemption::new_row(partner, ticket.funder_id, ticket.pass_id, ticket.wallet, RedemptionSource::Ticket, amount)
-            .with_ticket(ticket.id)
-            .with_activity(input.activity_id.clone());
-    let outcome = execute_with(db, &op, &move |txn, outcome| Box::pin(insert_redemption(txn, row.clone(), outcome)))
-        .await
-        .map_err(ticket_refusal)?;
-    Ok((redemption_by_op(db, outcome.op_id).await?, outcome.replayed))
 }

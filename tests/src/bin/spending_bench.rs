@@ -50,6 +50,8 @@ async fn run(
     check: fn(&Value) -> bool,
 ) -> anyhow::Result<Value> {
     let clients = work.len();
+    // A mark for profilers started beside the run (`perf record` over this phase only).
+    eprintln!("running {name} at {clients} clients");
     let started = Instant::now();
     let tasks = work.into_iter().map(|(token, requests)| {
         let app = app.clone();
