@@ -21,6 +21,7 @@ mod model;
 mod rows;
 mod service;
 mod update;
+mod writes;
 
 pub use accounts::{Account, AccountSpec, ensure_account, ensure_accounts, get_account};
 pub use audit::{AuditReport, audit};
@@ -31,4 +32,5 @@ pub use model::{
     MAX_HOLD_TIMEOUT_MS, Operation, OutboxEvent, Outcome, Phase, Rejection, Scope, TransferId, TransferKind,
     TransferRecord, Wallet, max_leg_amount, set_max_leg_amount,
 };
-pub use service::{AfterLegs, Written, execute, execute_with, write_outbox};
+pub use service::{AfterLegs, Written, execute, execute_with};
+pub use writes::write_outbox;

@@ -25,8 +25,8 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, FromQuer
 use uuid::Uuid;
 
 use super::model::*;
-use super::service::{insert_transfer_rows, write_events};
 use super::update::{Booked, Gate, apply_delta};
+use super::writes::{insert_transfer_rows, write_events};
 use crate::db::{begin_write, is_retryable, now_us_sql, rows_per_statement, stmt};
 
 /// Bound bytes of one idempotency claim (id, scope, a ~90-character key, a 64-character

@@ -1,7 +1,7 @@
 //! Holds (pending transfers): resolving one — post, void or expire — with a single conditional
 //! update, so a hold is resolved at most once whatever races it; and the expiry sweep.
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult, Value};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, FromQueryResult};
 use uuid::Uuid;
 
 use super::accounts::{AccountSpec, ensure_account};
@@ -122,31 +122,6 @@ async fn diagnose_hold<C: ConnectionTrait>(
         ("pending", Phase::ExpirePending) if expires > now => Rejection::HoldNotExpired,
         _ => Rejection::HoldNotPending,
     })
-}
-
-/// Holds remember whether each side is limited, so resolving one keeps the lock order.
-pub(super) async fn insert_holds<C: ConnectionTrait>(
-    db: &C,
-    backend: DbBackend,
-    holds: &[TransferRecord],
-) -> Result<(), DbErr> {
-    if holds.is_empty() {
-        return Ok(());
-    }
-    let sql = "INSERT INTO ledger_hold (transfer_id, debit_account_id, debit_limited, credit_account_id, credit_limited, \
-               amount, expires_at_us, state) SELECT $1, $2, d.must_not_overdraw, $3, c.must_not_overdraw, $4, $5, 'pending' \
-               FROM ledger_account d, ledger_account c WHERE d.id = $2 AND c.id = $3";
-    for h in holds {
-        let values: [Value; 5] = [
-            h.id.into(),
-            h.debit.into(),
-            h.credit.into(),
-            h.amount.0.into(),
-            h.expires_at_us.unwrap_or(h.created_at_us).into(),
-        ];
-        db.execute_raw(stmt(backend, sql, values)).await?;
-    }
-    Ok(())
 }
 
 /// Expires up to `limit` holds whose timeout has passed, each as its own idempotent operation

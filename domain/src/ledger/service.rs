@@ -24,14 +24,14 @@
 
 use std::collections::BTreeMap;
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, FromQueryResult, Value};
+use sea_orm::{DatabaseConnection, DatabaseTransaction, FromQueryResult};
 use uuid::Uuid;
 
-use super::holds::{insert_holds, resolution_hold, resolve_hold};
+use super::holds::{resolution_hold, resolve_hold};
 use super::idempotency::{Clock, load_key, record_rejection};
 use super::model::*;
-use super::rows::RESOLUTION;
 use super::update::{Booked, Gate, apply_delta};
+use super::writes::write_rows;
 use crate::db::{begin_write, is_retryable, now_us_sql, stmt};
 use crate::money::Cents;
 
@@ -155,7 +155,6 @@ async fn apply(
     op: &Operation,
     after: Option<AfterLegs<'_>>,
 ) -> Result<Outcome, LedgerError> {
-    let backend = db.get_database_backend();
     let mut deltas = Deltas::default();
     let mut transfers = Vec::with_capacity(op.legs.len());
     let mut new_holds = Vec::new();
@@ -191,9 +190,7 @@ async fn apply(
     for (account, booked) in &deltas.limited {
         apply_delta(db, *account, booked, true, gate, now).await?;
     }
-    insert_transfers(db, backend, op_id, &transfers).await?;
-    insert_holds(db, backend, &new_holds).await?;
-    write_events(db, now, &op.events).await?;
+    write_rows(db, op_id, now, &transfers, &new_holds, &op.events).await?;
     let outcome = Outcome { op_id, transfers, created_at_us: now, replayed: false };
     if let Some(write) = after {
         write(db, &outcome).await?;
@@ -226,84 +223,4 @@ pub(super) fn record(
         expires_at_us,
         created_at_us: now,
     }
-}
-
-/// `($1, $2, …), ($n+1, …)` for a multi-row insert.
-pub(super) fn placeholders(rows: usize, cols: usize) -> String {
-    (0..rows)
-        .map(|r| {
-            let cells: Vec<String> = (1..=cols).map(|c| format!("${}", r * cols + c)).collect();
-            format!("({})", cells.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-async fn insert_transfers<C: ConnectionTrait>(
-    db: &C,
-    _backend: DbBackend,
-    op_id: Uuid,
-    transfers: &[TransferRecord],
-) -> Result<(), DbErr> {
-    let rows: Vec<(Uuid, usize, TransferRecord)> =
-        transfers.iter().enumerate().map(|(leg, t)| (op_id, leg, t.clone())).collect();
-    insert_transfer_rows(db, &rows).await
-}
-
-/// Multi-row insert of `(operation id, leg number, transfer)` rows.
-pub(super) async fn insert_transfer_rows<C: ConnectionTrait>(
-    db: &C,
-    rows: &[(Uuid, usize, TransferRecord)],
-) -> Result<(), DbErr> {
-    let sql = format!(
-        "INSERT INTO ledger_transfer (id, op_id, leg, kind, phase, debit_account_id, credit_account_id, amount, \
-         pending_id, expires_at_us, created_at_us) VALUES {}",
-        placeholders(rows.len(), 11)
-    );
-    let mut values: Vec<Value> = Vec::with_capacity(rows.len() * 11);
-    for (op_id, leg, t) in rows {
-        values.extend([
-            t.id.into(),
-            (*op_id).into(),
-            (*leg as i32).into(),
-            t.kind.map_or(RESOLUTION, <&'static str>::from).into(),
-            t.phase.into(),
-            t.debit.into(),
-            t.credit.into(),
-            t.amount.0.into(),
-            t.pending_id.into(),
-            t.expires_at_us.into(),
-            t.created_at_us.into(),
-        ]);
-    }
-    db.execute_raw(stmt(db.get_database_backend(), &sql, values)).await.map(|_| ())
-}
-
-/// Writes outbox rows in the caller's transaction (a pass blocked without money moving).
-pub async fn write_outbox<C: ConnectionTrait>(db: &C, events: &[OutboxEvent]) -> Result<(), DbErr> {
-    let now = crate::db::now_us(db).await?;
-    write_events(db, now, events).await
-}
-
-pub(super) async fn write_events<C: ConnectionTrait>(db: &C, now: i64, events: &[OutboxEvent]) -> Result<(), DbErr> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    let sql = format!(
-        "INSERT INTO outbox (id, topic, account_id, payload, created_at_us, attempts, next_attempt_at_us) VALUES {}",
-        placeholders(events.len(), 7)
-    );
-    let mut values: Vec<Value> = Vec::with_capacity(events.len() * 7);
-    for e in events {
-        values.extend([
-            Uuid::now_v7().into(),
-            e.topic.clone().into(),
-            e.account_id.into(),
-            e.payload.to_string().into(),
-            now.into(),
-            0i32.into(),
-            now.into(),
-        ]);
-    }
-    db.execute_raw(stmt(db.get_database_backend(), &sql, values)).await.map(|_| ())
 }

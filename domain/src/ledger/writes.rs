@@ -1,0 +1,192 @@
+//! The rows an operation adds: transfers, holds and outbox events.
+//!
+//! Each kind of row is an insert built as SQL and values ([`Piece`]). On PostgreSQL the
+//! pieces of one operation go as one statement (all but the last as data-modifying `WITH`
+//! clauses, which PostgreSQL runs all, in the statement's one snapshot): a redemption's
+//! transfers and outbox event, or a ticket's transfer, hold and event, cost one round trip
+//! instead of two or three while the operation's wallet is locked. SQLite has no
+//! data-modifying `WITH`, and no round trips to save: the pieces run one by one.
+
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Value};
+use uuid::Uuid;
+
+use super::model::*;
+use super::rows::RESOLUTION;
+use crate::db::stmt;
+
+/// One insert: SQL with parameters numbered from `$1`, and their values.
+struct Piece {
+    sql: String,
+    values: Vec<Value>,
+}
+
+/// Writes the operation's transfers (legs in order), new holds and outbox events.
+pub(super) async fn write_rows<C: ConnectionTrait>(
+    db: &C,
+    op_id: Uuid,
+    now: i64,
+    transfers: &[TransferRecord],
+    holds: &[TransferRecord],
+    events: &[OutboxEvent],
+) -> Result<(), DbErr> {
+    let rows: Vec<(Uuid, usize, TransferRecord)> =
+        transfers.iter().enumerate().map(|(leg, t)| (op_id, leg, t.clone())).collect();
+    let mut pieces = vec![];
+    if !rows.is_empty() {
+        pieces.push(transfer_piece(&rows));
+    }
+    pieces.extend(holds.iter().map(hold_piece));
+    if !events.is_empty() {
+        pieces.push(events_piece(now, events));
+    }
+    run(db, pieces).await
+}
+
+async fn run<C: ConnectionTrait>(db: &C, pieces: Vec<Piece>) -> Result<(), DbErr> {
+    let backend = db.get_database_backend();
+    if backend != DbBackend::Postgres || pieces.len() < 2 {
+        for p in pieces {
+            db.execute_raw(stmt(backend, &p.sql, p.values)).await?;
+        }
+        return Ok(());
+    }
+    let mut sql = String::from("WITH ");
+    let mut values: Vec<Value> = vec![];
+    let last = pieces.len() - 1;
+    for (i, p) in pieces.into_iter().enumerate() {
+        let shifted = shift_params(&p.sql, values.len());
+        if i < last {
+            sql.push_str(&format!("{}w{i} AS ({shifted})", if i > 0 { ", " } else { "" }));
+        } else {
+            sql.push(' ');
+            sql.push_str(&shifted);
+        }
+        values.extend(p.values);
+    }
+    db.execute_raw(stmt(backend, &sql, values)).await.map(|_| ())
+}
+
+/// `sql` with every `$n` renumbered `$(n + by)` (the pieces' SQL holds no `$` otherwise).
+fn shift_params(sql: &str, by: usize) -> String {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut chars = sql.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        out.push(c);
+        if c != '$' {
+            continue;
+        }
+        let digits: String = sql[i + 1..].chars().take_while(char::is_ascii_digit).collect();
+        if let Ok(n) = digits.parse::<usize>() {
+            out.push_str(&(n + by).to_string());
+            for _ in 0..digits.len() {
+                chars.next();
+            }
+        }
+    }
+    out
+}
+
+/// `($1, $2, …), ($n+1, …)` for a multi-row insert.
+fn placeholders(rows: usize, cols: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let cells: Vec<String> = (1..=cols).map(|c| format!("${}", r * cols + c)).collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn transfer_piece(rows: &[(Uuid, usize, TransferRecord)]) -> Piece {
+    let sql = format!(
+        "INSERT INTO ledger_transfer (id, op_id, leg, kind, phase, debit_account_id, credit_account_id, amount, \
+         pending_id, expires_at_us, created_at_us) VALUES {}",
+        placeholders(rows.len(), 11)
+    );
+    let mut values: Vec<Value> = Vec::with_capacity(rows.len() * 11);
+    for (op_id, leg, t) in rows {
+        values.extend([
+            t.id.into(),
+            (*op_id).into(),
+            (*leg as i32).into(),
+            t.kind.map_or(RESOLUTION, <&'static str>::from).into(),
+            t.phase.into(),
+            t.debit.into(),
+            t.credit.into(),
+            t.amount.0.into(),
+            t.pending_id.into(),
+            t.expires_at_us.into(),
+            t.created_at_us.into(),
+        ]);
+    }
+    Piece { sql, values }
+}
+
+/// A hold row: its accounts' limit flags are copied from the accounts, so a resolution knows
+/// which side is limited without reading them again.
+fn hold_piece(h: &TransferRecord) -> Piece {
+    let sql = "INSERT INTO ledger_hold (transfer_id, debit_account_id, debit_limited, credit_account_id, credit_limited, \
+               amount, expires_at_us, state) SELECT $1, $2, d.must_not_overdraw, $3, c.must_not_overdraw, $4, $5, 'pending' \
+               FROM ledger_account d, ledger_account c WHERE d.id = $2 AND c.id = $3";
+    let values = vec![
+        h.id.into(),
+        h.debit.into(),
+        h.credit.into(),
+        h.amount.0.into(),
+        h.expires_at_us.unwrap_or(h.created_at_us).into(),
+    ];
+    Piece { sql: sql.to_owned(), values }
+}
+
+fn events_piece(now: i64, events: &[OutboxEvent]) -> Piece {
+    let sql = format!(
+        "INSERT INTO outbox (id, topic, account_id, payload, created_at_us, attempts, next_attempt_at_us) VALUES {}",
+        placeholders(events.len(), 7)
+    );
+    let mut values: Vec<Value> = Vec::with_capacity(events.len() * 7);
+    for e in events {
+        values.extend([
+            Uuid::now_v7().into(),
+            e.topic.clone().into(),
+            e.account_id.into(),
+            e.payload.to_string().into(),
+            now.into(),
+            0i32.into(),
+            now.into(),
+        ]);
+    }
+    Piece { sql, values }
+}
+
+/// Multi-row insert of `(operation id, leg number, transfer)` rows (a batch's page).
+pub(super) async fn insert_transfer_rows<C: ConnectionTrait>(
+    db: &C,
+    rows: &[(Uuid, usize, TransferRecord)],
+) -> Result<(), DbErr> {
+    run(db, vec![transfer_piece(rows)]).await
+}
+
+/// Writes outbox rows in the caller's transaction (a pass blocked without money moving).
+pub async fn write_outbox<C: ConnectionTrait>(db: &C, events: &[OutboxEvent]) -> Result<(), DbErr> {
+    let now = crate::db::now_us(db).await?;
+    write_events(db, now, events).await
+}
+
+pub(super) async fn write_events<C: ConnectionTrait>(db: &C, now: i64, events: &[OutboxEvent]) -> Result<(), DbErr> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    run(db, vec![events_piece(now, events)]).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shift_params;
+
+    #[test]
+    fn parameters_are_renumbered_past_the_earlier_pieces() {
+        assert_eq!(shift_params("VALUES ($1, $2), ($10, $11)", 9), "VALUES ($10, $11), ($19, $20)");
+        assert_eq!(shift_params("WHERE d.id = $2 AND c.id = $3", 0), "WHERE d.id = $2 AND c.id = $3");
+        assert_eq!(shift_params("SELECT 'pending'", 4), "SELECT 'pending'");
+    }
+}
