@@ -219,3 +219,36 @@ async fn opposite_transfers_between_two_wallets_do_not_deadlock() {
     assert_counters(&t.db, &expected).await;
     assert_clean(&t.db).await;
 }
+
+/// Forty payments from distinct wallets to one partner, all at once: the partner's book and
+/// the budget (shared accounts) read whole, whichever shard rows the operations wrote. On
+/// PostgreSQL they did spread over several rows (what lets them commit side by side).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_shared_account_reads_whole_across_its_shards() {
+    use passerelle_tests::Backend;
+    let t = fresh_db().await;
+    let b = books(&t.db).await;
+    let mut wallets = vec![];
+    for _ in 0..40 {
+        wallets.push(funded_wallet(&t.db, b, 1_000).await);
+    }
+    let db = Arc::new(t.db.clone());
+    let tasks = wallets.iter().enumerate().map(|(i, w)| {
+        let (db, op) = (db.clone(), payment(b, *w, 10 + i as i64, format!("shard-{i}")));
+        tokio::spawn(async move { execute(&db, &op).await })
+    });
+    for r in join_all(tasks).await {
+        r.expect("task").expect("payment");
+    }
+    let paid: i64 = (0..40).map(|i| 10 + i).sum();
+    assert_counters(&t.db, &[("partner", b.partner, posted(paid, 0)), ("budget", b.budget, posted(0, 40_000))]).await;
+    if t.backend == Backend::Postgres {
+        let shards = passerelle_tests::db::count(
+            &t.db,
+            &format!("SELECT COUNT(*) AS n FROM ledger_account_shard WHERE account_id = '{}'", b.partner.id),
+        )
+        .await;
+        assert!(shards > 1, "the partner's payments went to {shards} shard row(s)");
+    }
+    assert_clean(&t.db).await;
+}
