@@ -49,9 +49,21 @@ impl MigrationTrait for Migration {
             .col(counter("debits_posted"))
             .col(counter("credits_pending"))
             .col(counter("debits_pending"))
+            // The account's scope, copied (checked) when the shard is made: an update checks
+            // the scope a leg claims on the shard alone.
+            .col(uuid_null("funder_id"))
+            .col(uuid_null("campaign_id"))
             .primary_key(Index::create().col("account_id").col("shard"));
         manager.create_table(shard.take()).await?;
         manager.get_connection().execute_unprepared(VIEW).await?;
+        // PostgreSQL writes shards (16 per shared account, as `ledger::update::SHARDS`): those
+        // of the accounts already there.
+        if manager.get_database_backend() == sea_orm_migration::sea_orm::DbBackend::Postgres {
+            let fill = "INSERT INTO ledger_account_shard (account_id, shard, funder_id, campaign_id) \
+                        SELECT a.id, s.n, a.funder_id, a.campaign_id FROM ledger_account a \
+                        CROSS JOIN generate_series(0, 15) AS s(n) WHERE a.must_not_overdraw = FALSE";
+            manager.get_connection().execute_unprepared(fill).await?;
+        }
         Ok(())
     }
 

@@ -245,10 +245,19 @@ async fn a_shared_account_reads_whole_across_its_shards() {
     if t.backend == Backend::Postgres {
         let shards = passerelle_tests::db::count(
             &t.db,
-            &format!("SELECT COUNT(*) AS n FROM ledger_account_shard WHERE account_id = '{}'", b.partner.id),
+            &format!(
+                "SELECT COUNT(*) AS n FROM ledger_account_shard WHERE account_id = '{}' AND credits_posted > 0",
+                b.partner.id
+            ),
         )
         .await;
         assert!(shards > 1, "the partner's payments went to {shards} shard row(s)");
+        let all = passerelle_tests::db::count(
+            &t.db,
+            &format!("SELECT COUNT(*) AS n FROM ledger_account_shard WHERE account_id = '{}'", b.partner.id),
+        )
+        .await;
+        assert_eq!(all, 16, "an unlimited account's shards are made with it");
     }
     assert_clean(&t.db).await;
 }

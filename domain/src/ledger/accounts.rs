@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, FromQueryResult};
 use uuid::Uuid;
 
 use super::model::{AccountId, AccountKind, AccountRef, Counters, Scope, Wallet};
@@ -169,7 +169,10 @@ pub async fn ensure_accounts<C: ConnectionTrait>(db: &C, specs: &[AccountSpec]) 
             ]);
         }
         let mut found = HashMap::with_capacity(chunk.len());
-        collect_refs(&mut found, RefRow::find_by_statement(stmt(backend, &sql, values)).all(db).await?);
+        let created = RefRow::find_by_statement(stmt(backend, &sql, values)).all(db).await?;
+        let shared: Vec<Uuid> = created.iter().filter(|r| !r.must_not_overdraw).map(|r| r.id).collect();
+        make_shards(db, &shared).await?;
+        collect_refs(&mut found, created);
         let missing: Vec<sea_orm::Value> =
             chunk.iter().filter(|s| !found.contains_key(&key_of(s))).map(|s| s.owner_id.into()).collect();
         if !missing.is_empty() {
@@ -187,6 +190,24 @@ pub async fn ensure_accounts<C: ConnectionTrait>(db: &C, specs: &[AccountSpec]) 
         }
     }
     Ok(out)
+}
+
+/// PostgreSQL: the shard rows of new unlimited accounts (migration m0019), made with the
+/// account so that every change to it is one update by primary key, never a first insert on
+/// the hot path. SQLite updates such accounts in place.
+async fn make_shards<C: ConnectionTrait>(db: &C, accounts: &[Uuid]) -> Result<(), DbErr> {
+    let backend = db.get_database_backend();
+    if backend != DbBackend::Postgres || accounts.is_empty() {
+        return Ok(());
+    }
+    let (list, values) = crate::db::in_ids(backend, "a.id", 1, accounts);
+    let sql = format!(
+        "INSERT INTO ledger_account_shard (account_id, shard, funder_id, campaign_id) \
+         SELECT a.id, s.n, a.funder_id, a.campaign_id FROM ledger_account a \
+         CROSS JOIN generate_series(0, {}) AS s(n) WHERE {list} ON CONFLICT DO NOTHING",
+        super::update::SHARDS - 1
+    );
+    db.execute_raw(stmt(backend, &sql, values)).await.map(|_| ())
 }
 
 type AccountKey = (AccountKind, Uuid, String);

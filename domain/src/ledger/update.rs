@@ -71,7 +71,7 @@ impl Booked {
 }
 
 /// How many shard rows an unlimited account's changes spread over (migration m0019).
-const SHARDS: u32 = 16;
+pub(super) const SHARDS: u32 = 16;
 
 /// The shard the next change writes: in turn, so operations running at the same moment write
 /// different rows (a random draw would often pair two of 32 clients on one row).
@@ -84,8 +84,7 @@ fn next_shard() -> i16 {
 ///
 /// A limited account (a pass wallet) is updated in place: its limit is checked on its row. On
 /// PostgreSQL an unlimited account — shared by many operations: a campaign's clearing, a
-/// partner's book — is changed through one of its shard rows (`INSERT … SELECT` from the
-/// account, which checks the limit flag and the scope, `ON CONFLICT` adding to the shard), so
+/// partner's book — is changed through one of its shard rows ([`apply_to_shard`]), so
 /// concurrent operations do not queue on its row until each commit's flush. SQLite runs one
 /// writer at a time: nothing to spread, the row is updated in place.
 pub(super) async fn apply_delta<C: ConnectionTrait>(
@@ -96,42 +95,24 @@ pub(super) async fn apply_delta<C: ConnectionTrait>(
     gate: Gate,
     now: i64,
 ) -> Result<(), LedgerError> {
-    let d = &booked.delta;
-    let mut values: Vec<Value> = vec![
-        account.into(),
-        d.credits_posted.into(),
-        d.debits_posted.into(),
-        d.credits_pending.into(),
-        d.debits_pending.into(),
-    ];
     let backend = db.get_database_backend();
-    let sharded = !limited && backend == DbBackend::Postgres;
-    let mut sql = String::from(if sharded {
-        "INSERT INTO ledger_account_shard (account_id, shard, credits_posted, debits_posted, credits_pending, \
-         debits_pending) SELECT id, $6, $2, $3, $4, $5 FROM ledger_account WHERE id = $1 AND "
-    } else {
-        "UPDATE ledger_account SET credits_posted = credits_posted + $2, debits_posted = debits_posted + $3, \
-         credits_pending = credits_pending + $4, debits_pending = debits_pending + $5 WHERE id = $1 AND "
-    });
-    if sharded {
-        values.push(next_shard().into());
+    if !limited && backend == DbBackend::Postgres {
+        if apply_to_shard(db, account, booked).await? {
+            return Ok(());
+        }
+        return Err(diagnose(db, account, booked, limited, Gate::Open, now).await?.into());
     }
+    let mut values = delta_values(account, &booked.delta);
+    let mut sql = String::from(
+        "UPDATE ledger_account SET credits_posted = credits_posted + $2, debits_posted = debits_posted + $3, \
+         credits_pending = credits_pending + $4, debits_pending = debits_pending + $5 WHERE id = $1 AND ",
+    );
     sql.push_str(if limited {
         "(must_not_overdraw = FALSE OR credits_posted + $2 - debits_posted - $3 - debits_pending - $5 >= 0)"
     } else {
         "must_not_overdraw = FALSE"
     });
-    if let Some(scope) = booked.scope {
-        values.push(scope.funder.into());
-        sql.push_str(&format!(" AND funder_id = ${}", values.len()));
-        match scope.campaign {
-            Some(c) => {
-                values.push(c.into());
-                sql.push_str(&format!(" AND campaign_id = ${}", values.len()));
-            }
-            None => sql.push_str(" AND campaign_id IS NULL"),
-        }
-    }
+    push_scope(&mut sql, &mut values, booked.scope, "");
     let gated = limited && booked.debits();
     if let Some(column) = gate.deadline_column().filter(|_| gated) {
         values.push(now.into());
@@ -141,19 +122,73 @@ pub(super) async fn apply_delta<C: ConnectionTrait>(
             values.len()
         ));
     }
-    if sharded {
-        sql.push_str(
-            " ON CONFLICT (account_id, shard) DO UPDATE SET \
-             credits_posted = ledger_account_shard.credits_posted + EXCLUDED.credits_posted, \
-             debits_posted = ledger_account_shard.debits_posted + EXCLUDED.debits_posted, \
-             credits_pending = ledger_account_shard.credits_pending + EXCLUDED.credits_pending, \
-             debits_pending = ledger_account_shard.debits_pending + EXCLUDED.debits_pending",
-        );
-    }
     if db.execute_raw(stmt(backend, &sql, values)).await?.rows_affected() == 1 {
         return Ok(());
     }
     Err(diagnose(db, account, booked, limited, if gated { gate } else { Gate::Open }, now).await?.into())
+}
+
+/// `$1` the account, `$2..$5` the delta's counters.
+fn delta_values(account: AccountId, d: &Delta) -> Vec<Value> {
+    vec![
+        account.into(),
+        d.credits_posted.into(),
+        d.debits_posted.into(),
+        d.credits_pending.into(),
+        d.debits_pending.into(),
+    ]
+}
+
+/// ` AND funder_id = $n AND campaign_id = $m` (or `IS NULL`) for the scope a leg claims.
+fn push_scope(sql: &mut String, values: &mut Vec<Value>, scope: Option<Scope>, table: &str) {
+    let Some(scope) = scope else { return };
+    values.push(scope.funder.into());
+    sql.push_str(&format!(" AND {table}funder_id = ${}", values.len()));
+    match scope.campaign {
+        Some(c) => {
+            values.push(c.into());
+            sql.push_str(&format!(" AND {table}campaign_id = ${}", values.len()));
+        }
+        None => sql.push_str(&format!(" AND {table}campaign_id IS NULL")),
+    }
+}
+
+/// Adds an unlimited account's delta to one of its shard rows; false when the account is not
+/// an unlimited one of the claimed scope. A shard row copies its account's scope when it is
+/// made (from the account, checked), so a change is one update by primary key with the scope
+/// checked on the shard itself — as cheap as the account's own row was. Shards are made with
+/// their account (`ensure_accounts`, and migration m0019 for accounts from before); should
+/// one be missing, it is inserted here (`ON CONFLICT`: two first uses at once add up).
+async fn apply_to_shard<C: ConnectionTrait>(db: &C, account: AccountId, booked: &Booked) -> Result<bool, DbErr> {
+    let backend = db.get_database_backend();
+    let shard = next_shard();
+    let mut values = delta_values(account, &booked.delta);
+    values.push(shard.into());
+    let mut sql = String::from(
+        "UPDATE ledger_account_shard SET credits_posted = credits_posted + $2, debits_posted = debits_posted + $3, \
+         credits_pending = credits_pending + $4, debits_pending = debits_pending + $5 \
+         WHERE account_id = $1 AND shard = $6",
+    );
+    push_scope(&mut sql, &mut values, booked.scope, "");
+    if db.execute_raw(stmt(backend, &sql, values)).await?.rows_affected() == 1 {
+        return Ok(true);
+    }
+    let mut values = delta_values(account, &booked.delta);
+    values.push(shard.into());
+    let mut sql = String::from(
+        "INSERT INTO ledger_account_shard (account_id, shard, credits_posted, debits_posted, credits_pending, \
+         debits_pending, funder_id, campaign_id) SELECT a.id, $6, $2, $3, $4, $5, a.funder_id, a.campaign_id \
+         FROM ledger_account a WHERE a.id = $1 AND a.must_not_overdraw = FALSE",
+    );
+    push_scope(&mut sql, &mut values, booked.scope, "a.");
+    sql.push_str(
+        " ON CONFLICT (account_id, shard) DO UPDATE SET \
+         credits_posted = ledger_account_shard.credits_posted + EXCLUDED.credits_posted, \
+         debits_posted = ledger_account_shard.debits_posted + EXCLUDED.debits_posted, \
+         credits_pending = ledger_account_shard.credits_pending + EXCLUDED.credits_pending, \
+         debits_pending = ledger_account_shard.debits_pending + EXCLUDED.debits_pending",
+    );
+    Ok(db.execute_raw(stmt(backend, &sql, values)).await?.rows_affected() == 1)
 }
 
 /// The account as the refusal path reads it.
