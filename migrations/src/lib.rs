@@ -29,6 +29,8 @@ mod m0016_settlement;
 mod m0017_outbox_notify;
 mod m0018_directory;
 mod m0019_account_shards;
+mod m0020_outbox_feed_index;
+mod m0021_refresh_chain;
 mod util;
 
 /// The ordered list of migrations.
@@ -56,6 +58,8 @@ impl MigratorTrait for Migrator {
             Box::new(m0017_outbox_notify::Migration),
             Box::new(m0018_directory::Migration),
             Box::new(m0019_account_shards::Migration),
+            Box::new(m0020_outbox_feed_index::Migration),
+            Box::new(m0021_refresh_chain::Migration),
         ]
     }
 }

@@ -128,8 +128,10 @@ async fn redeem_racing_the_expiry_sweep_one_wins() {
     let db = t.db.clone();
     let (redeemed, expired) = redeem_against(&t.db, &f, "expiry", async |ticket| {
         // The ticket's time runs out (its hold's expiry moved to now) while a club redeems it.
+        // Only while it is pending: moving the expiry of a hold already posted (in the same
+        // millisecond, on SQLite's clock) would write a history the ledger never makes.
         let sql = format!(
-            "UPDATE ledger_hold SET expires_at_us = {} WHERE transfer_id = $1",
+            "UPDATE ledger_hold SET expires_at_us = {} WHERE transfer_id = $1 AND state = 'pending'",
             passerelle_domain::db::now_us_sql(db.get_database_backend())
         );
         let stmt = passerelle_domain::db::stmt(db.get_database_backend(), &sql, [ticket.hold_id.into()]);

@@ -58,7 +58,7 @@ pub async fn refresh(
     let sql = format!("UPDATE device_session SET last_used_at_us = {now} WHERE id = $1");
     txn.execute_raw(stmt(backend, &sql, [session_id.into()])).await?;
     let account = load_account(&txn, account_id).await?.filter(|a| a.active).ok_or_else(unauthenticated)?;
-    let token = insert_refresh(&txn, session_id).await?;
+    let token = insert_refresh(&txn, session_id, Some(token_id)).await?;
     txn.commit().await?;
     issue(db, auth, account, session_id, token).await
 }
@@ -76,7 +76,8 @@ struct RefreshTarget {
 struct Rotation {
     /// Used less than the grace ago.
     recent: bool,
-    /// No token of the session was used after it: it is the one the newest token replaced.
+    /// The token its rotation made is not used yet: it is the one the newest token replaced
+    /// (by time for tokens made before `replaces` existed).
     latest: bool,
     device_id: String,
 }
@@ -88,8 +89,10 @@ async fn just_rotated<C: ConnectionTrait>(db: &C, token_id: Uuid, device_id: Opt
     let backend = db.get_database_backend();
     let sql = format!(
         "SELECT (r.used_at_us > {now} - $1) AS recent, \
-         NOT EXISTS (SELECT 1 FROM refresh_token n WHERE n.session_id = r.session_id AND n.used_at_us > r.used_at_us) \
-         AS latest, s.device_id FROM refresh_token r JOIN device_session s ON s.id = r.session_id WHERE r.id = $2",
+         CASE WHEN EXISTS (SELECT 1 FROM refresh_token n WHERE n.replaces = r.id) \
+         THEN NOT EXISTS (SELECT 1 FROM refresh_token n WHERE n.replaces = r.id AND n.used_at_us IS NOT NULL) \
+         ELSE NOT EXISTS (SELECT 1 FROM refresh_token n WHERE n.session_id = r.session_id AND n.used_at_us > r.used_at_us) \
+         END AS latest, s.device_id FROM refresh_token r JOIN device_session s ON s.id = r.session_id WHERE r.id = $2",
         now = now_us_sql(backend)
     );
     let values = [(REFRESH_GRACE_SECS * 1_000_000).into(), token_id.into()];

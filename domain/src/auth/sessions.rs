@@ -165,21 +165,26 @@ pub(super) async fn open_session(
         (session_ttl_secs(account.kind) * 1_000_000).into(),
     ];
     txn.execute_raw(stmt(backend, &sql, values)).await?;
-    let refresh = insert_refresh(&txn, session_id).await?;
+    let refresh = insert_refresh(&txn, session_id, None).await?;
     txn.commit().await?;
     issue(db, auth, account, session_id, refresh).await
 }
 
-pub(super) async fn insert_refresh<C: ConnectionTrait>(db: &C, session_id: Uuid) -> Result<String> {
+/// A new refresh token of the session; `replaces`: the token whose rotation makes it.
+pub(super) async fn insert_refresh<C: ConnectionTrait>(
+    db: &C,
+    session_id: Uuid,
+    replaces: Option<Uuid>,
+) -> Result<String> {
     let (token, hash) = new_refresh_token();
     let sql = format!(
-        "INSERT INTO refresh_token (id, session_id, token_hash, created_at_us) VALUES ($1, $2, $3, {})",
+        "INSERT INTO refresh_token (id, session_id, token_hash, replaces, created_at_us) VALUES ($1, $2, $3, $4, {})",
         now_us_sql(db.get_database_backend())
     );
     db.execute_raw(stmt(
         db.get_database_backend(),
         &sql,
-        [Uuid::now_v7().into(), session_id.into(), hash.to_hex().into()],
+        [Uuid::now_v7().into(), session_id.into(), hash.to_hex().into(), replaces.into()],
     ))
     .await?;
     Ok(token)
