@@ -74,6 +74,17 @@ async fn the_grace_covers_only_the_last_rotation_of_the_same_device_for_a_moment
     assert_eq!(code(&refresh(&app, &r1, Some(DEVICE)).await), "UNAUTHENTICATED");
     assert_eq!(code(&refresh(&app, &r3, Some(DEVICE)).await), "UNAUTHENTICATED", "session revoked");
 
+    // Two rotations in the same instant (SQLite's clock counts milliseconds): the older token
+    // is still two rotations old, whatever the times say.
+    let (_, r1) = parent_session(&app, "same-instant@example.org").await;
+    let (_, r2) = refreshed(&refresh(&app, &r1, Some(DEVICE)).await).unwrap();
+    let (_, r3) = refreshed(&refresh(&app, &r2, Some(DEVICE)).await).unwrap();
+    let sql = "UPDATE refresh_token SET used_at_us = (SELECT MAX(used_at_us) FROM refresh_token) \
+               WHERE used_at_us IS NOT NULL";
+    app.db.execute_raw(stmt(app.db.get_database_backend(), sql, [])).await.unwrap();
+    assert_eq!(code(&refresh(&app, &r1, Some(DEVICE)).await), "UNAUTHENTICATED");
+    assert_eq!(code(&refresh(&app, &r3, Some(DEVICE)).await), "UNAUTHENTICATED", "session revoked");
+
     // The last rotation, but longer ago than the grace (the clock is the database's): a reuse.
     let (_, r1) = parent_session(&app, "late@example.org").await;
     let (_, r2) = refreshed(&refresh(&app, &r1, Some(DEVICE)).await).unwrap();
