@@ -27,9 +27,15 @@ async fn home_statements(children: usize) -> usize {
         f.ticket(&app.db, i, 300, Some(f.sport), &format!("t{i}")).await;
     }
     let token = sign_in(&app, &f.parent_email, None).await;
-    statements.store(0, Ordering::SeqCst);
-    let body = app.graphql_as(&token, HOME, json!({})).await;
-    let used = statements.load(Ordering::SeqCst);
+    // The scheduler and the dispatcher run on their own clock and may land in the window:
+    // they only add, so the least of three is the query's own cost.
+    let mut used = usize::MAX;
+    let mut body = json!({});
+    for _ in 0..3 {
+        statements.store(0, Ordering::SeqCst);
+        body = app.graphql_as(&token, HOME, json!({})).await;
+        used = used.min(statements.load(Ordering::SeqCst));
+    }
     let kids = body["data"]["children"].as_array().unwrap_or_else(|| panic!("{body}"));
     assert_eq!(kids.len(), children);
     for kid in kids {
@@ -78,12 +84,16 @@ async fn a_redemption_reads_once_before_its_operation() {
             assert!(used <= 11, "{used} statements");
         }
     }
-    let second = f.ticket(&app.db, 0, 300, Some(f.sport), "t1").await;
-    statements.store(0, Ordering::SeqCst);
-    let vars = json!({ "i": { "code": second.code, "idempotencyKey": "k2" } });
-    let body = app.graphql_as(&token, redeem, vars).await;
-    assert!(body["data"]["redeemTicket"]["redemption"]["id"].is_string(), "{body}");
-    let used = statements.load(Ordering::SeqCst);
+    // Background tasks only add statements: the least of three redemptions is one's own cost.
+    let mut used = usize::MAX;
+    for i in 1..4 {
+        let next = f.ticket(&app.db, 0, 300, Some(f.sport), &format!("t{i}")).await;
+        statements.store(0, Ordering::SeqCst);
+        let vars = json!({ "i": { "code": next.code, "idempotencyKey": format!("k{}", i + 1) } });
+        let body = app.graphql_as(&token, redeem, vars).await;
+        used = used.min(statements.load(Ordering::SeqCst));
+        assert!(body["data"]["redeemTicket"]["redemption"]["id"].is_string(), "{body}");
+    }
     assert!(used <= 9, "{used} statements");
     app.stop().await;
 }
