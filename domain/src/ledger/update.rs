@@ -161,9 +161,9 @@ fn push_scope(sql: &mut String, values: &mut Vec<Value>, scope: Option<Scope>, t
 /// one be missing, it is inserted here (`ON CONFLICT`: two first uses at once add up).
 async fn apply_to_shard<C: ConnectionTrait>(db: &C, account: AccountId, booked: &Booked) -> Result<bool, DbErr> {
     let backend = db.get_database_backend();
-    let shard = next_shard();
-    let mut values = delta_values(account, &booked.delta);
-    values.push(shard.into());
+    let mut shard_values = delta_values(account, &booked.delta);
+    shard_values.push(next_shard().into());
+    let mut values = shard_values.clone();
     let mut sql = String::from(
         "UPDATE ledger_account_shard SET credits_posted = credits_posted + $2, debits_posted = debits_posted + $3, \
          credits_pending = credits_pending + $4, debits_pending = debits_pending + $5 \
@@ -173,8 +173,7 @@ async fn apply_to_shard<C: ConnectionTrait>(db: &C, account: AccountId, booked: 
     if db.execute_raw(stmt(backend, &sql, values)).await?.rows_affected() == 1 {
         return Ok(true);
     }
-    let mut values = delta_values(account, &booked.delta);
-    values.push(shard.into());
+    let mut values = shard_values;
     let mut sql = String::from(
         "INSERT INTO ledger_account_shard (account_id, shard, credits_posted, debits_posted, credits_pending, \
          debits_pending, funder_id, campaign_id) SELECT a.id, $6, $2, $3, $4, $5, a.funder_id, a.campaign_id \
