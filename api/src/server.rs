@@ -94,6 +94,7 @@ pub async fn start(settings: Settings, db: DatabaseConnection, handle_signals: b
         notification_events: notification_events.clone(),
         trusted_documents: settings.trusted_documents,
         tickets: Some(tickets),
+        documents: Default::default(),
     };
     let schema = build_schema(Some(db.clone()), config);
     let listener = TcpListener::bind(settings.bind).await.with_context(|| format!("binding {}", settings.bind))?;

@@ -22,6 +22,12 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
         .min_connections(1)
         .acquire_timeout(Duration::from_secs(30))
         .sqlx_logging(false)
+        // A pooled connection is pinged before use only after 30 s idle (where a proxy, a
+        // failover or a firewall may have dropped it), not at every checkout: sqlx's default
+        // ping is a round trip (PostgreSQL) or a hop to the connection's thread (SQLite) before
+        // each statement outside a transaction, and sqlx already pings each connection when it
+        // goes back to the pool.
+        .test_before_acquire_if_idle_for(Duration::from_secs(30))
         // Generic plans: each connection plans a statement once and reuses the plan. Left to
         // choose, PostgreSQL kept re-planning the home screen's batched reads at every call
         // (1–2 ms each, more than running them); forced, the spending benchmark's home query

@@ -29,7 +29,7 @@ pub use batch::{BatchOutcome, execute_batch, execute_batch_in};
 pub use holds::expire_due_holds;
 pub use model::{
     AccountId, AccountKind, AccountRef, Counters, DEFAULT_MAX_LEG_AMOUNT, Delta, KeyOutcome, LedgerError, Leg,
-    MAX_HOLD_TIMEOUT_MS, Operation, OutboxEvent, Outcome, Phase, Rejection, Scope, TransferId, TransferKind,
+    MAX_HOLD_TIMEOUT_MS, Operation, OutboxEvent, Outcome, Phase, Rejection, RowInsert, Scope, TransferId, TransferKind,
     TransferRecord, Wallet, max_leg_amount, set_max_leg_amount,
 };
 pub use service::{AfterLegs, Written, execute, execute_with};

@@ -10,6 +10,7 @@ mod account;
 mod affiliation;
 mod backoffice;
 mod directory;
+pub mod documents;
 pub mod error;
 mod family;
 mod live;
@@ -117,6 +118,8 @@ pub struct SchemaConfig {
     pub trusted_documents: trusted::TrustedDocuments,
     /// The keys signing tickets' `qrPayload` (none: tickets cannot be issued).
     pub tickets: Option<std::sync::Arc<passerelle_domain::spending::TicketKeys>>,
+    /// Parsed documents kept by their text ([`documents`]).
+    pub documents: documents::DocumentCache,
 }
 
 /// Builds the schema with its limits and shared data.
@@ -127,6 +130,7 @@ pub fn build_schema(db: Option<DatabaseConnection>, config: SchemaConfig) -> App
         .limit_directives(8)
         .limit_recursive_depth(32)
         .extension(config.trusted_documents)
+        .extension(config.documents.clone())
         .data(Access { dev_back_office: config.dev_back_office && !config.production })
         .data(config.server_info.clone());
     if let Some(uploads) = config.uploads.clone() {
@@ -156,6 +160,10 @@ pub fn build_schema(db: Option<DatabaseConnection>, config: SchemaConfig) -> App
 
 /// The schema with no database and no services: for the SDL and for validating documents.
 pub fn offline_schema() -> AppSchema {
+    offline_schema_with(documents::DocumentCache::default())
+}
+
+fn offline_schema_with(documents: documents::DocumentCache) -> AppSchema {
     let config = SchemaConfig {
         server_info: ServerInfo::default(),
         production: false,
@@ -168,6 +176,7 @@ pub fn offline_schema() -> AppSchema {
         pass_events: PassEvents::new(),
         notification_events: NotificationEvents::default(),
         trusted_documents: trusted::TrustedDocuments::Allow,
+        documents,
     };
     build_schema(None, config)
 }

@@ -223,3 +223,37 @@ async fn the_audit_sees_orphans_unflagged_wallets_and_holds_posted_late() {
         .await;
     assert!(violations(&t.db).await.contains("transfers naming an account that does not exist"));
 }
+
+/// A shared account's changes ride in the statement that writes the operation's rows on
+/// PostgreSQL. One whose shard rows are gone (a restore, a manual edit) still takes every
+/// change, through the insert of the shard it needs; one claimed under another funder's scope
+/// refuses the whole operation and keeps nothing of it, wallet included.
+#[tokio::test]
+async fn a_shared_account_takes_its_changes_without_its_shards_and_refuses_a_wrong_scope() {
+    let t = fresh_db().await;
+    let b = books(&t.db).await;
+    tamper(&t.db, "DELETE FROM ledger_account_shard WHERE account_id = $1", vec![b.partner.id.into()]).await;
+    let wallet = funded_wallet(&t.db, b, 1_000).await;
+    for i in 0..20 {
+        execute(&t.db, &payment(b, wallet, 10, format!("no-shard-{i}"))).await.expect("payment");
+    }
+    assert_eq!(counters(&t.db, b.partner).await.credits_posted, 200);
+    assert_eq!(counters(&t.db, wallet).await.debits_posted, 200);
+
+    // The partner's book belongs to the funder, not to a campaign: claimed in the campaign's
+    // scope (same funder, so the operation itself is well formed), it names no account we hold.
+    let claimed = AccountRef { scope: b.scope, ..b.partner };
+    let op = Operation::new(
+        "parent:test",
+        "wrong-scope",
+        vec![Leg::Transfer { kind: TransferKind::Payment, debit: wallet, credit: claimed, amount: Cents(10) }],
+    );
+    let refused = execute(&t.db, &op).await;
+    assert!(
+        matches!(refused, Err(LedgerError::Rejected(Rejection::AccountNotFound { account })) if account == b.partner.id),
+        "{refused:?}"
+    );
+    assert_eq!(counters(&t.db, b.partner).await.credits_posted, 200);
+    assert_eq!(counters(&t.db, wallet).await.debits_posted, 200, "the wallet's debit went back with the refusal");
+    assert_clean(&t.db).await;
+}

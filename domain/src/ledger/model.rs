@@ -194,6 +194,19 @@ pub struct Operation {
     /// timeout runs from now): then *it* is the fingerprint, so a retry of the same request
     /// replays instead of conflicting (the contract's idempotency is about the input).
     pub request: Option<serde_json::Value>,
+    /// Business rows written with the money, only if the operation succeeds (not on a replay);
+    /// not part of the fingerprint.
+    pub rows: Vec<RowInsert>,
+}
+
+/// A business row an operation writes with its money (a redemption naming its operation), as
+/// an insert whose `$1` is the operation's id and `$2` its time — the ledger fills both — and
+/// whose own values start at `$3`. As SQL rather than a callback, it rides in the statement
+/// that writes the operation's rows on PostgreSQL (one round trip fewer).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RowInsert {
+    pub sql: String,
+    pub values: Vec<sea_orm::Value>,
 }
 
 impl Operation {
@@ -205,7 +218,13 @@ impl Operation {
             metadata: serde_json::Value::Null,
             events: vec![],
             request: None,
+            rows: vec![],
         }
+    }
+
+    pub fn with_rows(mut self, rows: Vec<RowInsert>) -> Self {
+        self.rows = rows;
+        self
     }
 
     pub fn with_request(mut self, request: serde_json::Value) -> Self {

@@ -31,7 +31,7 @@ use super::holds::{resolution_hold, resolve_hold};
 use super::idempotency::{Clock, load_key, record_rejection};
 use super::model::*;
 use super::update::{Booked, Gate, apply_delta};
-use super::writes::write_rows;
+use super::writes::{Rows, write_rows};
 use crate::db::{begin_write, is_retryable, now_us_sql, stmt};
 use crate::money::Cents;
 
@@ -145,9 +145,12 @@ impl Deltas {
     }
 }
 
-/// The legs' effect, computed and written inside the open transaction; `after` writes the
-/// business rows before the shared books are touched, so their rows stay locked only for
-/// their own update and the commit.
+/// The legs' effect, computed and written inside the open transaction. On SQLite `after`
+/// writes the business rows before the shared books are touched, so their rows stay locked
+/// only for their own update and the commit; on PostgreSQL the shared books change through
+/// one of their shards in the statement that writes the operation's rows (a round trip per
+/// shared account saved, and a shard is one of sixteen: held a statement longer, it blocks
+/// little).
 async fn apply(
     db: &DatabaseTransaction,
     op_id: Uuid,
@@ -190,12 +193,21 @@ async fn apply(
     for (account, booked) in &deltas.limited {
         apply_delta(db, *account, booked, true, gate, now).await?;
     }
-    write_rows(db, op_id, now, &transfers, &new_holds, &op.events).await?;
+    let rows = Rows {
+        op_id,
+        now,
+        transfers: &transfers,
+        holds: &new_holds,
+        events: &op.events,
+        business: &op.rows,
+        shared: &deltas.unlimited,
+    };
+    let still_shared = write_rows(db, rows).await?;
     let outcome = Outcome { op_id, transfers, created_at_us: now, replayed: false };
     if let Some(write) = after {
         write(db, &outcome).await?;
     }
-    for (account, booked) in &deltas.unlimited {
+    for (account, booked) in deltas.unlimited.iter().filter(|(a, _)| still_shared.contains(a)) {
         apply_delta(db, *account, booked, false, gate, now).await?;
     }
     Ok(outcome)

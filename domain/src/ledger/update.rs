@@ -190,6 +190,55 @@ async fn apply_to_shard<C: ConnectionTrait>(db: &C, account: AccountId, booked: 
     Ok(db.execute_raw(stmt(backend, &sql, values)).await?.rows_affected() == 1)
 }
 
+/// On PostgreSQL, the shard updates of all of an operation's unlimited accounts as one
+/// `UPDATE … FROM (VALUES …)` (parameters from `$1`), returning the accounts it changed: it
+/// rides in the statement that writes the operation's rows (`writes::write_rows`), one round
+/// trip instead of one per shared account. Rows are listed, hence locked, in account order,
+/// as [`apply_delta`] takes them one by one. An account it did not change (a shard row
+/// missing, a scope not claimed) goes through [`apply_delta`] afterwards, which inserts the
+/// shard or says why.
+pub(super) fn shards_update(shared: &std::collections::BTreeMap<AccountId, Booked>) -> (String, Vec<Value>) {
+    let mut rows = Vec::with_capacity(shared.len());
+    let mut values: Vec<Value> = Vec::with_capacity(shared.len() * 9);
+    for (account, booked) in shared {
+        let n = values.len();
+        rows.push(format!(
+            "(${}::uuid, ${}::int2, ${}::int8, ${}::int8, ${}::int8, ${}::int8, ${}::bool, ${}::uuid, ${}::uuid)",
+            n + 1,
+            n + 2,
+            n + 3,
+            n + 4,
+            n + 5,
+            n + 6,
+            n + 7,
+            n + 8,
+            n + 9
+        ));
+        let d = &booked.delta;
+        values.extend([
+            (*account).into(),
+            next_shard().into(),
+            d.credits_posted.into(),
+            d.debits_posted.into(),
+            d.credits_pending.into(),
+            d.debits_pending.into(),
+            booked.scope.is_some().into(),
+            booked.scope.map(|s| s.funder).into(),
+            booked.scope.and_then(|s| s.campaign).into(),
+        ]);
+    }
+    let sql = format!(
+        "UPDATE ledger_account_shard t SET credits_posted = t.credits_posted + v.cp, \
+         debits_posted = t.debits_posted + v.dp, credits_pending = t.credits_pending + v.cpe, \
+         debits_pending = t.debits_pending + v.dpe \
+         FROM (VALUES {}) AS v (account_id, shard, cp, dp, cpe, dpe, scoped, funder_id, campaign_id) \
+         WHERE t.account_id = v.account_id AND t.shard = v.shard AND (NOT v.scoped OR \
+         (t.funder_id = v.funder_id AND t.campaign_id IS NOT DISTINCT FROM v.campaign_id)) RETURNING t.account_id",
+        rows.join(", ")
+    );
+    (sql, values)
+}
+
 /// The account as the refusal path reads it.
 #[derive(FromQueryResult)]
 struct Seen {

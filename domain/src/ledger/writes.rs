@@ -4,14 +4,18 @@
 //! pieces of one operation go as one statement (all but the last as data-modifying `WITH`
 //! clauses, which PostgreSQL runs all, in the statement's one snapshot): a redemption's
 //! transfers and outbox event, or a ticket's transfer, hold and event, cost one round trip
-//! instead of two or three while the operation's wallet is locked. SQLite has no
+//! instead of two or three while the operation's wallet is locked; the shared accounts' shard
+//! updates ride in the same statement. SQLite has no
 //! data-modifying `WITH`, and no round trips to save: the pieces run one by one.
+
+use std::collections::BTreeMap;
 
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Value};
 use uuid::Uuid;
 
 use super::model::*;
 use super::rows::RESOLUTION;
+use super::update::{Booked, shards_update};
 use crate::db::stmt;
 
 /// One insert: SQL with parameters numbered from `$1`, and their values.
@@ -20,26 +24,53 @@ struct Piece {
     values: Vec<Value>,
 }
 
-/// Writes the operation's transfers (legs in order), new holds and outbox events.
-pub(super) async fn write_rows<C: ConnectionTrait>(
-    db: &C,
-    op_id: Uuid,
-    now: i64,
-    transfers: &[TransferRecord],
-    holds: &[TransferRecord],
-    events: &[OutboxEvent],
-) -> Result<(), DbErr> {
+/// What an operation writes besides its limited accounts: transfers (legs in order), new
+/// holds, outbox events, its business rows, and the deltas of its shared (unlimited) accounts.
+pub(super) struct Rows<'a> {
+    pub(super) op_id: Uuid,
+    pub(super) now: i64,
+    pub(super) transfers: &'a [TransferRecord],
+    pub(super) holds: &'a [TransferRecord],
+    pub(super) events: &'a [OutboxEvent],
+    pub(super) business: &'a [RowInsert],
+    pub(super) shared: &'a BTreeMap<AccountId, Booked>,
+}
+
+/// Writes the operation's rows. On PostgreSQL the shared accounts' shards change in the same
+/// statement ([`shards_update`]); the accounts returned are those still to change, through
+/// [`super::update::apply_delta`]: all of them on SQLite, none on PostgreSQL unless a shard
+/// row was missing or a scope did not match.
+pub(super) async fn write_rows<C: ConnectionTrait>(db: &C, w: Rows<'_>) -> Result<Vec<AccountId>, DbErr> {
     let rows: Vec<(Uuid, usize, TransferRecord)> =
-        transfers.iter().enumerate().map(|(leg, t)| (op_id, leg, t.clone())).collect();
+        w.transfers.iter().enumerate().map(|(leg, t)| (w.op_id, leg, t.clone())).collect();
     let mut pieces = vec![];
     if !rows.is_empty() {
         pieces.push(transfer_piece(&rows));
     }
-    pieces.extend(holds.iter().map(hold_piece));
-    if !events.is_empty() {
-        pieces.push(events_piece(now, events));
+    pieces.extend(w.holds.iter().map(hold_piece));
+    if !w.events.is_empty() {
+        pieces.push(events_piece(w.now, w.events));
     }
-    run(db, pieces).await
+    for row in w.business {
+        let mut values: Vec<Value> = vec![w.op_id.into(), w.now.into()];
+        values.extend(row.values.iter().cloned());
+        pieces.push(Piece { sql: row.sql.clone(), values });
+    }
+    if db.get_database_backend() != DbBackend::Postgres || w.shared.is_empty() {
+        run(db, pieces).await?;
+        return Ok(w.shared.keys().copied().collect());
+    }
+    let (sql, values) = shards_update(w.shared);
+    pieces.push(Piece { sql, values });
+    let (sql, values) = with_statement(pieces);
+    // The last piece is the shard update: its RETURNING is the statement's answer.
+    let changed: Vec<AccountId> = db
+        .query_all_raw(stmt(DbBackend::Postgres, &sql, values))
+        .await?
+        .iter()
+        .map(|row| row.try_get::<Uuid>("", "account_id"))
+        .collect::<Result<_, _>>()?;
+    Ok(w.shared.keys().filter(|a| !changed.contains(a)).copied().collect())
 }
 
 async fn run<C: ConnectionTrait>(db: &C, pieces: Vec<Piece>) -> Result<(), DbErr> {
@@ -50,20 +81,29 @@ async fn run<C: ConnectionTrait>(db: &C, pieces: Vec<Piece>) -> Result<(), DbErr
         }
         return Ok(());
     }
+    let (sql, values) = with_statement(pieces);
+    db.execute_raw(stmt(backend, &sql, values)).await.map(|_| ())
+}
+
+/// PostgreSQL: the pieces as one statement, all but the last as data-modifying `WITH` clauses.
+fn with_statement(pieces: Vec<Piece>) -> (String, Vec<Value>) {
     let mut sql = String::from("WITH ");
     let mut values: Vec<Value> = vec![];
-    let last = pieces.len() - 1;
+    let last = pieces.len().saturating_sub(1);
     for (i, p) in pieces.into_iter().enumerate() {
         let shifted = shift_params(&p.sql, values.len());
         if i < last {
             sql.push_str(&format!("{}w{i} AS ({shifted})", if i > 0 { ", " } else { "" }));
+        } else if i == 0 {
+            // One piece: no WITH.
+            sql = shifted;
         } else {
             sql.push(' ');
             sql.push_str(&shifted);
         }
         values.extend(p.values);
     }
-    db.execute_raw(stmt(backend, &sql, values)).await.map(|_| ())
+    (sql, values)
 }
 
 /// `sql` with every `$n` renumbered `$(n + by)` (the pieces' SQL holds no `$` otherwise).

@@ -1,7 +1,7 @@
 //! Money a partner received — a redeemed ticket, a payment from the parent app, a card charge
 //! — and its refunds.
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, FromQueryResult, Value};
+use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult, Value};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -11,7 +11,7 @@ use super::{Page, before};
 use crate::db::{now_us, stmt};
 use crate::error::{Error, Result};
 use crate::ledger::{
-    LedgerError, Leg, Operation, Outcome, Rejection, TransferKind, Wallet, ensure_account, execute_with,
+    Leg, Operation, Outcome, Rejection, RowInsert, TransferKind, Wallet, ensure_account, execute, execute_with,
 };
 use crate::money::Cents;
 
@@ -111,14 +111,10 @@ impl NewRedemption {
     }
 }
 
-/// Writes the redemption inside the operation's transaction.
-pub(super) async fn insert_redemption(
-    txn: &DatabaseTransaction,
-    row: NewRedemption,
-    outcome: &Outcome,
-) -> Result<(), LedgerError> {
+/// The redemption row, written with the operation's money (`$1` its id, `$2` its time).
+pub(super) fn redemption_row(row: NewRedemption) -> RowInsert {
     let sql = "INSERT INTO redemption (id, partner_id, funder_id, pass_id, wallet, source, ticket_id, activity_id, \
-               amount, refunded_amount, op_id, created_at_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $11)";
+               amount, refunded_amount, op_id, created_at_us) VALUES ($3, $4, $5, $6, $7, $8, $9, $10, $11, 0, $1, $2)";
     let values: Vec<Value> = vec![
         row.id.into(),
         row.partner.into(),
@@ -129,11 +125,8 @@ pub(super) async fn insert_redemption(
         row.ticket.into(),
         row.activity.into(),
         row.amount.0.into(),
-        outcome.op_id.into(),
-        outcome.created_at_us.into(),
     ];
-    txn.execute_raw(stmt(txn.get_database_backend(), sql, values)).await?;
-    Ok(())
+    RowInsert { sql: sql.to_owned(), values }
 }
 
 const REDEMPTION_SELECT: &str = "SELECT r.id, r.partner_id, pr.name AS partner_name, r.funder_id, r.pass_id, r.wallet, \
@@ -194,9 +187,9 @@ pub(super) async fn spend(
         vec![Leg::Transfer { kind, debit: wallet, credit: payable, amount: row.amount }],
     )
     .with_request(request)
-    .with_events(vec![pass_changed(pass.id, &kind.to_string())]);
-    let outcome =
-        execute_with(db, &op, &move |txn, outcome| Box::pin(insert_redemption(txn, row.clone(), outcome))).await?;
+    .with_events(vec![pass_changed(pass.id, &kind.to_string())])
+    .with_rows(vec![redemption_row(row)]);
+    let outcome = execute(db, &op).await?;
     Ok((redemption_by_op(db, outcome.op_id).await?, outcome.replayed))
 }
 

@@ -11,12 +11,12 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::books::{PartnerTerms, SpendCaller, check_key, pass_changed, payable, terms_allow};
-use super::payments::{Redemption, RedemptionSource, insert_redemption, redemption_by_op};
+use super::payments::{Redemption, RedemptionSource, redemption_by_op, redemption_row};
 use super::tickets::{Ticket, TicketStatus, normalize_code, ticket_refusal, ticket_select};
 use crate::auth::{Throttle, throttle_check, throttle_fail};
 use crate::db::{now_us_sql, stmt};
 use crate::error::{Error, Result};
-use crate::ledger::{AccountRef, Leg, Operation, Scope, TransferKind, Wallet, ensure_account, execute_with};
+use crate::ledger::{AccountRef, Leg, Operation, Scope, TransferKind, Wallet, ensure_account, execute};
 use crate::money::Cents;
 use crate::partner::PartnerStatus;
 
@@ -182,12 +182,10 @@ pub async fn redeem_ticket(db: &DatabaseConnection, partner: Uuid, input: &Redee
         Redemption::new_row(partner, ticket.funder_id, ticket.pass_id, ticket.wallet, RedemptionSource::Ticket, amount)
             .with_ticket(ticket.id)
             .with_activity(input.activity_id.clone());
-    let written = row.clone();
-    let outcome = execute_with(db, &op, &move |txn, outcome| Box::pin(insert_redemption(txn, row.clone(), outcome)))
-        .await
-        .map_err(ticket_refusal)?;
+    let op = op.with_rows(vec![redemption_row(row.clone())]);
+    let outcome = execute(db, &op).await.map_err(ticket_refusal)?;
     if outcome.replayed {
         return Ok((redemption_by_op(db, outcome.op_id).await?, true));
     }
-    Ok((written.written(&outcome, partner_name), false))
+    Ok((row.written(&outcome, partner_name), false))
 }

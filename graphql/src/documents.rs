@@ -1,0 +1,109 @@
+//! Parsed documents kept by their text, so a query the server has seen is not parsed again.
+//!
+//! The apps and club software send the same few documents all day (registered ones, or their
+//! own), and parsing was 7 % of the server's time on the parent home query (`perf` during
+//! `spending-bench`). Validation still runs on every request: it depends on the variables.
+//! Only documents that parsed and passed the parser's limits (recursion, directives) are kept;
+//! the cache is bounded in entries and in the size of what it keeps, so hostile traffic can only
+//! evict entries, never grow memory.
+
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
+use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::{ServerResult, Variables};
+use lru::LruCache;
+
+/// Documents kept (the contract has 45; staff tools and club software add their own).
+const ENTRIES: NonZeroUsize = NonZeroUsize::new(512).expect("non-zero");
+/// Longer documents are parsed every time (the registered ones are all far shorter).
+const MAX_LEN: usize = 16 * 1024;
+
+#[derive(Clone)]
+pub struct DocumentCache(Arc<Mutex<LruCache<String, Arc<ExecutableDocument>>>>);
+
+impl Default for DocumentCache {
+    fn default() -> Self {
+        Self(Arc::new(Mutex::new(LruCache::new(ENTRIES))))
+    }
+}
+
+impl DocumentCache {
+    /// The cache holds no invariant a panicking holder could break: a poisoned lock is used as is.
+    fn lock(&self) -> MutexGuard<'_, LruCache<String, Arc<ExecutableDocument>>> {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// How many documents are kept (tests).
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl ExtensionFactory for DocumentCache {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(self.clone())
+    }
+}
+
+#[async_trait::async_trait]
+impl Extension for DocumentCache {
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let kept = self.lock().get(query).cloned();
+        if let Some(document) = kept {
+            // The request gets its own copy: execution removes `@skip`ped fields from it.
+            return Ok((*document).clone());
+        }
+        let document = next.run(ctx, query, variables).await?;
+        if query.len() <= MAX_LEN {
+            self.lock().put(query.to_owned(), Arc::new(document.clone()));
+        }
+        Ok(document)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use async_graphql::{Request, Variables};
+    use serde_json::json;
+
+    use super::DocumentCache;
+
+    /// A kept document answers like a fresh parse for every set of variables: the `@skip`
+    /// of one request does not stay in the copy the next one gets.
+    #[tokio::test]
+    async fn a_kept_document_answers_each_request_by_its_own_variables() {
+        let cache = DocumentCache::default();
+        let schema = crate::offline_schema_with(cache.clone());
+        let query = "query($s: Boolean!) { __typename ... @skip(if: $s) { a: __typename } }";
+        let run = |skip: bool| {
+            let schema = schema.clone();
+            async move {
+                let request = Request::new(query).variables(Variables::from_json(json!({ "s": skip })));
+                let response = schema.execute(request).await;
+                assert!(response.errors.is_empty(), "{:?}", response.errors);
+                response.data.into_json().expect("json")
+            }
+        };
+        assert_eq!(run(true).await, json!({ "__typename": "Query" }));
+        assert_eq!(cache.len(), 1);
+        assert_eq!(run(false).await, json!({ "__typename": "Query", "a": "Query" }));
+        assert_eq!(run(true).await, json!({ "__typename": "Query" }));
+        assert_eq!(cache.len(), 1, "one text, one entry");
+        // A document that does not parse is not kept, and still answers with its error.
+        let broken = schema.execute("query { __typename").await;
+        assert!(!broken.errors.is_empty());
+        assert_eq!(cache.len(), 1);
+    }
+}
