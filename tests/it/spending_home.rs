@@ -101,3 +101,38 @@ async fn a_redemption_reads_once_before_its_operation() {
     assert!(used <= budget, "{used} statements");
     app.stop().await;
 }
+
+/// The home query's loader is shared by the schema's requests: parents who open the app at the
+/// same moment share its statements (passes, wallets, history, tickets), and each still sees
+/// their own children and passes only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parents_at_the_same_moment_each_see_their_own_children() {
+    use passerelle_domain::auth::{AccountKind, create_account};
+    use passerelle_tests::accounts::PASSWORD;
+    use passerelle_tests::spending::link;
+    let app = Arc::new(TestApp::spawn().await);
+    let f = family(&app.db, 12, false).await;
+    let mut parents = vec![];
+    for i in 0..6 {
+        let email = format!("same-moment-{i}@example.org");
+        let account = create_account(&app.db, AccountKind::Parent, &email, PASSWORD, "P", true, &[]).await;
+        let account = account.expect("parent").0.id;
+        let mine: Vec<usize> = (0..=i % 2).map(|k| 2 * i + k).collect();
+        for &child in &mine {
+            link(&app.db, account, f.passes[child].pupil_id).await;
+        }
+        parents.push((sign_in(&app, &email, None).await, mine));
+    }
+    for _ in 0..5 {
+        let asks = parents.iter().map(|(token, mine)| {
+            let (app, token) = (app.clone(), token.clone());
+            async move { (app.graphql_as(&token, HOME, json!({})).await, mine) }
+        });
+        for (body, mine) in futures_util::future::join_all(asks).await {
+            let kids = body["data"]["children"].as_array().unwrap_or_else(|| panic!("{body}"));
+            let passes: Vec<&str> = kids.iter().map(|k| k["pass"]["id"].as_str().expect("pass")).collect();
+            let expected: Vec<String> = mine.iter().map(|&c| f.passes[c].id.to_string()).collect();
+            assert_eq!(passes, expected, "{body}");
+        }
+    }
+}
