@@ -15,10 +15,12 @@ use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{ServerResult, Variables};
 use lru::LruCache;
 
-/// Documents kept (the contract has 45; staff tools and club software add their own).
-const ENTRIES: NonZeroUsize = NonZeroUsize::new(512).expect("non-zero");
-/// Longer documents are parsed every time (the registered ones are all far shorter).
-const MAX_LEN: usize = 16 * 1024;
+/// Documents kept (the contract registers 57; staff tools and club software add their own).
+const ENTRIES: NonZeroUsize = NonZeroUsize::new(256).expect("non-zero");
+/// Longer documents are parsed every time (the longest registered one is 614 bytes): the worst
+/// case is 256 syntax trees of 8 KiB documents. In production only staff and club software can
+/// send documents of their own (the apps send registered hashes).
+const MAX_LEN: usize = 8 * 1024;
 
 #[derive(Clone)]
 pub struct DocumentCache(Arc<Mutex<LruCache<String, Arc<ExecutableDocument>>>>);
