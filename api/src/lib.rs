@@ -27,11 +27,4 @@ pub mod telemetry;
 mod uploads;
 
 pub use config::{Environment, Settings};
-
-/// mimalloc instead of the system allocator, for every binary that runs the service (the
-/// server, the worker, the benchmarks). A request allocates and frees thousands of small
-/// values (the GraphQL document, rows, JSON); glibc's malloc and free were 15 % of the
-/// server's time on the parent home query (`perf` during `spending-bench`).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 pub use server::{RunningServer, connect_and_migrate, start};
