@@ -161,19 +161,12 @@ fn push_scope(sql: &mut String, values: &mut Vec<Value>, scope: Option<Scope>, t
 /// one be missing, it is inserted here (`ON CONFLICT`: two first uses at once add up).
 async fn apply_to_shard<C: ConnectionTrait>(db: &C, account: AccountId, booked: &Booked) -> Result<bool, DbErr> {
     let backend = db.get_database_backend();
-    let mut shard_values = delta_values(account, &booked.delta);
-    shard_values.push(next_shard().into());
-    let mut values = shard_values.clone();
-    let mut sql = String::from(
-        "UPDATE ledger_account_shard SET credits_posted = credits_posted + $2, debits_posted = debits_posted + $3, \
-         credits_pending = credits_pending + $4, debits_pending = debits_pending + $5 \
-         WHERE account_id = $1 AND shard = $6",
-    );
-    push_scope(&mut sql, &mut values, booked.scope, "");
-    if db.execute_raw(stmt(backend, &sql, values)).await?.rows_affected() == 1 {
+    let (sql, values) = shards_update(&std::collections::BTreeMap::from([(account, *booked)]));
+    if !db.query_all_raw(stmt(backend, &sql, values)).await?.is_empty() {
         return Ok(true);
     }
-    let mut values = shard_values;
+    let mut values = delta_values(account, &booked.delta);
+    values.push(next_shard().into());
     let mut sql = String::from(
         "INSERT INTO ledger_account_shard (account_id, shard, credits_posted, debits_posted, credits_pending, \
          debits_pending, funder_id, campaign_id) SELECT a.id, $6, $2, $3, $4, $5, a.funder_id, a.campaign_id \
@@ -202,18 +195,9 @@ pub(super) fn shards_update(shared: &std::collections::BTreeMap<AccountId, Booke
     let mut values: Vec<Value> = Vec::with_capacity(shared.len() * 9);
     for (account, booked) in shared {
         let n = values.len();
-        rows.push(format!(
-            "(${}::uuid, ${}::int2, ${}::int8, ${}::int8, ${}::int8, ${}::int8, ${}::bool, ${}::uuid, ${}::uuid)",
-            n + 1,
-            n + 2,
-            n + 3,
-            n + 4,
-            n + 5,
-            n + 6,
-            n + 7,
-            n + 8,
-            n + 9
-        ));
+        let types = ["uuid", "int2", "int8", "int8", "int8", "int8", "bool", "uuid", "uuid"];
+        let cells: Vec<String> = types.iter().enumerate().map(|(k, t)| format!("${}::{t}", n + k + 1)).collect();
+        rows.push(format!("({})", cells.join(", ")));
         let d = &booked.delta;
         values.extend([
             (*account).into(),
