@@ -31,6 +31,7 @@ mod m0018_directory;
 mod m0019_account_shards;
 mod m0020_outbox_feed_index;
 mod m0021_refresh_chain;
+mod m0022_drop_outbox_notify;
 mod util;
 
 /// The ordered list of migrations.
@@ -60,6 +61,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0019_account_shards::Migration),
             Box::new(m0020_outbox_feed_index::Migration),
             Box::new(m0021_refresh_chain::Migration),
+            Box::new(m0022_drop_outbox_notify::Migration),
         ]
     }
 }

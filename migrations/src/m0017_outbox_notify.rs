@@ -2,6 +2,9 @@
 //! statement-level trigger, so every writer is covered and the notification leaves at commit,
 //! never for a rolled-back row). Dispatchers listening start a pass at once instead of at their
 //! next poll, which stays as the fallback. Nothing on SQLite, which has no such channel.
+//!
+//! Dropped by m0022: the commits it serialised cost the money path more than the wake-up was
+//! worth.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::DbBackend;

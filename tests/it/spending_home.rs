@@ -136,3 +136,36 @@ async fn parents_at_the_same_moment_each_see_their_own_children() {
         }
     }
 }
+
+/// The home screen's tickets of several passes in one read: per pass the newest `first`, of the
+/// status asked only, none of another pass. (On PostgreSQL the read goes pass by pass, so
+/// each level stays an index lookup whatever the planner guesses of the list.)
+#[tokio::test]
+async fn the_latest_tickets_of_several_passes_are_each_passs_newest_of_the_status_asked() {
+    use passerelle_domain::spending::{TicketStatus, cancel_ticket, latest_tickets};
+    let test_db = passerelle_tests::fresh_db().await;
+    let db = &test_db.db;
+    let f = family(db, 3, false).await;
+    // Pass 0: four tickets, the second one cancelled; pass 1: one; pass 2: none.
+    let mut issued = vec![];
+    for n in 0..4 {
+        issued.push(f.ticket(db, 0, 100 + n, None, &format!("latest-0-{n}")).await);
+    }
+    cancel_ticket(db, f.parent, issued[1].id).await.expect("cancel");
+    let other = f.ticket(db, 1, 50, None, "latest-1").await;
+    let passes: Vec<uuid::Uuid> = f.passes.iter().map(|p| p.id).collect();
+
+    let open = latest_tickets(db, &passes, Some(TicketStatus::Issued), 2).await.expect("latest");
+    let of = |pass: usize| -> Vec<uuid::Uuid> {
+        open.iter().filter(|t| t.pass_id == f.passes[pass].id).map(|t| t.id).collect()
+    };
+    assert_eq!(of(0), vec![issued[3].id, issued[2].id], "pass 0: the two newest issued, newest first");
+    assert_eq!(of(1), vec![other.id]);
+    assert!(of(2).is_empty());
+
+    let cancelled = latest_tickets(db, &passes, Some(TicketStatus::Cancelled), 10).await.expect("latest");
+    assert_eq!(cancelled.iter().map(|t| t.id).collect::<Vec<_>>(), vec![issued[1].id]);
+    let all = latest_tickets(db, &passes[..1], None, 10).await.expect("latest");
+    let all: Vec<uuid::Uuid> = all.iter().map(|t| t.id).collect();
+    assert_eq!(all, issued.iter().rev().map(|t| t.id).collect::<Vec<_>>(), "every status, newest first");
+}

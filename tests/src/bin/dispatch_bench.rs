@@ -5,8 +5,8 @@
 //!    `ticket_issued` events of the tickets used in 2; the dispatcher empties it: pushes/s.
 //! 2. `redeem`: `BENCH_CLIENTS` (default 8) closed-loop clients redeem those tickets through
 //!    the domain (`BENCH_REDEMPTIONS` in all, default 2000) while the dispatcher runs as in the
-//!    service: polling every `BENCH_DISPATCH_MS` (default 200, the service's default) and, on
-//!    PostgreSQL, woken by `NOTIFY outbox` (`BENCH_WAKE=poll`: the poll only). Commit-to-push latency p50/p99,
+//!    service: polling every `BENCH_DISPATCH_MS` (default 200, the service's default).
+//!    Commit-to-push latency p50/p99,
 //!    from the outbox row's `created_at_us` (stamped in the transaction, so a little before
 //!    its commit: an upper bound) to the time the fake accepted the push.
 //!
@@ -121,25 +121,11 @@ async fn main() -> anyhow::Result<()> {
             "seconds": (secs * 1000.0).round() / 1000.0, "pushes_per_s": (pushes as f64 / secs).round(), "load1": load1() })
     );
 
-    // 2. Redemptions while the dispatcher runs as in the service (woken by NOTIFY on
-    // PostgreSQL), or only polls with BENCH_WAKE=poll.
+    // 2. Redemptions while the dispatcher runs as in the service.
     let stop = Arc::new(AtomicBool::new(false));
-    let poll_only = std::env::var("BENCH_WAKE").is_ok_and(|w| w == "poll");
-    if poll_only {
-        let (db, push, stop) = (db.clone(), push.clone(), stop.clone());
-        tokio::spawn(async move {
-            while !stop.load(Ordering::SeqCst) {
-                if let Err(e) = passerelle_api::notifications::tick(&db, Some(&push), None).await {
-                    eprintln!("dispatch: {e}");
-                }
-                tokio::time::sleep(pace).await;
-            }
-        });
-    } else {
-        let options = passerelle_domain::notify::DispatchOptions::default();
-        let mail: Arc<dyn passerelle_domain::mail::Mailer> = Arc::new(passerelle_domain::mail::LogMailer);
-        passerelle_api::notifications::spawn(db.clone(), pace, options, Some(push.clone()), mail, stop.clone());
-    }
+    let options = passerelle_domain::notify::DispatchOptions::default();
+    let mail: Arc<dyn passerelle_domain::mail::Mailer> = Arc::new(passerelle_domain::mail::LogMailer);
+    passerelle_api::notifications::spawn(db.clone(), pace, options, Some(push.clone()), mail, stop.clone());
     let started = Instant::now();
     let per_client = codes.len().div_ceil(clients);
     let tasks = codes.chunks(per_client).map(|chunk| {
@@ -186,7 +172,6 @@ async fn main() -> anyhow::Result<()> {
         json!({ "bench": "dispatch", "run": "redeem", "backend": backend, "clients": clients,
             "redemptions": redemptions, "redemptions_per_s": (redemptions as f64 / load_secs).round(),
             "pushes": latencies.len(), "dispatch_ms": pace.as_millis() as u64,
-            "wake": if poll_only || test_db.backend == passerelle_tests::Backend::Sqlite { "poll" } else { "notify" },
             "p50_ms": percentile_ms(&latencies, 0.50), "p99_ms": percentile_ms(&latencies, 0.99),
             "max_ms": percentile_ms(&latencies, 1.0), "load1": load1() })
     );
