@@ -265,3 +265,36 @@ async fn a_batch_credits_many_wallets_at_once_and_refuses_an_unknown_one_whole()
     assert_eq!(available(&t.db, wallets[0]).await, 100, "nothing of a refused batch is kept");
     assert_clean(&t.db).await;
 }
+
+/// `ensure_accounts` with some accounts already there and some new, one asked twice: the
+/// existing keep their ids, the new get one each (the same for both asks), a second call
+/// returns the same references, and a new shared account has its shard rows on PostgreSQL.
+#[tokio::test]
+async fn ensuring_accounts_mixes_existing_and_new_and_asks_twice_for_the_same() {
+    let test_db = fresh_db().await;
+    let db = &test_db.db;
+    let b = books(db).await;
+    let (pass_a, pass_b, partner) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let wallet =
+        |pass| AccountSpec::pass_wallet(b.scope.funder, b.scope.campaign.expect("campaign"), pass, Wallet::Sport);
+    let existing = ensure_accounts(db, &[wallet(pass_a)]).await.expect("first");
+    let payable = AccountSpec::of(AccountKind::PartnerPayable, partner, b.scope);
+    let specs = [wallet(pass_a), wallet(pass_b), payable, wallet(pass_b)];
+    let refs = ensure_accounts(db, &specs).await.expect("mixed");
+    assert_eq!(refs[0], existing[0], "an existing account keeps its id");
+    assert_eq!(refs[1], refs[3], "the same account asked twice is one account");
+    assert!(refs[1].limited && !refs[2].limited, "{refs:?}");
+    assert_ne!(refs[1].id, refs[2].id);
+    assert_eq!(ensure_accounts(db, &specs).await.expect("again"), refs, "a second call finds the same accounts");
+    let (pass_c, pass_d) = (Uuid::new_v4(), Uuid::new_v4());
+    let all_new = ensure_accounts(db, &[wallet(pass_c), wallet(pass_d)]).await.expect("new");
+    let owners = [pass_c, pass_d, pass_a, pass_b, partner, pass_b];
+    for (r, owner) in all_new.iter().chain(&refs).zip(owners) {
+        let stored = get_account(db, r.id).await.expect("read").expect("the returned id is the stored account");
+        assert_eq!((stored.reference(), stored.owner_id), (Some(*r), owner));
+    }
+    if test_db.backend == passerelle_tests::Backend::Postgres {
+        let sql = format!("SELECT COUNT(*) AS n FROM ledger_account_shard WHERE account_id = '{}'", refs[2].id);
+        assert!(count(db, &sql).await > 0, "the new shared account has its shards");
+    }
+}
