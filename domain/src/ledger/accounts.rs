@@ -136,9 +136,9 @@ pub async fn get_account<C: ConnectionTrait>(db: &C, id: AccountId) -> Result<Op
 }
 
 /// [`ensure_account`] for many accounts at once (bulk jobs): per chunk (300 accounts, fewer
-/// on PostgreSQL: [`rows_per_statement`]) one multi-row insert returning what it created, and
-/// one lookup of the accounts that already existed (none on a first run). Returns the
-/// references in the order of `specs`.
+/// on PostgreSQL: [`rows_per_statement`]) one multi-row insert with ids drawn here, and, when
+/// some accounts already existed (none on a first run), one lookup of the chunk's accounts.
+/// Returns the references in the order of `specs`.
 pub async fn ensure_accounts<C: ConnectionTrait>(db: &C, specs: &[AccountSpec]) -> Result<Vec<AccountRef>, DbErr> {
     let backend = db.get_database_backend();
     let mut out = Vec::with_capacity(specs.len());
@@ -172,39 +172,44 @@ pub async fn ensure_accounts<C: ConnectionTrait>(db: &C, specs: &[AccountSpec]) 
         let inserted = db.execute_raw(stmt(backend, &sql, values)).await?.rows_affected();
         // Every account new (a grant's first run): the ids drawn above are theirs. Reading the
         // rows back (`RETURNING`) was a third of the grant's time in `ensure_accounts` on
-        // SQLite, whose driver hands each row over from its own thread.
-        if inserted as usize == chunk.len() {
-            let shared: Vec<Uuid> =
-                chunk.iter().zip(&ids).filter(|(s, _)| !s.must_not_overdraw()).map(|(_, id)| *id).collect();
-            make_shards(db, &shared).await?;
-            out.extend(chunk.iter().zip(&ids).map(|(s, id)| AccountRef {
-                id: *id,
-                limited: s.must_not_overdraw(),
-                scope: s.scope,
-            }));
-            continue;
-        }
-        // Some existed (a re-run, another writer, the same account twice): read them all.
-        let owners: Vec<sea_orm::Value> = chunk.iter().map(|s| s.owner_id.into()).collect();
-        let marks: Vec<String> = (1..=owners.len()).map(|i| format!("${i}")).collect();
-        let sql = format!("SELECT {REF_COLUMNS} FROM ledger_account WHERE owner_id IN ({})", marks.join(", "));
-        let mut found = HashMap::with_capacity(chunk.len());
-        collect_refs(&mut found, RefRow::find_by_statement(stmt(backend, &sql, owners)).all(db).await?);
-        let first = out.len();
-        for spec in chunk {
+        // SQLite, whose driver hands each row over from its own thread. Otherwise (a re-run,
+        // another writer, the same account twice) the chunk's accounts are read.
+        let refs = if inserted as usize == chunk.len() {
+            let new = chunk.iter().zip(&ids);
+            new.map(|(s, id)| AccountRef { id: *id, limited: s.must_not_overdraw(), scope: s.scope }).collect()
+        } else {
+            stored_refs(db, chunk).await?
+        };
+        // The shards of the chunk's shared accounts: made for those created just now, already
+        // there for the others (the insert skips existing shard rows).
+        let shared: Vec<Uuid> = refs.iter().filter(|r| !r.limited).map(|r| r.id).collect();
+        make_shards(db, &shared).await?;
+        out.extend(refs);
+    }
+    Ok(out)
+}
+
+/// The stored accounts of `specs`, in their order; an account stored in another scope than
+/// its spec says is a bug in the caller, not a new account.
+async fn stored_refs<C: ConnectionTrait>(db: &C, specs: &[AccountSpec]) -> Result<Vec<AccountRef>, DbErr> {
+    let backend = db.get_database_backend();
+    let mut owners: Vec<Uuid> = specs.iter().map(|s| s.owner_id).collect();
+    owners.sort_unstable();
+    owners.dedup();
+    let (list, values) = crate::db::in_ids(backend, "owner_id", 1, &owners);
+    let sql = format!("SELECT {REF_COLUMNS} FROM ledger_account WHERE {list}");
+    let mut found = HashMap::with_capacity(specs.len());
+    collect_refs(&mut found, RefRow::find_by_statement(stmt(backend, &sql, values)).all(db).await?);
+    specs
+        .iter()
+        .map(|spec| {
             let found = found.get(&key_of(spec)).ok_or_else(|| DbErr::RecordNotFound("ledger account".into()))?;
-            // The same account asked for in another scope is a bug in the caller, not a new account.
             if found.scope != Some(spec.scope) {
                 return Err(DbErr::Custom(format!("ledger account {} exists in another scope", found.id)));
             }
-            out.push(AccountRef { id: found.id, limited: found.limited, scope: spec.scope });
-        }
-        // The shards of the chunk's shared accounts: made for those created just now, already
-        // there for the others (the insert skips existing shard rows).
-        let shared: Vec<Uuid> = out[first..].iter().filter(|r| !r.limited).map(|r| r.id).collect();
-        make_shards(db, &shared).await?;
-    }
-    Ok(out)
+            Ok(AccountRef { id: found.id, limited: found.limited, scope: spec.scope })
+        })
+        .collect()
 }
 
 /// PostgreSQL: the shard rows of new unlimited accounts (migration m0019), made with the
