@@ -15,6 +15,9 @@
 mod accounts;
 mod audit;
 mod batch;
+mod fingerprint;
+#[cfg(test)]
+mod fingerprint_tests;
 mod holds;
 mod idempotency;
 mod model;

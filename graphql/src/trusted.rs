@@ -39,7 +39,7 @@ pub struct TrustedDocument {
 
 /// The SHA-256 of a document's text, as clients send it.
 pub fn document_hash(document: &str) -> String {
-    Sha256::digest(document.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    format!("{:x}", Sha256::digest(document.as_bytes()))
 }
 
 /// Whether the apps' callers must send registered hashes.

@@ -93,7 +93,7 @@ fn validate(ops: &[Operation]) -> Result<(), LedgerError> {
 async fn batch_in(txn: &DatabaseTransaction, ops: &[Operation]) -> Result<BatchOutcome, LedgerError> {
     let backend = txn.get_database_backend();
     let ids: Vec<Uuid> = ops.iter().map(|_| Uuid::now_v7()).collect();
-    let fingerprints: Vec<String> = ops.iter().map(Operation::fingerprint).collect();
+    let fingerprints: Vec<String> = ops.iter().map(Operation::fingerprint).collect::<Result<_, _>>()?;
     let mut claimed: HashMap<Uuid, i64> = HashMap::with_capacity(ops.len());
     let per_statement = rows_per_statement(backend, CLAIM_ROW_BYTES, 500);
     for (chunk_no, chunk) in ops.chunks(per_statement).enumerate() {

@@ -3,7 +3,6 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::money::Cents;
@@ -242,15 +241,9 @@ impl Operation {
         self
     }
 
-    /// SHA-256 of the canonical request (legs + metadata), hex. serde_json objects are
-    /// ordered maps, so the same request always gives the same fingerprint.
-    pub fn fingerprint(&self) -> String {
-        let body = match &self.request {
-            Some(request) => serde_json::json!({ "request": request, "metadata": self.metadata }),
-            None => serde_json::json!({ "legs": self.legs, "metadata": self.metadata }),
-        };
-        let digest = Sha256::digest(body.to_string().as_bytes());
-        digest.iter().map(|b| format!("{b:02x}")).collect()
+    /// SHA-256 of the canonical request (legs + metadata), hex: see [`super::fingerprint`].
+    pub fn fingerprint(&self) -> Result<String, LedgerError> {
+        super::fingerprint::fingerprint(self)
     }
 
     /// True when every leg expires a hold: the scheduler's operations.

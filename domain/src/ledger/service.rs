@@ -66,7 +66,7 @@ async fn execute_inner(
     after: Option<AfterLegs<'_>>,
 ) -> Result<Outcome, LedgerError> {
     op.validate()?;
-    let fingerprint = op.fingerprint();
+    let fingerprint = op.fingerprint()?;
     let mut attempt = 1;
     loop {
         match try_execute(db, op, &fingerprint, after).await {
