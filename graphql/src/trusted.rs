@@ -39,7 +39,7 @@ pub struct TrustedDocument {
 
 /// The SHA-256 of a document's text, as clients send it.
 pub fn document_hash(document: &str) -> String {
-    format!("{:x}", Sha256::digest(document.as_bytes()))
+    passerelle_domain::identity::token::hex_encode(&Sha256::digest(document.as_bytes()))
 }
 
 /// Whether the apps' callers must send registered hashes.

@@ -148,8 +148,9 @@ fn is_base64url_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
 }
 
-/// Lowercase hex of `bytes`.
-pub(crate) fn hex_encode(bytes: &[u8]) -> String {
+/// Lowercase hex of `bytes`: the one form in which digests are stored and compared (token and
+/// code hashes, ledger fingerprints, attachments, trusted documents, roster rows).
+pub fn hex_encode(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
     for &b in bytes {

@@ -1,6 +1,6 @@
 //! Creating and reading ledger accounts.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, FromQueryResult};
 use uuid::Uuid;
@@ -180,9 +180,10 @@ pub async fn ensure_accounts<C: ConnectionTrait>(db: &C, specs: &[AccountSpec]) 
         } else {
             stored_refs(db, chunk).await?
         };
-        // The shards of the chunk's shared accounts: made for those created just now, already
-        // there for the others (the insert skips existing shard rows).
-        let shared: Vec<Uuid> = refs.iter().filter(|r| !r.limited).map(|r| r.id).collect();
+        // The shards of the shared accounts created just now (their ids are ones drawn above);
+        // accounts that existed already have theirs.
+        let drawn: HashSet<&AccountId> = ids.iter().collect();
+        let shared: Vec<Uuid> = refs.iter().filter(|r| !r.limited && drawn.contains(&r.id)).map(|r| r.id).collect();
         make_shards(db, &shared).await?;
         out.extend(refs);
     }

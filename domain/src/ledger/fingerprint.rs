@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::model::{AccountRef, LedgerError, Leg, Operation, TransferKind};
+use crate::identity::token::hex_encode;
 use crate::money::Cents;
 
 /// `Scope` with its keys in sorted order.
@@ -41,24 +42,19 @@ impl From<&AccountRef> for AccountText {
     }
 }
 
-/// A leg with its keys in sorted order, the `leg` tag among them.
+/// A leg with its keys in sorted order, the `leg` tag among them. A transfer is a hold
+/// without `timeout_ms`.
 #[derive(Serialize)]
 #[serde(untagged)]
 enum LegText {
-    Transfer {
+    Move {
         amount: Cents,
         credit: AccountText,
         debit: AccountText,
         kind: TransferKind,
         leg: &'static str,
-    },
-    Hold {
-        amount: Cents,
-        credit: AccountText,
-        debit: AccountText,
-        kind: TransferKind,
-        leg: &'static str,
-        timeout_ms: i64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        timeout_ms: Option<i64>,
     },
     Post {
         amount: Option<Cents>,
@@ -73,22 +69,14 @@ enum LegText {
 
 impl From<&Leg> for LegText {
     fn from(leg: &Leg) -> Self {
+        let moved = |leg, kind: &TransferKind, debit: &AccountRef, credit: &AccountRef, amount: &Cents, timeout_ms| {
+            LegText::Move { amount: *amount, credit: credit.into(), debit: debit.into(), kind: *kind, leg, timeout_ms }
+        };
         match leg {
-            Leg::Transfer { kind, debit, credit, amount } => LegText::Transfer {
-                amount: *amount,
-                credit: credit.into(),
-                debit: debit.into(),
-                kind: *kind,
-                leg: "transfer",
-            },
-            Leg::Hold { kind, debit, credit, amount, timeout_ms } => LegText::Hold {
-                amount: *amount,
-                credit: credit.into(),
-                debit: debit.into(),
-                kind: *kind,
-                leg: "hold",
-                timeout_ms: *timeout_ms,
-            },
+            Leg::Transfer { kind, debit, credit, amount } => moved("transfer", kind, debit, credit, amount, None),
+            Leg::Hold { kind, debit, credit, amount, timeout_ms } => {
+                moved("hold", kind, debit, credit, amount, Some(*timeout_ms))
+            }
             Leg::Post { hold, amount } => LegText::Post { amount: *amount, hold: *hold, leg: "post" },
             Leg::Void { hold } => LegText::Release { hold: *hold, leg: "void" },
             Leg::Expire { hold } => LegText::Release { hold: *hold, leg: "expire" },
@@ -114,5 +102,5 @@ pub(super) fn fingerprint(op: &Operation) -> Result<String, LedgerError> {
     let mut hasher = Sha256::new();
     serde_json::to_writer(&mut hasher, &body)
         .map_err(|e| LedgerError::Invalid(format!("the request cannot be fingerprinted: {e}")))?;
-    Ok(format!("{:x}", hasher.finalize()))
+    Ok(hex_encode(&hasher.finalize()))
 }

@@ -72,7 +72,7 @@ pub async fn store_attachment<C: ConnectionTrait>(
     let content_type = sniff(&bytes).ok_or_else(|| Error::bad_input("file", "only PDF, JPEG or PNG documents"))?;
     let id = Uuid::now_v7();
     let size = bytes.len() as i64;
-    let sha256: String = format!("{:x}", Sha256::digest(&bytes));
+    let sha256 = crate::identity::token::hex_encode(&Sha256::digest(&bytes));
     store.put(&object_path(id), bytes.into()).await.map_err(Error::internal)?;
     let now = now_us(db).await?;
     let sql = "INSERT INTO attachment (id, owner_account_id, request_id, content_type, size, sha256, created_at_us) \
