@@ -6,10 +6,17 @@
 
 use std::time::Duration;
 
+mod write;
+pub use write::{WriteTxn, begin_write};
+
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    FromQueryResult, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait, Value,
+    FromQueryResult, Statement, Value,
 };
+
+/// How long a SQLite writer waits for its turn (in this process, then for the file's lock)
+/// before its statement fails as busy.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Opens a pool on `url` (`sqlite://…` or `postgres://…`) with the settings the ledger relies on.
 ///
@@ -46,23 +53,10 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
             o.create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(30))
+                .busy_timeout(BUSY_TIMEOUT)
                 .foreign_keys(true)
         });
     Database::connect(opts).await
-}
-
-/// Starts a transaction that will write. On SQLite it is `BEGIN IMMEDIATE`, which takes the
-/// write lock up front: a DEFERRED transaction that reads then writes can fail with
-/// SQLITE_BUSY half-way, while an IMMEDIATE one waits its turn (busy timeout) and then runs
-/// alone. On PostgreSQL it is a plain READ COMMITTED transaction; the conditional updates do
-/// the rest.
-pub async fn begin_write<C: TransactionTrait>(db: &C) -> Result<C::Transaction, DbErr> {
-    db.begin_with_options(TransactionOptions {
-        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-        ..Default::default()
-    })
-    .await
 }
 
 /// `$start, $start+1, …` for `n` parameters (an `IN (…)` list).
