@@ -5,18 +5,24 @@
 //! 25 ms and on up to 100 ms between tries, with no queue. When many writers wait, a few
 //! lucky ones keep taking the file and the others back off. `ledger-bench` at 32 clients
 //! showed exactly that: p50 0.35 ms, p99 329.6 ms, which is the sum of the handler's first
-//! twelve sleeps. A payment could wait seconds, and fail as busy after the timeout.
+//! twelve sleeps. Nothing bounds a writer's wait but the busy timeout, after which its
+//! statement fails as busy.
 //!
 //! So in this process the writers on one SQLite file first queue for one of [`TURNS`] turns
 //! (tokio's semaphore is first come, first served). Two turns, not one: with one, each
-//! handover waited for the next writer's `BEGIN` to reach its connection's thread, and the
-//! file sat idle meanwhile (throughput −11 to −29 % at 8 and 32 clients). With two, the next
-//! writer's `BEGIN` is already waiting on the file while the current one works. Measured on
-//! `ledger-bench`, interleaved with the build before (three rounds each):
-//! - p99 at 32 clients went from 230–330 ms to 21–24 ms, and at 8 clients from 54–79 ms to
-//!   8–11 ms;
-//! - throughput was within ±6 %, the spread of the uncontended 1-client case;
-//! - three or four turns were slower than two and had longer tails.
+//! handover also waits for the next writer's `BEGIN` to reach its connection's thread
+//! (throughput −11 to −29 % at 8 and 32 clients). With two, the next writer's `BEGIN` is
+//! already waiting on the file while the current one works.
+//!
+//! Fairness has a price. Measured with `ledger-bench` at 8 and 32 clients on 2 cores:
+//! - p99 went from 54–80 ms to 8–12 ms at 8 clients, and from 230–330 ms to 21–28 ms at 32;
+//! - throughput fell by 2–21 % depending on the case and the sitting.
+//!
+//! Sleeping writers use no CPU, and SQLite lets a lucky one take the file again at once. A
+//! queue wakes each writer in turn instead, a round of context switches per handover. A
+//! payment that may wait a third of a second, or fail as busy, is worse than a lower peak: SQLite is the embedded and
+//! test database, and production runs on PostgreSQL. Three or four turns were slower than
+//! two, with longer tails. See the README's ledger section for the figures.
 //!
 //! The file's lock and the busy handler still arbitrate between processes (`passerelle serve`
 //! beside `passerelle worker`). They also take over when a turn waits past the busy timeout,
