@@ -20,9 +20,9 @@
 //!
 //! Sleeping writers use no CPU, and SQLite lets a lucky one take the file again at once. A
 //! queue wakes each writer in turn instead, a round of context switches per handover. A
-//! payment that may wait a third of a second, or fail as busy, is worse than a lower peak: SQLite is the embedded and
-//! test database, and production runs on PostgreSQL. Three or four turns were slower than
-//! two, with longer tails. See the README's ledger section for the figures.
+//! payment that may wait a third of a second, or fail as busy, is worse than a lower peak:
+//! SQLite is the embedded and test database, and production runs on PostgreSQL. Three or four
+//! turns were slower than two, with longer tails. See the README's ledger section.
 //!
 //! The file's lock and the busy handler still arbitrate between processes (`passerelle serve`
 //! beside `passerelle worker`). They also take over when a turn waits past the busy timeout,
@@ -55,9 +55,9 @@ pub struct WriteTxn {
 }
 
 /// Starts a transaction that will write. On SQLite it waits for one of the file's turns in
-/// this process (above), then runs `BEGIN IMMEDIATE`, which takes the write lock up front: a DEFERRED
-/// transaction that reads then writes can fail with SQLITE_BUSY half-way, while an IMMEDIATE
-/// one runs alone. On PostgreSQL it is a plain READ COMMITTED transaction; the conditional
+/// this process (above), then runs `BEGIN IMMEDIATE`, which takes the write lock up front: a
+/// DEFERRED transaction that reads then writes can fail with SQLITE_BUSY half-way, while an
+/// IMMEDIATE one runs alone. On PostgreSQL it is a plain READ COMMITTED transaction; the conditional
 /// updates do the rest.
 pub async fn begin_write(db: &DatabaseConnection) -> Result<WriteTxn, DbErr> {
     let turn = match turns_of(db) {
@@ -76,16 +76,23 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<WriteTxn, DbErr> {
 }
 
 /// The turns of the SQLite file behind `db` (`None` on PostgreSQL). Pools on the same
-/// file share it. There is one entry per file this process ever wrote: a server has one, and
-/// the test binary a few hundred.
+/// file share them. There is one entry per file this process ever wrote: a server has one, and
+/// the test binary a few hundred. Every write transaction looks its file up, so the path is
+/// copied only the first time.
 fn turns_of(db: &DatabaseConnection) -> Option<Arc<Semaphore>> {
     static FILES: LazyLock<Mutex<HashMap<PathBuf, Arc<Semaphore>>>> = LazyLock::new(Default::default);
     if db.get_database_backend() != DbBackend::Sqlite {
         return None;
     }
-    let file = db.get_sqlite_connection_pool().connect_options().get_filename().to_owned();
-    let mut turns = FILES.lock().unwrap_or_else(PoisonError::into_inner);
-    Some(turns.entry(file).or_insert_with(|| Arc::new(Semaphore::new(TURNS))).clone())
+    let options = db.get_sqlite_connection_pool().connect_options();
+    let file = options.get_filename();
+    let mut files = FILES.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(turns) = files.get(file) {
+        return Some(turns.clone());
+    }
+    let turns = Arc::new(Semaphore::new(TURNS));
+    files.insert(file.to_owned(), turns.clone());
+    Some(turns)
 }
 
 impl WriteTxn {
