@@ -16,6 +16,8 @@
 //!    these rows are shared by many operations, so they are locked only for the final update
 //!    and the commit.
 //!
+//! On SQLite steps 3 to 5 reach the database as one call of several statements, in that order.
+//!
 //! Every transaction takes locks in one global order (holds, limited accounts, unlimited
 //! accounts; each by id), so two operations never wait on each other in a cycle. Deadlock or
 //! serialization failures reported by the database anyway are retried (the operation is
@@ -24,7 +26,7 @@
 
 use std::collections::BTreeMap;
 
-use sea_orm::{DatabaseConnection, DatabaseTransaction, FromQueryResult};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, FromQueryResult};
 use uuid::Uuid;
 
 use super::holds::{resolution_hold, resolve_hold};
@@ -145,12 +147,11 @@ impl Deltas {
     }
 }
 
-/// The legs' effect, computed and written inside the open transaction. On SQLite `after`
-/// writes the business rows before the shared books are touched, so their rows stay locked
-/// only for their own update and the commit; on PostgreSQL the shared books change through
-/// one of their shards in the statement that writes the operation's rows (a round trip per
-/// shared account saved, and a shard is one of sixteen: held a statement longer, it blocks
-/// little).
+/// The legs' effect, computed and written inside the open transaction. On PostgreSQL the
+/// shared books change through one of their shards in the statement that writes the
+/// operation's rows (a round trip per shared account saved, and a shard is one of sixteen:
+/// held a statement longer, it blocks little). On SQLite every account update and row goes in
+/// one call ([`write_rows`]): the file is locked whole, so order within it locks nothing more.
 async fn apply(
     db: &DatabaseTransaction,
     op_id: Uuid,
@@ -190,8 +191,14 @@ async fn apply(
     }
 
     let gate = Gate::of(op);
-    for (account, booked) in &deltas.limited {
-        apply_delta(db, *account, booked, true, gate, now).await?;
+    // PostgreSQL: each wallet locked and checked, in id order, before any row is written.
+    // SQLite: the updates go with the rows in one call (the file is locked whole anyway).
+    let postgres = db.get_database_backend() == DbBackend::Postgres;
+    let none = BTreeMap::new();
+    if postgres {
+        for (account, booked) in &deltas.limited {
+            apply_delta(db, *account, booked, true, gate, now).await?;
+        }
     }
     let rows = Rows {
         op_id,
@@ -201,14 +208,21 @@ async fn apply(
         events: &op.events,
         business: &op.rows,
         shared: &deltas.unlimited,
+        limited: if postgres { &none } else { &deltas.limited },
+        gate,
     };
-    let still_shared = write_rows(db, rows).await?;
+    let (missed, shared): (Vec<_>, Vec<_>) = write_rows(db, rows).await?.into_iter().partition(|(_, l)| *l);
+    // A wallet whose update did not apply is refused (run alone, it says why) before the
+    // business rows are written.
+    for (account, _) in missed {
+        apply_delta(db, account, &deltas.limited[&account], true, gate, now).await?;
+    }
     let outcome = Outcome { op_id, transfers, created_at_us: now, replayed: false };
     if let Some(write) = after {
         write(db, &outcome).await?;
     }
-    for (account, booked) in deltas.unlimited.iter().filter(|(a, _)| still_shared.contains(a)) {
-        apply_delta(db, *account, booked, false, gate, now).await?;
+    for (account, _) in shared {
+        apply_delta(db, account, &deltas.unlimited[&account], false, gate, now).await?;
     }
     Ok(outcome)
 }

@@ -102,6 +102,23 @@ pub(super) async fn apply_delta<C: ConnectionTrait>(
         }
         return Err(diagnose(db, account, booked, limited, Gate::Open, now).await?.into());
     }
+    let (sql, values, gated) = in_place_update(account, booked, limited, gate, now);
+    if db.execute_raw(stmt(backend, &sql, values)).await?.rows_affected() == 1 {
+        return Ok(());
+    }
+    Err(diagnose(db, account, booked, limited, if gated { gate } else { Gate::Open }, now).await?.into())
+}
+
+/// The conditional update of `account`'s own row (parameters from `$1`), and whether it is
+/// gated (a wallet spent from). [`apply_delta`] runs it alone; on SQLite an operation's updates
+/// also run together with its rows (`writes::write_rows`), each with `RETURNING id` appended.
+pub(super) fn in_place_update(
+    account: AccountId,
+    booked: &Booked,
+    limited: bool,
+    gate: Gate,
+    now: i64,
+) -> (String, Vec<Value>, bool) {
     let mut values = delta_values(account, &booked.delta);
     let mut sql = String::from(
         "UPDATE ledger_account SET credits_posted = credits_posted + $2, debits_posted = debits_posted + $3, \
@@ -122,10 +139,7 @@ pub(super) async fn apply_delta<C: ConnectionTrait>(
             values.len()
         ));
     }
-    if db.execute_raw(stmt(backend, &sql, values)).await?.rows_affected() == 1 {
-        return Ok(());
-    }
-    Err(diagnose(db, account, booked, limited, if gated { gate } else { Gate::Open }, now).await?.into())
+    (sql, values, gated)
 }
 
 /// `$1` the account, `$2..$5` the delta's counters.

@@ -5,8 +5,10 @@
 //! clauses, which PostgreSQL runs all, in the statement's one snapshot): a redemption's
 //! transfers and outbox event, or a ticket's transfer, hold and event, cost one round trip
 //! instead of two or three while the operation's wallet is locked; the shared accounts' shard
-//! updates ride in the same statement. SQLite has no
-//! data-modifying `WITH`, and no round trips to save: the pieces run one by one.
+//! updates ride in the same statement. SQLite has no data-modifying `WITH`, but sqlx runs a
+//! string of several statements in one call: an operation's account updates and rows go as one
+//! such call. Each statement sent is a hop to the connection's own thread and back while the
+//! file's one write lock is held, so a payment's six hops became four.
 
 use std::collections::BTreeMap;
 
@@ -15,7 +17,7 @@ use uuid::Uuid;
 
 use super::model::*;
 use super::rows::RESOLUTION;
-use super::update::{Booked, shards_update};
+use super::update::{Booked, Gate, in_place_update, shards_update};
 use crate::db::stmt;
 
 /// One insert: SQL with parameters numbered from `$1`, and their values.
@@ -34,13 +36,21 @@ pub(super) struct Rows<'a> {
     pub(super) events: &'a [OutboxEvent],
     pub(super) business: &'a [RowInsert],
     pub(super) shared: &'a BTreeMap<AccountId, Booked>,
+    /// The deltas of its limited accounts (pass wallets), with the gate of their updates:
+    /// written here on SQLite only. On PostgreSQL the caller has applied them already, each
+    /// wallet locked in id order before any row is written.
+    pub(super) limited: &'a BTreeMap<AccountId, Booked>,
+    pub(super) gate: Gate,
 }
 
-/// Writes the operation's rows. On PostgreSQL the shared accounts' shards change in the same
-/// statement ([`shards_update`]); the accounts returned are those still to change, through
-/// [`super::update::apply_delta`]: all of them on SQLite, none on PostgreSQL unless a shard
-/// row was missing or a scope did not match.
-pub(super) async fn write_rows<C: ConnectionTrait>(db: &C, w: Rows<'_>) -> Result<Vec<AccountId>, DbErr> {
+/// Writes the operation's rows and returns the accounts whose update did not apply, each with
+/// whether it is limited, for [`super::update::apply_delta`] to apply or to say why not:
+/// - PostgreSQL: the shared accounts' shards change in the same statement
+///   ([`shards_update`]); none is returned unless a shard row was missing or a scope did not
+///   match;
+/// - SQLite: every account's conditional update and every row, in one call; the limited
+///   accounts that were overdrawn, blocked or past a deadline come first.
+pub(super) async fn write_rows<C: ConnectionTrait>(db: &C, w: Rows<'_>) -> Result<Vec<(AccountId, bool)>, DbErr> {
     let rows: Vec<(Uuid, usize, TransferRecord)> =
         w.transfers.iter().enumerate().map(|(leg, t)| (w.op_id, leg, t.clone())).collect();
     let mut pieces = vec![];
@@ -56,9 +66,12 @@ pub(super) async fn write_rows<C: ConnectionTrait>(db: &C, w: Rows<'_>) -> Resul
         values.extend(row.values.iter().cloned());
         pieces.push(Piece { sql: row.sql.clone(), values });
     }
-    if db.get_database_backend() != DbBackend::Postgres || w.shared.is_empty() {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return write_sqlite(db, &w, pieces).await;
+    }
+    if w.shared.is_empty() {
         run(db, pieces).await?;
-        return Ok(w.shared.keys().copied().collect());
+        return Ok(vec![]);
     }
     let (sql, values) = shards_update(w.shared);
     pieces.push(Piece { sql, values });
@@ -70,19 +83,57 @@ pub(super) async fn write_rows<C: ConnectionTrait>(db: &C, w: Rows<'_>) -> Resul
         .iter()
         .map(|row| row.try_get::<Uuid>("", "account_id"))
         .collect::<Result<_, _>>()?;
-    Ok(w.shared.keys().filter(|a| !changed.contains(a)).copied().collect())
+    Ok(w.shared.keys().filter(|a| !changed.contains(a)).map(|a| (*a, false)).collect())
+}
+
+/// SQLite: the limited accounts' updates, the rows, then the shared accounts' updates, as one
+/// call. Each update returns its account when it applied.
+async fn write_sqlite<C: ConnectionTrait>(
+    db: &C,
+    w: &Rows<'_>,
+    rows: Vec<Piece>,
+) -> Result<Vec<(AccountId, bool)>, DbErr> {
+    let update = |(account, booked): (&AccountId, &Booked), limited: bool| {
+        let (sql, values, _) = in_place_update(*account, booked, limited, w.gate, w.now);
+        Piece { sql: format!("{sql} RETURNING id AS account_id, {} AS limited", i32::from(limited)), values }
+    };
+    let mut pieces: Vec<Piece> = w.limited.iter().map(|a| update(a, true)).collect();
+    pieces.extend(rows);
+    pieces.extend(w.shared.iter().map(|a| update(a, false)));
+    let (sql, values) = joined_statements(pieces);
+    let mut applied = vec![];
+    for row in db.query_all_raw(stmt(DbBackend::Sqlite, &sql, values)).await? {
+        applied.push((row.try_get::<Uuid>("", "account_id")?, row.try_get::<i32>("", "limited")? == 1));
+    }
+    let missed = |map: &BTreeMap<AccountId, Booked>, limited: bool| {
+        map.keys().filter(|a| !applied.contains(&(**a, limited))).map(|a| (*a, limited)).collect::<Vec<_>>()
+    };
+    let mut still = missed(w.limited, true);
+    still.extend(missed(w.shared, false));
+    Ok(still)
 }
 
 async fn run<C: ConnectionTrait>(db: &C, pieces: Vec<Piece>) -> Result<(), DbErr> {
     let backend = db.get_database_backend();
-    if backend != DbBackend::Postgres || pieces.len() < 2 {
-        for p in pieces {
-            db.execute_raw(stmt(backend, &p.sql, p.values)).await?;
-        }
+    if pieces.is_empty() {
         return Ok(());
     }
-    let (sql, values) = with_statement(pieces);
+    let (sql, values) = if backend == DbBackend::Postgres { with_statement(pieces) } else { joined_statements(pieces) };
     db.execute_raw(stmt(backend, &sql, values)).await.map(|_| ())
+}
+
+/// SQLite: the pieces as one string of statements, run in order by one call.
+fn joined_statements(pieces: Vec<Piece>) -> (String, Vec<Value>) {
+    let mut sql = String::new();
+    let mut values: Vec<Value> = vec![];
+    for p in pieces {
+        if !sql.is_empty() {
+            sql.push_str("; ");
+        }
+        sql.push_str(&shift_params(&p.sql, values.len()));
+        values.extend(p.values);
+    }
+    (sql, values)
 }
 
 /// PostgreSQL: the pieces as one statement, all but the last as data-modifying `WITH` clauses.
