@@ -58,8 +58,8 @@ async fn the_home_query_costs_the_same_statements_for_one_child_or_six() {
 
 /// Authentication (the API client), the ticket with the caller's terms and book, then the
 /// operation: its key, the hold, the wallet, the transfers, the outbox, the redemption and the
-/// two shared books (the last five one statement on PostgreSQL; the last six one call of several
-/// statements on SQLite). A second read of anything is a regression of the hot path.
+/// two shared books (the last six one statement on PostgreSQL, one call of several statements
+/// on SQLite). A second read of anything is a regression of the hot path.
 #[tokio::test]
 async fn a_redemption_reads_once_before_its_operation() {
     let statements = Arc::new(AtomicUsize::new(0));
@@ -95,10 +95,9 @@ async fn a_redemption_reads_once_before_its_operation() {
         used = used.min(statements.load(Ordering::SeqCst));
         assert!(body["data"]["redeemTicket"]["redemption"]["id"].is_string(), "{body}");
     }
-    // On PostgreSQL the shared books' shards and the redemption row ride in the statement that
-    // writes the operation's transfers and outbox row; on SQLite the wallet's update too.
-    let budget = if app.test_db.backend == passerelle_tests::Backend::Postgres { 5 } else { 4 };
-    assert!(used <= budget, "{used} statements");
+    // The wallet's and the shared books' updates and the redemption row ride in the statement
+    // that writes the operation's transfers and outbox row.
+    assert!(used <= 4, "{used} statements");
     app.stop().await;
 }
 

@@ -16,7 +16,9 @@
 //!    these rows are shared by many operations, so they are locked only for the final update
 //!    and the commit.
 //!
-//! On SQLite steps 3 to 5 reach the database as one call of several statements, in that order.
+//! Steps 3 to 5 reach the database in one round trip, in that order: one statement of
+//! data-modifying `WITH` clauses on PostgreSQL, one call of several statements on SQLite
+//! (`writes.rs`).
 //!
 //! Every transaction takes locks in one global order (holds, limited accounts, unlimited
 //! accounts; each by id), so two operations never wait on each other in a cycle. Deadlock or
@@ -26,7 +28,7 @@
 
 use std::collections::BTreeMap;
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, FromQueryResult};
+use sea_orm::{DatabaseConnection, DatabaseTransaction, FromQueryResult};
 use uuid::Uuid;
 
 use super::holds::{resolution_hold, resolve_hold};
@@ -147,11 +149,10 @@ impl Deltas {
     }
 }
 
-/// The legs' effect, computed and written inside the open transaction. On PostgreSQL the
-/// shared books change through one of their shards in the statement that writes the
-/// operation's rows (a round trip per shared account saved, and a shard is one of sixteen:
-/// held a statement longer, it blocks little). On SQLite every account update and row goes in
-/// one call ([`write_rows`]): the file is locked whole, so order within it locks nothing more.
+/// The legs' effect, computed and written inside the open transaction: once the holds are
+/// resolved, the accounts' updates and the rows go in one round trip ([`write_rows`]). On
+/// PostgreSQL the shared books change through one of their shards (a shard is one of sixteen:
+/// locked to the commit, it blocks little).
 async fn apply(
     db: &DatabaseTransaction,
     op_id: Uuid,
@@ -191,15 +192,6 @@ async fn apply(
     }
 
     let gate = Gate::of(op);
-    // PostgreSQL: each wallet locked and checked, in id order, before any row is written.
-    // SQLite: the updates go with the rows in one call (the file is locked whole anyway).
-    let postgres = db.get_database_backend() == DbBackend::Postgres;
-    let none = BTreeMap::new();
-    if postgres {
-        for (account, booked) in &deltas.limited {
-            apply_delta(db, *account, booked, true, gate, now).await?;
-        }
-    }
     let rows = Rows {
         op_id,
         now,
@@ -208,7 +200,7 @@ async fn apply(
         events: &op.events,
         business: &op.rows,
         shared: &deltas.unlimited,
-        limited: if postgres { &none } else { &deltas.limited },
+        limited: &deltas.limited,
         gate,
     };
     let (missed, shared): (Vec<_>, Vec<_>) = write_rows(db, rows).await?.into_iter().partition(|(_, l)| *l);

@@ -110,8 +110,8 @@ pub(super) async fn apply_delta<C: ConnectionTrait>(
 }
 
 /// The conditional update of `account`'s own row (parameters from `$1`), and whether it is
-/// gated (a wallet spent from). [`apply_delta`] runs it alone; on SQLite an operation's updates
-/// also run together with its rows (`writes::write_rows`), each with `RETURNING id` appended.
+/// gated (a wallet spent from). An operation's updates run with its rows (`writes::write_rows`,
+/// `RETURNING` appended); [`apply_delta`] runs one alone to say why it did not apply.
 pub(super) fn in_place_update(
     account: AccountId,
     booked: &Booked,
@@ -231,7 +231,8 @@ pub(super) fn shards_update(shared: &std::collections::BTreeMap<AccountId, Booke
          debits_pending = t.debits_pending + v.dpe \
          FROM (VALUES {}) AS v (account_id, shard, cp, dp, cpe, dpe, scoped, funder_id, campaign_id) \
          WHERE t.account_id = v.account_id AND t.shard = v.shard AND (NOT v.scoped OR \
-         (t.funder_id = v.funder_id AND t.campaign_id IS NOT DISTINCT FROM v.campaign_id)) RETURNING t.account_id",
+         (t.funder_id = v.funder_id AND t.campaign_id IS NOT DISTINCT FROM v.campaign_id)) \
+         RETURNING t.account_id, 0 AS limited",
         rows.join(", ")
     );
     (sql, values)

@@ -1,14 +1,13 @@
-//! The rows an operation adds: transfers, holds and outbox events.
+//! The rows an operation adds (transfers, holds, outbox events, business rows) and the
+//! conditional updates of its accounts, sent together.
 //!
-//! Each kind of row is an insert built as SQL and values ([`Piece`]). On PostgreSQL the
-//! pieces of one operation go as one statement (all but the last as data-modifying `WITH`
-//! clauses, which PostgreSQL runs all, in the statement's one snapshot): a redemption's
-//! transfers and outbox event, or a ticket's transfer, hold and event, cost one round trip
-//! instead of two or three while the operation's wallet is locked; the shared accounts' shard
-//! updates ride in the same statement. SQLite has no data-modifying `WITH`, but sqlx runs a
-//! string of several statements in one call: an operation's account updates and rows go as one
-//! such call. Each statement sent is a hop to the connection's own thread and back while the
-//! file's one write lock is held, so a payment's six hops became four.
+//! Each insert and update is built as SQL and values ([`Piece`]). On PostgreSQL the pieces of
+//! one operation go as one statement of data-modifying `WITH` clauses, run in the statement's
+//! one snapshot: a redemption's wallet, transfers, outbox event, redemption row and two shared
+//! books cost one round trip, and the wallet stays locked only for that statement and the
+//! commit. SQLite has no data-modifying `WITH`, but sqlx runs a string of several statements in
+//! one call: each statement sent alone is a hop to the connection's own thread and back while
+//! the file's one write lock is held, so a payment's six hops became four.
 
 use std::collections::BTreeMap;
 
@@ -36,73 +35,59 @@ pub(super) struct Rows<'a> {
     pub(super) events: &'a [OutboxEvent],
     pub(super) business: &'a [RowInsert],
     pub(super) shared: &'a BTreeMap<AccountId, Booked>,
-    /// The deltas of its limited accounts (pass wallets), with the gate of their updates:
-    /// written here on SQLite only. On PostgreSQL the caller has applied them already, each
-    /// wallet locked in id order before any row is written.
+    /// The deltas of its limited accounts (pass wallets), with the gate of their updates.
     pub(super) limited: &'a BTreeMap<AccountId, Booked>,
     pub(super) gate: Gate,
 }
 
-/// Writes the operation's rows and returns the accounts whose update did not apply, each with
-/// whether it is limited, for [`super::update::apply_delta`] to apply or to say why not:
-/// - PostgreSQL: the shared accounts' shards change in the same statement
-///   ([`shards_update`]); none is returned unless a shard row was missing or a scope did not
-///   match;
-/// - SQLite: every account's conditional update and every row, in one call; the limited
-///   accounts that were overdrawn, blocked or past a deadline come first.
+/// Writes the operation's rows and applies its accounts' deltas, in one round trip. Returns
+/// the accounts whose update did not apply, limited ones first, each with whether it is
+/// limited, for [`super::update::apply_delta`] to apply or to say why not (overdrawn, card
+/// blocked, past a deadline, a scope not matching, a shard row missing).
+/// - PostgreSQL: one statement ([`with_updates`]); the shared accounts change through one of
+///   their shard rows ([`shards_update`]);
+/// - SQLite: one call of several statements ([`joined_statements`]), each account's row
+///   updated in place.
 pub(super) async fn write_rows<C: ConnectionTrait>(db: &C, w: Rows<'_>) -> Result<Vec<(AccountId, bool)>, DbErr> {
-    let rows: Vec<(Uuid, usize, TransferRecord)> =
+    let backend = db.get_database_backend();
+    let transfers: Vec<(Uuid, usize, TransferRecord)> =
         w.transfers.iter().enumerate().map(|(leg, t)| (w.op_id, leg, t.clone())).collect();
-    let mut pieces = vec![];
-    if !rows.is_empty() {
-        pieces.push(transfer_piece(&rows));
+    let mut rows = vec![];
+    if !transfers.is_empty() {
+        rows.push(transfer_piece(&transfers));
     }
-    pieces.extend(w.holds.iter().map(hold_piece));
+    rows.extend(w.holds.iter().map(hold_piece));
     if !w.events.is_empty() {
-        pieces.push(events_piece(w.now, w.events));
+        rows.push(events_piece(w.now, w.events));
     }
     for row in w.business {
         let mut values: Vec<Value> = vec![w.op_id.into(), w.now.into()];
         values.extend(row.values.iter().cloned());
-        pieces.push(Piece { sql: row.sql.clone(), values });
+        rows.push(Piece { sql: row.sql.clone(), values });
     }
-    if db.get_database_backend() != DbBackend::Postgres {
-        return write_sqlite(db, &w, pieces).await;
-    }
-    if w.shared.is_empty() {
-        run(db, pieces).await?;
-        return Ok(vec![]);
-    }
-    let (sql, values) = shards_update(w.shared);
-    pieces.push(Piece { sql, values });
-    let (sql, values) = with_statement(pieces);
-    // The last piece is the shard update: its RETURNING is the statement's answer.
-    let changed: Vec<AccountId> = db
-        .query_all_raw(stmt(DbBackend::Postgres, &sql, values))
-        .await?
-        .iter()
-        .map(|row| row.try_get::<Uuid>("", "account_id"))
-        .collect::<Result<_, _>>()?;
-    Ok(w.shared.keys().filter(|a| !changed.contains(a)).map(|a| (*a, false)).collect())
-}
-
-/// SQLite: the limited accounts' updates, the rows, then the shared accounts' updates, as one
-/// call. Each update returns its account when it applied.
-async fn write_sqlite<C: ConnectionTrait>(
-    db: &C,
-    w: &Rows<'_>,
-    rows: Vec<Piece>,
-) -> Result<Vec<(AccountId, bool)>, DbErr> {
     let update = |(account, booked): (&AccountId, &Booked), limited: bool| {
         let (sql, values, _) = in_place_update(*account, booked, limited, w.gate, w.now);
         Piece { sql: format!("{sql} RETURNING id AS account_id, {} AS limited", i32::from(limited)), values }
     };
-    let mut pieces: Vec<Piece> = w.limited.iter().map(|a| update(a, true)).collect();
-    pieces.extend(rows);
-    pieces.extend(w.shared.iter().map(|a| update(a, false)));
-    let (sql, values) = joined_statements(pieces);
+    let limited: Vec<Piece> = w.limited.iter().map(|a| update(a, true)).collect();
+    let shared: Vec<Piece> = match backend {
+        DbBackend::Postgres if w.shared.is_empty() => vec![],
+        DbBackend::Postgres => {
+            let (sql, values) = shards_update(w.shared);
+            vec![Piece { sql, values }]
+        }
+        _ => w.shared.iter().map(|a| update(a, false)).collect(),
+    };
+    if limited.is_empty() && shared.is_empty() {
+        run(db, rows).await?;
+        return Ok(vec![]);
+    }
+    let (sql, values) = match backend {
+        DbBackend::Postgres => with_updates(limited, rows, shared),
+        _ => joined_statements(limited.into_iter().chain(rows).chain(shared).collect()),
+    };
     let mut applied = vec![];
-    for row in db.query_all_raw(stmt(DbBackend::Sqlite, &sql, values)).await? {
+    for row in db.query_all_raw(stmt(backend, &sql, values)).await? {
         applied.push((row.try_get::<Uuid>("", "account_id")?, row.try_get::<i32>("", "limited")? == 1));
     }
     let missed = |map: &BTreeMap<AccountId, Booked>, limited: bool| {
@@ -111,6 +96,28 @@ async fn write_sqlite<C: ConnectionTrait>(
     let mut still = missed(w.limited, true);
     still.extend(missed(w.shared, false));
     Ok(still)
+}
+
+/// PostgreSQL: the updates and the inserts as one statement, all as data-modifying `WITH`
+/// clauses. Its `SELECT` reads the updates' `RETURNING` rows in order, limited accounts (in id
+/// order) before shared ones, and `UNION ALL` runs its parts one after the other: so the
+/// wallets are locked before the shards, the one global order of the ledger's locks (a
+/// deadlock would be retried anyway). The inserts, which nothing reads, PostgreSQL runs to
+/// completion after the `SELECT`.
+fn with_updates(limited: Vec<Piece>, rows: Vec<Piece>, shared: Vec<Piece>) -> (String, Vec<Value>) {
+    let mut clauses = vec![];
+    let mut reads = vec![];
+    let mut values: Vec<Value> = vec![];
+    for (i, p) in limited.into_iter().chain(shared).enumerate() {
+        clauses.push(format!("u{i} AS ({})", shift_params(&p.sql, values.len())));
+        reads.push(format!("SELECT account_id, limited FROM u{i}"));
+        values.extend(p.values);
+    }
+    for (i, p) in rows.into_iter().enumerate() {
+        clauses.push(format!("w{i} AS ({})", shift_params(&p.sql, values.len())));
+        values.extend(p.values);
+    }
+    (format!("WITH {} {}", clauses.join(", "), reads.join(" UNION ALL ")), values)
 }
 
 async fn run<C: ConnectionTrait>(db: &C, pieces: Vec<Piece>) -> Result<(), DbErr> {

@@ -9,7 +9,8 @@
 //!   cargo run --release -p passerelle-tests --bin spending-bench
 //! ```
 //! `BENCH_REDEMPTIONS` (per load client, default 400), `BENCH_HOME_QUERIES` (per client,
-//! default 400), `BENCH_PUPILS` (default 2000). The defaults make each phase last about 3 to
+//! default 400), `BENCH_PUPILS` (default 2000), `BENCH_DB_CONNECTIONS` (the server's pool,
+//! default 40). The defaults make each phase last about 3 to
 //! 10 s on 2 cores. With 150 and 100, phases of 1–5 s moved by 20 % from one run to the next.
 
 use std::sync::Arc;
@@ -102,7 +103,8 @@ async fn main() -> anyhow::Result<()> {
     let per_client: usize = env_or("BENCH_REDEMPTIONS", "400").parse().context("BENCH_REDEMPTIONS")?;
     let home_queries: usize = env_or("BENCH_HOME_QUERIES", "400").parse().context("BENCH_HOME_QUERIES")?;
     let pupils: usize = env_or("BENCH_PUPILS", "2000").parse().context("BENCH_PUPILS")?;
-    let app = Arc::new(TestApp::spawn_with(&[("PASSERELLE_DB_MAX_CONNECTIONS", "40")]).await);
+    let pool = env_or("BENCH_DB_CONNECTIONS", "40");
+    let app = Arc::new(TestApp::spawn_with(&[("PASSERELLE_DB_MAX_CONNECTIONS", &pool)]).await);
     let db = &app.db;
     let f = family(db, pupils, false).await;
     let keys = TicketKeys::new("http://bench");
