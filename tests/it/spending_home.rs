@@ -168,3 +168,50 @@ async fn the_latest_tickets_of_several_passes_are_each_passs_newest_of_the_statu
     let all: Vec<uuid::Uuid> = all.iter().map(|t| t.id).collect();
     assert_eq!(all, issued.iter().rev().map(|t| t.id).collect::<Vec<_>>(), "every status, newest first");
 }
+
+/// A pass's history, paged through its cursor, is its whole history once, newest first; the
+/// home screen's read of several passes gives each pass its own newest lines. Both sides of a
+/// wallet count (the grant credits it; tickets and their release debit and credit it), and on
+/// PostgreSQL each side of each wallet is read newest first and stopped at the page's length.
+#[tokio::test]
+async fn a_passs_history_pages_without_gaps_or_repeats_and_each_pass_gets_its_newest_lines() {
+    use passerelle_domain::spending::{Page, PassTransaction, cancel_ticket, latest_transactions, transactions};
+    let test_db = passerelle_tests::fresh_db().await;
+    let db = &test_db.db;
+    let f = family(db, 3, false).await;
+    // Pass 0: five tickets, the second one cancelled (its hold released); pass 1: one ticket;
+    // pass 2: the grants alone.
+    let mut issued = vec![];
+    for n in 0..5 {
+        issued.push(f.ticket(db, 0, 100 + n, None, &format!("history-0-{n}")).await);
+    }
+    cancel_ticket(db, f.parent, issued[1].id).await.expect("cancel");
+    f.ticket(db, 1, 50, None, "history-1").await;
+    let ids = |lines: &[PassTransaction]| lines.iter().map(|l| l.id).collect::<Vec<_>>();
+
+    let all = transactions(db, f.passes[0].id, &Page { first: 100, after: None }).await.expect("history");
+    // Two grants (sport and culture, one operation: the same time), five holds, one release.
+    assert_eq!(all.len(), 8, "{all:?}");
+    assert!(all.windows(2).all(|w| (w[0].created_at_us, w[0].id) > (w[1].created_at_us, w[1].id)), "{all:?}");
+    assert!(all.iter().any(|l| l.amount.0 > 0) && all.iter().any(|l| l.amount.0 < 0), "both sides: {all:?}");
+    // Pages of one cut between the two grants of the same time; pages of three do not.
+    for size in [1, 3] {
+        let mut paged = vec![];
+        let mut after = None;
+        loop {
+            let page = transactions(db, f.passes[0].id, &Page { first: size, after }).await.expect("page");
+            let Some(last) = page.last() else { break };
+            after = Some((last.created_at_us, last.id));
+            paged.extend(page);
+        }
+        assert_eq!(ids(&paged), ids(&all), "pages of {size}, in order, each line once");
+    }
+
+    let passes: Vec<uuid::Uuid> = f.passes.iter().map(|p| p.id).collect();
+    let latest = latest_transactions(db, &passes, 3).await.expect("latest");
+    for (i, pass) in passes.iter().enumerate() {
+        let mine: Vec<PassTransaction> = latest.iter().filter(|(p, _)| p == pass).map(|(_, l)| l.clone()).collect();
+        let whole = transactions(db, *pass, &Page { first: 100, after: None }).await.expect("history");
+        assert_eq!(ids(&mine), ids(&whole[..whole.len().min(3)]), "pass {i}: its three newest lines");
+    }
+}
