@@ -19,7 +19,7 @@ pub(super) fn resolution_hold(leg: &Leg) -> Option<TransferId> {
 
 /// A hold as its resolving update returns it.
 #[derive(FromQueryResult)]
-struct ResolvedHold {
+pub(super) struct ResolvedHold {
     debit_account_id: AccountId,
     debit_limited: bool,
     credit_account_id: AccountId,
@@ -27,28 +27,67 @@ struct ResolvedHold {
     amount: Cents,
 }
 
-/// Moves a hold out of `pending` with one conditional update, then books its effect.
+/// The same, read beside the key's claim (`service::claim`): all `None` when the update did
+/// not apply.
+#[derive(FromQueryResult)]
+pub(super) struct ClaimedHold {
+    debit_account_id: Option<AccountId>,
+    debit_limited: Option<bool>,
+    credit_account_id: Option<AccountId>,
+    credit_limited: Option<bool>,
+    amount: Option<Cents>,
+}
+
+impl ClaimedHold {
+    pub(super) fn resolved(self) -> Option<ResolvedHold> {
+        Some(ResolvedHold {
+            debit_account_id: self.debit_account_id?,
+            debit_limited: self.debit_limited?,
+            credit_account_id: self.credit_account_id?,
+            credit_limited: self.credit_limited?,
+            amount: self.amount?,
+        })
+    }
+}
+
+/// The conditional update that moves the hold of `leg` out of `pending`, and the phase of its
+/// transfer. `hold` and `op` are the SQL of the hold's and the resolving operation's ids, `now`
+/// of the operation's time; `guard` is added to its condition.
+pub(super) fn resolution_update(leg: &Leg, hold: &str, op: &str, now: &str, guard: &str) -> (String, Phase) {
+    let (state, phase, time_rule) = match leg {
+        Leg::Post { .. } => ("posted", Phase::PostPending, format!("AND expires_at_us > {now}")),
+        Leg::Void { .. } => ("voided", Phase::VoidPending, String::new()),
+        _ => ("expired", Phase::ExpirePending, format!("AND expires_at_us <= {now}")),
+    };
+    let sql = format!(
+        "UPDATE ledger_hold SET state = '{state}', resolved_by = {op}, resolved_at_us = {now} \
+         WHERE transfer_id = {hold} AND state = 'pending' {time_rule} {guard} \
+         RETURNING debit_account_id, debit_limited, credit_account_id, credit_limited, amount"
+    );
+    (sql, phase)
+}
+
+/// Moves a hold out of `pending` with one conditional update, then books its effect. `ran`:
+/// the update's answer when it already ran with the key's claim (PostgreSQL), `None` to run it
+/// here.
 pub(super) async fn resolve_hold<C: ConnectionTrait>(
     db: &C,
     op_id: Uuid,
     now: i64,
     leg: &Leg,
     deltas: &mut Deltas,
+    ran: Option<Option<ResolvedHold>>,
 ) -> Result<Vec<TransferRecord>, LedgerError> {
     let hold = resolution_hold(leg).ok_or_else(|| LedgerError::Invalid("not a hold leg".into()))?;
-    let (state, phase, time_rule) = match leg {
-        Leg::Post { .. } => ("posted", Phase::PostPending, "AND expires_at_us > $3"),
-        Leg::Void { .. } => ("voided", Phase::VoidPending, ""),
-        _ => ("expired", Phase::ExpirePending, "AND expires_at_us <= $3"),
+    let (sql, phase) = resolution_update(leg, "$1", "$2", "$3", "");
+    let row = match ran {
+        Some(row) => row,
+        None => {
+            let values = [hold.into(), op_id.into(), now.into()];
+            ResolvedHold::find_by_statement(stmt(db.get_database_backend(), &sql, values)).one(db).await?
+        }
     };
-    let sql = format!(
-        "UPDATE ledger_hold SET state = '{state}', resolved_by = $2, resolved_at_us = $3 \
-         WHERE transfer_id = $1 AND state = 'pending' {time_rule} \
-         RETURNING debit_account_id, debit_limited, credit_account_id, credit_limited, amount"
-    );
-    let backend = db.get_database_backend();
-    let resolved = ResolvedHold::find_by_statement(stmt(backend, &sql, [hold.into(), op_id.into(), now.into()]));
-    let Some(row) = resolved.one(db).await? else {
+    let Some(row) = row else {
         return Err(diagnose_hold(db, hold, now, phase).await?.into());
     };
     let (debit, credit) = (row.debit_account_id, row.credit_account_id);

@@ -28,10 +28,10 @@
 
 use std::collections::BTreeMap;
 
-use sea_orm::{DatabaseConnection, DatabaseTransaction, FromQueryResult};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, FromQueryResult, Value};
 use uuid::Uuid;
 
-use super::holds::{resolution_hold, resolve_hold};
+use super::holds::{ClaimedHold, ResolvedHold, resolution_hold, resolution_update, resolve_hold};
 use super::idempotency::{Clock, load_key, record_rejection};
 use super::model::*;
 use super::update::{Booked, Gate, apply_delta};
@@ -89,22 +89,14 @@ async fn try_execute(
     fingerprint: &str,
     after: Option<AfterLegs<'_>>,
 ) -> Result<Outcome, LedgerError> {
-    let backend = db.get_database_backend();
     let txn = begin_write(db).await?;
     let op_id = Uuid::now_v7();
-    let claim = format!(
-        "INSERT INTO idempotency_key (id, scope, key, fingerprint, outcome, created_at_us) \
-         VALUES ($1, $2, $3, $4, 'succeeded', {}) ON CONFLICT (scope, key) DO NOTHING RETURNING created_at_us",
-        now_us_sql(backend)
-    );
-    let values = [op_id.into(), op.scope.clone().into(), op.key.clone().into(), fingerprint.to_owned().into()];
-    let Some(now) = Clock::find_by_statement(stmt(backend, &claim, values)).one(&txn).await? else {
+    let Some((now, first)) = claim(&txn, op_id, op, fingerprint).await? else {
         let prior = load_key(&txn, &op.scope, &op.key).await;
         txn.commit().await?;
         return prior?.replay(db, fingerprint).await;
     };
-    let now = now.created_at_us;
-    match apply(&txn, op_id, now, op, after).await {
+    match apply(&txn, op_id, now, op, after, first).await {
         Ok(outcome) => {
             txn.commit().await?;
             Ok(outcome)
@@ -125,6 +117,50 @@ async fn try_execute(
             Err(e)
         }
     }
+}
+
+/// The first hold an operation resolves, by hold id (the order its holds are locked in).
+fn first_resolution(op: &Operation) -> Option<(usize, TransferId)> {
+    op.legs.iter().enumerate().filter_map(|(i, l)| resolution_hold(l).map(|h| (i, h))).min_by_key(|(_, h)| *h)
+}
+
+/// What claiming the key found on PostgreSQL: the first hold's resolving update, already run.
+type FirstHold = Option<(usize, Option<ResolvedHold>)>;
+
+/// Claims the operation's key: its time (the database clock), or `None` when another request
+/// holds the key. On PostgreSQL the update of the first hold the operation resolves rides in
+/// the same statement, a round trip less (a redemption, a cancelled ticket): its clauses read
+/// the key's new row, so it applies only once the key is claimed, at the claim's time.
+async fn claim(
+    txn: &DatabaseTransaction,
+    op_id: Uuid,
+    op: &Operation,
+    fingerprint: &str,
+) -> Result<Option<(i64, FirstHold)>, DbErr> {
+    let backend = txn.get_database_backend();
+    let insert = format!(
+        "INSERT INTO idempotency_key (id, scope, key, fingerprint, outcome, created_at_us) \
+         VALUES ($1, $2, $3, $4, 'succeeded', {}) ON CONFLICT (scope, key) DO NOTHING RETURNING created_at_us",
+        now_us_sql(backend)
+    );
+    let mut values: Vec<Value> =
+        vec![op_id.into(), op.scope.clone().into(), op.key.clone().into(), fingerprint.to_owned().into()];
+    let first = first_resolution(op).filter(|_| backend == DbBackend::Postgres);
+    let Some((leg, hold)) = first else {
+        let clock = Clock::find_by_statement(stmt(backend, &insert, values)).one(txn).await?;
+        return Ok(clock.map(|c| (c.created_at_us, None)));
+    };
+    values.push(hold.into());
+    let now = "(SELECT created_at_us FROM k)";
+    let (update, _) = resolution_update(&op.legs[leg], "$5", "$1", now, "AND EXISTS (SELECT 1 FROM k)");
+    let sql = format!(
+        "WITH k AS ({insert}), h AS ({update}) SELECT k.created_at_us, h.debit_account_id, h.debit_limited, \
+         h.credit_account_id, h.credit_limited, h.amount FROM k LEFT JOIN h ON TRUE"
+    );
+    let Some(row) = txn.query_one_raw(stmt(backend, &sql, values)).await? else { return Ok(None) };
+    let clock = Clock::from_query_result(&row, "")?;
+    let resolved = ClaimedHold::from_query_result(&row, "")?.resolved();
+    Ok(Some((clock.created_at_us, Some((leg, resolved)))))
 }
 
 /// Per-account deltas, split by lock class.
@@ -159,6 +195,7 @@ async fn apply(
     now: i64,
     op: &Operation,
     after: Option<AfterLegs<'_>>,
+    mut first: FirstHold,
 ) -> Result<Outcome, LedgerError> {
     let mut deltas = Deltas::default();
     let mut transfers = Vec::with_capacity(op.legs.len());
@@ -169,7 +206,8 @@ async fn apply(
     resolutions.sort_by_key(|(_, h)| *h);
     let mut resolved: Vec<Vec<TransferRecord>> = vec![vec![]; op.legs.len()];
     for (i, _) in resolutions {
-        resolved[i] = resolve_hold(db, op_id, now, &op.legs[i], &mut deltas).await?;
+        let ran = first.take_if(|(leg, _)| *leg == i).map(|(_, row)| row);
+        resolved[i] = resolve_hold(db, op_id, now, &op.legs[i], &mut deltas, ran).await?;
     }
 
     for (i, leg) in op.legs.iter().enumerate() {
