@@ -18,7 +18,8 @@
 //!
 //! Steps 3 to 5 reach the database in one round trip, in that order: one statement of
 //! data-modifying `WITH` clauses on PostgreSQL, one call of several statements on SQLite
-//! (`writes.rs`).
+//! (`writes.rs`). On PostgreSQL the first hold's update of step 2 also rides in step 1's
+//! statement ([`claim`]): a redemption is the claim, the writes and the commit.
 //!
 //! Every transaction takes locks in one global order (holds, limited accounts, unlimited
 //! accounts; each by id), so two operations never wait on each other in a cycle. Deadlock or
