@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, Value};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, FromQueryResult, Value};
 use uuid::Uuid;
 
 use super::model::*;
@@ -86,16 +86,21 @@ pub(super) async fn write_rows<C: ConnectionTrait>(db: &C, w: Rows<'_>) -> Resul
         DbBackend::Postgres => with_updates(limited, rows, shared),
         _ => joined_statements(limited.into_iter().chain(rows).chain(shared).collect()),
     };
-    let mut applied = vec![];
-    for row in db.query_all_raw(stmt(backend, &sql, values)).await? {
-        applied.push((row.try_get::<Uuid>("", "account_id")?, row.try_get::<i32>("", "limited")? == 1));
-    }
+    let applied = Applied::find_by_statement(stmt(backend, &sql, values)).all(db).await?;
     let missed = |map: &BTreeMap<AccountId, Booked>, limited: bool| {
-        map.keys().filter(|a| !applied.contains(&(**a, limited))).map(|a| (*a, limited)).collect::<Vec<_>>()
+        let done = |a: &AccountId| applied.iter().any(|r| r.account_id == *a && (r.limited == 1) == limited);
+        map.keys().filter(|a| !done(a)).map(|a| (*a, limited)).collect::<Vec<_>>()
     };
     let mut still = missed(w.limited, true);
     still.extend(missed(w.shared, false));
     Ok(still)
+}
+
+/// An account update that applied, as its `RETURNING` says (`limited` 1 or 0).
+#[derive(FromQueryResult)]
+struct Applied {
+    account_id: AccountId,
+    limited: i32,
 }
 
 /// PostgreSQL: the updates and the inserts as one statement, all as data-modifying `WITH`
