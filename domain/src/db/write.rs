@@ -57,8 +57,8 @@ pub struct WriteTxn {
 /// Starts a transaction that will write. On SQLite it waits for one of the file's turns in
 /// this process (above), then runs `BEGIN IMMEDIATE`, which takes the write lock up front: a
 /// DEFERRED transaction that reads then writes can fail with SQLITE_BUSY half-way, while an
-/// IMMEDIATE one runs alone. On PostgreSQL it is a plain READ COMMITTED transaction; the conditional
-/// updates do the rest.
+/// IMMEDIATE one runs alone. On PostgreSQL it is a plain READ COMMITTED transaction; the
+/// conditional updates do the rest.
 pub async fn begin_write(db: &DatabaseConnection) -> Result<WriteTxn, DbErr> {
     let turn = match turns_of(db) {
         // Past the busy timeout (or if the turns were closed, which they never are), the

@@ -50,21 +50,30 @@ impl ClaimedHold {
     }
 }
 
-/// The conditional update that moves the hold of `leg` out of `pending`, and the phase of its
-/// transfer. `hold` and `op` are the SQL of the hold's and the resolving operation's ids, `now`
-/// of the operation's time; `guard` is added to its condition.
-pub(super) fn resolution_update(leg: &Leg, hold: &str, op: &str, now: &str, guard: &str) -> (String, Phase) {
-    let (state, phase, time_rule) = match leg {
-        Leg::Post { .. } => ("posted", Phase::PostPending, format!("AND expires_at_us > {now}")),
-        Leg::Void { .. } => ("voided", Phase::VoidPending, String::new()),
-        _ => ("expired", Phase::ExpirePending, format!("AND expires_at_us <= {now}")),
+/// The state a resolution leg moves its hold to, and the phase of its transfer.
+fn resolution_of(leg: &Leg) -> (&'static str, Phase) {
+    match leg {
+        Leg::Post { .. } => ("posted", Phase::PostPending),
+        Leg::Void { .. } => ("voided", Phase::VoidPending),
+        _ => ("expired", Phase::ExpirePending),
+    }
+}
+
+/// The conditional update that moves the hold of `leg` out of `pending`. `hold` and `op` are
+/// the SQL of the hold's and the resolving operation's ids, `now` of the operation's time;
+/// `guard` is added to its condition.
+pub(super) fn resolution_update(leg: &Leg, hold: &str, op: &str, now: &str, guard: &str) -> String {
+    let (state, phase) = resolution_of(leg);
+    let time_rule = match phase {
+        Phase::PostPending => format!("AND expires_at_us > {now}"),
+        Phase::ExpirePending => format!("AND expires_at_us <= {now}"),
+        _ => String::new(),
     };
-    let sql = format!(
+    format!(
         "UPDATE ledger_hold SET state = '{state}', resolved_by = {op}, resolved_at_us = {now} \
          WHERE transfer_id = {hold} AND state = 'pending' {time_rule} {guard} \
          RETURNING debit_account_id, debit_limited, credit_account_id, credit_limited, amount"
-    );
-    (sql, phase)
+    )
 }
 
 /// Moves a hold out of `pending` with one conditional update, then books its effect. `ran`:
@@ -79,10 +88,11 @@ pub(super) async fn resolve_hold<C: ConnectionTrait>(
     ran: Option<Option<ResolvedHold>>,
 ) -> Result<Vec<TransferRecord>, LedgerError> {
     let hold = resolution_hold(leg).ok_or_else(|| LedgerError::Invalid("not a hold leg".into()))?;
-    let (sql, phase) = resolution_update(leg, "$1", "$2", "$3", "");
+    let (_, phase) = resolution_of(leg);
     let row = match ran {
         Some(row) => row,
         None => {
+            let sql = resolution_update(leg, "$1", "$2", "$3", "");
             let values = [hold.into(), op_id.into(), now.into()];
             ResolvedHold::find_by_statement(stmt(db.get_database_backend(), &sql, values)).one(db).await?
         }

@@ -153,7 +153,7 @@ async fn claim(
     };
     values.push(hold.into());
     let now = "(SELECT created_at_us FROM k)";
-    let (update, _) = resolution_update(&op.legs[leg], "$5", "$1", now, "AND EXISTS (SELECT 1 FROM k)");
+    let update = resolution_update(&op.legs[leg], "$5", "$1", now, "AND EXISTS (SELECT 1 FROM k)");
     let sql = format!(
         "WITH k AS ({insert}), h AS ({update}) SELECT k.created_at_us, h.debit_account_id, h.debit_limited, \
          h.credit_account_id, h.credit_limited, h.amount FROM k LEFT JOIN h ON TRUE"

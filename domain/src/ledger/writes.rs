@@ -171,6 +171,10 @@ fn with_statement(pieces: Vec<Piece>) -> (String, Vec<Value>) {
 
 /// `sql` with every `$n` renumbered `$(n + by)` (the pieces' SQL holds no `$` otherwise).
 fn shift_params(sql: &str, by: usize) -> String {
+    if by == 0 {
+        // The first piece of every statement, and most statements have one.
+        return sql.to_owned();
+    }
     let mut out = String::with_capacity(sql.len() + 16);
     let mut chars = sql.char_indices().peekable();
     while let Some((i, c)) = chars.next() {

@@ -10,8 +10,8 @@
 //! ```
 //! `BENCH_REDEMPTIONS` (per load client, default 400), `BENCH_HOME_QUERIES` (per client,
 //! default 400), `BENCH_PUPILS` (default 2000), `BENCH_DB_CONNECTIONS` (the server's pool,
-//! default 40). The defaults make each phase last about 3 to
-//! 10 s on 2 cores. With 150 and 100, phases of 1–5 s moved by 20 % from one run to the next.
+//! default 40). The defaults make each phase last about 3 to 10 s on 2 cores. With 150 and
+//! 100, phases of 1–5 s moved by 20 % from one run to the next.
 
 use std::sync::Arc;
 use std::time::Instant;
