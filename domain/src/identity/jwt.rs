@@ -27,6 +27,8 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+mod checked;
+
 /// The only accepted `alg`.
 pub const ALG: &str = "EdDSA";
 /// The only accepted `typ`.
@@ -184,6 +186,9 @@ pub struct AccessTokenKeys {
     signing: SigningKey,
     kid: String,
     verifying: Vec<(String, VerifyingKey)>,
+    /// Tokens whose signature one of `verifying` checked (never cleared by adding a key: a key
+    /// is only ever added).
+    checked: checked::Checked,
 }
 
 impl fmt::Debug for AccessTokenKeys {
@@ -199,7 +204,7 @@ impl AccessTokenKeys {
     pub fn from_signing_key(signing: SigningKey) -> Self {
         let public = signing.verifying_key();
         let kid = key_id(&public);
-        Self { signing, verifying: vec![(kid.clone(), public)], kid }
+        Self { signing, verifying: vec![(kid.clone(), public)], kid, checked: checked::Checked::default() }
     }
 
     /// A new random key (32 bytes from `rand::rng()`, a CSPRNG). For development and tests; in
@@ -261,7 +266,8 @@ impl AccessTokenKeys {
     /// Check a token and return its claims. Never panics, whatever `token` holds.
     ///
     /// Order: size, shape (exactly three segments), header allow-list and `kid`, signature, then
-    /// the claims (`iss`, `aud`, `exp`, `nbf`, `iat`).
+    /// the claims (`iss`, `aud`, `exp`, `nbf`, `iat`). A token whose signature was checked
+    /// before skips the first four ([`checked`]); its claims are checked every time.
     pub fn verify(
         &self,
         token: &str,
@@ -272,6 +278,33 @@ impl AccessTokenKeys {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(JwtError::TooLarge);
         }
+        let digest = checked::Checked::digest(token);
+        let claims = match self.checked.get(&digest) {
+            Some(claims) => claims,
+            None => {
+                let claims = self.verify_signature(token)?;
+                self.checked.remember(digest, &claims);
+                claims
+            }
+        };
+        if claims.iss != expected_iss {
+            return Err(JwtError::WrongIssuer);
+        }
+        if claims.aud != expected_aud {
+            return Err(JwtError::WrongAudience);
+        }
+        if now_unix >= claims.exp.saturating_add(CLOCK_LEEWAY_SECS) {
+            return Err(JwtError::Expired);
+        }
+        let now_with_leeway = now_unix.saturating_add(CLOCK_LEEWAY_SECS);
+        if now_with_leeway < claims.nbf || now_with_leeway < claims.iat {
+            return Err(JwtError::NotYetValid);
+        }
+        Ok(claims)
+    }
+
+    /// The claims of a token of ours, whose shape, header and signature hold.
+    fn verify_signature(&self, token: &str) -> Result<Claims, JwtError> {
         let mut segments = token.split('.');
         let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
             (segments.next(), segments.next(), segments.next(), segments.next())
@@ -294,21 +327,7 @@ impl AccessTokenKeys {
         let signing_input = token.get(..header_b64.len() + 1 + payload_b64.len()).ok_or(JwtError::Malformed)?;
         key.verify_strict(signing_input.as_bytes(), &signature).map_err(|_| JwtError::BadSignature)?;
 
-        let claims: Claims = serde_json::from_slice(&decode(payload_b64)?).map_err(|_| JwtError::Malformed)?;
-        if claims.iss != expected_iss {
-            return Err(JwtError::WrongIssuer);
-        }
-        if claims.aud != expected_aud {
-            return Err(JwtError::WrongAudience);
-        }
-        if now_unix >= claims.exp.saturating_add(CLOCK_LEEWAY_SECS) {
-            return Err(JwtError::Expired);
-        }
-        let now_with_leeway = now_unix.saturating_add(CLOCK_LEEWAY_SECS);
-        if now_with_leeway < claims.nbf || now_with_leeway < claims.iat {
-            return Err(JwtError::NotYetValid);
-        }
-        Ok(claims)
+        serde_json::from_slice(&decode(payload_b64)?).map_err(|_| JwtError::Malformed)
     }
 }
 
