@@ -232,12 +232,18 @@ pub fn is_unique_violation(e: &DbErr) -> bool {
 /// True for failures that a fresh attempt of the same transaction can cure: PostgreSQL
 /// deadlocks (40P01) and serialization failures (40001), SQLite's busy/locked states.
 pub fn is_retryable(e: &DbErr) -> bool {
+    matches!(sqlstate(e).as_deref(), Some("40P01" | "40001" | "5" | "6" | "517"))
+}
+
+/// The database's own code for the error of a statement (SQLSTATE on PostgreSQL, the
+/// extended result code on SQLite), if the database reported one.
+pub fn sqlstate(e: &DbErr) -> Option<String> {
     use sea_orm::RuntimeErr;
     let (DbErr::Query(RuntimeErr::SqlxError(inner)) | DbErr::Exec(RuntimeErr::SqlxError(inner))) = e else {
-        return false;
+        return None;
     };
-    let sea_orm::sqlx::Error::Database(db) = std::ops::Deref::deref(inner) else { return false };
-    matches!(db.code().as_deref(), Some("40P01" | "40001" | "5" | "6" | "517"))
+    let sea_orm::sqlx::Error::Database(db) = std::ops::Deref::deref(inner) else { return None };
+    db.code().map(|c| c.into_owned())
 }
 
 #[cfg(test)]

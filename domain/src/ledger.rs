@@ -21,6 +21,7 @@ mod fingerprint_tests;
 mod holds;
 mod idempotency;
 mod model;
+mod one_statement;
 mod rows;
 mod service;
 mod update;
@@ -31,9 +32,9 @@ pub use audit::{AuditReport, audit};
 pub use batch::{BatchOutcome, execute_batch, execute_batch_in};
 pub use holds::expire_due_holds;
 pub use model::{
-    AccountId, AccountKind, AccountRef, Counters, DEFAULT_MAX_LEG_AMOUNT, Delta, KeyOutcome, LedgerError, Leg,
-    MAX_HOLD_TIMEOUT_MS, Operation, OutboxEvent, Outcome, Phase, Rejection, RowInsert, Scope, TransferId, TransferKind,
-    TransferRecord, Wallet, max_leg_amount, set_max_leg_amount,
+    AccountId, AccountKind, AccountRef, Counters, DEFAULT_MAX_LEG_AMOUNT, Delta, HoldTerms, KeyOutcome, LedgerError,
+    Leg, MAX_HOLD_TIMEOUT_MS, Operation, OutboxEvent, Outcome, Phase, Rejection, RowInsert, Scope, TransferId,
+    TransferKind, TransferRecord, Wallet, max_leg_amount, set_max_leg_amount,
 };
 pub use service::{AfterLegs, Written, execute, execute_with};
 pub use writes::write_outbox;

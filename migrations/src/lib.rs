@@ -32,6 +32,7 @@ mod m0019_account_shards;
 mod m0020_outbox_feed_index;
 mod m0021_refresh_chain;
 mod m0022_drop_outbox_notify;
+mod m0023_ledger_missed;
 mod util;
 
 /// The ordered list of migrations.
@@ -62,6 +63,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0020_outbox_feed_index::Migration),
             Box::new(m0021_refresh_chain::Migration),
             Box::new(m0022_drop_outbox_notify::Migration),
+            Box::new(m0023_ledger_missed::Migration),
         ]
     }
 }

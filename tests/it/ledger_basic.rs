@@ -298,3 +298,57 @@ async fn ensuring_accounts_mixes_existing_and_new_and_asks_twice_for_the_same() 
         assert!(count(db, &sql).await > 0, "the new shared account has its shards");
     }
 }
+
+/// A post whose caller read the hold's terms goes as one statement on PostgreSQL: the times it
+/// writes are the key's clock (a replay reads back what the first call returned), and terms
+/// that are stale or forged never stretch the hold — the hold's own row decides.
+#[tokio::test]
+async fn a_post_with_known_terms_writes_the_same_rows_and_the_hold_decides() {
+    let t = fresh_db().await;
+    let b = books(&t.db).await;
+    let wallet = funded_wallet(&t.db, b, 10_000).await;
+    let made = execute(&t.db, &hold(wallet, b.partner, 6000, 3_600_000, "h1")).await.unwrap();
+    let h = &made.transfers[0];
+    assert_eq!(h.expires_at_us, Some(made.created_at_us + 3_600_000_000));
+    let replay = execute(&t.db, &hold(wallet, b.partner, 6000, 3_600_000, "h1")).await.unwrap();
+    assert_eq!((replay.replayed, &replay.transfers, replay.created_at_us), (true, &made.transfers, made.created_at_us));
+    let terms = HoldTerms {
+        hold: h.id,
+        debit: wallet.id,
+        debit_limited: true,
+        credit: b.partner.id,
+        credit_limited: false,
+        amount: Cents(6000),
+    };
+    let post = |key: &str, cents: i64, terms: HoldTerms| {
+        single(key, Leg::Post { hold: h.id, amount: Some(Cents(cents)) }).with_known_holds(vec![terms])
+    };
+    // Forged: the hold said to be larger than it is. The post above the real hold is refused.
+    let forged = HoldTerms { amount: Cents(9000), ..terms };
+    let over = execute(&t.db, &post("over", 7000, forged)).await;
+    assert!(matches!(over, Err(LedgerError::Rejected(Rejection::AmountExceedsHold))), "{over:?}");
+    assert_eq!(available(&t.db, wallet).await, 4000, "a refusal moves nothing");
+    // Stale terms (another account) still post what the hold says, where it says.
+    let stale = HoldTerms { credit: b.budget.id, ..terms };
+    let posted = execute(&t.db, &post("post", 2500, stale)).await.unwrap();
+    assert_eq!((posted.transfers[0].credit, posted.transfers[0].amount), (b.partner.id, Cents(2500)));
+    assert_eq!(available(&t.db, wallet).await, 7500, "the remainder of the hold is released");
+    let again = execute(&t.db, &post("post", 2500, stale)).await.unwrap();
+    assert_eq!((again.replayed, &again.transfers), (true, &posted.transfers));
+    // The right terms, once the hold is posted: refused, and the refusal is kept on the key.
+    let twice = execute(&t.db, &post("twice", 100, terms)).await;
+    assert!(matches!(twice, Err(LedgerError::Rejected(Rejection::HoldNotPending))), "{twice:?}");
+    let twice = execute(&t.db, &post("twice", 100, terms)).await;
+    assert!(matches!(twice, Err(LedgerError::Rejected(Rejection::HoldNotPending))), "{twice:?}");
+    // A second hold, posted with its right terms: the rows read back are those returned.
+    let second = execute(&t.db, &hold(wallet, b.partner, 1000, 3_600_000, "h2")).await.unwrap().transfers[0].clone();
+    let terms = HoldTerms { hold: second.id, amount: Cents(1000), ..terms };
+    let op = single("post2", Leg::Post { hold: second.id, amount: None }).with_known_holds(vec![terms]);
+    let posted = execute(&t.db, &op).await.unwrap();
+    assert!(posted.created_at_us >= second.created_at_us);
+    assert_eq!(posted.transfers[0].created_at_us, posted.created_at_us);
+    let replay = execute(&t.db, &op).await.unwrap();
+    assert_eq!((replay.transfers, replay.created_at_us), (posted.transfers, posted.created_at_us));
+    assert_eq!(available(&t.db, wallet).await, 6500);
+    assert_clean(&t.db).await;
+}

@@ -38,6 +38,18 @@ pub(super) struct ClaimedHold {
     amount: Option<Cents>,
 }
 
+impl From<&HoldTerms> for ResolvedHold {
+    fn from(h: &HoldTerms) -> Self {
+        ResolvedHold {
+            debit_account_id: h.debit,
+            debit_limited: h.debit_limited,
+            credit_account_id: h.credit,
+            credit_limited: h.credit_limited,
+            amount: h.amount,
+        }
+    }
+}
+
 impl ClaimedHold {
     pub(super) fn resolved(self) -> Option<ResolvedHold> {
         Some(ResolvedHold {
@@ -76,6 +88,33 @@ pub(super) fn resolution_update(leg: &Leg, hold: &str, op: &str, now: &str, guar
     )
 }
 
+/// Books the effect of resolving `hold` (as its update returned it) on `deltas`: the held
+/// amount leaves both sides' pending counters and, for a post, what is moved lands on their
+/// posted ones (the rest is released). Returns the resolving transfer.
+pub(super) fn book_resolution(
+    leg: &Leg,
+    hold: TransferId,
+    row: &ResolvedHold,
+    deltas: &mut Deltas,
+    now: i64,
+) -> Result<TransferRecord, LedgerError> {
+    let (_, phase) = resolution_of(leg);
+    let (debit, credit) = (row.debit_account_id, row.credit_account_id);
+    let held = row.amount.0;
+    let moved = match leg {
+        Leg::Post { amount: Some(a), .. } if a.0 > held => return Err(Rejection::AmountExceedsHold.into()),
+        Leg::Post { amount, .. } => amount.map_or(held, |a| a.0),
+        _ => held,
+    };
+    add_checked(&mut deltas.held(debit, row.debit_limited).delta.debits_pending, -held)?;
+    add_checked(&mut deltas.held(credit, row.credit_limited).delta.credits_pending, -held)?;
+    if phase == Phase::PostPending {
+        add_checked(&mut deltas.held(debit, row.debit_limited).delta.debits_posted, moved)?;
+        add_checked(&mut deltas.held(credit, row.credit_limited).delta.credits_posted, moved)?;
+    }
+    Ok(record(None, phase, debit, credit, Cents(moved), Some(hold), None, now))
+}
+
 /// Moves a hold out of `pending` with one conditional update, then books its effect. `ran`:
 /// the update's answer when it already ran with the key's claim (PostgreSQL), `None` to run it
 /// here.
@@ -100,20 +139,8 @@ pub(super) async fn resolve_hold<C: ConnectionTrait>(
     let Some(row) = row else {
         return Err(diagnose_hold(db, hold, now, phase).await?.into());
     };
-    let (debit, credit) = (row.debit_account_id, row.credit_account_id);
-    let held = row.amount.0;
-    let moved = match leg {
-        Leg::Post { amount: Some(a), .. } if a.0 > held => return Err(Rejection::AmountExceedsHold.into()),
-        Leg::Post { amount, .. } => amount.map_or(held, |a| a.0),
-        _ => held,
-    };
-    add_checked(&mut deltas.held(debit, row.debit_limited).delta.debits_pending, -held)?;
-    add_checked(&mut deltas.held(credit, row.credit_limited).delta.credits_pending, -held)?;
-    if phase == Phase::PostPending {
-        add_checked(&mut deltas.held(debit, row.debit_limited).delta.debits_posted, moved)?;
-        add_checked(&mut deltas.held(credit, row.credit_limited).delta.credits_posted, moved)?;
-    }
-    let mut records = vec![record(None, phase, debit, credit, Cents(moved), Some(hold), None, now)];
+    let mut records = vec![book_resolution(leg, hold, &row, deltas, now)?];
+    let (debit, held) = (row.debit_account_id, row.amount.0);
     if phase != Phase::PostPending
         && row.debit_limited
         && let Some(lost) = expired_credit_if_closed(db, debit, now).await?

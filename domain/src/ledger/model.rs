@@ -196,6 +196,22 @@ pub struct Operation {
     /// Business rows written with the money, only if the operation succeeds (not on a replay);
     /// not part of the fingerprint.
     pub rows: Vec<RowInsert>,
+    /// What the caller read of the holds it posts (a ticket's row joins its hold): with them
+    /// the whole operation can go as one statement on PostgreSQL (`ledger::one_statement`),
+    /// its hold updates checking that the holds still say so. Never trusted: a hold that
+    /// says otherwise sends the operation down the usual path. Not part of the fingerprint.
+    pub known_holds: Vec<HoldTerms>,
+}
+
+/// A hold as its resolution needs it: its accounts, their limit flags, the amount held.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HoldTerms {
+    pub hold: TransferId,
+    pub debit: AccountId,
+    pub debit_limited: bool,
+    pub credit: AccountId,
+    pub credit_limited: bool,
+    pub amount: Cents,
 }
 
 /// A business row an operation writes with its money (a redemption naming its operation), as
@@ -218,7 +234,13 @@ impl Operation {
             events: vec![],
             request: None,
             rows: vec![],
+            known_holds: vec![],
         }
+    }
+
+    pub fn with_known_holds(mut self, holds: Vec<HoldTerms>) -> Self {
+        self.known_holds = holds;
+        self
     }
 
     pub fn with_rows(mut self, rows: Vec<RowInsert>) -> Self {

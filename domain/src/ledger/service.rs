@@ -35,7 +35,8 @@ use uuid::Uuid;
 use super::holds::{ClaimedHold, ResolvedHold, resolution_hold, resolution_update, resolve_hold};
 use super::idempotency::{Clock, load_key, record_rejection};
 use super::model::*;
-use super::update::{Booked, Gate, apply_delta};
+use super::one_statement;
+use super::update::{Booked, apply_delta};
 use super::writes::{Rows, write_rows};
 use crate::db::{begin_write, is_retryable, now_us_sql, stmt};
 use crate::money::Cents;
@@ -72,6 +73,11 @@ async fn execute_inner(
 ) -> Result<Outcome, LedgerError> {
     op.validate()?;
     let fingerprint = op.fingerprint()?;
+    if after.is_none()
+        && let Some(outcome) = one_statement::execute(db, op, &fingerprint).await?
+    {
+        return Ok(outcome);
+    }
     let mut attempt = 1;
     loop {
         match try_execute(db, op, &fingerprint, after).await {
@@ -139,13 +145,8 @@ async fn claim(
     fingerprint: &str,
 ) -> Result<Option<(i64, FirstHold)>, DbErr> {
     let backend = txn.get_database_backend();
-    let insert = format!(
-        "INSERT INTO idempotency_key (id, scope, key, fingerprint, outcome, created_at_us) \
-         VALUES ($1, $2, $3, $4, 'succeeded', {}) ON CONFLICT (scope, key) DO NOTHING RETURNING created_at_us",
-        now_us_sql(backend)
-    );
-    let mut values: Vec<Value> =
-        vec![op_id.into(), op.scope.clone().into(), op.key.clone().into(), fingerprint.to_owned().into()];
+    let insert = key_claim(backend);
+    let mut values = key_values(op_id, op, fingerprint);
     let first = first_resolution(op).filter(|_| backend == DbBackend::Postgres);
     let Some((leg, hold)) = first else {
         let clock = Clock::find_by_statement(stmt(backend, &insert, values)).one(txn).await?;
@@ -164,11 +165,25 @@ async fn claim(
     Ok(Some((clock.created_at_us, Some((leg, resolved)))))
 }
 
+/// The insert that claims an operation's key (`$1` the operation, `$2` the scope, `$3` the
+/// key, `$4` the fingerprint), returning the database clock, or nothing if the key is taken.
+pub(super) fn key_claim(backend: DbBackend) -> String {
+    format!(
+        "INSERT INTO idempotency_key (id, scope, key, fingerprint, outcome, created_at_us) \
+         VALUES ($1, $2, $3, $4, 'succeeded', {}) ON CONFLICT (scope, key) DO NOTHING RETURNING created_at_us",
+        now_us_sql(backend)
+    )
+}
+
+pub(super) fn key_values(op_id: Uuid, op: &Operation, fingerprint: &str) -> Vec<Value> {
+    vec![op_id.into(), op.scope.clone().into(), op.key.clone().into(), fingerprint.to_owned().into()]
+}
+
 /// Per-account deltas, split by lock class.
 #[derive(Default)]
 pub(super) struct Deltas {
-    limited: BTreeMap<AccountId, Booked>,
-    unlimited: BTreeMap<AccountId, Booked>,
+    pub(super) limited: BTreeMap<AccountId, Booked>,
+    pub(super) unlimited: BTreeMap<AccountId, Booked>,
 }
 
 impl Deltas {
@@ -199,9 +214,6 @@ async fn apply(
     mut first: FirstHold,
 ) -> Result<Outcome, LedgerError> {
     let mut deltas = Deltas::default();
-    let mut transfers = Vec::with_capacity(op.legs.len());
-    let mut new_holds = Vec::new();
-
     let mut resolutions: Vec<(usize, TransferId)> =
         op.legs.iter().enumerate().filter_map(|(i, l)| resolution_hold(l).map(|h| (i, h))).collect();
     resolutions.sort_by_key(|(_, h)| *h);
@@ -211,6 +223,36 @@ async fn apply(
         resolved[i] = resolve_hold(db, op_id, now, &op.legs[i], &mut deltas, ran).await?;
     }
 
+    let (transfers, new_holds) = book_legs(op, now, &mut deltas, resolved)?;
+    let rows = Rows::of(op, op_id, now, &transfers, &new_holds, &deltas);
+    let gate = rows.gate;
+    let (missed, shared): (Vec<_>, Vec<_>) = write_rows(db, rows).await?.into_iter().partition(|(_, l)| *l);
+    // A wallet whose update did not apply is refused (run alone, it says why) before the
+    // business rows are written.
+    for (account, _) in missed {
+        apply_delta(db, account, &deltas.limited[&account], true, gate, now).await?;
+    }
+    let outcome = Outcome { op_id, transfers, created_at_us: now, replayed: false };
+    if let Some(write) = after {
+        write(db, &outcome).await?;
+    }
+    for (account, _) in shared {
+        apply_delta(db, account, &deltas.unlimited[&account], false, gate, now).await?;
+    }
+    Ok(outcome)
+}
+
+/// Books the transfers and new holds of `op`'s legs at `now` on `deltas`, in leg order; a
+/// resolution leg's records come from `resolved` (what booking its hold returned). Returns
+/// the transfers, and the holds among them.
+pub(super) fn book_legs(
+    op: &Operation,
+    now: i64,
+    deltas: &mut Deltas,
+    mut resolved: Vec<Vec<TransferRecord>>,
+) -> Result<(Vec<TransferRecord>, Vec<TransferRecord>), LedgerError> {
+    let mut transfers = Vec::with_capacity(op.legs.len());
+    let mut new_holds = Vec::new();
     for (i, leg) in op.legs.iter().enumerate() {
         match leg {
             Leg::Transfer { kind, debit, credit, amount } => {
@@ -229,33 +271,7 @@ async fn apply(
             _ => transfers.append(&mut resolved[i]),
         }
     }
-
-    let gate = Gate::of(op);
-    let rows = Rows {
-        op_id,
-        now,
-        transfers: &transfers,
-        holds: &new_holds,
-        events: &op.events,
-        business: &op.rows,
-        shared: &deltas.unlimited,
-        limited: &deltas.limited,
-        gate,
-    };
-    let (missed, shared): (Vec<_>, Vec<_>) = write_rows(db, rows).await?.into_iter().partition(|(_, l)| *l);
-    // A wallet whose update did not apply is refused (run alone, it says why) before the
-    // business rows are written.
-    for (account, _) in missed {
-        apply_delta(db, account, &deltas.limited[&account], true, gate, now).await?;
-    }
-    let outcome = Outcome { op_id, transfers, created_at_us: now, replayed: false };
-    if let Some(write) = after {
-        write(db, &outcome).await?;
-    }
-    for (account, _) in shared {
-        apply_delta(db, account, &deltas.unlimited[&account], false, gate, now).await?;
-    }
-    Ok(outcome)
+    Ok((transfers, new_holds))
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -102,23 +102,28 @@ pub(super) async fn apply_delta<C: ConnectionTrait>(
         }
         return Err(diagnose(db, account, booked, limited, Gate::Open, now).await?.into());
     }
-    let (sql, values, gated) = in_place_update(account, booked, limited, gate, now);
-    if db.execute_raw(stmt(backend, &sql, values)).await?.rows_affected() == 1 {
+    let update = in_place_update(account, booked, limited, gate, now);
+    if db.execute_raw(stmt(backend, &update.sql, update.values)).await?.rows_affected() == 1 {
         return Ok(());
     }
-    Err(diagnose(db, account, booked, limited, if gated { gate } else { Gate::Open }, now).await?.into())
+    let gate = if update.gated { gate } else { Gate::Open };
+    Err(diagnose(db, account, booked, limited, gate, now).await?.into())
 }
 
-/// The conditional update of `account`'s own row (parameters from `$1`), and whether it is
-/// gated (a wallet spent from). An operation's updates run with its rows (`writes::write_rows`,
-/// `RETURNING` appended); [`apply_delta`] runs one alone to say why it did not apply.
-pub(super) fn in_place_update(
-    account: AccountId,
-    booked: &Booked,
-    limited: bool,
-    gate: Gate,
-    now: i64,
-) -> (String, Vec<Value>, bool) {
+/// An account's conditional update: SQL with parameters from `$1`, and their values.
+pub(super) struct InPlace {
+    pub(super) sql: String,
+    pub(super) values: Vec<Value>,
+    /// Whether its gate applies (a wallet spent from).
+    pub(super) gated: bool,
+    /// The parameter holding the operation's time (a gated update's deadline check).
+    pub(super) clock: Option<usize>,
+}
+
+/// The conditional update of `account`'s own row. An operation's updates run with its rows
+/// (`writes::write_rows`, `RETURNING` appended); [`apply_delta`] runs one alone to say why it
+/// did not apply.
+pub(super) fn in_place_update(account: AccountId, booked: &Booked, limited: bool, gate: Gate, now: i64) -> InPlace {
     let mut values = delta_values(account, &booked.delta);
     let mut sql = String::from(
         "UPDATE ledger_account SET credits_posted = credits_posted + $2, debits_posted = debits_posted + $3, \
@@ -131,15 +136,17 @@ pub(super) fn in_place_update(
     });
     push_scope(&mut sql, &mut values, booked.scope, "");
     let gated = limited && booked.debits();
+    let mut clock = None;
     if let Some(column) = gate.deadline_column().filter(|_| gated) {
         values.push(now.into());
+        clock = Some(values.len());
         sql.push_str(&format!(
             " AND NOT EXISTS (SELECT 1 FROM pass p WHERE p.id = ledger_account.owner_id AND p.status <> 'active') \
              AND NOT EXISTS (SELECT 1 FROM campaign c WHERE c.id = ledger_account.campaign_id AND c.{column} <= ${})",
             values.len()
         ));
     }
-    (sql, values, gated)
+    InPlace { sql, values, gated, clock }
 }
 
 /// `$1` the account, `$2..$5` the delta's counters.

@@ -16,13 +16,42 @@ use uuid::Uuid;
 
 use super::model::*;
 use super::rows::RESOLUTION;
+use super::service::Deltas;
 use super::update::{Booked, Gate, in_place_update, shards_update};
 use crate::db::stmt;
 
-/// One insert: SQL with parameters numbered from `$1`, and their values.
-struct Piece {
-    sql: String,
-    values: Vec<Value>,
+/// One insert or update: SQL with parameters numbered from `$1`, and their values. `times`
+/// lists the parameters that are times of the operation (its clock, or its clock plus a
+/// hold's timeout): when the clock is only known inside the statement that writes them
+/// ([`super::one_statement`]), they are sent as offsets from it and added to it there.
+pub(super) struct Piece {
+    pub(super) sql: String,
+    pub(super) values: Vec<Value>,
+    pub(super) times: Vec<usize>,
+}
+
+impl Piece {
+    pub(super) fn new(sql: String, values: Vec<Value>) -> Self {
+        Piece { sql, values, times: vec![] }
+    }
+
+    /// The SQL with each time parameter `$n` read as `(clock + $n)` (`None`: as it is).
+    fn timed(&self, clock: Option<&str>) -> String {
+        match clock {
+            Some(clock) if !self.times.is_empty() => map_params(&self.sql, |n| {
+                if self.times.contains(&n) { format!("({clock} + ${n})") } else { format!("${n}") }
+            }),
+            _ => self.sql.clone(),
+        }
+    }
+}
+
+/// An operation's writes as pieces: its limited accounts' updates (in id order), its rows,
+/// its shared accounts' updates.
+pub(super) struct Pieces {
+    pub(super) limited: Vec<Piece>,
+    pub(super) rows: Vec<Piece>,
+    pub(super) shared: Vec<Piece>,
 }
 
 /// What an operation writes besides its limited accounts: transfers (legs in order), new
@@ -40,6 +69,30 @@ pub(super) struct Rows<'a> {
     pub(super) gate: Gate,
 }
 
+impl<'a> Rows<'a> {
+    /// What `op` writes once booked: `transfers` (the new `holds` among them) and `deltas`.
+    pub(super) fn of(
+        op: &'a Operation,
+        op_id: Uuid,
+        now: i64,
+        transfers: &'a [TransferRecord],
+        holds: &'a [TransferRecord],
+        deltas: &'a Deltas,
+    ) -> Self {
+        Rows {
+            op_id,
+            now,
+            transfers,
+            holds,
+            events: &op.events,
+            business: &op.rows,
+            shared: &deltas.unlimited,
+            limited: &deltas.limited,
+            gate: Gate::of(op),
+        }
+    }
+}
+
 /// Writes the operation's rows and applies its accounts' deltas, in one round trip. Returns
 /// the accounts whose update did not apply, limited ones first, each with whether it is
 /// limited, for [`super::update::apply_delta`] to apply or to say why not (overdrawn, card
@@ -50,6 +103,31 @@ pub(super) struct Rows<'a> {
 ///   updated in place.
 pub(super) async fn write_rows<C: ConnectionTrait>(db: &C, w: Rows<'_>) -> Result<Vec<(AccountId, bool)>, DbErr> {
     let backend = db.get_database_backend();
+    let Pieces { limited, rows, shared } = pieces(backend, &w);
+    if limited.is_empty() && shared.is_empty() {
+        run(db, rows).await?;
+        return Ok(vec![]);
+    }
+    let (sql, values) = match backend {
+        DbBackend::Postgres => {
+            let (with, reads, values) = with_updates(vec![], limited, rows, shared, None);
+            (format!("{with} {reads}"), values)
+        }
+        _ => joined_statements(limited.into_iter().chain(rows).chain(shared).collect()),
+    };
+    let applied = Applied::find_by_statement(stmt(backend, &sql, values)).all(db).await?;
+    let missed = |map: &BTreeMap<AccountId, Booked>, limited: bool| {
+        let done = |a: &AccountId| applied.iter().any(|r| r.account_id == *a && (r.limited == 1) == limited);
+        map.keys().filter(|a| !done(a)).map(|a| (*a, limited)).collect::<Vec<_>>()
+    };
+    let mut still = missed(w.limited, true);
+    still.extend(missed(w.shared, false));
+    Ok(still)
+}
+
+/// The pieces of `w`. PostgreSQL changes the shared accounts through one of their shard rows
+/// ([`shards_update`]); SQLite updates every account's row in place.
+pub(super) fn pieces(backend: DbBackend, w: &Rows<'_>) -> Pieces {
     let transfers: Vec<(Uuid, usize, TransferRecord)> =
         w.transfers.iter().enumerate().map(|(leg, t)| (w.op_id, leg, t.clone())).collect();
     let mut rows = vec![];
@@ -63,37 +141,23 @@ pub(super) async fn write_rows<C: ConnectionTrait>(db: &C, w: Rows<'_>) -> Resul
     for row in w.business {
         let mut values: Vec<Value> = vec![w.op_id.into(), w.now.into()];
         values.extend(row.values.iter().cloned());
-        rows.push(Piece { sql: row.sql.clone(), values });
+        rows.push(Piece { sql: row.sql.clone(), values, times: vec![2] });
     }
     let update = |(account, booked): (&AccountId, &Booked), limited: bool| {
-        let (sql, values, _) = in_place_update(*account, booked, limited, w.gate, w.now);
-        Piece { sql: format!("{sql} RETURNING id AS account_id, {} AS limited", i32::from(limited)), values }
+        let u = in_place_update(*account, booked, limited, w.gate, w.now);
+        let sql = format!("{} RETURNING id AS account_id, {} AS limited", u.sql, i32::from(limited));
+        Piece { sql, values: u.values, times: u.clock.into_iter().collect() }
     };
     let limited: Vec<Piece> = w.limited.iter().map(|a| update(a, true)).collect();
     let shared: Vec<Piece> = match backend {
         DbBackend::Postgres if w.shared.is_empty() => vec![],
         DbBackend::Postgres => {
             let (sql, values) = shards_update(w.shared);
-            vec![Piece { sql, values }]
+            vec![Piece::new(sql, values)]
         }
         _ => w.shared.iter().map(|a| update(a, false)).collect(),
     };
-    if limited.is_empty() && shared.is_empty() {
-        run(db, rows).await?;
-        return Ok(vec![]);
-    }
-    let (sql, values) = match backend {
-        DbBackend::Postgres => with_updates(limited, rows, shared),
-        _ => joined_statements(limited.into_iter().chain(rows).chain(shared).collect()),
-    };
-    let applied = Applied::find_by_statement(stmt(backend, &sql, values)).all(db).await?;
-    let missed = |map: &BTreeMap<AccountId, Booked>, limited: bool| {
-        let done = |a: &AccountId| applied.iter().any(|r| r.account_id == *a && (r.limited == 1) == limited);
-        map.keys().filter(|a| !done(a)).map(|a| (*a, limited)).collect::<Vec<_>>()
-    };
-    let mut still = missed(w.limited, true);
-    still.extend(missed(w.shared, false));
-    Ok(still)
+    Pieces { limited, rows, shared }
 }
 
 /// An account update that applied, as its `RETURNING` says (`limited` 1 or 0).
@@ -104,25 +168,40 @@ struct Applied {
 }
 
 /// PostgreSQL: the updates and the inserts as one statement, all as data-modifying `WITH`
-/// clauses. Its `SELECT` reads the updates' `RETURNING` rows in order, limited accounts (in id
-/// order) before shared ones, and `UNION ALL` runs its parts one after the other: so the
-/// wallets are locked before the shards, the one global order of the ledger's locks (a
-/// deadlock would be retried anyway). The inserts, which nothing reads, PostgreSQL runs to
-/// completion after the `SELECT`.
-fn with_updates(limited: Vec<Piece>, rows: Vec<Piece>, shared: Vec<Piece>) -> (String, Vec<Value>) {
+/// clauses. Its `SELECT` reads the updates' `RETURNING` rows in order — `first` (a
+/// [`super::one_statement`]'s key and holds), then limited accounts (in id order), then shared
+/// ones — and `UNION ALL` runs its parts one after the other: so the wallets are locked before
+/// the shards, the one global order of the ledger's locks (a deadlock would be retried
+/// anyway). The inserts, which nothing reads, PostgreSQL runs to completion after the
+/// `SELECT`. `clock`: the SQL of the operation's time when its pieces carry offsets from it.
+/// Returns the `WITH` clauses and the `SELECT` apart, for a caller that wraps the `SELECT`.
+pub(super) fn with_updates(
+    first: Vec<(String, Piece)>,
+    limited: Vec<Piece>,
+    rows: Vec<Piece>,
+    shared: Vec<Piece>,
+    clock: Option<&str>,
+) -> (String, String, Vec<Value>) {
     let mut clauses = vec![];
     let mut reads = vec![];
     let mut values: Vec<Value> = vec![];
-    for (i, p) in limited.into_iter().chain(shared).enumerate() {
-        clauses.push(format!("u{i} AS ({})", shift_params(&p.sql, values.len())));
-        reads.push(format!("SELECT account_id, limited FROM u{i}"));
+    let mut add = |name: String, p: Piece, read: Option<&str>| {
+        clauses.push(format!("{name} AS ({})", shift_params(&p.timed(clock), values.len())));
+        if let Some(columns) = read {
+            reads.push(format!("SELECT {columns} FROM {name}"));
+        }
         values.extend(p.values);
+    };
+    for (name, p) in first {
+        add(name, p, Some("NULL::uuid AS account_id, NULL::int4 AS limited"));
+    }
+    for (i, p) in limited.into_iter().chain(shared).enumerate() {
+        add(format!("u{i}"), p, Some("account_id, limited"));
     }
     for (i, p) in rows.into_iter().enumerate() {
-        clauses.push(format!("w{i} AS ({})", shift_params(&p.sql, values.len())));
-        values.extend(p.values);
+        add(format!("w{i}"), p, None);
     }
-    (format!("WITH {} {}", clauses.join(", "), reads.join(" UNION ALL ")), values)
+    (format!("WITH {}", clauses.join(", ")), reads.join(" UNION ALL "), values)
 }
 
 async fn run<C: ConnectionTrait>(db: &C, pieces: Vec<Piece>) -> Result<(), DbErr> {
@@ -175,21 +254,23 @@ fn shift_params(sql: &str, by: usize) -> String {
         // The first piece of every statement, and most statements have one.
         return sql.to_owned();
     }
+    map_params(sql, |n| format!("${}", n + by))
+}
+
+/// `sql` with every parameter `$n` replaced by `f(n)`.
+fn map_params(sql: &str, f: impl Fn(usize) -> String) -> String {
     let mut out = String::with_capacity(sql.len() + 16);
-    let mut chars = sql.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        out.push(c);
-        if c != '$' {
-            continue;
+    let mut rest = sql;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let digits = rest[at + 1..].bytes().take_while(u8::is_ascii_digit).count();
+        match rest[at + 1..at + 1 + digits].parse::<usize>() {
+            Ok(n) => out.push_str(&f(n)),
+            Err(_) => out.push('$'),
         }
-        let digits: String = sql[i + 1..].chars().take_while(char::is_ascii_digit).collect();
-        if let Ok(n) = digits.parse::<usize>() {
-            out.push_str(&(n + by).to_string());
-            for _ in 0..digits.len() {
-                chars.next();
-            }
-        }
+        rest = &rest[at + 1 + digits..];
     }
+    out.push_str(rest);
     out
 }
 
@@ -226,7 +307,8 @@ fn transfer_piece(rows: &[(Uuid, usize, TransferRecord)]) -> Piece {
             t.created_at_us.into(),
         ]);
     }
-    Piece { sql, values }
+    let times = (0..rows.len()).flat_map(|r| [r * 11 + 10, r * 11 + 11]).collect();
+    Piece { sql, values, times }
 }
 
 /// A hold row: its accounts' limit flags are copied from the accounts, so a resolution knows
@@ -242,7 +324,7 @@ fn hold_piece(h: &TransferRecord) -> Piece {
         h.amount.0.into(),
         h.expires_at_us.unwrap_or(h.created_at_us).into(),
     ];
-    Piece { sql: sql.to_owned(), values }
+    Piece { sql: sql.to_owned(), values, times: vec![5] }
 }
 
 fn events_piece(now: i64, events: &[OutboxEvent]) -> Piece {
@@ -262,7 +344,8 @@ fn events_piece(now: i64, events: &[OutboxEvent]) -> Piece {
             now.into(),
         ]);
     }
-    Piece { sql, values }
+    let times = (0..events.len()).flat_map(|r| [r * 7 + 5, r * 7 + 7]).collect();
+    Piece { sql, values, times }
 }
 
 /// Multi-row insert of `(operation id, leg number, transfer)` rows (a batch's page).
@@ -295,5 +378,15 @@ mod tests {
         assert_eq!(shift_params("VALUES ($1, $2), ($10, $11)", 9), "VALUES ($10, $11), ($19, $20)");
         assert_eq!(shift_params("WHERE d.id = $2 AND c.id = $3", 0), "WHERE d.id = $2 AND c.id = $3");
         assert_eq!(shift_params("SELECT 'pending'", 4), "SELECT 'pending'");
+    }
+
+    #[test]
+    fn time_parameters_are_read_from_the_clock() {
+        let p = super::Piece { sql: "VALUES ($1, $2, $12)".into(), values: vec![], times: vec![2, 12] };
+        assert_eq!(
+            p.timed(Some("(SELECT t FROM k)")),
+            "VALUES ($1, ((SELECT t FROM k) + $2), ((SELECT t FROM k) + $12))"
+        );
+        assert_eq!(p.timed(None), "VALUES ($1, $2, $12)");
     }
 }

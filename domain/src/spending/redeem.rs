@@ -16,7 +16,7 @@ use super::tickets::{Ticket, TicketStatus, normalize_code, ticket_refusal, ticke
 use crate::auth::{Throttle, throttle_check, throttle_fail};
 use crate::db::{now_us_sql, stmt};
 use crate::error::{Error, Result};
-use crate::ledger::{AccountRef, Leg, Operation, Scope, TransferKind, Wallet, ensure_account, execute};
+use crate::ledger::{AccountRef, HoldTerms, Leg, Operation, Scope, TransferKind, Wallet, ensure_account, execute};
 use crate::money::Cents;
 use crate::partner::PartnerStatus;
 
@@ -58,9 +58,35 @@ impl Caller {
     }
 }
 
+/// The ticket's hold as its row joins it: with it the ledger posts the hold in the statement
+/// that moves the money, checking the hold still says so.
+#[derive(FromQueryResult)]
+struct Held {
+    hold_id: Uuid,
+    hold_debit_account_id: Uuid,
+    hold_debit_limited: bool,
+    hold_credit_account_id: Uuid,
+    hold_credit_limited: bool,
+    hold_amount: Cents,
+}
+
+impl From<Held> for HoldTerms {
+    fn from(h: Held) -> Self {
+        HoldTerms {
+            hold: h.hold_id,
+            debit: h.hold_debit_account_id,
+            debit_limited: h.hold_debit_limited,
+            credit: h.hold_credit_account_id,
+            credit_limited: h.hold_credit_limited,
+            amount: h.hold_amount,
+        }
+    }
+}
+
 /// A ticket the caller may take, with what the redemption needs of the caller.
 struct Found {
     ticket: Ticket,
+    hold: HoldTerms,
     partner_name: String,
     payable: Option<Uuid>,
 }
@@ -73,7 +99,7 @@ async fn ticket_for_partner<C: ConnectionTrait>(db: &C, partner: Uuid, code: &st
         Some(code) => read(db, &code, &key, partner).await?,
         None => None,
     };
-    let Some((ticket, caller)) = row else {
+    let Some((ticket, hold, caller)) = row else {
         // A miss: the throttle is read on this path only (the hit's statement read it).
         return miss(db, &key, true).await;
     };
@@ -95,11 +121,17 @@ async fn ticket_for_partner<C: ConnectionTrait>(db: &C, partner: Uuid, code: &st
     if !allowed {
         return miss(db, &key, false).await;
     }
-    Ok(Found { ticket, partner_name: caller.caller_name.unwrap_or_default(), payable: caller.payable_id })
+    Ok(Found { ticket, hold, partner_name: caller.caller_name.unwrap_or_default(), payable: caller.payable_id })
 }
 
-/// One statement: the ticket of `code`, the caller's terms and book, its throttle state.
-async fn read<C: ConnectionTrait>(db: &C, code: &str, key: &str, partner: Uuid) -> Result<Option<(Ticket, Caller)>> {
+/// One statement: the ticket of `code` and its hold, the caller's terms and book, its
+/// throttle state.
+async fn read<C: ConnectionTrait>(
+    db: &C,
+    code: &str,
+    key: &str,
+    partner: Uuid,
+) -> Result<Option<(Ticket, HoldTerms, Caller)>> {
     let backend = db.get_database_backend();
     let sql = format!(
         "SELECT x.*, cp.funder_id AS caller_funder_id, cp.categories AS caller_categories, \
@@ -114,7 +146,8 @@ async fn read<C: ConnectionTrait>(db: &C, code: &str, key: &str, partner: Uuid) 
     let row: Option<QueryResult> =
         db.query_one_raw(stmt(backend, &sql, [code.into(), key.into(), partner.into()])).await?;
     let Some(row) = row else { return Ok(None) };
-    Ok(Some((Ticket::from_query_result(&row, "")?, Caller::from_query_result(&row, "")?)))
+    let hold = Held::from_query_result(&row, "")?.into();
+    Ok(Some((Ticket::from_query_result(&row, "")?, hold, Caller::from_query_result(&row, "")?)))
 }
 
 /// A lookup that found nothing the caller may take: refused while the caller is blocked,
@@ -154,7 +187,7 @@ pub struct RedeemTicket {
 /// redemption, all in one operation.
 pub async fn redeem_ticket(db: &DatabaseConnection, partner: Uuid, input: &RedeemTicket) -> Result<(Redemption, bool)> {
     check_key(&input.idempotency_key)?;
-    let Found { ticket, partner_name, payable: book } = ticket_for_partner(db, partner, &input.code).await?;
+    let Found { ticket, hold, partner_name, payable: book } = ticket_for_partner(db, partner, &input.code).await?;
     let amount = input.amount.unwrap_or(ticket.amount);
     if amount.0 <= 0 || amount > ticket.amount {
         return Err(Error::bad_input("amount", "between 0.01 and the ticket's amount"));
@@ -177,7 +210,8 @@ pub async fn redeem_ticket(db: &DatabaseConnection, partner: Uuid, input: &Redee
         ],
     )
     .with_request(request)
-    .with_events(vec![pass_changed(ticket.pass_id, "ticket_redeemed")]);
+    .with_events(vec![pass_changed(ticket.pass_id, "ticket_redeemed")])
+    .with_known_holds(vec![hold]);
     let row =
         Redemption::new_row(partner, ticket.funder_id, ticket.pass_id, ticket.wallet, RedemptionSource::Ticket, amount)
             .with_ticket(ticket.id)

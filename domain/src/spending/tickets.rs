@@ -75,7 +75,8 @@ pub(super) fn ticket_select(backend: sea_orm::DbBackend) -> String {
     format!(
         "SELECT t.id, t.code, t.pass_id, t.funder_id, t.wallet, t.amount, t.partner_id, pr.name AS partner_name, \
          t.hold_id, t.kid, t.valid_until_us, t.created_at_us, pu.given_name AS pupil_given_name, p.campaign_id, \
-         h.credit_account_id AS hold_credit_account_id, \
+         h.credit_account_id AS hold_credit_account_id, h.debit_account_id AS hold_debit_account_id, \
+         h.debit_limited AS hold_debit_limited, h.credit_limited AS hold_credit_limited, h.amount AS hold_amount, \
          CASE WHEN h.state = 'posted' THEN 'redeemed' WHEN h.state = 'voided' THEN 'cancelled' \
          WHEN h.state = 'expired' OR h.expires_at_us <= {now} THEN 'expired' ELSE 'issued' END AS status \
          FROM ticket t JOIN ledger_hold h ON h.transfer_id = t.hold_id JOIN pass p ON p.id = t.pass_id \
