@@ -387,6 +387,29 @@ mod tests {
         }
     }
 
+    /// The second use of a token skips its signature, never its claims; a token changed by
+    /// one byte is checked in full.
+    #[test]
+    fn a_token_seen_before_is_still_checked_for_times_issuer_and_audience() {
+        let keys = AccessTokenKeys::generate();
+        let c = claims();
+        let token = keys.issue(&c);
+        assert_eq!(keys.verify(&token, NOW, ISS, AUD), Ok(c.clone()));
+        assert_eq!(keys.verify(&token, NOW, ISS, AUD), Ok(c.clone()));
+        assert_eq!(keys.verify(&token, NOW + DEFAULT_ACCESS_TTL_SECS + 31, ISS, AUD), Err(JwtError::Expired));
+        assert_eq!(keys.verify(&token, NOW - 3600, ISS, AUD), Err(JwtError::NotYetValid));
+        assert_eq!(keys.verify(&token, NOW, "https://other", AUD), Err(JwtError::WrongIssuer));
+        assert_eq!(keys.verify(&token, NOW, ISS, "other-app"), Err(JwtError::WrongAudience));
+        let mut forged = token.clone().into_bytes();
+        let last = forged.len() - 2;
+        forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+        let forged = String::from_utf8(forged).unwrap();
+        assert_eq!(keys.verify(&forged, NOW, ISS, AUD), Err(JwtError::BadSignature));
+        // What one key set remembers, another (here without the signing key) does not.
+        let other = AccessTokenKeys::generate();
+        assert_eq!(other.verify(&token, NOW, ISS, AUD), Err(JwtError::UnknownKey));
+    }
+
     #[test]
     fn alg_none_and_other_algorithms_are_refused() {
         let keys = AccessTokenKeys::generate();
