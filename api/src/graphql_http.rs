@@ -88,7 +88,7 @@ pub async fn graphql(
         Err(refusal) => return refusal.into_response(),
     };
     let request = request.data(Caller(auth.caller)).data(ClientIp(auth.ip.to_string()));
-    let mut response = state.schema.execute(request).await;
+    let mut response = async_graphql::Executor::execute(&state.schema, request).await;
     // Resolver errors carry their code already (ApiError); what has none comes from parsing,
     // validation, limits or input coercion (an amount with three decimals): the client's input.
     for e in &mut response.errors {

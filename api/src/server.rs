@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
-use passerelle_graphql::{SchemaConfig, ServerInfo, build_schema};
+use passerelle_graphql::{SchemaConfig, ServerInfo, build_gateway};
 use passerelle_migrations::{Migrator, MigratorTrait};
 use sea_orm::DatabaseConnection;
 use secrecy::ExposeSecret;
@@ -96,7 +96,7 @@ pub async fn start(settings: Settings, db: DatabaseConnection, handle_signals: b
         tickets: Some(tickets),
         documents: Default::default(),
     };
-    let schema = build_schema(Some(db.clone()), config);
+    let schema = build_gateway(Some(db.clone()), config);
     let listener = TcpListener::bind(settings.bind).await.with_context(|| format!("binding {}", settings.bind))?;
     let addr = listener.local_addr()?;
     let shutting_down = Arc::new(AtomicBool::new(false));

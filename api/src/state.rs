@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use passerelle_graphql::AppSchema;
+use passerelle_graphql::Gateway;
 use sea_orm::DatabaseConnection;
 
 use crate::config::Settings;
@@ -13,7 +13,8 @@ use crate::config::Settings;
 #[derive(Clone)]
 pub struct AppState {
     pub db: DatabaseConnection,
-    pub schema: AppSchema,
+    /// The schema behind its gateway (trusted documents, kept parses), for both transports.
+    pub schema: Gateway,
     pub auth: Arc<passerelle_domain::auth::AuthConfig>,
     pub settings: Arc<Settings>,
     /// Where requests' proof documents are kept (`object_store`: a local directory by default).

@@ -2,17 +2,17 @@
 //!
 //! The apps and club software send the same few documents all day (registered ones, or their
 //! own), and parsing was 7 % of the server's time on the parent home query (`perf` during
-//! `spending-bench`). Validation still runs on every request: it depends on the variables.
-//! Only documents that parsed and passed the parser's limits (recursion, directives) are kept;
+//! `spending-bench`). The schema still checks the limits (recursion, directives) and validates
+//! on every request: validation depends on the variables. Only documents that parsed are kept;
 //! the cache is bounded in entries and in the size of what it keeps, so hostile traffic can only
 //! evict entries, never grow memory.
 
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
+use async_graphql::Request;
+use async_graphql::parser::parse_query;
 use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{ServerResult, Variables};
 use lru::LruCache;
 
 /// Documents kept (the contract registers 57; staff tools and club software add their own).
@@ -47,37 +47,29 @@ impl DocumentCache {
     }
 }
 
-impl ExtensionFactory for DocumentCache {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(self.clone())
-    }
-}
-
-#[async_trait::async_trait]
-impl Extension for DocumentCache {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let kept = self.lock().get(query).cloned();
+impl DocumentCache {
+    /// Gives `request` its parsed document: a copy of the one kept for its text (execution
+    /// removes `@skip`ped fields from it), or a new parse, kept. A text that does not parse is
+    /// left to the schema, which parses it again and answers with its error.
+    pub fn attach(&self, request: &mut Request) {
+        let kept = self.lock().get(&request.query).cloned();
         if let Some(document) = kept {
-            // The request gets its own copy: execution removes `@skip`ped fields from it.
-            return Ok((*document).clone());
+            request.set_parsed_query((*document).clone());
+            return;
         }
-        let document = next.run(ctx, query, variables).await?;
-        if query.len() <= MAX_LEN {
-            self.lock().put(query.to_owned(), Arc::new(document.clone()));
+        if request.query.len() > MAX_LEN {
+            return;
         }
-        Ok(document)
+        if let Ok(document) = parse_query(&request.query) {
+            self.lock().put(request.query.clone(), Arc::new(document.clone()));
+            request.set_parsed_query(document);
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use async_graphql::{Request, Variables};
+    use async_graphql::{Executor as _, Request, Variables};
     use serde_json::json;
 
     use super::DocumentCache;
@@ -87,7 +79,7 @@ mod tests {
     #[tokio::test]
     async fn a_kept_document_answers_each_request_by_its_own_variables() {
         let cache = DocumentCache::default();
-        let schema = crate::offline_schema_with(cache.clone());
+        let schema = crate::offline_gateway(cache.clone());
         let query = "query($s: Boolean!) { __typename ... @skip(if: $s) { a: __typename } }";
         let run = |skip: bool| {
             let schema = schema.clone();
@@ -104,7 +96,7 @@ mod tests {
         assert_eq!(run(true).await, json!({ "__typename": "Query" }));
         assert_eq!(cache.len(), 1, "one text, one entry");
         // A document that does not parse is not kept, and still answers with its error.
-        let broken = schema.execute("query { __typename").await;
+        let broken = schema.execute(Request::new("query { __typename")).await;
         assert!(!broken.errors.is_empty());
         assert_eq!(cache.len(), 1);
     }

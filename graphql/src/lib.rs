@@ -13,6 +13,7 @@ mod directory;
 pub mod documents;
 pub mod error;
 mod family;
+mod gateway;
 mod live;
 mod loaders;
 mod notifications;
@@ -26,6 +27,7 @@ mod scalars;
 mod server_info;
 mod settlement;
 pub mod trusted;
+pub use gateway::Gateway;
 mod wallet;
 
 use async_graphql::{Enum, ID, MergedObject, SDLExportOptions, Schema};
@@ -129,8 +131,6 @@ pub fn build_schema(db: Option<DatabaseConnection>, config: SchemaConfig) -> App
         .limit_complexity(500)
         .limit_directives(8)
         .limit_recursive_depth(32)
-        .extension(config.trusted_documents)
-        .extension(config.documents.clone())
         .data(Access { dev_back_office: config.dev_back_office && !config.production })
         .data(config.server_info.clone());
     if let Some(uploads) = config.uploads.clone() {
@@ -158,12 +158,18 @@ pub fn build_schema(db: Option<DatabaseConnection>, config: SchemaConfig) -> App
     builder.finish()
 }
 
-/// The schema with no database and no services: for the SDL and for validating documents.
-pub fn offline_schema() -> AppSchema {
-    offline_schema_with(documents::DocumentCache::default())
+/// The schema behind its [`Gateway`] (trusted documents, kept parses): what the server runs.
+pub fn build_gateway(db: Option<DatabaseConnection>, config: SchemaConfig) -> Gateway {
+    let (trusted, documents) = (config.trusted_documents, config.documents.clone());
+    Gateway::new(build_schema(db, config), trusted, documents)
 }
 
-fn offline_schema_with(documents: documents::DocumentCache) -> AppSchema {
+/// The schema with no database and no services: for the SDL and for validating documents.
+pub fn offline_schema() -> AppSchema {
+    offline_gateway(documents::DocumentCache::default()).schema().clone()
+}
+
+fn offline_gateway(documents: documents::DocumentCache) -> Gateway {
     let config = SchemaConfig {
         server_info: ServerInfo::default(),
         production: false,
@@ -178,7 +184,7 @@ fn offline_schema_with(documents: documents::DocumentCache) -> AppSchema {
         trusted_documents: trusted::TrustedDocuments::Allow,
         documents,
     };
-    build_schema(None, config)
+    build_gateway(None, config)
 }
 
 /// The SDL committed as `mobile-contract/schema.graphql`: sorted, so diffs show real changes.

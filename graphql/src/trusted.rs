@@ -9,13 +9,12 @@
 //! software writes its own queries) may send documents. With [`TrustedDocuments::Allow`],
 //! hashes are resolved and documents accepted from everyone.
 //!
-//! It is an extension of the schema, so both transports (HTTP and the WebSocket of
-//! subscriptions) go through it.
+//! The [`crate::gateway::Gateway`] applies it before the schema, so both transports (HTTP and
+//! the WebSocket of subscriptions) go through it.
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest};
 use async_graphql::{ErrorExtensions as _, Request, ServerError, ServerResult, Value};
 use passerelle_domain::auth::{AccountKind, Authenticated};
 use sha2::{Digest, Sha256};
@@ -49,21 +48,13 @@ pub enum TrustedDocuments {
     Allow,
 }
 
-impl ExtensionFactory for TrustedDocuments {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(TrustedExtension(*self))
-    }
-}
-
-struct TrustedExtension(TrustedDocuments);
-
 fn refuse(code: &str, message: &str) -> ServerError {
     let e = async_graphql::Error::new(message).extend_with(|_, ext| ext.set("code", code));
     e.into_server_error(Default::default())
 }
 
 /// Callers that run the apps' registered operations only.
-fn app_caller(caller: Option<&Caller>) -> bool {
+pub(crate) fn app_caller(caller: Option<&Caller>) -> bool {
     match caller.and_then(|c| c.0.as_ref()) {
         None => true,
         Some(Authenticated::ApiClient(_)) => false,
@@ -71,46 +62,37 @@ fn app_caller(caller: Option<&Caller>) -> bool {
     }
 }
 
-#[async_trait::async_trait]
-impl Extension for TrustedExtension {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        mut request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        let hash = match request.extensions.0.get("persistedQuery") {
-            Some(Value::Object(pq)) => match pq.get("sha256Hash") {
-                Some(Value::String(h)) => Some(h.to_ascii_lowercase()),
-                _ => return Err(refuse("BAD_USER_INPUT", "persistedQuery needs a sha256Hash")),
-            },
-            Some(_) => return Err(refuse("BAD_USER_INPUT", "persistedQuery must be an object")),
-            None => None,
-        };
-        // HTTP puts the caller in the request's data, the WebSocket in the connection's.
-        let caller = request.data.get(&std::any::TypeId::of::<Caller>()).and_then(|d| d.downcast_ref::<Caller>());
-        let caller = caller.or_else(|| ctx.data_opt::<Caller>());
-        let enforced = self.0 == TrustedDocuments::Enforce && app_caller(caller);
-        match hash {
-            Some(hash) => {
-                let Some(document) = REGISTRY.get(&hash) else {
-                    return Err(refuse("PERSISTED_QUERY_NOT_FOUND", "unknown persisted query"));
-                };
-                if !request.query.is_empty() && document_hash(&request.query) != hash {
-                    return Err(refuse("BAD_USER_INPUT", "the query does not match its sha256Hash"));
-                }
-                request.query = document.clone();
+/// Puts the registered document of `request`'s `persistedQuery` hash in its place, or refuses
+/// the request: an unknown hash, a document that does not match its hash, or (enforced) an
+/// app's caller sending a document of its own.
+pub(crate) fn resolve(mode: TrustedDocuments, request: &mut Request, app_caller: bool) -> ServerResult<()> {
+    let hash = match request.extensions.0.get("persistedQuery") {
+        Some(Value::Object(pq)) => match pq.get("sha256Hash") {
+            Some(Value::String(h)) => Some(h.to_ascii_lowercase()),
+            _ => return Err(refuse("BAD_USER_INPUT", "persistedQuery needs a sha256Hash")),
+        },
+        Some(_) => return Err(refuse("BAD_USER_INPUT", "persistedQuery must be an object")),
+        None => None,
+    };
+    match hash {
+        Some(hash) => {
+            let Some(document) = REGISTRY.get(&hash) else {
+                return Err(refuse("PERSISTED_QUERY_NOT_FOUND", "unknown persisted query"));
+            };
+            if !request.query.is_empty() && document_hash(&request.query) != hash {
+                return Err(refuse("BAD_USER_INPUT", "the query does not match its sha256Hash"));
             }
-            None if enforced => {
-                return Err(refuse(
-                    "TRUSTED_DOCUMENT_REQUIRED",
-                    "send a registered operation: extensions.persistedQuery.sha256Hash",
-                ));
-            }
-            None => {}
+            request.query = document.clone();
         }
-        next.run(ctx, request).await
+        None if mode == TrustedDocuments::Enforce && app_caller => {
+            return Err(refuse(
+                "TRUSTED_DOCUMENT_REQUIRED",
+                "send a registered operation: extensions.persistedQuery.sha256Hash",
+            ));
+        }
+        None => {}
     }
+    Ok(())
 }
 
 /// The number of registered documents (start-up log, tests).

@@ -19,7 +19,10 @@
 //! Steps 3 to 5 reach the database in one round trip, in that order: one statement of
 //! data-modifying `WITH` clauses on PostgreSQL, one call of several statements on SQLite
 //! (`writes.rs`). On PostgreSQL the first hold's update of step 2 also rides in step 1's
-//! statement ([`claim`]): a redemption is the claim, the writes and the commit.
+//! statement ([`claim`]). And on PostgreSQL an operation that needs no read before its writes
+//! (no void, no expiry, no `after`; the holds it posts known to the caller) is first tried as
+//! one statement with no `BEGIN` nor `COMMIT` (`one_statement`): a redemption is then one
+//! round trip, and only what that statement could not decide comes here.
 //!
 //! Every transaction takes locks in one global order (holds, limited accounts, unlimited
 //! accounts; each by id), so two operations never wait on each other in a cycle. Deadlock or
