@@ -9,6 +9,7 @@
 //! one call: each statement sent alone is a hop to the connection's own thread and back while
 //! the file's one write lock is held, so a payment's six hops became four.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, FromQueryResult, Value};
@@ -36,12 +37,12 @@ impl Piece {
     }
 
     /// The SQL with each time parameter `$n` read as `(clock + $n)` (`None`: as it is).
-    fn timed(&self, clock: Option<&str>) -> String {
+    fn timed(&self, clock: Option<&str>) -> Cow<'_, str> {
         match clock {
-            Some(clock) if !self.times.is_empty() => map_params(&self.sql, |n| {
+            Some(clock) if !self.times.is_empty() => Cow::Owned(map_params(&self.sql, |n| {
                 if self.times.contains(&n) { format!("({clock} + ${n})") } else { format!("${n}") }
-            }),
-            _ => self.sql.clone(),
+            })),
+            _ => Cow::Borrowed(&self.sql),
         }
     }
 }
