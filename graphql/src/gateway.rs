@@ -31,10 +31,6 @@ impl Gateway {
         Gateway { schema, trusted, documents }
     }
 
-    pub fn schema(&self) -> &AppSchema {
-        &self.schema
-    }
-
     /// The request as the schema runs it, or the refusal. HTTP puts the caller in the
     /// request's data, the WebSocket in the connection's (`session`).
     fn prepare(&self, mut request: Request, session: Option<&Data>) -> Result<Request, ServerError> {

@@ -166,11 +166,17 @@ pub fn build_gateway(db: Option<DatabaseConnection>, config: SchemaConfig) -> Ga
 
 /// The schema with no database and no services: for the SDL and for validating documents.
 pub fn offline_schema() -> AppSchema {
-    offline_gateway(documents::DocumentCache::default()).schema().clone()
+    build_schema(None, offline_config(documents::DocumentCache::default()))
 }
 
+/// The same behind its gateway, with `documents` as its cache (tests of the cache).
+#[cfg(test)]
 fn offline_gateway(documents: documents::DocumentCache) -> Gateway {
-    let config = SchemaConfig {
+    build_gateway(None, offline_config(documents))
+}
+
+fn offline_config(documents: documents::DocumentCache) -> SchemaConfig {
+    SchemaConfig {
         server_info: ServerInfo::default(),
         production: false,
         uploads: None,
@@ -183,8 +189,7 @@ fn offline_gateway(documents: documents::DocumentCache) -> Gateway {
         notification_events: NotificationEvents::default(),
         trusted_documents: trusted::TrustedDocuments::Allow,
         documents,
-    };
-    build_gateway(None, config)
+    }
 }
 
 /// The SDL committed as `mobile-contract/schema.graphql`: sorted, so diffs show real changes.

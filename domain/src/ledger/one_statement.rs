@@ -22,12 +22,9 @@ use uuid::Uuid;
 use super::holds::{ResolvedHold, book_resolution, resolution_update};
 use super::idempotency::Clock;
 use super::model::*;
-use super::service::{Deltas, book_legs, key_claim, key_values};
+use super::service::{Deltas, KEY_CLOCK, book_legs, key_claim, key_values, resolutions};
 use super::writes::{Piece, Pieces, Rows, pieces, with_updates};
 use crate::db::{is_retryable, sqlstate, stmt};
-
-/// The operation's time inside the statement: when its key was claimed.
-const CLOCK: &str = "(SELECT created_at_us FROM k)";
 
 /// The SQLSTATE of `ledger_missed()`.
 const MISSED: &str = "PSL01";
@@ -43,20 +40,16 @@ pub(super) async fn execute(
     if backend != DbBackend::Postgres {
         return Ok(None);
     }
-    // A void or an expiry may send the credit to expired credit, which takes a read first.
+    // Only posts of known holds: a void or an expiry may send the credit to expired credit,
+    // which takes a read first. Holds are locked in id order, as on the usual path.
     let mut holds = vec![];
-    for (i, leg) in op.legs.iter().enumerate() {
-        match leg {
-            Leg::Transfer { .. } | Leg::Hold { .. } => {}
-            Leg::Post { hold, .. } => match op.known_holds.iter().find(|h| h.hold == *hold) {
-                Some(terms) => holds.push((i, *terms)),
-                None => return Ok(None),
-            },
-            Leg::Void { .. } | Leg::Expire { .. } => return Ok(None),
+    for (i, hold) in resolutions(op) {
+        let known = op.known_holds.iter().find(|h| h.hold == hold);
+        match (&op.legs[i], known) {
+            (Leg::Post { .. }, Some(terms)) => holds.push((i, *terms)),
+            _ => return Ok(None),
         }
     }
-    // Holds are locked in id order, as the usual path does.
-    holds.sort_by_key(|(_, t)| t.hold);
 
     // Booked at time 0: every time written is an offset from the clock.
     let op_id = Uuid::now_v7();
@@ -78,7 +71,7 @@ pub(super) async fn execute(
         // The hold must still be pending, unexpired, and as the caller read it.
         let guard = "AND debit_account_id = $3 AND debit_limited = $4 AND credit_account_id = $5 \
                      AND credit_limited = $6 AND amount = $7";
-        let sql = resolution_update(&op.legs[*i], "$1", "$2", CLOCK, guard);
+        let sql = resolution_update(&op.legs[*i], "$1", "$2", KEY_CLOCK, guard);
         let values = vec![
             t.hold.into(),
             op_id.into(),
@@ -92,9 +85,9 @@ pub(super) async fn execute(
     }
     // One row from the key, each hold, each wallet and each shared book (one shard row each).
     let expected = first.len() + deltas.limited.len() + deltas.unlimited.len();
-    let (with, reads, values) = with_updates(first, limited, rows, shared, Some(CLOCK));
+    let (with, reads, values) = with_updates(first, limited, rows, shared, Some(KEY_CLOCK));
     let sql = format!(
-        "{with} SELECT CASE WHEN (SELECT count(*) FROM ({reads}) r) = {expected} THEN {CLOCK} \
+        "{with} SELECT CASE WHEN (SELECT count(*) FROM ({reads}) r) = {expected} THEN {KEY_CLOCK} \
          ELSE ledger_missed() END AS created_at_us"
     );
     let now = match Clock::find_by_statement(stmt(backend, &sql, values)).one(db).await {

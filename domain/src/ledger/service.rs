@@ -129,9 +129,13 @@ async fn try_execute(
     }
 }
 
-/// The first hold an operation resolves, by hold id (the order its holds are locked in).
-fn first_resolution(op: &Operation) -> Option<(usize, TransferId)> {
-    op.legs.iter().enumerate().filter_map(|(i, l)| resolution_hold(l).map(|h| (i, h))).min_by_key(|(_, h)| *h)
+/// The legs that resolve a hold, with their holds, in hold-id order: the order holds are
+/// locked in, on every path.
+pub(super) fn resolutions(op: &Operation) -> Vec<(usize, TransferId)> {
+    let mut found: Vec<(usize, TransferId)> =
+        op.legs.iter().enumerate().filter_map(|(i, l)| resolution_hold(l).map(|h| (i, h))).collect();
+    found.sort_by_key(|(_, h)| *h);
+    found
 }
 
 /// What claiming the key found on PostgreSQL: the first hold's resolving update, already run.
@@ -150,14 +154,13 @@ async fn claim(
     let backend = txn.get_database_backend();
     let insert = key_claim(backend);
     let mut values = key_values(op_id, op, fingerprint);
-    let first = first_resolution(op).filter(|_| backend == DbBackend::Postgres);
+    let first = resolutions(op).first().copied().filter(|_| backend == DbBackend::Postgres);
     let Some((leg, hold)) = first else {
         let clock = Clock::find_by_statement(stmt(backend, &insert, values)).one(txn).await?;
         return Ok(clock.map(|c| (c.created_at_us, None)));
     };
     values.push(hold.into());
-    let now = "(SELECT created_at_us FROM k)";
-    let update = resolution_update(&op.legs[leg], "$5", "$1", now, "AND EXISTS (SELECT 1 FROM k)");
+    let update = resolution_update(&op.legs[leg], "$5", "$1", KEY_CLOCK, "AND EXISTS (SELECT 1 FROM k)");
     let sql = format!(
         "WITH k AS ({insert}), h AS ({update}) SELECT k.created_at_us, h.debit_account_id, h.debit_limited, \
          h.credit_account_id, h.credit_limited, h.amount FROM k LEFT JOIN h ON TRUE"
@@ -167,6 +170,9 @@ async fn claim(
     let resolved = ClaimedHold::from_query_result(&row, "")?.resolved();
     Ok(Some((clock.created_at_us, Some((leg, resolved)))))
 }
+
+/// The operation's time inside a statement whose clause `k` is [`key_claim`].
+pub(super) const KEY_CLOCK: &str = "(SELECT created_at_us FROM k)";
 
 /// The insert that claims an operation's key (`$1` the operation, `$2` the scope, `$3` the
 /// key, `$4` the fingerprint), returning the database clock, or nothing if the key is taken.
@@ -217,11 +223,8 @@ async fn apply(
     mut first: FirstHold,
 ) -> Result<Outcome, LedgerError> {
     let mut deltas = Deltas::default();
-    let mut resolutions: Vec<(usize, TransferId)> =
-        op.legs.iter().enumerate().filter_map(|(i, l)| resolution_hold(l).map(|h| (i, h))).collect();
-    resolutions.sort_by_key(|(_, h)| *h);
     let mut resolved: Vec<Vec<TransferRecord>> = vec![vec![]; op.legs.len()];
-    for (i, _) in resolutions {
+    for (i, _) in resolutions(op) {
         let ran = first.take_if(|(leg, _)| *leg == i).map(|(_, row)| row);
         resolved[i] = resolve_hold(db, op_id, now, &op.legs[i], &mut deltas, ran).await?;
     }

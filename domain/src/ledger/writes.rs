@@ -239,7 +239,7 @@ fn with_statement(pieces: Vec<Piece>) -> (String, Vec<Value>) {
             sql.push_str(&format!("{}w{i} AS ({shifted})", if i > 0 { ", " } else { "" }));
         } else if i == 0 {
             // One piece: no WITH.
-            sql = shifted;
+            sql = shifted.into_owned();
         } else {
             sql.push(' ');
             sql.push_str(&shifted);
@@ -250,12 +250,12 @@ fn with_statement(pieces: Vec<Piece>) -> (String, Vec<Value>) {
 }
 
 /// `sql` with every `$n` renumbered `$(n + by)` (the pieces' SQL holds no `$` otherwise).
-fn shift_params(sql: &str, by: usize) -> String {
+fn shift_params(sql: &str, by: usize) -> Cow<'_, str> {
     if by == 0 {
         // The first piece of every statement, and most statements have one.
-        return sql.to_owned();
+        return Cow::Borrowed(sql);
     }
-    map_params(sql, |n| format!("${}", n + by))
+    Cow::Owned(map_params(sql, |n| format!("${}", n + by)))
 }
 
 /// `sql` with every parameter `$n` replaced by `f(n)`.

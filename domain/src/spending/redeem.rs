@@ -194,7 +194,8 @@ pub async fn redeem_ticket(db: &DatabaseConnection, partner: Uuid, input: &Redee
     }
     // Everything the operation needs is on the ticket's row: no second read of the pass.
     let scope = Scope::campaign(ticket.funder_id, ticket.campaign_id);
-    let clearing = AccountRef { id: ticket.hold_credit_account_id, limited: false, scope };
+    // Where the hold put the money: the redemption passes it on from there.
+    let clearing = AccountRef { id: hold.credit, limited: false, scope };
     let payable = match book {
         Some(id) => AccountRef { id, limited: false, scope: Scope::funder(ticket.funder_id) },
         // The partner's first payment by this funder opens its book.

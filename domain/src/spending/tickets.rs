@@ -44,8 +44,6 @@ pub struct Ticket {
     pub created_at_us: i64,
     pub pupil_given_name: String,
     pub campaign_id: Uuid,
-    /// Where the hold put the money: a redemption passes it on from there.
-    pub hold_credit_account_id: Uuid,
 }
 
 impl Ticket {
