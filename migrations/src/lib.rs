@@ -33,6 +33,7 @@ mod m0020_outbox_feed_index;
 mod m0021_refresh_chain;
 mod m0022_drop_outbox_notify;
 mod m0023_ledger_missed;
+mod m0024_partial_indexes;
 mod util;
 
 /// The ordered list of migrations.
@@ -64,6 +65,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0021_refresh_chain::Migration),
             Box::new(m0022_drop_outbox_notify::Migration),
             Box::new(m0023_ledger_missed::Migration),
+            Box::new(m0024_partial_indexes::Migration),
         ]
     }
 }

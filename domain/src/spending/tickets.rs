@@ -258,18 +258,31 @@ pub async fn latest_tickets<C: ConnectionTrait>(
     // whole hold and pass tables on every call (1.3 ms, half the home query's database
     // time). Asked pass by pass (a LATERAL join on the list), each level is an index lookup
     // whatever the statistics: 0.1 ms. SQLite has no LATERAL, and walks the indexes anyway.
+    //
+    // Open tickets (the home screen's) are pending holds, and a wallet holds money exactly
+    // while it has one (the ledger's `debits_pending`, checked by the audit). A pass with
+    // nothing held has no open ticket, which two lookups of its wallets tell without reading
+    // its tickets, one by one, to compute their status.
     let tickets = ticket_select(backend);
+    let held = |pass: &str| {
+        format!(
+            "($2 <> 'issued' OR EXISTS (SELECT 1 FROM ledger_account a WHERE a.owner_id = {pass} \
+             AND a.kind = 'pass_wallet' AND a.debits_pending > 0))"
+        )
+    };
     let sql = if backend == sea_orm::DbBackend::Postgres {
         format!(
             "SELECT y.* FROM unnest(CAST($3 AS uuid[])) AS q(pass_id) CROSS JOIN LATERAL \
-             (SELECT * FROM ({tickets}) x WHERE x.pass_id = q.pass_id AND ($2 = '' OR x.status = $2) \
-             ORDER BY x.created_at_us DESC, x.id DESC LIMIT $1) y ORDER BY y.pass_id, y.created_at_us DESC, y.id DESC"
+             (SELECT * FROM ({tickets}) x WHERE x.pass_id = q.pass_id AND ($2 = '' OR x.status = $2) AND {} \
+             ORDER BY x.created_at_us DESC, x.id DESC LIMIT $1) y ORDER BY y.pass_id, y.created_at_us DESC, y.id DESC",
+            held("q.pass_id")
         )
     } else {
         format!(
             "SELECT * FROM (SELECT x.*, ROW_NUMBER() OVER (PARTITION BY x.pass_id ORDER BY x.created_at_us DESC, x.id DESC) \
-             AS rn FROM ({tickets}) x WHERE {list} AND ($2 = '' OR x.status = $2)) y WHERE y.rn <= $1 \
-             ORDER BY y.pass_id, y.created_at_us DESC, y.id DESC"
+             AS rn FROM ({tickets}) x WHERE {list} AND ($2 = '' OR x.status = $2) AND {}) y WHERE y.rn <= $1 \
+             ORDER BY y.pass_id, y.created_at_us DESC, y.id DESC",
+            held("x.pass_id")
         )
     };
     let mut values: Vec<Value> = vec![(first as i64).into(), status.map(|s| s.to_string()).unwrap_or_default().into()];
