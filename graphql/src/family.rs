@@ -6,10 +6,10 @@ use async_graphql::{ComplexObject, Context, ID, InputObject, Object, SimpleObjec
 use chrono::NaiveDate;
 use passerelle_domain::Error;
 use passerelle_domain::auth::{self, AccountKind, Principal};
-use passerelle_domain::school::query::{PupilRow, linked_children, list_pupils_by_ids};
+use passerelle_domain::school::query::{PupilRow, list_pupils_by_ids};
 use uuid::Uuid;
 
-use crate::loaders::{Loaders, PupilPasses};
+use crate::loaders::{Loaders, ParentChildren, PupilPasses};
 use crate::wallet::Pass;
 use sea_orm::DatabaseConnection;
 
@@ -101,8 +101,8 @@ impl FamilyQuery {
     #[graphql(guard = "SignedIn")]
     async fn children(&self, ctx: &Context<'_>) -> ApiResult<Vec<Child>> {
         let p = parent(ctx)?;
-        let db = ctx.data_unchecked::<DatabaseConnection>();
-        let children = linked_children(db, p.account.id).await?;
+        let loaders = ctx.data_unchecked::<Loaders>();
+        let children = loaders.load_one(ParentChildren(p.account.id)).await?.unwrap_or_default();
         Ok(children
             .into_iter()
             .map(|c| {

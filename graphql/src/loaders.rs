@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 
 use async_graphql::dataloader::{DataLoader, Loader};
+use passerelle_domain::school::query::{LinkedChild, linked_children_of};
 use passerelle_domain::spending::{self, Pass, PassTransaction, Ticket, TicketStatus, WalletBalance};
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
@@ -23,6 +24,10 @@ pub type Loaders = DataLoader<HomeLoader>;
 pub fn loaders(db: DatabaseConnection) -> Loaders {
     DataLoader::new(HomeLoader { db }, tokio::spawn)
 }
+
+/// A parent's linked children.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ParentChildren(pub Uuid);
 
 /// The passes of a pupil.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -47,6 +52,17 @@ fn by<G: std::hash::Hash + Eq, T>(pairs: impl IntoIterator<Item = (G, T)>) -> Ha
         out.entry(g).or_default().push(t);
     }
     out
+}
+
+impl Loader<ParentChildren> for HomeLoader {
+    type Value = Vec<LinkedChild>;
+    type Error = ApiError;
+
+    async fn load(&self, keys: &[ParentChildren]) -> Result<HashMap<ParentChildren, Vec<LinkedChild>>, ApiError> {
+        let accounts: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+        let children = linked_children_of(&self.db, &accounts).await?;
+        Ok(by(children.into_iter().map(|(account, child)| (ParentChildren(account), child))))
+    }
 }
 
 impl Loader<PupilPasses> for HomeLoader {

@@ -105,8 +105,8 @@ async fn a_redemption_reads_once_before_its_operation() {
 }
 
 /// The home query's loader is shared by the schema's requests: parents who open the app at the
-/// same moment share its statements (passes, wallets, history, tickets), and each still sees
-/// their own children and passes only.
+/// same moment share its statements (children, passes, wallets, history, tickets), and each
+/// still sees their own children and passes only.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn parents_at_the_same_moment_each_see_their_own_children() {
     use passerelle_domain::auth::{AccountKind, create_account};

@@ -65,21 +65,29 @@ pub struct LinkedChild {
 
 #[derive(FromQueryResult)]
 struct SchoolColumns {
+    link_account_id: Uuid,
     school_uai: Option<String>,
     school_name: Option<String>,
     school_commune: Option<String>,
 }
 
-/// The children of a parent's live links, oldest link first, each with its collège: the
-/// home screen's first level in one statement.
-pub async fn linked_children<C: ConnectionTrait>(db: &C, account: Uuid) -> Result<Vec<LinkedChild>> {
+/// The children of these parents' live links, oldest link first, each with its collège, as
+/// pairs of (account, child): the home screen's first level in one statement. The home screens
+/// of every parent asking at that moment share it (a DataLoader), rather than each taking a
+/// pooled connection for its own.
+pub async fn linked_children_of<C: ConnectionTrait>(db: &C, accounts: &[Uuid]) -> Result<Vec<(Uuid, LinkedChild)>> {
+    if accounts.is_empty() {
+        return Ok(vec![]);
+    }
+    let backend = db.get_database_backend();
+    let (list, values) = crate::db::in_ids(backend, "l.account_id", 1, accounts);
     let sql = format!(
-        "SELECT {PUPIL_COLUMNS}, s.uai AS school_uai, s.name AS school_name, s.city AS school_commune \
-         FROM family_link l JOIN pupil p ON p.id = l.pupil_id \
+        "SELECT {PUPIL_COLUMNS}, l.account_id AS link_account_id, s.uai AS school_uai, s.name AS school_name, \
+         s.city AS school_commune FROM family_link l JOIN pupil p ON p.id = l.pupil_id \
          LEFT JOIN school s ON s.funder_id = p.funder_id AND s.uai = p.uai \
-         WHERE l.account_id = $1 AND l.revoked_at_us IS NULL ORDER BY l.created_at_us, l.pupil_id"
+         WHERE {list} AND l.revoked_at_us IS NULL ORDER BY l.created_at_us, l.pupil_id"
     );
-    let rows = db.query_all_raw(stmt(db.get_database_backend(), &sql, [account.into()])).await?;
+    let rows = db.query_all_raw(stmt(backend, &sql, values)).await?;
     let mut children = Vec::with_capacity(rows.len());
     for row in rows {
         let s = SchoolColumns::from_query_result(&row, "")?;
@@ -87,7 +95,8 @@ pub async fn linked_children<C: ConnectionTrait>(db: &C, account: Uuid) -> Resul
             (Some(uai), Some(name)) => Some(SchoolInfo { uai, name, commune: s.school_commune }),
             _ => None,
         };
-        children.push(LinkedChild { pupil: PupilRow::from_query_result(&row, "")?, school });
+        let child = LinkedChild { pupil: PupilRow::from_query_result(&row, "")?, school };
+        children.push((s.link_account_id, child));
     }
     Ok(children)
 }
