@@ -63,8 +63,9 @@ pub struct LinkedChild {
     pub school: Option<SchoolInfo>,
 }
 
+/// What a child's row adds to its pupil: the parent it is linked to and its collège.
 #[derive(FromQueryResult)]
-struct SchoolColumns {
+struct LinkColumns {
     link_account_id: Uuid,
     school_uai: Option<String>,
     school_name: Option<String>,
@@ -90,7 +91,7 @@ pub async fn linked_children_of<C: ConnectionTrait>(db: &C, accounts: &[Uuid]) -
     let rows = db.query_all_raw(stmt(backend, &sql, values)).await?;
     let mut children = Vec::with_capacity(rows.len());
     for row in rows {
-        let s = SchoolColumns::from_query_result(&row, "")?;
+        let s = LinkColumns::from_query_result(&row, "")?;
         let school = match (s.school_uai, s.school_name) {
             (Some(uai), Some(name)) => Some(SchoolInfo { uai, name, commune: s.school_commune }),
             _ => None,
