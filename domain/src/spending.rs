@@ -34,7 +34,7 @@ pub use books::SpendCaller;
 pub(crate) use card::block_card_in;
 pub use card::{ChargeCard, MAX_PIN_FAILURES, charge_card, report_lost_card, set_card_pin};
 pub use keys::{TICKET_JWT_TYPE, TicketClaims, TicketKeys, jwks};
-pub(crate) use pass::pass_by_id;
+pub(crate) use pass::{PASS_COLUMNS_AS_PASS, pass_by_id};
 pub use pass::{
     Pass, PassStatus, PassTransaction, TransactionStatus, WalletBalance, latest_transactions, pass_for_parent,
     passes_of_pupils, transactions, wallet_balances,

@@ -7,6 +7,7 @@ use chrono::NaiveDate;
 use passerelle_domain::Error;
 use passerelle_domain::auth::{self, AccountKind, Principal};
 use passerelle_domain::school::query::{PupilRow, list_pupils_by_ids};
+use passerelle_domain::spending;
 use uuid::Uuid;
 
 use crate::loaders::{Loaders, ParentChildren, PupilPasses};
@@ -53,20 +54,32 @@ pub struct Child {
     pub boursier: Option<bool>,
     #[graphql(skip)]
     pub pupil: Uuid,
+    /// The child's passes when the read that found the child brought them (`children`).
+    #[graphql(skip)]
+    pub passes: Option<Vec<spending::Pass>>,
+}
+
+impl Child {
+    /// The child's passes, newest campaign first: those read with the child, or a batched load.
+    async fn known_passes(&self, ctx: &Context<'_>) -> ApiResult<Vec<spending::Pass>> {
+        match &self.passes {
+            Some(passes) => Ok(passes.clone()),
+            None => Ok(ctx.data_unchecked::<Loaders>().load_one(PupilPasses(self.pupil)).await?.unwrap_or_default()),
+        }
+    }
 }
 
 #[ComplexObject]
 impl Child {
     /// The child's passes, newest campaign first.
     async fn passes(&self, ctx: &Context<'_>) -> ApiResult<Vec<Pass>> {
-        let passes = ctx.data_unchecked::<Loaders>().load_one(PupilPasses(self.pupil)).await?.unwrap_or_default();
-        Ok(passes.into_iter().map(Into::into).collect())
+        Ok(self.known_passes(ctx).await?.into_iter().map(Into::into).collect())
     }
 
     /// The pass of one campaign (default: the newest).
     async fn pass(&self, ctx: &Context<'_>, campaign_id: Option<ID>) -> ApiResult<Option<Pass>> {
         let campaign = campaign_id.as_ref().map(|c| parse_id(c, "campaignId")).transpose()?;
-        let passes = ctx.data_unchecked::<Loaders>().load_one(PupilPasses(self.pupil)).await?.unwrap_or_default();
+        let passes = self.known_passes(ctx).await?;
         Ok(passes.into_iter().find(|p| campaign.is_none_or(|c| c == p.campaign_id)).map(Into::into))
     }
 }
@@ -83,6 +96,7 @@ impl From<PupilRow> for Child {
             class_name: p.class_name,
             grade_level: p.grade.map(Into::into),
             boursier: p.boursier,
+            passes: None,
         }
     }
 }
@@ -107,6 +121,7 @@ impl FamilyQuery {
             .into_iter()
             .map(|c| {
                 let mut child = Child::from(c.pupil);
+                child.passes = Some(c.passes);
                 if let Some(s) = c.school {
                     child.school.name = Some(s.name);
                     child.school.commune = s.commune;

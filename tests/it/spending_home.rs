@@ -1,7 +1,8 @@
 //! The statement budgets of the two busiest requests. The parent app's home query runs a
-//! bounded number of SQL statements, whatever the number of children: each level (passes,
-//! wallets, last transactions, open tickets, schools) is loaded for all children at once. A
-//! club's redemption reads what it needs in one statement before its one ledger operation.
+//! bounded number of SQL statements, whatever the number of children: each level (children
+//! with their schools and passes; wallets, last transactions, open tickets) is loaded for all
+//! children at once. A club's redemption reads what it needs in one statement before its one
+//! ledger operation.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -52,8 +53,8 @@ async fn the_home_query_costs_the_same_statements_for_one_child_or_six() {
     let one = home_statements(1).await;
     let six = home_statements(6).await;
     assert_eq!(one, six, "statements grow with the children: {one} for one, {six} for six");
-    // Authentication, children with their schools, passes, wallets, history, tickets.
-    assert!(six <= 6, "{six} statements");
+    // Authentication, children with their schools and passes, wallets, history, tickets.
+    assert!(six <= 5, "{six} statements");
 }
 
 /// Authentication (the API client), the ticket with its hold and the caller's terms and book,
@@ -217,4 +218,65 @@ async fn a_passs_history_pages_without_gaps_or_repeats_and_each_pass_gets_its_ne
         let whole = transactions(db, *pass, &Page { first: 100, after: None }).await.expect("history");
         assert_eq!(ids(&mine), ids(&whole[..whole.len().min(3)]), "pass {i}: its three newest lines");
     }
+}
+
+/// The home screen's first level in one read: each parent's children in link order, each with
+/// its collège and every pass, newest campaign first; a child with no pass yet has none; a
+/// child linked to two parents comes to each; a revoked link brings nothing.
+#[tokio::test]
+async fn linked_children_come_with_their_collège_and_passes_newest_campaign_first() {
+    use passerelle_domain::auth::{AccountKind, create_account};
+    use passerelle_domain::campaign::{Policy, upsert_campaign};
+    use passerelle_domain::db::stmt;
+    use passerelle_domain::school::query::linked_children_of;
+    use passerelle_domain::usecase::recompute_and_grant;
+    use passerelle_tests::accounts::PASSWORD;
+    use passerelle_tests::school::{PupilSeed, insert_pupils};
+    use passerelle_tests::spending::link;
+    use sea_orm::ConnectionTrait as _;
+    use uuid::Uuid;
+    let test_db = passerelle_tests::fresh_db().await;
+    let db = &test_db.db;
+    let f = family(db, 2, false).await;
+    // The next school year's campaign: both pupils get a second pass.
+    let policy = Policy::pass_plus("92", 2027);
+    let next = upsert_campaign(db, f.funder, 2027, "Pass+ 2027-2028", &policy, "test").await.expect("campaign").id;
+    recompute_and_grant(db, next, &|_, _| {}).await.expect("grant");
+    // A pupil entered after the grants: linked, no pass.
+    let seed = PupilSeed { key: "late", grade: "6E", uai: "0921778H", boursier: false };
+    let late = insert_pupils(db, f.funder, &[seed]).await[0];
+    link(db, f.parent, late).await;
+    // Another parent: pupil 1 linked, pupil 0 linked then revoked.
+    let other = create_account(db, AccountKind::Parent, "other@example.org", PASSWORD, "O", true, &[]).await;
+    let other = other.expect("other parent").0.id;
+    link(db, other, f.passes[0].pupil_id).await;
+    link(db, other, f.passes[1].pupil_id).await;
+    let backend = db.get_database_backend();
+    let school = "INSERT INTO school (id, funder_id, source_key, uai, uai_valid, name, city, fingerprint, \
+                  created_at_us, updated_at_us) VALUES ($1, $2, 'c1', '0921778H', TRUE, 'Collège Romain Rolland', \
+                  'Bagneux', 'fp', 1, 1)";
+    db.execute_raw(stmt(backend, school, [Uuid::now_v7().into(), f.funder.into()])).await.expect("school");
+    let revoke = "UPDATE family_link SET revoked_at_us = 1 WHERE account_id = $1 AND pupil_id = $2";
+    db.execute_raw(stmt(backend, revoke, [other.into(), f.passes[0].pupil_id.into()])).await.expect("revoke");
+
+    let got = linked_children_of(db, &[other, f.parent]).await.expect("children");
+    let seen: Vec<(Uuid, Uuid, Vec<i32>)> = got
+        .iter()
+        .map(|(account, c)| (*account, c.pupil.id, c.passes.iter().map(|p| p.school_year).collect()))
+        .collect();
+    let (p0, p1) = (f.passes[0].pupil_id, f.passes[1].pupil_id);
+    let expected = vec![
+        (f.parent, p0, vec![2027, 2026]),
+        (f.parent, p1, vec![2027, 2026]),
+        (f.parent, late, vec![]),
+        (other, p1, vec![2027, 2026]),
+    ];
+    // Links in creation order: the parent's three came before the other's.
+    assert_eq!(seen, expected);
+    for (_, c) in &got {
+        assert!(c.passes.iter().all(|p| p.pupil_id == c.pupil.id), "{c:?}");
+        let school = c.school.as_ref().map(|s| (s.uai.as_str(), s.name.as_str(), s.commune.as_deref()));
+        assert_eq!(school, Some(("0921778H", "Collège Romain Rolland", Some("Bagneux"))), "{c:?}");
+    }
+    assert_eq!(got[0].1.passes[1], f.passes[0], "the 2026 pass as the pass reads give it");
 }

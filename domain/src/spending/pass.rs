@@ -41,6 +41,14 @@ pub(super) const PASS_SELECT: &str = "SELECT p.id, p.pupil_id, p.campaign_id, c.
     p.status, p.pin_hash IS NOT NULL AS has_pin, c.generation_deadline_us, c.validation_deadline_us, p.created_at_us \
     FROM pass p JOIN campaign c ON c.id = p.campaign_id";
 
+/// A [`Pass`]'s columns for reads that join passes to other rows: from `pass ps` and its
+/// `campaign pc`, each named `pass_<field>` (read back with the prefix `pass_`).
+pub(crate) const PASS_COLUMNS_AS_PASS: &str = "ps.id AS pass_id, ps.pupil_id AS pass_pupil_id, \
+    ps.campaign_id AS pass_campaign_id, pc.funder_id AS pass_funder_id, pc.school_year AS pass_school_year, \
+    ps.number AS pass_number, ps.status AS pass_status, ps.pin_hash IS NOT NULL AS pass_has_pin, \
+    pc.generation_deadline_us AS pass_generation_deadline_us, \
+    pc.validation_deadline_us AS pass_validation_deadline_us, ps.created_at_us AS pass_created_at_us";
+
 /// A pass of a child linked to `account`, or `NOT_FOUND` (another family's pass included).
 pub async fn pass_for_parent<C: ConnectionTrait>(db: &C, account: Uuid, pass: Uuid) -> Result<Pass> {
     let sql = format!(
