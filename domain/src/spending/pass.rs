@@ -37,17 +37,34 @@ pub struct Pass {
     pub created_at_us: i64,
 }
 
-pub(super) const PASS_SELECT: &str = "SELECT p.id, p.pupil_id, p.campaign_id, c.funder_id, c.school_year, p.number, \
-    p.status, p.pin_hash IS NOT NULL AS has_pin, c.generation_deadline_us, c.validation_deadline_us, p.created_at_us \
-    FROM pass p JOIN campaign c ON c.id = p.campaign_id";
+/// A [`Pass`]'s columns from the pass table aliased `$pass` and its campaign aliased
+/// `$campaign`, each named `$prefix<field>`: the one list for every read of a pass, alone
+/// ([`PASS_SELECT`]) or joined to other rows ([`PASS_COLUMNS_AS_PASS`]).
+#[rustfmt::skip]
+macro_rules! pass_columns {
+    ($pass:literal, $campaign:literal, $prefix:literal) => {
+        concat!(
+            $pass, ".id AS ", $prefix, "id, ",
+            $pass, ".pupil_id AS ", $prefix, "pupil_id, ",
+            $pass, ".campaign_id AS ", $prefix, "campaign_id, ",
+            $campaign, ".funder_id AS ", $prefix, "funder_id, ",
+            $campaign, ".school_year AS ", $prefix, "school_year, ",
+            $pass, ".number AS ", $prefix, "number, ",
+            $pass, ".status AS ", $prefix, "status, ",
+            $pass, ".pin_hash IS NOT NULL AS ", $prefix, "has_pin, ",
+            $campaign, ".generation_deadline_us AS ", $prefix, "generation_deadline_us, ",
+            $campaign, ".validation_deadline_us AS ", $prefix, "validation_deadline_us, ",
+            $pass, ".created_at_us AS ", $prefix, "created_at_us"
+        )
+    };
+}
+
+pub(super) const PASS_SELECT: &str =
+    concat!("SELECT ", pass_columns!("p", "c", ""), " FROM pass p JOIN campaign c ON c.id = p.campaign_id");
 
 /// A [`Pass`]'s columns for reads that join passes to other rows: from `pass ps` and its
 /// `campaign pc`, each named `pass_<field>` (read back with the prefix `pass_`).
-pub(crate) const PASS_COLUMNS_AS_PASS: &str = "ps.id AS pass_id, ps.pupil_id AS pass_pupil_id, \
-    ps.campaign_id AS pass_campaign_id, pc.funder_id AS pass_funder_id, pc.school_year AS pass_school_year, \
-    ps.number AS pass_number, ps.status AS pass_status, ps.pin_hash IS NOT NULL AS pass_has_pin, \
-    pc.generation_deadline_us AS pass_generation_deadline_us, \
-    pc.validation_deadline_us AS pass_validation_deadline_us, ps.created_at_us AS pass_created_at_us";
+pub(crate) const PASS_COLUMNS_AS_PASS: &str = pass_columns!("ps", "pc", "pass_");
 
 /// A pass of a child linked to `account`, or `NOT_FOUND` (another family's pass included).
 pub async fn pass_for_parent<C: ConnectionTrait>(db: &C, account: Uuid, pass: Uuid) -> Result<Pass> {
