@@ -3,13 +3,15 @@
 //! `main.rs` only parses the command line; everything else is here so the end-to-end tests
 //! start the very same server on a random port.
 
-/// mimalloc rather than glibc's malloc: a GraphQL answer is built from many small allocations
-/// (values, maps, strings), freed on whichever worker thread the request ends. In interleaved
-/// rounds of the spending bench over four sittings it gave 10–28 % more home screens per second
-/// and a lower p99, redemptions within the noise (README, spending section). The roster import
-/// was 15–18 % slower with it in one sitting and the same within the noise in the next; its
-/// peak RSS is about twice glibc's (63 MB against 35 MB for 100,000 pupils). Declared in the library so the tests and benches run the server as
-/// `passerelle` does.
+/// With the `mimalloc` feature, mimalloc rather than glibc's malloc. A GraphQL answer is built
+/// from many small allocations freed on whichever worker thread the request ends: in five
+/// interleaved rounds of the spending bench it gave 3–28 % more home screens per second and a
+/// lower p99 in each, redemptions within the noise. But it made the PostgreSQL roster import
+/// 8–14 % slower in the same sitting (and 15–18 % in an earlier one), with twice the peak RSS
+/// (63 against 32–35 MB for 100,000 pupils); the import's aim is 5,000 pupils/s. So glibc stays
+/// the default and an operator whose load is mostly the apps may choose it (README, spending
+/// section). Declared in the library so the benches run the server as `passerelle` does.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
