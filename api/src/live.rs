@@ -3,10 +3,16 @@
 //! process's subscriptions (whichever process wrote them), and `GET /graphql/ws`
 //! (`graphql-transport-ws`, the token in `connection_init`: `{"authorization": "Bearer …"}`).
 //!
-//! The feeder polls (every 200 ms, one indexed range read) rather than using PostgreSQL's
+//! The feeder polls (every 200 ms, indexed range reads) rather than using PostgreSQL's
 //! LISTEN: the same code serves SQLite, and a missed notification cannot lose an event. Rows
 //! are read with a 10-second look-back, since a transaction that started earlier may commit
 //! after a later one; ids already sent are remembered over that window.
+//!
+//! The window is read in pages, by keyset on (time, id), to its end. Read as one page of 1,000,
+//! a burst (the yearly grant writes a change per pass at once) filled the page with rows
+//! already sent, the window never moved past them, and no later event reached anyone. Each poll
+//! thus reads every row of the last 10 seconds: a node with no subscriber reads nothing, and
+//! picks up from the database's clock (less the look-back) when one comes.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -35,26 +41,78 @@ struct OutboxRow {
     created_at_us: i64,
 }
 
-/// A table followed by the feeder: new rows by time, each sent once.
+/// A table followed by the feeder: new rows by time, each sent once. `since` is `None` while
+/// no one on this node listens.
 #[derive(Default)]
 struct Follow {
     seen: HashMap<Uuid, i64>,
-    since: i64,
+    since: Option<i64>,
 }
+
+/// Rows of a followed table read at once; the window goes on in further pages.
+const PAGE: usize = 1000;
 
 impl Follow {
     fn fresh(&mut self, id: Uuid, at: i64) -> bool {
-        self.since = self.since.max(at);
+        self.since = Some(self.since.map_or(at, |s| s.max(at)));
         self.seen.insert(id, at).is_none()
     }
 
     fn forget_old(&mut self) {
-        let horizon = self.since - LOOK_BACK_US;
-        self.seen.retain(|_, at| *at > horizon);
+        if let Some(since) = self.since {
+            self.seen.retain(|_, at| *at > since - LOOK_BACK_US);
+        }
     }
 
-    fn from(&self) -> i64 {
-        self.since - LOOK_BACK_US
+    /// Nothing to send while no one listens: the rows are not read.
+    fn pause(&mut self) {
+        self.since = None;
+        self.seen.clear();
+    }
+
+    /// Every row of the window not sent yet, oldest first: `sql` takes the keyset (time, id)
+    /// as `$1`, `$2` and returns the rows after it, ordered by it (read [`PAGE`] at a time).
+    async fn read<R: FromQueryResult + Keyed>(&mut self, db: &DatabaseConnection, sql: &str) -> anyhow::Result<Vec<R>> {
+        let since = match self.since {
+            Some(since) => since,
+            None => now_us(db).await?,
+        };
+        self.since = Some(since);
+        // Rows at the window's very start were forgotten (`forget_old`): after them.
+        let (mut at, mut id) = (since - LOOK_BACK_US, Uuid::max());
+        let sql = format!("{sql} LIMIT {PAGE}");
+        let mut fresh = vec![];
+        loop {
+            let keyset = [at.into(), id.into()];
+            let page = R::find_by_statement(stmt(db.get_database_backend(), &sql, keyset)).all(db).await?;
+            let full = page.len() == PAGE;
+            for row in page {
+                (at, id) = row.key();
+                if self.fresh(id, at) {
+                    fresh.push(row);
+                }
+            }
+            if !full {
+                return Ok(fresh);
+            }
+        }
+    }
+}
+
+/// A followed row's place in its table: (time, id).
+trait Keyed {
+    fn key(&self) -> (i64, Uuid);
+}
+
+impl Keyed for OutboxRow {
+    fn key(&self) -> (i64, Uuid) {
+        (self.created_at_us, self.id)
+    }
+}
+
+impl Keyed for InboxRow {
+    fn key(&self) -> (i64, Uuid) {
+        (self.created_at_us, self.id)
     }
 }
 
@@ -69,14 +127,16 @@ struct InboxRow {
 /// by any process on the database, so a subscriber on one node hears of what another did.
 pub fn spawn_feeder(db: DatabaseConnection, events: PassEvents, inbox: NotificationEvents, stop: Arc<AtomicBool>) {
     tokio::spawn(async move {
-        let start = now_us(&db).await.unwrap_or(0);
-        let (mut passes, mut entries) =
-            (Follow { since: start, ..Follow::default() }, Follow { since: start, ..Follow::default() });
+        let (mut passes, mut entries) = (Follow::default(), Follow::default());
         while !stop.load(Ordering::SeqCst) {
-            if let Err(e) = poll_passes(&db, &events, &mut passes).await {
+            if events.0.receiver_count() == 0 {
+                passes.pause();
+            } else if let Err(e) = poll_passes(&db, &events, &mut passes).await {
                 tracing::warn!(error = %e, "reading pass changes failed");
             }
-            if let Err(e) = poll_inbox(&db, &inbox, &mut entries).await {
+            if inbox.0.receiver_count() == 0 {
+                entries.pause();
+            } else if let Err(e) = poll_inbox(&db, &inbox, &mut entries).await {
                 tracing::warn!(error = %e, "reading inbox entries failed");
             }
             passes.forget_old();
@@ -87,14 +147,9 @@ pub fn spawn_feeder(db: DatabaseConnection, events: PassEvents, inbox: Notificat
 }
 
 async fn poll_passes(db: &DatabaseConnection, events: &PassEvents, follow: &mut Follow) -> anyhow::Result<()> {
-    let sql = "SELECT id, payload, created_at_us FROM outbox WHERE topic = 'pass_updated' AND created_at_us > $1 \
-               ORDER BY created_at_us, id LIMIT 1000";
-    let rows =
-        OutboxRow::find_by_statement(stmt(db.get_database_backend(), sql, [follow.from().into()])).all(db).await?;
-    for row in rows {
-        if !follow.fresh(row.id, row.created_at_us) {
-            continue;
-        }
+    let sql = "SELECT id, payload, created_at_us FROM outbox WHERE topic = 'pass_updated' AND created_at_us >= $1 \
+               AND (created_at_us > $1 OR id > $2) ORDER BY created_at_us, id";
+    for row in follow.read::<OutboxRow>(db, sql).await? {
         let payload: serde_json::Value = serde_json::from_str(&row.payload).unwrap_or_default();
         if let Some(pass_id) = payload["pass_id"].as_str().and_then(|s| Uuid::parse_str(s).ok()) {
             // No subscriber is fine: the event is simply not needed.
@@ -105,14 +160,10 @@ async fn poll_passes(db: &DatabaseConnection, events: &PassEvents, follow: &mut 
 }
 
 async fn poll_inbox(db: &DatabaseConnection, events: &NotificationEvents, follow: &mut Follow) -> anyhow::Result<()> {
-    let sql = "SELECT id, account_id, created_at_us FROM notification WHERE created_at_us > $1 \
-               ORDER BY created_at_us, id LIMIT 1000";
-    let rows =
-        InboxRow::find_by_statement(stmt(db.get_database_backend(), sql, [follow.from().into()])).all(db).await?;
-    for row in rows {
-        if follow.fresh(row.id, row.created_at_us) {
-            let _ = events.0.send(NotificationAdded { account_id: row.account_id, notification_id: row.id });
-        }
+    let sql = "SELECT id, account_id, created_at_us FROM notification WHERE created_at_us >= $1 \
+               AND (created_at_us > $1 OR id > $2) ORDER BY created_at_us, id";
+    for row in follow.read::<InboxRow>(db, sql).await? {
+        let _ = events.0.send(NotificationAdded { account_id: row.account_id, notification_id: row.id });
     }
     Ok(())
 }

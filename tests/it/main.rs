@@ -21,6 +21,7 @@ mod ledger_guards;
 mod ledger_props;
 mod ledger_races;
 mod ledger_scope;
+mod live_feed;
 mod notifications;
 mod notifications_crash;
 mod notifications_settled;
