@@ -25,14 +25,13 @@ use axum::extract::{State, WebSocketUpgrade};
 use axum::response::Response;
 use passerelle_domain::auth::authenticate;
 use passerelle_domain::db::{now_us, stmt};
-use passerelle_graphql::{Caller, NotificationAdded, NotificationEvents, PassChanged, PassEvents};
+use passerelle_graphql::{Caller, LOOK_BACK_US, NotificationAdded, NotificationEvents, PassChanged, PassEvents};
 use sea_orm::{DatabaseConnection, FromQueryResult};
 use uuid::Uuid;
 
 use crate::state::AppState;
 
 const POLL: Duration = Duration::from_millis(200);
-const LOOK_BACK_US: i64 = 10_000_000;
 
 #[derive(FromQueryResult)]
 struct OutboxRow {

@@ -28,8 +28,8 @@ use serde::Serialize;
 
 pub use dispatch::{DispatchOptions, DispatchReport, MAX_ATTEMPTS, dispatch, prune_push_tokens};
 pub use inbox::{
-    Notification, Preference, get_notification, list_notifications, mark_read, preferences, register_push_token,
-    set_preference, unread_count,
+    Notification, Preference, get_notification, list_notifications, mark_read, notifications_after, preferences,
+    register_push_token, set_preference, unread_count,
 };
 pub(crate) use topics::insert_outbox;
 pub use topics::{REQUEST_TOPIC, pass_event, request_event};

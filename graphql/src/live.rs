@@ -6,6 +6,8 @@
 //! event always describes a committed state. The subscription is authorised like the query
 //! (a linked child's pass, else `NOT_FOUND`), and again at every event: unlinking stops it.
 
+use std::collections::{HashMap, VecDeque};
+
 use async_graphql::{Context, ID, Subscription};
 use futures_util::Stream;
 use passerelle_domain::{notify, spending};
@@ -77,14 +79,15 @@ impl Subscription {
         Ok(futures_util::stream::unfold((rx, db), move |(mut rx, db)| async move {
             loop {
                 match rx.recv().await {
-                    Ok(e) if e.pass_id == pass => {
+                    Ok(e) if e.pass_id != pass => {}
+                    // Fallen behind a burst (the yearly grant sends one event per pass): the
+                    // events skipped may have been this pass's, and the pass as it stands
+                    // answers for all of them. Skipping them lost the change for good.
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
                         let now =
                             spending::pass_for_parent(&db, account, pass).await.map(Pass::from).map_err(Into::into);
                         return Some((now, (rx, db)));
                     }
-                    Ok(_) => {}
-                    // Lagging behind only skips events: the next one carries the whole pass.
-                    Err(broadcast::error::RecvError::Lagged(_)) => {}
                     Err(broadcast::error::RecvError::Closed) => return None,
                 }
             }
@@ -100,17 +103,88 @@ impl Subscription {
         let db = ctx.data_unchecked::<DatabaseConnection>().clone();
         let events = ctx.data::<NotificationEvents>().map_err(|_| passerelle_domain::Error::NotFound("events"))?;
         let rx = events.0.subscribe();
-        Ok(futures_util::stream::unfold((rx, db), move |(mut rx, db)| async move {
-            loop {
-                match rx.recv().await {
-                    Ok(e) if e.account_id == account => {
-                        let n = notify::get_notification(&db, account, e.notification_id).await;
-                        return Some((n.map(Notification::from).map_err(Into::into), (rx, db)));
-                    }
-                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(broadcast::error::RecvError::Closed) => return None,
-                }
-            }
+        let start = passerelle_domain::db::now_us(&db).await.map_err(passerelle_domain::Error::from)?;
+        let inbox = Inbox::new(rx, db, account, start);
+        Ok(futures_util::stream::unfold(inbox, |mut inbox| async move {
+            let next = inbox.next().await?;
+            Some((next, inbox))
         }))
+    }
+}
+
+/// Rows a subscriber that fell behind reads back at once.
+const CATCH_UP: u64 = 100;
+
+/// How long after its time a change may still commit (a transaction that started earlier can
+/// commit after a later one): the feeder reads this far back, and a subscriber remembers what
+/// it sent over as long.
+pub const LOOK_BACK_US: i64 = 10_000_000;
+
+/// One `notificationAdded` subscription.
+struct Inbox {
+    rx: broadcast::Receiver<NotificationAdded>,
+    db: DatabaseConnection,
+    account: Uuid,
+    /// Entries sent over the look-back (id → time), and the newest time sent.
+    sent: HashMap<Uuid, i64>,
+    newest: i64,
+    /// After falling behind: where reading back goes on (time, id), until a short page.
+    catch_up: Option<(i64, Uuid)>,
+    /// Entries read back, to send.
+    missed: VecDeque<notify::Notification>,
+}
+
+impl Inbox {
+    fn new(rx: broadcast::Receiver<NotificationAdded>, db: DatabaseConnection, account: Uuid, start: i64) -> Inbox {
+        Inbox { rx, db, account, sent: HashMap::new(), newest: start, catch_up: None, missed: VecDeque::new() }
+    }
+
+    /// The next entry to send, each once; `None` once the channel closes. A subscriber that
+    /// fell behind a burst (events dropped, some perhaps its own) reads its inbox back over
+    /// the look-back instead.
+    async fn next(&mut self) -> Option<ApiResult<Notification>> {
+        loop {
+            if let Some(n) = self.missed.pop_front() {
+                if let Some(n) = self.unsent(n) {
+                    return Some(Ok(n.into()));
+                }
+                continue;
+            }
+            if let Some(after) = self.catch_up {
+                match notify::notifications_after(&self.db, self.account, after, CATCH_UP).await {
+                    Ok(page) => {
+                        let last = page.last().map(|n| (n.created_at_us, n.id));
+                        self.catch_up = last.filter(|_| page.len() as u64 == CATCH_UP);
+                        self.missed.extend(page);
+                    }
+                    Err(e) => return Some(Err(e.into())),
+                }
+                continue;
+            }
+            match self.rx.recv().await {
+                Ok(e) if e.account_id == self.account && !self.sent.contains_key(&e.notification_id) => {
+                    match notify::get_notification(&self.db, self.account, e.notification_id).await {
+                        Ok(n) => return self.unsent(n).map(|n| Ok(n.into())),
+                        Err(e) => return Some(Err(e.into())),
+                    }
+                }
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    self.catch_up = Some((self.newest - LOOK_BACK_US, Uuid::max()));
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+
+    /// `n`, unless it was sent already; remembered as sent.
+    fn unsent(&mut self, n: notify::Notification) -> Option<notify::Notification> {
+        if self.sent.insert(n.id, n.created_at_us).is_some() {
+            return None;
+        }
+        self.newest = self.newest.max(n.created_at_us);
+        let horizon = self.newest - LOOK_BACK_US;
+        self.sent.retain(|_, at| *at > horizon);
+        Some(n)
     }
 }

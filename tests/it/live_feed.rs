@@ -1,32 +1,141 @@
-//! The feeder behind `passUpdated` under a burst: the yearly grant writes one change per pass
-//! in moments, more than one read of the outbox returns (1,000 rows). An event after the
-//! burst must still reach its subscriber.
+//! The live feed under bursts. The yearly grant writes one change per pass in moments, the
+//! dispatcher up to 1,000 inbox entries per statement: more than one read of the feeder (1,000
+//! rows) and more than a subscriber's channel holds (1,024 events).
+//! - A change after a burst still reaches its subscriber (the feeder reads the whole window).
+//! - A change in a burst, sent before the rest, still reaches its subscriber even though the
+//!   channel dropped its event: a `passUpdated` subscriber sends the pass as it stands, a
+//!   `notificationAdded` subscriber reads its inbox back.
+//!
+//! The bursts are written in one transaction, so the feeder reads them in one poll and sends
+//! them at once: the subscribers, on the test's one thread, cannot read before it is done.
 
+use passerelle_domain::auth::{AccountKind, create_account};
+use passerelle_domain::db::{now_us, stmt};
 use passerelle_domain::ledger::Wallet;
 use passerelle_tests::TestApp;
-use passerelle_tests::spending::family;
-use passerelle_tests::ws::{next_matching, subscribe};
-use serde_json::{Value, json};
+use passerelle_tests::accounts::{PASSWORD, sign_in};
+use passerelle_tests::spending::{Family, family};
+use passerelle_tests::ws::{Socket, next_matching, subscribe};
+use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait, Value};
+use serde_json::{Value as Json, json};
+use uuid::Uuid;
 
 const PASS_UPDATED: &str = "subscription($p: ID!) { passUpdated(passId: $p) { id wallets { wallet available } } }";
+const NOTIFICATION_ADDED: &str = "subscription { notificationAdded { eventId kind passId } }";
+
+/// More events than a subscriber's channel holds.
+const BURST: usize = 1_100;
+
+/// Whether a `passUpdated` event shows the sport wallet at `cents` available.
+fn sport_at(data: &Json, cents: i64) -> bool {
+    let expected = format!("{}.{:02}", cents / 100, cents % 100);
+    let wallets = data["passUpdated"]["wallets"].as_array().cloned().unwrap_or_default();
+    wallets.iter().any(|w| w["wallet"] == "SPORT" && w["available"] == expected.as_str())
+}
+
+/// Reads one event per change to `pass` written so far: afterwards none is left to come. (A
+/// subscriber sends the pass as it stands, so an older change's event, read late, shows the
+/// newest state: matching on the state cannot tell which event is read.) The family was set up
+/// moments ago, well inside the feeder's 10-second look-back, so each of them comes.
+async fn drain(app: &TestApp, socket: &mut Socket, pass: Uuid) {
+    let sql = format!("SELECT COUNT(*) AS n FROM outbox WHERE topic = 'pass_updated' AND payload LIKE '%{pass}%'");
+    for _ in 0..passerelle_tests::count(&app.db, &sql).await {
+        next_matching(socket, |d| d["passUpdated"]["id"] == json!(pass.to_string())).await;
+    }
+}
+
+/// Writes `rows` rows into `table` (`columns`, each row's values) in one transaction.
+async fn burst(db: &DatabaseConnection, table: &str, columns: &[&str], rows: Vec<Vec<Value>>) {
+    let txn = db.begin().await.expect("begin");
+    for chunk in rows.chunks(100) {
+        let marks: Vec<String> = (0..chunk.len())
+            .map(|r| {
+                let row: Vec<String> = (1..=columns.len()).map(|c| format!("${}", r * columns.len() + c)).collect();
+                format!("({})", row.join(", "))
+            })
+            .collect();
+        let sql = format!("INSERT INTO {table} ({}) VALUES {}", columns.join(", "), marks.join(", "));
+        let values: Vec<Value> = chunk.iter().flatten().cloned().collect();
+        txn.execute_raw(stmt(txn.get_database_backend(), &sql, values)).await.expect("burst");
+    }
+    txn.commit().await.expect("commit");
+}
+
+/// `pass_updated` outbox rows: `first` at `at`, then `BURST` of `other` just after.
+fn pass_changes(first: Uuid, other: Uuid, at: i64) -> Vec<Vec<Value>> {
+    (0..=BURST)
+        .map(|i| {
+            let (pass, time) = if i == 0 { (first, at) } else { (other, at + 1) };
+            let payload = json!({ "pass_id": pass, "reason": "test" }).to_string();
+            vec![Uuid::now_v7().into(), "pass_updated".into(), payload.into(), time.into(), 0i32.into(), time.into()]
+        })
+        .collect()
+}
+
+/// A family of two passes whose parent listens to the first, every event so far read.
+async fn listening() -> (TestApp, Family, Socket) {
+    let app = TestApp::spawn().await;
+    let f = family(&app.db, 2, false).await;
+    let token = sign_in(&app, &f.parent_email, None).await;
+    let pass = f.passes[0].id;
+    let mut socket = subscribe(app.addr, &token, PASS_UPDATED, json!({ "p": pass.to_string() })).await;
+    drain(&app, &mut socket, pass).await;
+    (app, f, socket)
+}
+
+const OUTBOX: &[&str] = &["id", "topic", "payload", "created_at_us", "attempts", "next_attempt_at_us"];
 
 #[tokio::test]
 async fn a_change_after_a_burst_larger_than_a_read_reaches_its_subscriber() {
-    let app = TestApp::spawn().await;
-    // 1,100 passes granted at once: 1,100 `pass_updated` rows inside the feeder's look-back.
-    let f = family(&app.db, 1_100, false).await;
-    let last = f.passes.len() - 1;
-    let token = passerelle_tests::accounts::sign_in(&app, &f.parent_email, None).await;
-    let pass = f.passes[last].id.to_string();
-    let mut socket = subscribe(app.addr, &token, PASS_UPDATED, json!({ "p": pass })).await;
+    let (app, f, mut socket) = listening().await;
+    // A burst about the other pass, then a ticket on this one.
+    let at = now_us(&app.db).await.unwrap();
+    burst(&app.db, "outbox", OUTBOX, pass_changes(f.passes[1].id, f.passes[1].id, at)).await;
+    f.ticket(&app.db, 0, 1_234, None, "after-the-burst").await;
+    let left = f.balance(&app.db, 0, Wallet::Sport).await.available.0;
+    next_matching(&mut socket, |d| sport_at(d, left)).await;
+}
 
-    f.ticket(&app.db, last, 1_234, None, "after-the-burst").await;
-    let left = f.balance(&app.db, last, Wallet::Sport).await.available.0;
-    let expected = format!("{}.{:02}", left / 100, left % 100);
-    let event = next_matching(&mut socket, |d: &Value| {
-        let wallets = d["passUpdated"]["wallets"].as_array().cloned().unwrap_or_default();
-        wallets.iter().any(|w| w["wallet"] == "SPORT" && w["available"] == expected.as_str())
-    })
-    .await;
-    assert_eq!(event["passUpdated"]["id"], json!(pass));
+#[tokio::test]
+async fn a_pass_changed_in_a_burst_reaches_its_subscriber_though_its_event_was_dropped() {
+    let (app, f, mut socket) = listening().await;
+    let pass = f.passes[0].id;
+    // This pass's change first, then more about the other pass than the channel holds.
+    let at = now_us(&app.db).await.unwrap();
+    burst(&app.db, "outbox", OUTBOX, pass_changes(pass, f.passes[1].id, at)).await;
+    let event = next_matching(&mut socket, |_| true).await;
+    assert_eq!(event["passUpdated"]["id"], json!(pass.to_string()));
+}
+
+#[tokio::test]
+async fn an_inbox_entry_in_a_burst_reaches_its_subscriber_once_though_its_event_was_dropped() {
+    let app = TestApp::spawn().await;
+    let f = family(&app.db, 1, false).await;
+    let parent = f.parent;
+    let other =
+        create_account(&app.db, AccountKind::Parent, "other@example.org", PASSWORD, "O", true, &[]).await.unwrap().0.id;
+    let token = sign_in(&app, &f.parent_email, None).await;
+    let mut socket = subscribe(app.addr, &token, NOTIFICATION_ADDED, json!({})).await;
+    let entry = |account: Uuid, event: Uuid, at: i64| -> Vec<Value> {
+        let payload = json!({ "pass_id": f.passes[0].id }).to_string();
+        vec![Uuid::now_v7().into(), account.into(), event.into(), "ticket_issued".into(), payload.into(), at.into()]
+    };
+    let columns = ["id", "account_id", "event_id", "kind", "payload", "created_at_us"];
+    // One entry alone: the subscription is live once it arrives.
+    let (first, second) = (Uuid::new_v4(), Uuid::new_v4());
+    burst(&app.db, "notification", &columns, vec![entry(parent, first, now_us(&app.db).await.unwrap())]).await;
+    next_matching(&mut socket, |d| d["notificationAdded"]["eventId"] == json!(first.to_string())).await;
+    // The parent's second entry first, then more entries of another account than the
+    // channel holds.
+    let at = now_us(&app.db).await.unwrap();
+    let mut rows = vec![entry(parent, second, at)];
+    rows.extend((0..BURST).map(|_| entry(other, Uuid::new_v4(), at + 1)));
+    burst(&app.db, "notification", &columns, rows).await;
+    let got = next_matching(&mut socket, |_| true).await;
+    assert_eq!(got["notificationAdded"]["eventId"], json!(second.to_string()), "sent once, in order");
+    // Nothing else is owed to this parent: a third entry is the next event.
+    let third = Uuid::new_v4();
+    burst(&app.db, "notification", &columns, vec![entry(parent, third, now_us(&app.db).await.unwrap())]).await;
+    let got = next_matching(&mut socket, |_| true).await;
+    assert_eq!(got["notificationAdded"]["eventId"], json!(third.to_string()), "no entry twice");
 }

@@ -38,6 +38,21 @@ pub async fn list_notifications<C: ConnectionTrait>(
     Ok(Notification::find_by_statement(stmt(db.get_database_backend(), sql, values)).all(db).await?)
 }
 
+/// The account's entries after `(created_at_us, id)`, oldest first, at most `limit`: what a
+/// live subscriber that fell behind may have missed.
+pub async fn notifications_after<C: ConnectionTrait>(
+    db: &C,
+    account: Uuid,
+    after: (i64, Uuid),
+    limit: u64,
+) -> Result<Vec<Notification>> {
+    let sql = "SELECT id, event_id, kind, payload, created_at_us, read_at_us FROM notification \
+               WHERE account_id = $1 AND (created_at_us > $2 OR (created_at_us = $2 AND id > $3)) \
+               ORDER BY created_at_us, id LIMIT $4";
+    let values: [Value; 4] = [account.into(), after.0.into(), after.1.into(), (limit as i64).into()];
+    Ok(Notification::find_by_statement(stmt(db.get_database_backend(), sql, values)).all(db).await?)
+}
+
 #[derive(FromQueryResult)]
 struct Count {
     n: i64,
