@@ -163,8 +163,13 @@ impl Inbox {
             }
             match self.rx.recv().await {
                 Ok(e) if e.account_id == self.account && !self.sent.contains_key(&e.notification_id) => {
+                    // `None` from `unsent` must not end the stream: the loop goes on.
                     match notify::get_notification(&self.db, self.account, e.notification_id).await {
-                        Ok(n) => return self.unsent(n).map(|n| Ok(n.into())),
+                        Ok(n) => {
+                            if let Some(n) = self.unsent(n) {
+                                return Some(Ok(n.into()));
+                            }
+                        }
                         Err(e) => return Some(Err(e.into())),
                     }
                 }
