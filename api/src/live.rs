@@ -14,7 +14,6 @@
 //! thus reads every row of the last 10 seconds: a node with no subscriber reads nothing, and
 //! picks up from the database's clock (less the look-back) when one comes.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -25,7 +24,9 @@ use axum::extract::{State, WebSocketUpgrade};
 use axum::response::Response;
 use passerelle_domain::auth::authenticate;
 use passerelle_domain::db::{now_us, stmt};
-use passerelle_graphql::{Caller, LOOK_BACK_US, NotificationAdded, NotificationEvents, PassChanged, PassEvents};
+use passerelle_graphql::{
+    Caller, LOOK_BACK_US, NotificationAdded, NotificationEvents, PassChanged, PassEvents, SentOnce,
+};
 use sea_orm::{DatabaseConnection, FromQueryResult};
 use uuid::Uuid;
 
@@ -40,60 +41,42 @@ struct OutboxRow {
     created_at_us: i64,
 }
 
-/// A table followed by the feeder: new rows by time, each sent once. `since` is `None` while
-/// no one on this node listens.
-#[derive(Default)]
-struct Follow {
-    seen: HashMap<Uuid, i64>,
-    since: Option<i64>,
-}
-
 /// Rows of a followed table read at once; the window goes on in further pages.
 const PAGE: usize = 1000;
 
-impl Follow {
-    fn fresh(&mut self, id: Uuid, at: i64) -> bool {
-        self.since = Some(self.since.map_or(at, |s| s.max(at)));
-        self.seen.insert(id, at).is_none()
-    }
-
-    fn forget_old(&mut self) {
-        if let Some(since) = self.since {
-            self.seen.retain(|_, at| *at > since - LOOK_BACK_US);
+/// Every row of a followed table's window not sent yet, oldest first; `sent` is empty while no
+/// one on this node listens, and then starts from the database's clock. `sql` takes the keyset
+/// (time, id) as `$1`, `$2` and returns the rows after it, ordered by it (read [`PAGE`] at a
+/// time).
+async fn read<R: FromQueryResult + Keyed>(
+    sent: &mut SentOnce,
+    db: &DatabaseConnection,
+    sql: &str,
+) -> anyhow::Result<Vec<R>> {
+    let start = match sent.window_start() {
+        Some(start) => start,
+        None => {
+            let now = now_us(db).await?;
+            *sent = SentOnce::starting_at(now);
+            now - LOOK_BACK_US
         }
-    }
-
-    /// Nothing to send while no one listens: the rows are not read.
-    fn pause(&mut self) {
-        self.since = None;
-        self.seen.clear();
-    }
-
-    /// Every row of the window not sent yet, oldest first: `sql` takes the keyset (time, id)
-    /// as `$1`, `$2` and returns the rows after it, ordered by it (read [`PAGE`] at a time).
-    async fn read<R: FromQueryResult + Keyed>(&mut self, db: &DatabaseConnection, sql: &str) -> anyhow::Result<Vec<R>> {
-        let since = match self.since {
-            Some(since) => since,
-            None => now_us(db).await?,
-        };
-        self.since = Some(since);
-        // Rows at the window's very start were forgotten (`forget_old`): after them.
-        let (mut at, mut id) = (since - LOOK_BACK_US, Uuid::max());
-        let sql = format!("{sql} LIMIT {PAGE}");
-        let mut fresh = vec![];
-        loop {
-            let keyset = [at.into(), id.into()];
-            let page = R::find_by_statement(stmt(db.get_database_backend(), &sql, keyset)).all(db).await?;
-            let full = page.len() == PAGE;
-            for row in page {
-                (at, id) = row.key();
-                if self.fresh(id, at) {
-                    fresh.push(row);
-                }
+    };
+    // Rows at the window's very start were forgotten (`forget_old`): after them.
+    let (mut at, mut id) = (start, Uuid::max());
+    let sql = format!("{sql} LIMIT {PAGE}");
+    let mut fresh = vec![];
+    loop {
+        let keyset = [at.into(), id.into()];
+        let page = R::find_by_statement(stmt(db.get_database_backend(), &sql, keyset)).all(db).await?;
+        let full = page.len() == PAGE;
+        for row in page {
+            (at, id) = row.key();
+            if sent.first_time(id, at) {
+                fresh.push(row);
             }
-            if !full {
-                return Ok(fresh);
-            }
+        }
+        if !full {
+            return Ok(fresh);
         }
     }
 }
@@ -126,15 +109,16 @@ struct InboxRow {
 /// by any process on the database, so a subscriber on one node hears of what another did.
 pub fn spawn_feeder(db: DatabaseConnection, events: PassEvents, inbox: NotificationEvents, stop: Arc<AtomicBool>) {
     tokio::spawn(async move {
-        let (mut passes, mut entries) = (Follow::default(), Follow::default());
+        let (mut passes, mut entries) = (SentOnce::default(), SentOnce::default());
         while !stop.load(Ordering::SeqCst) {
             if events.0.receiver_count() == 0 {
-                passes.pause();
+                // No one listens: nothing to read, and nothing to remember.
+                passes = SentOnce::default();
             } else if let Err(e) = poll_passes(&db, &events, &mut passes).await {
                 tracing::warn!(error = %e, "reading pass changes failed");
             }
             if inbox.0.receiver_count() == 0 {
-                entries.pause();
+                entries = SentOnce::default();
             } else if let Err(e) = poll_inbox(&db, &inbox, &mut entries).await {
                 tracing::warn!(error = %e, "reading inbox entries failed");
             }
@@ -145,10 +129,10 @@ pub fn spawn_feeder(db: DatabaseConnection, events: PassEvents, inbox: Notificat
     });
 }
 
-async fn poll_passes(db: &DatabaseConnection, events: &PassEvents, follow: &mut Follow) -> anyhow::Result<()> {
+async fn poll_passes(db: &DatabaseConnection, events: &PassEvents, sent: &mut SentOnce) -> anyhow::Result<()> {
     let sql = "SELECT id, payload, created_at_us FROM outbox WHERE topic = 'pass_updated' AND created_at_us >= $1 \
                AND (created_at_us > $1 OR id > $2) ORDER BY created_at_us, id";
-    for row in follow.read::<OutboxRow>(db, sql).await? {
+    for row in read::<OutboxRow>(sent, db, sql).await? {
         let payload: serde_json::Value = serde_json::from_str(&row.payload).unwrap_or_default();
         if let Some(pass_id) = payload["pass_id"].as_str().and_then(|s| Uuid::parse_str(s).ok()) {
             // No subscriber is fine: the event is simply not needed.
@@ -158,10 +142,10 @@ async fn poll_passes(db: &DatabaseConnection, events: &PassEvents, follow: &mut 
     Ok(())
 }
 
-async fn poll_inbox(db: &DatabaseConnection, events: &NotificationEvents, follow: &mut Follow) -> anyhow::Result<()> {
+async fn poll_inbox(db: &DatabaseConnection, events: &NotificationEvents, sent: &mut SentOnce) -> anyhow::Result<()> {
     let sql = "SELECT id, account_id, created_at_us FROM notification WHERE created_at_us >= $1 \
                AND (created_at_us > $1 OR id > $2) ORDER BY created_at_us, id";
-    for row in follow.read::<InboxRow>(db, sql).await? {
+    for row in read::<InboxRow>(sent, db, sql).await? {
         let _ = events.0.send(NotificationAdded { account_id: row.account_id, notification_id: row.id });
     }
     Ok(())

@@ -38,7 +38,7 @@ use uuid::Uuid;
 pub use access::{Access, Caller, ClientIp};
 pub use backoffice::Uploads;
 pub use error::ApiError;
-pub use live::{LOOK_BACK_US, NotificationAdded, NotificationEvents, PassChanged, PassEvents};
+pub use live::{LOOK_BACK_US, NotificationAdded, NotificationEvents, PassChanged, PassEvents, SentOnce};
 pub use scalars::Money;
 pub use server_info::ServerInfo;
 

@@ -120,14 +120,49 @@ const CATCH_UP: u64 = 100;
 /// it sent over as long.
 pub const LOOK_BACK_US: i64 = 10_000_000;
 
+/// What was sent over the look-back, each id once: the feeder's memory of the rows it sent on
+/// the channels, and a subscriber's of the entries it sent. Ids older than the look-back
+/// (behind the newest time sent) are forgotten by [`SentOnce::forget_old`].
+#[derive(Default)]
+pub struct SentOnce {
+    sent: HashMap<Uuid, i64>,
+    newest: Option<i64>,
+}
+
+impl SentOnce {
+    /// Nothing sent yet, the look-back counted from `at`.
+    pub fn starting_at(at: i64) -> SentOnce {
+        SentOnce { sent: HashMap::new(), newest: Some(at) }
+    }
+
+    /// Whether `id` (of time `at`) was not sent yet; it is from now on.
+    pub fn first_time(&mut self, id: Uuid, at: i64) -> bool {
+        self.newest = Some(self.newest.map_or(at, |n| n.max(at)));
+        self.sent.insert(id, at).is_none()
+    }
+
+    pub fn contains(&self, id: &Uuid) -> bool {
+        self.sent.contains_key(id)
+    }
+
+    /// Where the look-back starts: the newest time sent (or started at) less [`LOOK_BACK_US`].
+    pub fn window_start(&self) -> Option<i64> {
+        self.newest.map(|n| n - LOOK_BACK_US)
+    }
+
+    pub fn forget_old(&mut self) {
+        if let Some(start) = self.window_start() {
+            self.sent.retain(|_, at| *at > start);
+        }
+    }
+}
+
 /// One `notificationAdded` subscription.
 struct Inbox {
     rx: broadcast::Receiver<NotificationAdded>,
     db: DatabaseConnection,
     account: Uuid,
-    /// Entries sent over the look-back (id → time), and the newest time sent.
-    sent: HashMap<Uuid, i64>,
-    newest: i64,
+    sent: SentOnce,
     /// After falling behind: where reading back goes on (time, id), until a short page.
     catch_up: Option<(i64, Uuid)>,
     /// Entries read back, to send.
@@ -136,7 +171,7 @@ struct Inbox {
 
 impl Inbox {
     fn new(rx: broadcast::Receiver<NotificationAdded>, db: DatabaseConnection, account: Uuid, start: i64) -> Inbox {
-        Inbox { rx, db, account, sent: HashMap::new(), newest: start, catch_up: None, missed: VecDeque::new() }
+        Inbox { rx, db, account, sent: SentOnce::starting_at(start), catch_up: None, missed: VecDeque::new() }
     }
 
     /// The next entry to send, each once; `None` once the channel closes. A subscriber that
@@ -162,7 +197,7 @@ impl Inbox {
                 continue;
             }
             match self.rx.recv().await {
-                Ok(e) if e.account_id == self.account && !self.sent.contains_key(&e.notification_id) => {
+                Ok(e) if e.account_id == self.account && !self.sent.contains(&e.notification_id) => {
                     // `None` from `unsent` must not end the stream: the loop goes on.
                     match notify::get_notification(&self.db, self.account, e.notification_id).await {
                         Ok(n) => {
@@ -175,7 +210,7 @@ impl Inbox {
                 }
                 Ok(_) => {}
                 Err(broadcast::error::RecvError::Lagged(_)) => {
-                    self.catch_up = Some((self.newest - LOOK_BACK_US, Uuid::max()));
+                    self.catch_up = self.sent.window_start().map(|start| (start, Uuid::max()));
                 }
                 Err(broadcast::error::RecvError::Closed) => return None,
             }
@@ -184,12 +219,8 @@ impl Inbox {
 
     /// `n`, unless it was sent already; remembered as sent.
     fn unsent(&mut self, n: notify::Notification) -> Option<notify::Notification> {
-        if self.sent.insert(n.id, n.created_at_us).is_some() {
-            return None;
-        }
-        self.newest = self.newest.max(n.created_at_us);
-        let horizon = self.newest - LOOK_BACK_US;
-        self.sent.retain(|_, at| *at > horizon);
-        Some(n)
+        let first = self.sent.first_time(n.id, n.created_at_us);
+        self.sent.forget_old();
+        first.then_some(n)
     }
 }

@@ -9,14 +9,15 @@
 //! The bursts are written in one transaction, so the feeder reads them in one poll and sends
 //! them at once: the subscribers, on the test's one thread, cannot read before it is done.
 
+use passerelle_domain::Cents;
 use passerelle_domain::auth::{AccountKind, create_account};
-use passerelle_domain::db::{now_us, stmt};
+use passerelle_domain::db::{insert_rows, now_us};
 use passerelle_domain::ledger::Wallet;
 use passerelle_tests::TestApp;
 use passerelle_tests::accounts::{PASSWORD, sign_in};
 use passerelle_tests::spending::{Family, family};
 use passerelle_tests::ws::{Socket, next_matching, subscribe};
-use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait, Value};
+use sea_orm::{DatabaseConnection, TransactionTrait, Value};
 use serde_json::{Value as Json, json};
 use uuid::Uuid;
 
@@ -28,7 +29,7 @@ const BURST: usize = 1_100;
 
 /// Whether a `passUpdated` event shows the sport wallet at `cents` available.
 fn sport_at(data: &Json, cents: i64) -> bool {
-    let expected = format!("{}.{:02}", cents / 100, cents % 100);
+    let expected = Cents(cents).to_decimal().to_string();
     let wallets = data["passUpdated"]["wallets"].as_array().cloned().unwrap_or_default();
     wallets.iter().any(|w| w["wallet"] == "SPORT" && w["available"] == expected.as_str())
 }
@@ -44,20 +45,10 @@ async fn drain(app: &TestApp, socket: &mut Socket, pass: Uuid) {
     }
 }
 
-/// Writes `rows` rows into `table` (`columns`, each row's values) in one transaction.
+/// Writes `rows` into `table` (`columns`) in one transaction.
 async fn burst(db: &DatabaseConnection, table: &str, columns: &[&str], rows: Vec<Vec<Value>>) {
     let txn = db.begin().await.expect("begin");
-    for chunk in rows.chunks(100) {
-        let marks: Vec<String> = (0..chunk.len())
-            .map(|r| {
-                let row: Vec<String> = (1..=columns.len()).map(|c| format!("${}", r * columns.len() + c)).collect();
-                format!("({})", row.join(", "))
-            })
-            .collect();
-        let sql = format!("INSERT INTO {table} ({}) VALUES {}", columns.join(", "), marks.join(", "));
-        let values: Vec<Value> = chunk.iter().flatten().cloned().collect();
-        txn.execute_raw(stmt(txn.get_database_backend(), &sql, values)).await.expect("burst");
-    }
+    insert_rows(&txn, table, &columns.join(", "), &rows, 200, &|_, _| {}).await.expect("burst");
     txn.commit().await.expect("commit");
 }
 
