@@ -147,7 +147,12 @@ impl SentOnce {
 
     /// Where the look-back starts: the newest time sent (or started at) less [`LOOK_BACK_US`].
     pub fn window_start(&self) -> Option<i64> {
-        self.newest.map(|n| n - LOOK_BACK_US)
+        self.since(LOOK_BACK_US)
+    }
+
+    /// The newest time sent (or started at) less `look_back`: where a shorter read starts.
+    pub fn since(&self, look_back: i64) -> Option<i64> {
+        self.newest.map(|n| n - look_back)
     }
 
     pub fn forget_old(&mut self) {

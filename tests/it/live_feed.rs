@@ -2,6 +2,8 @@
 //! dispatcher up to 1,000 inbox entries per statement: more than one read of the feeder (1,000
 //! rows) and more than a subscriber's channel holds (1,024 events).
 //! - A change after a burst still reaches its subscriber (the feeder reads the whole window).
+//! - A change committed seconds after its time still reaches its subscriber (most polls read
+//!   one second back, one in ten the whole look-back).
 //! - A change in a burst, sent before the rest, still reaches its subscriber even though the
 //!   channel dropped its event: a `passUpdated` subscriber sends the pass as it stands, a
 //!   `notificationAdded` subscriber reads its inbox back.
@@ -16,12 +18,11 @@ use passerelle_domain::ledger::Wallet;
 use passerelle_tests::TestApp;
 use passerelle_tests::accounts::{PASSWORD, sign_in};
 use passerelle_tests::spending::{Family, family};
-use passerelle_tests::ws::{Socket, next_matching, subscribe};
+use passerelle_tests::ws::{PASS_UPDATED, Socket, next_matching, subscribe};
 use sea_orm::{DatabaseConnection, TransactionTrait, Value};
 use serde_json::{Value as Json, json};
 use uuid::Uuid;
 
-const PASS_UPDATED: &str = "subscription($p: ID!) { passUpdated(passId: $p) { id wallets { wallet available } } }";
 const NOTIFICATION_ADDED: &str = "subscription { notificationAdded { eventId kind passId } }";
 
 /// More events than a subscriber's channel holds.
@@ -52,15 +53,15 @@ async fn burst(db: &DatabaseConnection, table: &str, columns: &[&str], rows: Vec
     txn.commit().await.expect("commit");
 }
 
+/// A `pass_updated` outbox row about `pass`, of time `at`.
+fn change(pass: Uuid, at: i64) -> Vec<Value> {
+    let payload = json!({ "pass_id": pass, "reason": "test" }).to_string();
+    vec![Uuid::now_v7().into(), "pass_updated".into(), payload.into(), at.into(), 0i32.into(), at.into()]
+}
+
 /// `pass_updated` outbox rows: `first` at `at`, then `BURST` of `other` just after.
 fn pass_changes(first: Uuid, other: Uuid, at: i64) -> Vec<Vec<Value>> {
-    (0..=BURST)
-        .map(|i| {
-            let (pass, time) = if i == 0 { (first, at) } else { (other, at + 1) };
-            let payload = json!({ "pass_id": pass, "reason": "test" }).to_string();
-            vec![Uuid::now_v7().into(), "pass_updated".into(), payload.into(), time.into(), 0i32.into(), time.into()]
-        })
-        .collect()
+    (0..=BURST).map(|i| if i == 0 { change(first, at) } else { change(other, at + 1) }).collect()
 }
 
 /// A family of two passes whose parent listens to the first, every event so far read.
@@ -85,6 +86,22 @@ async fn a_change_after_a_burst_larger_than_a_read_reaches_its_subscriber() {
     f.ticket(&app.db, 0, 1_234, None, "after-the-burst").await;
     let left = f.balance(&app.db, 0, Wallet::Sport).await.available.0;
     next_matching(&mut socket, |d| sport_at(d, left)).await;
+}
+
+/// Most of the feeder's polls read one second back; a change committed seconds after its time
+/// (a transaction that waited on a lock) comes at its next full read of the look-back.
+#[tokio::test]
+async fn a_change_committed_seconds_after_its_time_reaches_its_subscriber() {
+    let (app, f, mut socket) = listening().await;
+    let pass = f.passes[0].id;
+    let about_it = |d: &Json| d["passUpdated"]["id"] == json!(pass.to_string());
+    // A change of now: once its event is here, the feeder has sent a change of now.
+    let at = now_us(&app.db).await.unwrap();
+    burst(&app.db, "outbox", OUTBOX, vec![change(pass, at)]).await;
+    next_matching(&mut socket, about_it).await;
+    // Then one of 3 s earlier, committed only now. No other event is left to come.
+    burst(&app.db, "outbox", OUTBOX, vec![change(pass, at - 3_000_000)]).await;
+    next_matching(&mut socket, about_it).await;
 }
 
 #[tokio::test]

@@ -5,6 +5,9 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
+/// The pass subscription the apps hold open (tests and the spending bench).
+pub const PASS_UPDATED: &str = "subscription($p: ID!) { passUpdated(passId: $p) { id wallets { wallet available } } }";
+
 pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Connects to `addr`'s `/graphql/ws` with `token`, waits for the ack, then subscribes.

@@ -13,6 +13,9 @@
 //! `BENCH_DB_CONNECTIONS` (the server's pool, default 40). The defaults make each phase last
 //! about 5 to 8 s on 2 cores. With 150 and 100 per client, phases of 1–5 s moved by 20 % from
 //! one run to the next; with 400 per client the 8-client phase lasted under 2 s.
+//! `BENCH_SUBSCRIBERS` (default 0): parents' apps holding a `passUpdated` subscription open
+//! through the run. In production some app is always open, and the server's live feed then
+//! follows the outbox while the money moves; with none, the feed reads nothing.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -156,10 +159,21 @@ async fn main() -> anyhow::Result<()> {
     let home_queries: usize = env_or("BENCH_HOME_QUERIES", "400").parse().context("BENCH_HOME_QUERIES")?;
     let pupils: usize = env_or("BENCH_PUPILS", "2000").parse().context("BENCH_PUPILS")?;
     let pool = env_or("BENCH_DB_CONNECTIONS", "40");
+    let subscribers: usize = env_or("BENCH_SUBSCRIBERS", "0").parse().context("BENCH_SUBSCRIBERS")?;
     let app = Arc::new(TestApp::spawn_with(&[("PASSERELLE_DB_MAX_CONNECTIONS", &pool)]).await);
     let db = &app.db;
     let f = family(db, pupils, false).await;
     let keys = TicketKeys::new("http://bench");
+    if subscribers > 0 {
+        let token = passerelle_tests::accounts::sign_in(&app, &f.parent_email, None).await;
+        for pass in f.passes.iter().take(subscribers) {
+            let variables = json!({ "p": pass.id.to_string() });
+            let mut socket =
+                passerelle_tests::ws::subscribe(app.addr, &token, passerelle_tests::ws::PASS_UPDATED, variables).await;
+            // The app reads what comes, as a phone does.
+            tokio::spawn(async move { while futures_util::StreamExt::next(&mut socket).await.is_some() {} });
+        }
+    }
     let backend = passerelle_tests::Backend::selected().name();
 
     // Partner software: eight API clients (a partner may have 20), their tokens shared
