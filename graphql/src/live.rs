@@ -145,18 +145,14 @@ impl SentOnce {
         self.sent.contains_key(id)
     }
 
-    /// Where the look-back starts: the newest time sent (or started at) less [`LOOK_BACK_US`].
-    pub fn window_start(&self) -> Option<i64> {
-        self.since(LOOK_BACK_US)
-    }
-
-    /// The newest time sent (or started at) less `look_back`: where a shorter read starts.
+    /// The newest time sent (or started at) less `look_back`: where a read back starts (the
+    /// whole window with [`LOOK_BACK_US`]).
     pub fn since(&self, look_back: i64) -> Option<i64> {
         self.newest.map(|n| n - look_back)
     }
 
     pub fn forget_old(&mut self) {
-        if let Some(start) = self.window_start() {
+        if let Some(start) = self.since(LOOK_BACK_US) {
             self.sent.retain(|_, at| *at > start);
         }
     }
@@ -215,7 +211,7 @@ impl Inbox {
                 }
                 Ok(_) => {}
                 Err(broadcast::error::RecvError::Lagged(_)) => {
-                    self.catch_up = self.sent.window_start().map(|start| (start, Uuid::max()));
+                    self.catch_up = self.sent.since(LOOK_BACK_US).map(|start| (start, Uuid::max()));
                 }
                 Err(broadcast::error::RecvError::Closed) => return None,
             }

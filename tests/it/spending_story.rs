@@ -76,8 +76,6 @@ fn verify_offline(jwks: &Value, jws: &str) -> Value {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap()
 }
 
-const PASS_UPDATED: &str = "subscription($p: ID!) { passUpdated(passId: $p) { id wallets { wallet available } } }";
-
 /// Whether a `passUpdated` event shows the sport wallet at `available` (earlier changes may
 /// come first).
 fn sport_available(data: &Value, available: &str) -> bool {
@@ -175,7 +173,9 @@ async fn the_story_of_a_pass_from_the_roster_to_expired_credit() {
     );
 
     // The parent's app listens to Hugo's pass.
-    let mut socket = passerelle_tests::ws::subscribe(app.addr, &parent, PASS_UPDATED, json!({ "p": hugo })).await;
+    let mut socket =
+        passerelle_tests::ws::subscribe(app.addr, &parent, passerelle_tests::ws::PASS_UPDATED, json!({ "p": hugo }))
+            .await;
 
     // Offline check at the door, then redemption once back online.
     let claims = verify_offline(&jwks, ticket["qrPayload"].as_str().unwrap());
